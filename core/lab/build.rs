@@ -1,0 +1,45 @@
+//! Links libtorch so the `lab` binary runs without `LD_LIBRARY_PATH`, and CUDA registers on GPU machines.
+//!
+//! tch's build script emits no rpath for downstream binaries, and the linker's `--as-needed` drops
+//! `libtorch_cuda` because nothing references it by symbol, so CUDA would never register. We add:
+//! - an `$ORIGIN`-relative rpath (the checkout can move) and the absolute one as a fallback;
+//! - `libtorch_cuda` linked with `--no-as-needed` when the libtorch build has it.
+use std::path::{Component, Path, PathBuf};
+
+fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..from.len() {
+        rel.push("..");
+    }
+    for c in &to[common..] {
+        rel.push(c.as_os_str());
+    }
+    Some(rel)
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else { return };
+    let lib = PathBuf::from(lib);
+    let lib = lib.canonicalize().unwrap_or(lib);
+    // OUT_DIR = <target>/<profile>/build/lab-<hash>/out; binaries live in <target>/<profile>,
+    // test binaries in <target>/<profile>/deps.
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let out = out.canonicalize().unwrap_or(out);
+    if let Some(profile_dir) = out.ancestors().nth(3) {
+        if let Some(rel) = relative(profile_dir, &lib) {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/{}", rel.display());
+            println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../{}", rel.display());
+        }
+    }
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

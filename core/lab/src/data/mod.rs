@@ -1,0 +1,1 @@
+//! Datasets: loaded once, as uint8, onto the run device.

@@ -1,0 +1,7 @@
+//! `lab`: a research lab for GANs. The runtime behind the `lab` binary: configs, the plugin
+//! loader, datasets, the trainer, trackers and the run folder.
+pub mod config;
+pub mod data;
+pub mod plugins;
+pub mod track;
+pub mod train;

@@ -1,0 +1,1 @@
+//! Trackers: metrics.jsonl, TensorBoard event files, sample grids.

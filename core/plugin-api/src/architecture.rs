@@ -1,0 +1,281 @@
+//! Architecture plugins build named networks (`generator`, `discriminator`, and any others a
+//! method needs: `encoder`, `q_head`, ...). A network is `forward(inputs, train) -> outputs` over
+//! tensor lists plus its named parameters and buffers, which the core adopts: optimizers, EMA,
+//! device placement and checkpoints are core code.
+use std::ffi::c_void;
+
+use abi_stable::std_types::{RSlice, RStr, RString, RVec};
+use serde::{de::DeserializeOwned, Serialize};
+use tch::Tensor;
+
+use crate::library::{guard, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
+use crate::tensor::{give_all, refs, take_all, NamedTensor, OwnedTensor, TensorRef};
+
+/// The network is optimised in the discriminator phase.
+pub const PHASE_D: u32 = 1;
+/// The network is optimised in the generator phase.
+pub const PHASE_G: u32 = 2;
+
+crate::abi! {
+    #[repr(C)]
+    pub struct NetworkSpec {
+        pub name: RString,
+        /// Bit set of `PHASE_D` and `PHASE_G`: in which phases its optimizer steps.
+        pub phases: u32,
+    }
+
+    #[repr(C)]
+    pub struct ArchitectureInfo {
+        pub z_dim: i64,
+        pub networks: RVec<NetworkSpec>,
+    }
+
+    #[repr(C)]
+    pub struct ArchitectureVTable {
+        pub info: extern "C" fn(*const c_void) -> FfiResult<ArchitectureInfo>,
+        pub build: extern "C" fn(*const c_void, RStr<'_>) -> FfiResult<NetworkObj>,
+        pub drop: extern "C" fn(*mut c_void),
+    }
+
+    #[repr(C)]
+    pub struct ArchitectureObj {
+        pub this: *mut c_void,
+        pub vtable: &'static ArchitectureVTable,
+    }
+
+    #[repr(C)]
+    pub struct NetworkVTable {
+        pub forward: extern "C" fn(*mut c_void, RSlice<'_, TensorRef<'_>>, bool) -> FfiResult<RVec<OwnedTensor>>,
+        /// Parameters (trainable) and buffers (not trainable), named with '.'-separated paths.
+        pub tensors: extern "C" fn(*const c_void) -> FfiResult<RVec<NamedTensor>>,
+        pub drop: extern "C" fn(*mut c_void),
+    }
+
+    #[repr(C)]
+    pub struct NetworkObj {
+        pub this: *mut c_void,
+        pub vtable: &'static NetworkVTable,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugin side
+
+/// A network spec as plugin code writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub name: String,
+    pub phases: u32,
+}
+
+/// What a plugin implements to provide an architecture.
+pub trait ArchitecturePlugin: Sized + Send + 'static {
+    /// The name users write as `model.architecture`.
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// Parsed from `[model.config]` with unknown keys refused; `Default` is the documented default.
+    type Config: Serialize + DeserializeOwned + Default;
+
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
+    fn z_dim(&self) -> i64;
+    /// Every network this architecture can build, and when each is optimised.
+    fn networks(&self) -> Vec<Spec>;
+    /// Builds a fresh network with freshly initialised weights (the core builds `generator`
+    /// twice: once to train, once for its EMA).
+    fn build(&self, name: &str) -> Result<Box<dyn Network>, String>;
+}
+
+/// One network, as plugin code implements it.
+pub trait Network: Send {
+    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String>;
+    /// `(name, tensor, trainable)` for every parameter and buffer; tensors are shared, not copied.
+    fn tensors(&self) -> Vec<(String, Tensor, bool)>;
+}
+
+/// A network whose state lives in a `tch` VarStore and whose forward is a closure.
+pub struct VarStoreNetwork<F> {
+    pub vs: tch::nn::VarStore,
+    pub forward: F,
+}
+
+impl<F> Network for VarStoreNetwork<F>
+where
+    F: FnMut(&[Tensor], bool) -> Result<Vec<Tensor>, String> + Send,
+{
+    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+        (self.forward)(inputs, train)
+    }
+
+    fn tensors(&self) -> Vec<(String, Tensor, bool)> {
+        let mut named: Vec<_> = self.vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+            .into_iter()
+            .map(|(name, t)| {
+                let trainable = t.requires_grad();
+                (name, t, trainable)
+            })
+            .collect()
+    }
+}
+
+extern "C" fn create_architecture<P: ArchitecturePlugin>(
+    config: RStr<'_>,
+    env: BuildEnv,
+) -> FfiResult<ArchitectureObj> {
+    guard(|| {
+        let config = crate::config::parse::<P::Config>(config.as_str())?;
+        let plugin = P::create(config, env)?;
+        Ok(ArchitectureObj {
+            this: Box::into_raw(Box::new(plugin)) as *mut c_void,
+            vtable: &ArchitectureGlue::<P>::VTABLE,
+        })
+    })
+}
+
+struct ArchitectureGlue<P>(std::marker::PhantomData<P>);
+
+impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
+    const VTABLE: ArchitectureVTable =
+        ArchitectureVTable { info: Self::info, build: Self::build, drop: Self::drop };
+
+    fn this<'a>(this: *const c_void) -> &'a P {
+        // SAFETY: `this` is the Box<P> made in `create_architecture`, alive until `drop`.
+        unsafe { &*(this as *const P) }
+    }
+
+    extern "C" fn info(this: *const c_void) -> FfiResult<ArchitectureInfo> {
+        guard(|| {
+            let p = Self::this(this);
+            let networks = p
+                .networks()
+                .into_iter()
+                .map(|s| NetworkSpec { name: s.name.into(), phases: s.phases })
+                .collect();
+            Ok(ArchitectureInfo { z_dim: p.z_dim(), networks })
+        })
+    }
+
+    extern "C" fn build(this: *const c_void, name: RStr<'_>) -> FfiResult<NetworkObj> {
+        guard(|| {
+            let net = Self::this(this).build(name.as_str())?;
+            Ok(NetworkObj {
+                this: Box::into_raw(Box::new(net)) as *mut c_void,
+                vtable: &NETWORK_VTABLE,
+            })
+        })
+    }
+
+    extern "C" fn drop(this: *mut c_void) {
+        // SAFETY: called once, by the owning handle's Drop.
+        let _ = std::panic::catch_unwind(|| drop(unsafe { Box::from_raw(this as *mut P) }));
+    }
+}
+
+static NETWORK_VTABLE: NetworkVTable =
+    NetworkVTable { forward: network_forward, tensors: network_tensors, drop: network_drop };
+
+fn network<'a>(this: *const c_void) -> &'a mut Box<dyn Network> {
+    // SAFETY: `this` is the Box<Box<dyn Network>> made in `build`, alive until `drop`; the host
+    // handle takes `&mut self` for forward, so there is no aliasing.
+    unsafe { &mut *(this as *mut Box<dyn Network>) }
+}
+
+extern "C" fn network_forward(
+    this: *mut c_void,
+    inputs: RSlice<'_, TensorRef<'_>>,
+    train: bool,
+) -> FfiResult<RVec<OwnedTensor>> {
+    guard(|| {
+        let inputs: Vec<Tensor> = inputs.iter().map(TensorRef::to_tensor).collect();
+        Ok(give_all(network(this).forward(&inputs, train)?))
+    })
+}
+
+extern "C" fn network_tensors(this: *const c_void) -> FfiResult<RVec<NamedTensor>> {
+    guard(|| {
+        Ok(network(this)
+            .tensors()
+            .into_iter()
+            .map(|(name, t, trainable)| NamedTensor::new(name, t, trainable))
+            .collect())
+    })
+}
+
+extern "C" fn network_drop(this: *mut c_void) {
+    // SAFETY: called once, by the owning handle's Drop.
+    let _ = std::panic::catch_unwind(|| drop(unsafe { Box::from_raw(this as *mut Box<dyn Network>) }));
+}
+
+/// The descriptor [`export_plugins!`](crate::export_plugins) registers for `P`.
+pub fn descriptor<P: ArchitecturePlugin>(version: &str) -> PluginDescriptor {
+    PluginDescriptor {
+        name: P::NAME.into(),
+        version: version.into(),
+        description: P::DESCRIPTION.into(),
+        default_config: crate::config::default_toml::<P::Config>().into(),
+        factory: Factory::Architecture(create_architecture::<P>),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core side
+
+/// An architecture created from a plugin. The library must stay loaded while it lives.
+pub struct Architecture {
+    obj: ArchitectureObj,
+}
+
+impl Architecture {
+    /// # Safety
+    /// `obj` must come from a loaded plugin's factory, and that library must outlive the handle.
+    pub unsafe fn from_raw(obj: ArchitectureObj) -> Self {
+        Self { obj }
+    }
+
+    pub fn z_dim_and_networks(&self) -> Result<(i64, Vec<Spec>), String> {
+        let info = into_result((self.obj.vtable.info)(self.obj.this))?;
+        let specs = info
+            .networks
+            .into_iter()
+            .map(|s| Spec { name: s.name.into_string(), phases: s.phases })
+            .collect();
+        Ok((info.z_dim, specs))
+    }
+
+    pub fn build(&self, name: &str) -> Result<NetworkHandle, String> {
+        let obj = into_result((self.obj.vtable.build)(self.obj.this, name.into()))?;
+        Ok(NetworkHandle { obj })
+    }
+}
+
+impl Drop for Architecture {
+    fn drop(&mut self) {
+        (self.obj.vtable.drop)(self.obj.this)
+    }
+}
+
+/// A network living in a plugin, called from the core.
+pub struct NetworkHandle {
+    obj: NetworkObj,
+}
+
+impl NetworkHandle {
+    pub fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+        let lent = refs(inputs);
+        let out = (self.obj.vtable.forward)(self.obj.this, lent.as_slice().into(), train);
+        into_result(out).map(take_all)
+    }
+
+    /// `(name, tensor, trainable)`; the tensors share storage with the plugin's.
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor, bool)>, String> {
+        let named = into_result((self.obj.vtable.tensors)(self.obj.this))?;
+        Ok(named.into_iter().map(|n| (n.name.into_string(), n.tensor.into_tensor(), n.trainable)).collect())
+    }
+}
+
+impl Drop for NetworkHandle {
+    fn drop(&mut self) {
+        (self.obj.vtable.drop)(self.obj.this)
+    }
+}

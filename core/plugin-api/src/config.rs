@@ -1,0 +1,129 @@
+//! Plugin configs cross the boundary as TOML text; this parses them on the plugin side with
+//! errors that name the key, what was expected, and the closest valid key.
+use serde::{de::DeserializeOwned, Serialize};
+use toml::{Table, Value};
+
+/// The default config of `C`, as TOML.
+pub fn default_toml<C: Serialize + Default>() -> String {
+    toml::to_string(&C::default()).unwrap_or_default()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a datetime",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+fn compatible(expected: &Value, found: &Value) -> bool {
+    matches!(
+        (expected, found),
+        (Value::String(_), Value::String(_))
+            | (Value::Integer(_), Value::Integer(_))
+            | (Value::Float(_), Value::Float(_) | Value::Integer(_))
+            | (Value::Boolean(_), Value::Boolean(_))
+            | (Value::Array(_), Value::Array(_))
+            | (Value::Table(_), Value::Table(_))
+    )
+}
+
+/// The closest of `candidates` to `key`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(key, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), String> {
+    for (key, value) in given {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match defaults.get(key) {
+            None => {
+                let mut valid: Vec<&str> = defaults.keys().map(String::as_str).collect();
+                valid.sort_unstable();
+                let hint = match did_you_mean(key, valid.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? "),
+                    None => String::new(),
+                };
+                return Err(format!("unknown key `{path}`; {hint}valid keys: {}", valid.join(", ")));
+            }
+            Some(Value::Table(d)) => {
+                if let Value::Table(g) = value {
+                    check_keys(&path, g, d)?;
+                } else {
+                    return Err(format!("key `{path}`: expected a table, found {}", type_name(value)));
+                }
+            }
+            Some(expected) if !compatible(expected, value) => {
+                return Err(format!(
+                    "key `{path}`: expected {}, found {} (default: {expected})",
+                    type_name(expected),
+                    type_name(value)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses a plugin config: unknown keys and wrong types are refused with a readable message.
+pub fn parse<C: Serialize + DeserializeOwned + Default>(text: &str) -> Result<C, String> {
+    let given: Table = toml::from_str(text).map_err(|e| format!("config is not valid TOML: {}", e.message()))?;
+    let defaults = Table::try_from(C::default()).map_err(|e| e.to_string())?;
+    check_keys("", &given, &defaults)?;
+    // Fill in defaults first, so serde only ever sees complete configs of the right shape.
+    let mut merged = defaults;
+    merge(&mut merged, given);
+    merged.try_into::<C>().map_err(|e| e.message().trim().to_string())
+}
+
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Cfg {
+        channels: i64,
+        lr: f64,
+        norm: String,
+    }
+
+    #[test]
+    fn unknown_key_suggests() {
+        let err = parse::<Cfg>("chanels = 3").unwrap_err();
+        assert_eq!(err, "unknown key `chanels`; did you mean `channels`? valid keys: channels, lr, norm");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = parse::<Cfg>("channels = \"many\"").unwrap_err();
+        assert_eq!(err, "key `channels`: expected an integer, found a string (default: 0)");
+    }
+
+    #[test]
+    fn integers_are_accepted_as_floats() {
+        let c = parse::<Cfg>("lr = 1\nnorm = \"bn\"").unwrap();
+        assert_eq!(c, Cfg { channels: 0, lr: 1.0, norm: "bn".into() });
+    }
+}

@@ -1,0 +1,152 @@
+//! Metric plugins stream over batches: `reset`, `update(real | fake batch)`, `compute -> named
+//! values`, each value flagged `higher_is_better`. Metrics that need a feature network load it
+//! from a local TorchScript file named in their config. `protocol` describes how values were
+//! obtained (feature network and its hash, resize rule), so it is recorded beside every number.
+use std::ffi::c_void;
+
+use abi_stable::std_types::{RStr, RString, RVec};
+use serde::{de::DeserializeOwned, Serialize};
+use tch::Tensor;
+
+use crate::library::{guard, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
+use crate::tensor::TensorRef;
+
+crate::abi! {
+    #[repr(C)]
+    pub struct MetricValue {
+        pub name: RString,
+        pub value: f64,
+        pub higher_is_better: bool,
+    }
+
+    #[repr(C)]
+    pub struct MetricVTable {
+        pub reset: extern "C" fn(*mut c_void) -> FfiResult<()>,
+        /// A batch of uint8 NCHW images on the run's device; `fake` says which side it belongs to.
+        pub update: extern "C" fn(*mut c_void, TensorRef<'_>, bool) -> FfiResult<()>,
+        pub compute: extern "C" fn(*mut c_void) -> FfiResult<RVec<MetricValue>>,
+        pub protocol: extern "C" fn(*const c_void) -> FfiResult<RString>,
+        pub drop: extern "C" fn(*mut c_void),
+    }
+
+    #[repr(C)]
+    pub struct MetricObj {
+        pub this: *mut c_void,
+        pub vtable: &'static MetricVTable,
+    }
+}
+
+/// One computed value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    pub name: String,
+    pub value: f64,
+    pub higher_is_better: bool,
+}
+
+/// What a plugin implements to provide a metric.
+pub trait MetricPlugin: Sized + Send + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    type Config: Serialize + DeserializeOwned + Default;
+
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
+    fn reset(&mut self) -> Result<(), String>;
+    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String>;
+    fn compute(&mut self) -> Result<Vec<Value>, String>;
+    /// JSON describing the evaluation protocol (feature network, its sha256, resize rule, ...).
+    fn protocol(&self) -> String {
+        "{}".to_string()
+    }
+}
+
+extern "C" fn create_metric<P: MetricPlugin>(config: RStr<'_>, env: BuildEnv) -> FfiResult<MetricObj> {
+    guard(|| {
+        let config = crate::config::parse::<P::Config>(config.as_str())?;
+        let plugin = P::create(config, env)?;
+        Ok(MetricObj { this: Box::into_raw(Box::new(plugin)) as *mut c_void, vtable: &MetricGlue::<P>::VTABLE })
+    })
+}
+
+struct MetricGlue<P>(std::marker::PhantomData<P>);
+
+impl<P: MetricPlugin> MetricGlue<P> {
+    const VTABLE: MetricVTable = MetricVTable {
+        reset: Self::reset,
+        update: Self::update,
+        compute: Self::compute,
+        protocol: Self::protocol,
+        drop: Self::drop,
+    };
+
+    fn this<'a>(this: *const c_void) -> &'a mut P {
+        // SAFETY: `this` is the Box<P> from `create_metric`, alive until `drop`.
+        unsafe { &mut *(this as *mut P) }
+    }
+    extern "C" fn reset(this: *mut c_void) -> FfiResult<()> {
+        guard(|| Self::this(this).reset())
+    }
+    extern "C" fn update(this: *mut c_void, images: TensorRef<'_>, fake: bool) -> FfiResult<()> {
+        guard(|| Self::this(this).update(&images.to_tensor(), fake))
+    }
+    extern "C" fn compute(this: *mut c_void) -> FfiResult<RVec<MetricValue>> {
+        guard(|| {
+            let values = Self::this(this).compute()?;
+            Ok(values
+                .into_iter()
+                .map(|v| MetricValue { name: v.name.into(), value: v.value, higher_is_better: v.higher_is_better })
+                .collect())
+        })
+    }
+    extern "C" fn protocol(this: *const c_void) -> FfiResult<RString> {
+        guard(|| Ok(Self::this(this).protocol().into()))
+    }
+    extern "C" fn drop(this: *mut c_void) {
+        // SAFETY: called once, by the owning handle's Drop.
+        let _ = std::panic::catch_unwind(|| drop(unsafe { Box::from_raw(this as *mut P) }));
+    }
+}
+
+pub fn descriptor<P: MetricPlugin>(version: &str) -> PluginDescriptor {
+    PluginDescriptor {
+        name: P::NAME.into(),
+        version: version.into(),
+        description: P::DESCRIPTION.into(),
+        default_config: crate::config::default_toml::<P::Config>().into(),
+        factory: Factory::Metric(create_metric::<P>),
+    }
+}
+
+/// A metric created from a plugin. The library must stay loaded while it lives.
+pub struct Metric {
+    obj: MetricObj,
+}
+
+impl Metric {
+    /// # Safety
+    /// `obj` must come from a loaded plugin's factory, and that library must outlive the handle.
+    pub unsafe fn from_raw(obj: MetricObj) -> Self {
+        Self { obj }
+    }
+    pub fn reset(&mut self) -> Result<(), String> {
+        into_result((self.obj.vtable.reset)(self.obj.this))
+    }
+    pub fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
+        into_result((self.obj.vtable.update)(self.obj.this, TensorRef::new(images), fake))
+    }
+    pub fn compute(&mut self) -> Result<Vec<Value>, String> {
+        let v = into_result((self.obj.vtable.compute)(self.obj.this))?;
+        Ok(v.into_iter()
+            .map(|m| Value { name: m.name.into_string(), value: m.value, higher_is_better: m.higher_is_better })
+            .collect())
+    }
+    pub fn protocol(&self) -> Result<String, String> {
+        into_result((self.obj.vtable.protocol)(self.obj.this)).map(RString::into_string)
+    }
+}
+
+impl Drop for Metric {
+    fn drop(&mut self) {
+        (self.obj.vtable.drop)(self.obj.this)
+    }
+}
