@@ -1,1 +1,4 @@
-fn main(){}
+//! The `lab` command line.
+fn main() -> std::process::ExitCode {
+    lab::cli::main()
+}

@@ -27,6 +27,8 @@ crate::abi! {
     #[repr(C)]
     pub struct ArchitectureInfo {
         pub z_dim: i64,
+        /// Classes the networks are conditioned on; 0 for unconditional models (no label inputs).
+        pub num_classes: i64,
         pub networks: RVec<NetworkSpec>,
     }
 
@@ -78,6 +80,10 @@ pub trait ArchitecturePlugin: Sized + Send + 'static {
 
     fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
     fn z_dim(&self) -> i64;
+    /// Classes the networks take as a label input (`[z, y]`, `[x, y]`); 0 when unconditional.
+    fn num_classes(&self) -> i64 {
+        0
+    }
     /// Every network this architecture can build, and when each is optimised.
     fn networks(&self) -> Vec<Spec>;
     /// Builds a fresh network with freshly initialised weights (the core builds `generator`
@@ -152,7 +158,7 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
                 .into_iter()
                 .map(|s| NetworkSpec { name: s.name.into(), phases: s.phases })
                 .collect();
-            Ok(ArchitectureInfo { z_dim: p.z_dim(), networks })
+            Ok(ArchitectureInfo { z_dim: p.z_dim(), num_classes: p.num_classes(), networks })
         })
     }
 
@@ -221,6 +227,14 @@ pub fn descriptor<P: ArchitecturePlugin>(version: &str) -> PluginDescriptor {
 // ---------------------------------------------------------------------------------------------
 // Core side
 
+/// What an architecture declares, as the core reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Info {
+    pub z_dim: i64,
+    pub num_classes: i64,
+    pub networks: Vec<Spec>,
+}
+
 /// An architecture created from a plugin. The library must stay loaded while it lives.
 pub struct Architecture {
     obj: ArchitectureObj,
@@ -233,14 +247,14 @@ impl Architecture {
         Self { obj }
     }
 
-    pub fn z_dim_and_networks(&self) -> Result<(i64, Vec<Spec>), String> {
+    pub fn info(&self) -> Result<Info, String> {
         let info = into_result((self.obj.vtable.info)(self.obj.this))?;
-        let specs = info
+        let networks = info
             .networks
             .into_iter()
             .map(|s| Spec { name: s.name.into_string(), phases: s.phases })
             .collect();
-        Ok((info.z_dim, specs))
+        Ok(Info { z_dim: info.z_dim, num_classes: info.num_classes, networks })
     }
 
     pub fn build(&self, name: &str) -> Result<NetworkHandle, String> {

@@ -220,3 +220,9 @@ macro_rules! export_plugins {
         }
     };
 }
+
+impl serde::Serialize for PluginKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

@@ -1,0 +1,37 @@
+//! # lab-plugin-losses
+//!
+//! The classic GAN objectives as loss plugins: `non-saturating`, `minimax`, `hinge`, `wgan-gp`
+//! and `least-squares`. Every one accepts R1 (`r1_gamma`) and consistency regularisation
+//! (`cr_lambda`) on real data; `wgan-gp` adds its gradient penalty (`gp_lambda`).
+//!
+//! An objective is a few lines on D's logits ([`objective`]); the regularisers are shared
+//! ([`penalty`]); [`GanLoss`] glues one objective and the penalties into a plugin.
+pub mod config;
+pub mod gan_loss;
+pub mod objective;
+pub mod penalty;
+
+pub use config::{LossConfig, Penalties, WganGpConfig};
+pub use gan_loss::GanLoss;
+
+/// `loss.name = "non-saturating"`.
+pub type NonSaturating = GanLoss<objective::NonSaturating>;
+/// `loss.name = "minimax"`.
+pub type Minimax = GanLoss<objective::Minimax>;
+/// `loss.name = "hinge"`.
+pub type Hinge = GanLoss<objective::Hinge>;
+/// `loss.name = "wgan-gp"`.
+pub type WganGp = GanLoss<objective::WganGp>;
+/// `loss.name = "least-squares"`.
+pub type LeastSquares = GanLoss<objective::LeastSquares>;
+
+lab_plugin_api::export_plugins! {
+    loss: NonSaturating,
+    loss: Minimax,
+    loss: Hinge,
+    loss: WganGp,
+    loss: LeastSquares,
+}
+
+#[cfg(test)]
+mod tests;

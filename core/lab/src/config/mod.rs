@@ -1,1 +1,211 @@
-//! config
+//! Experiment configs: typed sections with defaults in code, layered by figment as
+//! defaults ← experiment TOML ← `LAB_*` environment ← `--set key=value`, then validated once.
+mod error;
+mod sections;
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use error::ConfigError;
+pub use sections::*;
+
+use crate::data::DataConfig;
+
+/// One experiment: everything a run needs, exactly as it ran (written to `config.toml`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Experiment {
+    /// Groups runs: `runs/<name>/...`, and the MLflow experiment.
+    pub name: String,
+    pub seed: u64,
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// On CUDA: deterministic cuDNN kernels, no benchmark autotuning.
+    pub deterministic: bool,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub loss: LossConfig,
+    pub augment: AugmentConfig,
+    pub train: TrainConfig,
+    pub optim: OptimConfig,
+    pub ema: EmaConfig,
+    pub log: LogConfig,
+    pub checkpoint: CheckpointConfig,
+    pub plugins: PluginsConfig,
+    pub track: TrackConfig,
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Self {
+            name: "experiment".into(),
+            seed: 0,
+            device: "auto".into(),
+            deterministic: false,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            loss: LossConfig::default(),
+            augment: AugmentConfig::default(),
+            train: TrainConfig::default(),
+            optim: OptimConfig::default(),
+            ema: EmaConfig::default(),
+            log: LogConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+            plugins: PluginsConfig::default(),
+            track: TrackConfig::default(),
+        }
+    }
+}
+
+/// The top-level keys, so that `LAB_*` variables meant for other things (`LAB_DATA`,
+/// `LAB_PLUGIN_PATH`) are never mistaken for config.
+const TOP_LEVEL: &[&str] = &[
+    "name", "seed", "device", "deterministic", "data", "model", "loss", "augment", "train", "optim", "ema",
+    "log", "checkpoint", "plugins", "track",
+];
+const SCALARS: &[&str] = &["name", "seed", "device", "deterministic"];
+
+/// Where a config comes from, in layering order after the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// Whether to read `LAB_<SECTION>__<KEY>` variables.
+    pub env: bool,
+    /// `key=value` assignments, values in TOML syntax (bare words are strings).
+    pub set: Vec<String>,
+}
+
+impl Experiment {
+    /// Layers the sources over the defaults and validates the result.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Experiment::default()));
+        if let Some(file) = &sources.file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| ConfigError::Read { path: file.clone(), message: e.to_string() })?;
+            // Parse first, so syntax errors point at a line in the user's file.
+            toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
+                path: file.clone(),
+                message: e.to_string().trim().to_string(),
+            })?;
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        if sources.env {
+            fig = fig.merge(Env::prefixed("LAB_").split("__").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                match key.split_once("__") {
+                    Some((top, _)) => TOP_LEVEL.contains(&top),
+                    None => SCALARS.contains(&key.as_str()),
+                }
+            }));
+        }
+        if !sources.set.is_empty() {
+            let table = parse_assignments(&sources.set)?;
+            fig = fig.merge(Toml::string(&toml::to_string(&table).expect("a TOML table serialises")));
+        }
+        let exp: Experiment = fig.extract().map_err(|e| ConfigError::from_figment(e, sources))?;
+        exp.validate(sources.file.as_deref())?;
+        Ok(exp)
+    }
+
+    /// Cross-field rules, checked in one place.
+    pub fn validate(&self, file: Option<&Path>) -> Result<(), ConfigError> {
+        let bad = |key: &str, expected: &str, found: String| ConfigError::Invalid {
+            file: file.map(Path::to_path_buf),
+            key: key.to_string(),
+            expected: expected.to_string(),
+            found,
+        };
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err(bad("name", "a non-empty name without slashes", format!("{:?}", self.name)));
+        }
+        parse_device(&self.device).map_err(|_| {
+            bad("device", "`auto`, `cpu`, `cuda` or `cuda:N`", format!("{:?}", self.device))
+        })?;
+        self.data.validate().map_err(|e| ConfigError::Data { file: file.map(Path::to_path_buf), message: e.to_string() })?;
+        let t = &self.train;
+        if t.steps == 0 {
+            return Err(bad("train.steps", "at least 1 generator step", "0".into()));
+        }
+        if t.batch_size < 1 {
+            return Err(bad("train.batch_size", "a positive batch size", t.batch_size.to_string()));
+        }
+        if t.d_steps < 1 {
+            return Err(bad("train.d_steps", "at least 1 discriminator step per generator step", "0".into()));
+        }
+        for (key, o) in std::iter::once(("optim".to_string(), self.optim.defaults()))
+            .chain(self.optim.networks.iter().map(|(n, o)| (format!("optim.networks.{n}"), self.optim.resolve(o))))
+        {
+            if !(o.lr > 0.0 && o.lr.is_finite()) {
+                return Err(bad(&format!("{key}.lr"), "a positive learning rate", o.lr.to_string()));
+            }
+            if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+                return Err(bad(&format!("{key}.betas"), "two values in [0, 1)", format!("{:?}", o.betas)));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.ema.decay) {
+            return Err(bad("ema.decay", "a value in [0, 1]", self.ema.decay.to_string()));
+        }
+        if self.log.every == 0 {
+            return Err(bad("log.every", "at least 1", "0".into()));
+        }
+        if self.log.samples < 1 {
+            return Err(bad("log.samples", "at least 1 image in the sample grid", self.log.samples.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The resolved config as TOML, exactly what `config.toml` holds.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the experiment serialises to TOML")
+    }
+}
+
+/// The device a config names; `auto` picks CUDA when it is available.
+pub fn parse_device(s: &str) -> Result<tch::Device, String> {
+    match s {
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => Ok(tch::Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(tch::Device::Cuda)
+            .ok_or_else(|| format!("unknown device `{s}`")),
+    }
+}
+
+/// Turns `a.b=v` assignments into a nested table; `v` is TOML (`3`, `1e-4`, `true`, `[0.5, 0.9]`,
+/// `"text"`), and anything that does not parse as TOML is taken as a bare string.
+pub fn parse_assignments(set: &[String]) -> Result<toml::Table, ConfigError> {
+    let mut root = toml::Table::new();
+    for assignment in set {
+        let (key, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Assignment { assignment: assignment.clone() })?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(ConfigError::Assignment { assignment: assignment.clone() });
+        }
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+        let mut table = &mut root;
+        let parts: Vec<&str> = key.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+            table = match entry {
+                toml::Value::Table(t) => t,
+                _ => return Err(ConfigError::Assignment { assignment: assignment.clone() }),
+            };
+        }
+        table.insert(parts[parts.len() - 1].to_string(), value);
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,492 @@
-//! Datasets: loaded once, as uint8, onto the run device.
+//! Datasets: read once from disk into a uint8 NCHW tensor on the CPU (the trainer moves it to
+//! the run device once), optionally cut down to a seeded subset.
+//!
+//! Sources, selected by `[data] dataset`:
+//!
+//! | name            | format                            | where (under [`DataConfig::resolved_root`])                  |
+//! |-----------------|-----------------------------------|--------------------------------------------------------------|
+//! | `fashion-mnist` | IDX, gzipped or not ([`idx`])     | `fashion-mnist/`, then Debian's `/usr/share/datasets/fashion-mnist/` |
+//! | `mnist`         | IDX, gzipped or not               | `mnist/`                                                     |
+//! | `cifar10`       | binary or python pickles ([`cifar`]) | `cifar-10-batches-bin/`, then `cifar-10-batches-py/`     |
+//! | `image-folder`  | PNG/JPEG files ([`folder`])       | `data.path`                                                  |
+//! | `shapes`        | drawn procedurally ([`synthetic`]) | nothing on disk                                             |
+//!
+//! Missing canonical datasets are downloaded when `data.download` is true ([`fetch()`]), and the
+//! subset rule behind `data.fraction` is documented in [`subset`].
+mod checksum;
+pub mod cifar;
+pub mod fetch;
+pub mod folder;
+pub mod idx;
+mod rng;
+pub mod subset;
+pub mod synthetic;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use fetch::fetch;
+
+/// The dataset names `[data] dataset` accepts.
+pub const DATASETS: &[&str] = &["fashion-mnist", "mnist", "cifar10", "image-folder", "shapes"];
+/// The splits `[data] split` accepts.
+pub const SPLITS: &[&str] = &["train", "test"];
+
+/// The `[data]` section of an experiment.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `fashion-mnist` (default), `mnist`, `cifar10`, `image-folder` or `shapes`.
+    pub dataset: String,
+    /// Where datasets live; `None` means `$LAB_DATA`, else `~/.cache/lab/datasets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// `train` (default) or `test`.
+    pub split: String,
+    /// The share of the split to keep, in (0, 1]; see [`subset`] for the rule.
+    pub fraction: f64,
+    /// `random` (default; a seeded random choice, as DiffAugment's BigGAN code) or `first`
+    /// (the first N, as DiffAugment's StyleGAN2 code).
+    pub subset: String,
+    /// Seeds the `random` subset and the `shapes` drawing.
+    pub subset_seed: u64,
+    /// Horizontal flips of the reals, applied by the trainer (carried here, not applied).
+    pub hflip: bool,
+    /// `image-folder`: the folder of PNG/JPEG files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `image-folder`: the square side images are resized to; `shapes`: the image side.
+    pub image_size: i64,
+    /// `shapes`: the number of images.
+    pub synthetic_count: i64,
+    /// `image-folder` and `shapes`: 1 (grey) or 3 (RGB).
+    pub channels: i64,
+    /// Download canonical archives when they are missing (and the network is there).
+    pub download: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "fashion-mnist".into(),
+            root: None,
+            split: "train".into(),
+            fraction: 1.0,
+            subset: "random".into(),
+            subset_seed: 0,
+            hflip: false,
+            path: None,
+            image_size: 32,
+            synthetic_count: 2048,
+            channels: 3,
+            download: true,
+        }
+    }
+}
+
+impl DataConfig {
+    /// Checks every key and the rules between them; the error names the key and the fix.
+    pub fn validate(&self) -> Result<(), DataError> {
+        let invalid = |key: &'static str, expected: &str, found: String| DataError::Invalid {
+            key,
+            expected: expected.to_string(),
+            found,
+        };
+        if !DATASETS.contains(&self.dataset.as_str()) {
+            return Err(DataError::UnknownDataset {
+                found: self.dataset.clone(),
+                suggestion: did_you_mean(&self.dataset, DATASETS),
+            });
+        }
+        if !SPLITS.contains(&self.split.as_str()) {
+            return Err(invalid("split", "`train` or `test`", format!("{:?}", self.split)));
+        }
+        if !(self.fraction > 0.0 && self.fraction <= 1.0) {
+            return Err(invalid(
+                "fraction",
+                "a share of the split in (0, 1], e.g. 0.1 for 10%",
+                self.fraction.to_string(),
+            ));
+        }
+        if !subset::RULES.contains(&self.subset.as_str()) {
+            return Err(invalid(
+                "subset",
+                "`random` (seeded random choice) or `first` (the first N)",
+                format!("{:?}", self.subset),
+            ));
+        }
+        match self.dataset.as_str() {
+            "image-folder" => {
+                if self.path.is_none() {
+                    return Err(invalid(
+                        "path",
+                        "the folder of PNG/JPEG images for dataset = \"image-folder\" (e.g. path = \"/data/faces\")",
+                        "nothing".into(),
+                    ));
+                }
+                if self.split != "train" {
+                    return Err(invalid(
+                        "split",
+                        "`train` for an image folder, which has no splits (point `path` at the other folder instead)",
+                        format!("{:?}", self.split),
+                    ));
+                }
+                self.validate_image_keys()?;
+            }
+            "shapes" => {
+                self.validate_image_keys()?;
+                if self.synthetic_count < 1 {
+                    return Err(invalid("synthetic_count", "at least 1 image", self.synthetic_count.to_string()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate_image_keys(&self) -> Result<(), DataError> {
+        if !(1..=4096).contains(&self.image_size) {
+            return Err(DataError::Invalid {
+                key: "image_size",
+                expected: "an image side between 1 and 4096 pixels".into(),
+                found: self.image_size.to_string(),
+            });
+        }
+        if self.channels != 1 && self.channels != 3 {
+            return Err(DataError::Invalid {
+                key: "channels",
+                expected: "1 (grey) or 3 (RGB)".into(),
+                found: self.channels.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The folder datasets live in: `root` if set, else `$LAB_DATA`, else
+    /// `~/.cache/lab/datasets`.
+    pub fn resolved_root(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        default_root()
+    }
+}
+
+/// `$LAB_DATA` if set and non-empty, else `~/.cache/lab/datasets` (relative to the working
+/// directory when there is no `$HOME`).
+pub fn default_root() -> PathBuf {
+    match std::env::var_os("LAB_DATA") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache").join("lab").join("datasets")
+        }
+    }
+}
+
+/// A loaded dataset.
+pub struct Dataset {
+    /// The dataset's name (`fashion-mnist`, ...).
+    pub name: String,
+    /// uint8, NCHW, on the CPU.
+    pub images: tch::Tensor,
+    /// int64 `(N,)`, `None` when the source has no labels.
+    pub labels: Option<tch::Tensor>,
+    /// 0 when unlabelled.
+    pub num_classes: i64,
+    /// The source indices kept by the subset, ascending (recorded in the run folder).
+    pub indices: Vec<i64>,
+}
+
+impl Dataset {
+    /// The number of images.
+    pub fn len(&self) -> i64 {
+        self.images.size()[0]
+    }
+
+    /// Whether there are no images (never true for a dataset returned by [`load`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A dataset of all `images` (N first), recording indices `0..N`.
+    pub(crate) fn whole(name: &str, images: tch::Tensor, labels: Option<tch::Tensor>, num_classes: i64) -> Self {
+        let n = images.size()[0];
+        Self { name: name.to_string(), images, labels, num_classes, indices: (0..n).collect() }
+    }
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("name", &self.name)
+            .field("images", &(self.images.size(), self.images.kind()))
+            .field("labels", &self.labels.as_ref().map(|l| l.size()))
+            .field("num_classes", &self.num_classes)
+            .field("indices", &format_args!("[{} indices]", self.indices.len()))
+            .finish()
+    }
+}
+
+/// Everything that can go wrong reading a dataset. Every message names the file or folder, what
+/// was expected, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A `[data]` key holds a value it does not accept.
+    #[error("[data] {key} = {found}: expected {expected}")]
+    Invalid { key: &'static str, expected: String, found: String },
+
+    /// `[data] dataset` names no known dataset.
+    #[error(
+        "[data] dataset = {found:?} is not a dataset lab knows: expected one of {}{}",
+        DATASETS.join(", "),
+        suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default()
+    )]
+    UnknownDataset { found: String, suggestion: Option<String> },
+
+    /// A dataset's files are not on disk, and downloading is off.
+    #[error("{dataset}: not found: expected {expected}. To get it: {fix}")]
+    Missing { dataset: String, expected: String, fix: String },
+
+    /// A download failed (no network, server error); the message says how to get the files by hand.
+    #[error("{dataset}: cannot download {url}: {reason}. To get it by hand: {fix}")]
+    Download { dataset: String, url: String, reason: String, fix: String },
+
+    /// A downloaded file does not have its published checksum.
+    #[error(
+        "{}: {algorithm} checksum mismatch: expected {expected}, found {actual}; the download is corrupt \
+         or the server changed the file (it was deleted); run `lab data fetch {dataset}` again",
+        path.display()
+    )]
+    Checksum { dataset: String, path: PathBuf, algorithm: &'static str, expected: String, actual: String },
+
+    /// A file exists but does not hold what its format promises.
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+
+    /// Reading or writing a file or folder failed.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An image file could not be decoded.
+    #[error("{}: cannot decode the image ({source}); remove the file or re-save it as PNG or JPEG", path.display())]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// `lab data fetch` was asked for a dataset that has nothing to download.
+    #[error("{dataset}: nothing to fetch: {reason}")]
+    NotFetchable { dataset: String, reason: String },
+}
+
+impl DataError {
+    /// An I/O error on `path` while trying to `action` it.
+    pub(crate) fn io(path: impl Into<PathBuf>, action: &'static str) -> impl FnOnce(std::io::Error) -> DataError {
+        let path = path.into();
+        move |source| DataError::Io { path, action, source }
+    }
+
+    /// A format error on `path`.
+    pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> DataError {
+        DataError::Format { path: path.into(), message: message.into() }
+    }
+}
+
+/// The closest valid name to `found`, if one is close enough to be a likely typo.
+pub(crate) fn did_you_mean(found: &str, valid: &[&str]) -> Option<String> {
+    let found = found.to_ascii_lowercase();
+    valid
+        .iter()
+        .map(|v| (strsim::normalized_damerau_levenshtein(&found, v), *v))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v.to_string())
+}
+
+/// Loads the dataset `cfg` describes (downloading it first when missing and allowed), then keeps
+/// the subset `fraction`/`subset`/`subset_seed` select.
+pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
+    cfg.validate()?;
+    let root = cfg.resolved_root();
+    let full = match cfg.dataset.as_str() {
+        "fashion-mnist" | "mnist" => idx::load(&cfg.dataset, &root, &cfg.split, cfg.download)?,
+        "cifar10" => cifar::load(&root, &cfg.split, cfg.download)?,
+        "image-folder" => {
+            let path = cfg.path.as_deref().expect("validate() requires a path for image-folder");
+            folder::load(path, cfg.image_size, cfg.channels)?
+        }
+        "shapes" => synthetic::shapes(&cfg.split, cfg.synthetic_count, cfg.image_size, cfg.channels, cfg.subset_seed),
+        other => unreachable!("validate() accepted unknown dataset {other}"),
+    };
+    let total = full.len();
+    let indices = subset::choose(total as usize, cfg.fraction, &cfg.subset, cfg.subset_seed);
+    let ds = subset::apply(full, indices);
+    tracing::info!(
+        dataset = %ds.name,
+        split = %cfg.split,
+        images = ds.len(),
+        of = total,
+        shape = ?ds.images.size(),
+        classes = ds.num_classes,
+        "dataset loaded"
+    );
+    Ok(ds)
+}
+
+/// What an architecture needs to know about the data: channels, height, width, classes.
+pub fn spec(ds: &Dataset) -> lab_plugin_api::DataSpec {
+    let size = ds.images.size();
+    lab_plugin_api::DataSpec { channels: size[1], height: size[2], width: size[3], num_classes: ds.num_classes }
+}
+
+/// The first file among `names` that exists in `dir`.
+pub(crate) fn first_existing(dir: &Path, names: &[String]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let cfg = DataConfig::default();
+        cfg.validate().unwrap();
+        let text = toml::to_string(&cfg).unwrap();
+        let back: DataConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+        let with_paths = DataConfig { root: Some("/r".into()), path: Some("/p".into()), ..cfg };
+        let back: DataConfig = toml::from_str(&toml::to_string(&with_paths).unwrap()).unwrap();
+        assert_eq!(back, with_paths);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<DataConfig>("datset = \"mnist\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field `datset`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_dataset_lists_the_valid_names_and_suggests_one() {
+        let cfg = DataConfig { dataset: "cifar-10".into(), ..Default::default() };
+        assert_eq!(
+            cfg.validate().unwrap_err().to_string(),
+            "[data] dataset = \"cifar-10\" is not a dataset lab knows: expected one of fashion-mnist, mnist, \
+             cifar10, image-folder, shapes (did you mean \"cifar10\"?)"
+        );
+        let cfg = DataConfig { dataset: "imagenet".into(), ..Default::default() };
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.ends_with("expected one of fashion-mnist, mnist, cifar10, image-folder, shapes"), "{msg}");
+        assert_eq!(did_you_mean("fashion_mnist", DATASETS).as_deref(), Some("fashion-mnist"));
+        assert_eq!(did_you_mean("Shape", DATASETS).as_deref(), Some("shapes"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_what_is_expected() {
+        let check = |cfg: DataConfig, expected: &str| assert_eq!(cfg.validate().unwrap_err().to_string(), expected);
+        let d = DataConfig::default;
+        check(
+            DataConfig { fraction: 0.0, ..d() },
+            "[data] fraction = 0: expected a share of the split in (0, 1], e.g. 0.1 for 10%",
+        );
+        check(
+            DataConfig { fraction: 1.5, ..d() },
+            "[data] fraction = 1.5: expected a share of the split in (0, 1], e.g. 0.1 for 10%",
+        );
+        check(
+            DataConfig { fraction: f64::NAN, ..d() },
+            "[data] fraction = NaN: expected a share of the split in (0, 1], e.g. 0.1 for 10%",
+        );
+        check(DataConfig { split: "val".into(), ..d() }, "[data] split = \"val\": expected `train` or `test`");
+        check(
+            DataConfig { subset: "last".into(), ..d() },
+            "[data] subset = \"last\": expected `random` (seeded random choice) or `first` (the first N)",
+        );
+        check(
+            DataConfig { dataset: "image-folder".into(), ..d() },
+            "[data] path = nothing: expected the folder of PNG/JPEG images for dataset = \"image-folder\" (e.g. path = \"/data/faces\")",
+        );
+        check(
+            DataConfig { dataset: "shapes".into(), channels: 2, ..d() },
+            "[data] channels = 2: expected 1 (grey) or 3 (RGB)",
+        );
+        check(
+            DataConfig { dataset: "shapes".into(), image_size: 0, ..d() },
+            "[data] image_size = 0: expected an image side between 1 and 4096 pixels",
+        );
+        check(
+            DataConfig { dataset: "shapes".into(), synthetic_count: 0, ..d() },
+            "[data] synthetic_count = 0: expected at least 1 image",
+        );
+        // Keys that only matter to other datasets are not checked.
+        DataConfig { channels: 2, ..d() }.validate().unwrap();
+    }
+
+    #[test]
+    fn resolved_root_prefers_the_config() {
+        let cfg = DataConfig { root: Some("/data/here".into()), ..Default::default() };
+        assert_eq!(cfg.resolved_root(), PathBuf::from("/data/here"));
+        let fallback = DataConfig::default().resolved_root();
+        assert!(fallback.ends_with(".cache/lab/datasets") || std::env::var_os("LAB_DATA").is_some());
+    }
+
+    #[test]
+    fn fashion_mnist_falls_back_to_debian_and_takes_a_first_n_subset() {
+        if !Path::new(idx::DEBIAN_FASHION_MNIST).join("t10k-labels-idx1-ubyte.gz").is_file() {
+            println!(
+                "skipped: Fashion-MNIST is not in {} (apt install dataset-fashion-mnist)",
+                idx::DEBIAN_FASHION_MNIST
+            );
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = DataConfig {
+            root: Some(tmp.path().to_path_buf()),
+            split: "test".into(),
+            fraction: 0.01,
+            subset: "first".into(),
+            download: false,
+            ..Default::default()
+        };
+        let ds = load(&cfg).unwrap();
+        assert_eq!(ds.images.size(), [100, 1, 28, 28]);
+        assert_eq!(ds.indices, (0..100).collect::<Vec<i64>>());
+        assert_eq!(spec(&ds), lab_plugin_api::DataSpec { channels: 1, height: 28, width: 28, num_classes: 10 });
+        // The first test image of Fashion-MNIST is an ankle boot (class 9).
+        assert_eq!(ds.labels.as_ref().unwrap().int64_value(&[0]), 9);
+    }
+
+    #[test]
+    fn load_shapes_with_a_subset_and_its_spec() {
+        let cfg = DataConfig {
+            dataset: "shapes".into(),
+            synthetic_count: 40,
+            image_size: 16,
+            channels: 1,
+            fraction: 0.25,
+            subset_seed: 5,
+            ..Default::default()
+        };
+        let ds = load(&cfg).unwrap();
+        assert_eq!(ds.images.size(), [10, 1, 16, 16]);
+        assert_eq!(ds.images.kind(), tch::Kind::Uint8);
+        assert_eq!(ds.indices.len(), 10);
+        assert!(ds.indices.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(spec(&ds), lab_plugin_api::DataSpec { channels: 1, height: 16, width: 16, num_classes: 3 });
+        // The subset rows are exactly the source rows named by `indices`.
+        let full = load(&DataConfig { fraction: 1.0, ..cfg.clone() }).unwrap();
+        let picked = full.images.index_select(0, &tch::Tensor::from_slice(&ds.indices));
+        assert!(picked.equal(&ds.images));
+        let labels = full.labels.as_ref().unwrap().index_select(0, &tch::Tensor::from_slice(&ds.indices));
+        assert!(labels.equal(ds.labels.as_ref().unwrap()));
+    }
+}

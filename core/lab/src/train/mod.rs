@@ -1,1 +1,685 @@
-//! train
+//! The trainer: d_steps × (real batch, D loss, D step) → G step → EMA, with logging, sample
+//! grids and checkpoints on schedule. Same config and seed on CPU give byte-identical metrics;
+//! resuming from a checkpoint at step k continues exactly as the uninterrupted run.
+mod adam;
+mod checkpoint;
+mod host;
+mod progress;
+mod run_dir;
+mod sampler;
+pub mod seeds;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use lab_plugin_api::architecture::{Architecture, NetworkHandle};
+use lab_plugin_api::augment::Augment;
+use lab_plugin_api::loss::Loss;
+use lab_plugin_api::{BuildEnv, DataSpec, Phase, PluginKind, PHASE_D, PHASE_G};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+pub use adam::Adam;
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use run_dir::{write_json, Manifest, PluginRecord, RunDir};
+
+use crate::config::Experiment;
+use crate::data::{self, Dataset};
+use crate::plugins::{PluginError, Registry};
+use crate::track::{self, GridImage, MetricsLog, RunStatus, TensorBoard, Tracker};
+use host::PhaseHost;
+use progress::Progress;
+use sampler::Sampler;
+use seeds::{key, seed_torch, SplitMix64, Stream};
+
+/// Set by the Ctrl-C handler; the trainer checkpoints and stops at the next step boundary.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Track(#[from] track::TrackError),
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    #[error("{0}")]
+    Setup(String),
+    #[error("step {step}: {message}\n{checkpoint_note}")]
+    Step { step: u64, message: String, checkpoint_note: String },
+    #[error("interrupted at step {step}; checkpoint saved to {}. Resume with `lab run --resume {}`", checkpoint.display(), run.display())]
+    Interrupted { step: u64, checkpoint: PathBuf, run: PathBuf },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// A network the core trains: the plugin's handle plus the core's view of its tensors.
+pub(crate) struct Net {
+    pub name: String,
+    pub phases: u32,
+    pub handle: NetworkHandle,
+    /// (name, tensor, trainable), sharing storage with the plugin's tensors.
+    pub tensors: Vec<(String, Tensor, bool)>,
+    pub opt: Adam,
+}
+
+struct Ema {
+    handle: NetworkHandle,
+    tensors: Vec<(String, Tensor, bool)>,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub status: String,
+    pub steps: u64,
+    pub wall_time_s: f64,
+    pub images_per_s: f64,
+    pub final_scalars: BTreeMap<String, f64>,
+    pub samples: Option<PathBuf>,
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Options that are not part of the experiment config.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub runs_dir: PathBuf,
+    pub resume: Option<PathBuf>,
+    /// Show progress bars (a terminal) or plain lines.
+    pub progress: bool,
+    pub quiet: bool,
+}
+
+pub struct Trainer {
+    exp: Experiment,
+    device: Device,
+    run: RunDir,
+    registry_records: Vec<PluginRecord>,
+    images: Tensor,
+    labels: Option<Tensor>,
+    spec: DataSpec,
+    sampler: Sampler,
+    arch_name: String,
+    z_dim: i64,
+    num_classes: i64,
+    nets: Vec<Net>,
+    ema: Option<Ema>,
+    loss: Loss,
+    augment: Option<Augment>,
+    fixed_z: Tensor,
+    fixed_y: Option<Tensor>,
+    step: u64,
+    metrics: MetricsLog,
+    tensorboard: Option<TensorBoard>,
+    manifest: Manifest,
+    last_checkpoint_step: Option<u64>,
+    // Interval accumulators, kept on the device so the hot loop never syncs.
+    sums: BTreeMap<String, (Tensor, u64)>,
+    interval_start: Instant,
+    interval_images: u64,
+    run_start: Instant,
+    last_scalars: BTreeMap<String, f64>,
+    // Architecture last: its handle is dropped after the networks it built.
+    _arch: Architecture,
+}
+
+impl Trainer {
+    /// Loads data and plugins, creates (or reopens, when resuming) the run folder, and writes the
+    /// resolved config and manifest before step 0.
+    pub fn new(mut exp: Experiment, opts: &RunOptions) -> Result<Self, TrainError> {
+        let device = crate::config::parse_device(&exp.device).map_err(TrainError::Setup)?;
+        if let Device::Cuda(_) = device {
+            if !tch::Cuda::is_available() {
+                return Err(TrainError::Setup(format!(
+                    "device `{}` was asked for, but CUDA is not available on this machine; use `--device cpu`",
+                    exp.device
+                )));
+            }
+            tch::Cuda::cudnn_set_benchmark(!exp.deterministic);
+        }
+        let registry = Registry::discover(&exp.plugins.paths)?;
+
+        let dataset: Dataset = data::load(&exp.data)?;
+        let spec = data::spec(&dataset);
+        let env = BuildEnv::from_device(device, spec);
+
+        // Resolve each plugin's full config (defaults + user), so config.toml is exactly what ran.
+        exp.model.config = registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
+        exp.loss.config = registry.resolved_config(PluginKind::Loss, &exp.loss.name, &exp.loss.config);
+        if exp.augment.enabled() {
+            exp.augment.config = registry.resolved_config(PluginKind::Augmentation, &exp.augment.name, &exp.augment.config);
+        }
+
+        seed_torch(key(exp.seed, Stream::GPhase, &[u64::MAX]));
+        let arch = registry.architecture(&exp.model.architecture, &exp.model.config, env)?;
+        let info = arch.info().map_err(|m| plugin_failure(&exp, "model.config", m))?;
+        if info.num_classes > 0 && dataset.num_classes < info.num_classes {
+            return Err(TrainError::Setup(format!(
+                "architecture `{}` is conditional on {} classes, but dataset `{}` has {} labelled classes; set `model.config.conditional = false` or use a labelled dataset",
+                exp.model.architecture, info.num_classes, exp.data.dataset, dataset.num_classes
+            )));
+        }
+        for required in ["generator", "discriminator"] {
+            if !info.networks.iter().any(|s| s.name == required) {
+                return Err(TrainError::Setup(format!(
+                    "architecture `{}` declares no `{required}` network",
+                    exp.model.architecture
+                )));
+            }
+        }
+        let mut nets = Vec::new();
+        for s in &info.networks {
+            let handle = arch.build(&s.name).map_err(|m| plugin_failure(&exp, "model.config", m))?;
+            let tensors = handle.tensors().map_err(|m| plugin_failure(&exp, "model.config", m))?;
+            let tensors = move_to(tensors, device);
+            let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
+            let opt = Adam::new(exp.optim.for_network(&s.name), params);
+            nets.push(Net { name: s.name.clone(), phases: s.phases, handle, tensors, opt });
+        }
+        let ema = if exp.ema.enabled {
+            let handle = arch.build("generator").map_err(|m| plugin_failure(&exp, "model.config", m))?;
+            let tensors = move_to(handle.tensors().map_err(|m| plugin_failure(&exp, "model.config", m))?, device);
+            let g = nets.iter().find(|n| n.name == "generator").expect("checked above");
+            tch::no_grad(|| {
+                for ((_, e, _), (_, t, _)) in tensors.iter().zip(&g.tensors) {
+                    e.shallow_clone().copy_(t);
+                }
+            });
+            Some(Ema { handle, tensors })
+        } else {
+            None
+        };
+        let loss = registry.loss(&exp.loss.name, &exp.loss.config, env)?;
+        let augment = if exp.augment.enabled() {
+            Some(registry.augment(&exp.augment.name, &exp.augment.config, env)?)
+        } else {
+            None
+        };
+
+        let mut records = vec![record(&registry, PluginKind::Architecture, &exp.model.architecture)?];
+        records.push(record(&registry, PluginKind::Loss, &exp.loss.name)?);
+        if exp.augment.enabled() {
+            records.push(record(&registry, PluginKind::Augmentation, &exp.augment.name)?);
+        }
+
+        seed_torch(key(exp.seed, Stream::FixedZ, &[]));
+        let fixed_z = Tensor::randn([exp.log.samples, info.z_dim], (Kind::Float, device));
+        let fixed_y = (info.num_classes > 0)
+            .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
+
+        let images = dataset.images.to_device(device);
+        let labels = dataset.labels.as_ref().map(|l| l.to_device(device));
+        let n = images.size()[0] as usize;
+        let sampler = Sampler::new(n, exp.train.batch_size as usize, exp.seed);
+
+        let run = match &opts.resume {
+            Some(dir) => RunDir::open(dir),
+            None => RunDir::create(&opts.runs_dir, &exp).map_err(io_err(&opts.runs_dir))?,
+        };
+        std::fs::write(run.config(), exp.to_toml()).map_err(io_err(&run.config()))?;
+        let mut manifest = Manifest::new(&exp, device, records.clone());
+        manifest.write(&run.manifest()).map_err(io_err(&run.manifest()))?;
+        // On resume, `restore` reopens it truncated to the checkpoint's step.
+        let metrics = match &opts.resume {
+            Some(_) => MetricsLog::append(&run.metrics(), 0.0)?,
+            None => MetricsLog::create(&run.metrics())?,
+        };
+        let tensorboard = if exp.track.tensorboard { Some(TensorBoard::create(&run.path)?) } else { None };
+
+        let mut trainer = Trainer {
+            device,
+            run,
+            registry_records: records,
+            images,
+            labels,
+            spec,
+            sampler,
+            arch_name: exp.model.architecture.clone(),
+            z_dim: info.z_dim,
+            num_classes: info.num_classes,
+            nets,
+            ema,
+            loss,
+            augment,
+            fixed_z,
+            fixed_y,
+            step: 0,
+            metrics,
+            tensorboard,
+            manifest: Manifest::new(&exp, device, Vec::new()),
+            last_checkpoint_step: None,
+            sums: BTreeMap::new(),
+            interval_start: Instant::now(),
+            interval_images: 0,
+            run_start: Instant::now(),
+            last_scalars: BTreeMap::new(),
+            exp,
+            _arch: arch,
+        };
+        if opts.resume.is_some() {
+            trainer.restore()?;
+            manifest.resumed_from_step = Some(trainer.step);
+        }
+        trainer.manifest = manifest;
+        trainer.manifest.write(&trainer.run.manifest()).map_err(io_err(&trainer.run.manifest()))?;
+        if let Some(tb) = trainer.tensorboard.as_mut() {
+            Tracker::text(tb, "config", &format!("```toml\n{}\n```", trainer.exp.to_toml()))?;
+        }
+        Ok(trainer)
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run.path
+    }
+
+    pub fn experiment(&self) -> &Experiment {
+        &self.exp
+    }
+
+    /// Trains to `train.steps`, then writes the final samples, checkpoint and summary.
+    pub fn train(&mut self, opts: &RunOptions) -> Result<Summary, TrainError> {
+        let total = self.exp.train.steps;
+        let mut progress = Progress::new(self.step, total, opts.progress, opts.quiet);
+        self.run_start = Instant::now();
+        self.interval_start = Instant::now();
+        let result = self.train_loop(total, &mut progress);
+        progress.finish();
+        match result {
+            Ok(()) => self.finish(RunStatus::Finished),
+            Err(e) => {
+                let status = if matches!(e, TrainError::Interrupted { .. }) { RunStatus::Killed } else { RunStatus::Failed };
+                let _ = self.finish(status);
+                Err(e)
+            }
+        }
+    }
+
+    fn train_loop(&mut self, total: u64, progress: &mut Progress) -> Result<(), TrainError> {
+        while self.step < total {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                let checkpoint = self.save_checkpoint()?;
+                return Err(TrainError::Interrupted { step: self.step, checkpoint, run: self.run.path.clone() });
+            }
+            let step = self.step;
+            self.train_step(step)?;
+            self.step += 1;
+            let done = self.step;
+            progress.set(done);
+            if done % self.exp.log.every == 0 || done == total {
+                let line = self.log_scalars(done)?;
+                progress.message(done, total, &line);
+            }
+            if self.exp.log.samples_every > 0 && done % self.exp.log.samples_every == 0 && done != total {
+                self.write_samples(done)?;
+            }
+            if self.exp.checkpoint.every > 0 && done % self.exp.checkpoint.every == 0 && done != total {
+                self.save_checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn step_error(&self, step: u64, message: String) -> TrainError {
+        let checkpoint_note = match self.last_checkpoint_step {
+            Some(s) => format!(
+                "The last good checkpoint (step {s}) is intact: {}. Resume with `lab run --resume {}`.",
+                self.run.last_checkpoint().display(),
+                self.run.path.display()
+            ),
+            None => "No checkpoint had been written yet.".to_string(),
+        };
+        TrainError::Step { step, message, checkpoint_note }
+    }
+
+    /// The real batch for discriminator step `b`, as floats in [-1, 1].
+    fn real_batch(&mut self, b: u64) -> (Tensor, Option<Tensor>) {
+        let idx = self.sampler.batch(b);
+        let idx = Tensor::from_slice(&idx).to_device(self.device);
+        let mut x = self.images.index_select(0, &idx).to_kind(Kind::Float) / 127.5 - 1.0;
+        if self.exp.data.hflip {
+            let mut rng = SplitMix64::new(key(self.exp.seed, Stream::Flip, &[b]));
+            let mask: Vec<bool> = (0..idx.size()[0]).map(|_| rng.next_u64() >> 63 == 1).collect();
+            let mask = Tensor::from_slice(&mask).to_device(self.device).view([-1, 1, 1, 1]);
+            x = x.flip([3]).where_self(&mask, &x);
+        }
+        let y = self.labels.as_ref().map(|l| l.index_select(0, &idx));
+        (x, y)
+    }
+
+    fn accumulate(&mut self, name: &str, value: &Tensor) {
+        let v = value.detach().to_kind(Kind::Double).mean(Kind::Double);
+        match self.sums.get_mut(name) {
+            Some((sum, n)) => {
+                *sum = &*sum + v;
+                *n += 1;
+            }
+            None => {
+                self.sums.insert(name.to_string(), (v, 1));
+            }
+        }
+    }
+
+    fn phase(&mut self, phase: Phase, step: u64, d_index: u64, real: &Tensor, labels: Option<&Tensor>) -> Result<(), TrainError> {
+        let bit = if phase == Phase::Discriminator { PHASE_D } else { PHASE_G };
+        let stream = if phase == Phase::Discriminator { Stream::DPhase } else { Stream::GPhase };
+        seed_torch(key(self.exp.seed, stream, &[step, d_index]));
+        for net in self.nets.iter_mut().filter(|n| n.phases & bit != 0) {
+            net.opt.zero_grad();
+        }
+        let mut logs = Vec::new();
+        let (loss, d_real, d_fake) = {
+            let mut host = PhaseHost {
+                phase,
+                step,
+                d_index,
+                seed: self.exp.seed,
+                batch_size: self.exp.train.batch_size,
+                num_classes: self.num_classes,
+                z_dim: self.z_dim,
+                device: self.device,
+                architecture: &self.arch_name,
+                real,
+                labels,
+                nets: &mut self.nets,
+                augment: self.augment.as_mut(),
+                augment_name: &self.exp.augment.name,
+                augment_calls: 0,
+                logs: &mut logs,
+                d_real: None,
+                d_fake: None,
+            };
+            let loss = match phase {
+                Phase::Discriminator => self.loss.d_loss(&mut host),
+                Phase::Generator => self.loss.g_loss(&mut host),
+            };
+            (loss, host.d_real, host.d_fake)
+        };
+        let (which, key_name) = match phase {
+            Phase::Discriminator => ("discriminator", "loss/d"),
+            Phase::Generator => ("generator", "loss/g"),
+        };
+        let loss = loss.map_err(|m| self.step_error(step, format!("loss `{}` ({which} phase) failed: {m}", self.exp.loss.name)))?;
+        if loss.numel() != 1 {
+            return Err(self.step_error(step, format!("loss `{}` returned a {which} loss of shape {:?}; expected a scalar", self.exp.loss.name, loss.size())));
+        }
+        let value = loss.double_value(&[]);
+        if !value.is_finite() {
+            return Err(self.step_error(step, format!(
+                "the {which} loss (`{}`) is {value}; training stopped before applying it. Lower the learning rate, check the data range, or enable a gradient penalty.",
+                self.exp.loss.name
+            )));
+        }
+        loss.backward();
+        for net in self.nets.iter_mut().filter(|n| n.phases & bit != 0) {
+            net.opt.step();
+        }
+        self.accumulate(key_name, &loss);
+        if phase == Phase::Discriminator {
+            if let Some(r) = &d_real {
+                self.accumulate("d/real_logit", r);
+                self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
+                if let Some(a) = self.augment.as_mut() {
+                    a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
+                }
+            }
+            if let Some(f) = &d_fake {
+                self.accumulate("d/fake_logit", f);
+                self.accumulate("d/fake_acc", &f.lt(0.0).to_kind(Kind::Double));
+            }
+        }
+        for (name, v) in logs {
+            self.accumulate(&name, &v);
+        }
+        Ok(())
+    }
+
+    fn train_step(&mut self, step: u64) -> Result<(), TrainError> {
+        let d_steps = self.exp.train.d_steps as u64;
+        let mut last = None;
+        for d in 0..d_steps {
+            let (x, y) = self.real_batch(step * d_steps + d);
+            self.phase(Phase::Discriminator, step, d, &x, y.as_ref())?;
+            last = Some((x, y));
+        }
+        let (x, y) = last.expect("d_steps >= 1");
+        self.phase(Phase::Generator, step, 0, &x, y.as_ref())?;
+        self.update_ema(step);
+        self.interval_images += (self.exp.train.batch_size as u64) * d_steps;
+        Ok(())
+    }
+
+    fn update_ema(&mut self, step: u64) {
+        let Some(ema) = &self.ema else { return };
+        let g = self.nets.iter().find(|n| n.name == "generator").expect("checked at start");
+        let copy = step < self.exp.ema.start;
+        let w = 1.0 - self.exp.ema.decay;
+        tch::no_grad(|| {
+            for ((_, e, trainable), (_, t, _)) in ema.tensors.iter().zip(&g.tensors) {
+                let mut e = e.shallow_clone();
+                if copy || !trainable || !t.is_floating_point() {
+                    e.copy_(t);
+                } else {
+                    let _ = e.lerp_(t, w);
+                }
+            }
+        });
+    }
+
+    /// Averages the interval's accumulators (the only host sync), logs them, returns a summary line.
+    fn log_scalars(&mut self, step: u64) -> Result<String, TrainError> {
+        let elapsed = self.interval_start.elapsed().as_secs_f64().max(1e-9);
+        let mut values: Vec<(String, f64)> = std::mem::take(&mut self.sums)
+            .into_iter()
+            .map(|(k, (sum, n))| (k, sum.double_value(&[]) / n as f64))
+            .collect();
+        if let Some(a) = &self.augment {
+            let scalars = a.scalars().map_err(|m| TrainError::Setup(format!("augmentation `{}`: {m}", self.exp.augment.name)))?;
+            values.extend(scalars.into_iter().map(|(k, v)| (format!("augment/{k}"), v)));
+        }
+        values.push(("perf/img_per_s".into(), self.interval_images as f64 / elapsed));
+        self.interval_start = Instant::now();
+        self.interval_images = 0;
+        let wall = self.run_start.elapsed().as_secs_f64();
+        self.metrics.scalars(step, &values)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.scalars(step, &values)?;
+        }
+        let line = values
+            .iter()
+            .filter(|(k, _)| k.starts_with("loss/") || k == "perf/img_per_s")
+            .map(|(k, v)| format!("{} {}", k.trim_start_matches("loss/").trim_start_matches("perf/"), fmt_value(*v)))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let _ = wall;
+        self.last_scalars = values.into_iter().collect();
+        Ok(line)
+    }
+
+    /// The fixed-z grid from the EMA generator (or G without EMA), in eval mode.
+    pub fn sample_grid(&mut self) -> Result<GridImage, TrainError> {
+        let mut inputs = vec![self.fixed_z.shallow_clone()];
+        if let Some(y) = &self.fixed_y {
+            inputs.push(y.shallow_clone());
+        }
+        let handle = match self.ema.as_mut() {
+            Some(e) => &mut e.handle,
+            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
+        };
+        let out = tch::no_grad(|| handle.forward(&inputs, false))
+            .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
+        let images = out.into_iter().next().ok_or_else(|| TrainError::Setup("generator returned nothing".into()))?;
+        let nrow = (self.exp.log.samples as f64).sqrt().ceil() as i64;
+        Ok(track::grid(&images, nrow, 2)?)
+    }
+
+    fn write_samples(&mut self, step: u64) -> Result<PathBuf, TrainError> {
+        let grid = self.sample_grid()?;
+        let path = self.run.samples().join(format!("step_{step:06}.png"));
+        grid.save_png(&path)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.image(step, "samples", &grid)?;
+        }
+        Ok(path)
+    }
+
+    fn checkpoint_tensors(&self) -> Checkpoint {
+        let mut c = Checkpoint::default();
+        for net in &self.nets {
+            for (name, t, _) in &net.tensors {
+                c.tensors.insert(format!("net.{}.{name}", net.name), t.shallow_clone());
+            }
+            let names = net.tensors.iter().filter(|t| t.2).map(|t| &t.0);
+            for ((name, m), v) in names.zip(&net.opt.m).zip(&net.opt.v) {
+                c.tensors.insert(format!("optim.{}.m.{name}", net.name), m.shallow_clone());
+                c.tensors.insert(format!("optim.{}.v.{name}", net.name), v.shallow_clone());
+            }
+            c.metadata.insert(format!("optim.{}.t", net.name), net.opt.t.to_string());
+        }
+        if let Some(ema) = &self.ema {
+            for (name, t, _) in &ema.tensors {
+                c.tensors.insert(format!("ema.generator.{name}"), t.shallow_clone());
+            }
+        }
+        c.metadata.insert("step".into(), self.step.to_string());
+        c.metadata.insert("seed".into(), self.exp.seed.to_string());
+        c.metadata.insert("lab_version".into(), env!("CARGO_PKG_VERSION").into());
+        c.metadata.insert("rng".into(), "keyed by (seed, stream, step); see train::seeds".into());
+        if let Some(a) = &self.augment {
+            c.metadata.insert("augment.state".into(), a.state().unwrap_or_else(|_| "{}".into()));
+        }
+        c
+    }
+
+    /// Writes `checkpoints/last.safetensors` atomically.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        let path = self.run.last_checkpoint();
+        self.checkpoint_tensors().save(&path)?;
+        self.last_checkpoint_step = Some(self.step);
+        Ok(path)
+    }
+
+    fn restore(&mut self) -> Result<(), TrainError> {
+        let path = self.run.last_checkpoint();
+        if !path.exists() {
+            return Err(TrainError::Setup(format!(
+                "{}: no checkpoint to resume from; the run stopped before its first checkpoint. Start it again without --resume.",
+                path.display()
+            )));
+        }
+        let c = Checkpoint::load(&path)?;
+        for net in &mut self.nets {
+            for (name, t, _) in &net.tensors {
+                c.restore_into(&path, &format!("net.{}.{name}", net.name), t)?;
+            }
+            let names: Vec<String> = net.tensors.iter().filter(|t| t.2).map(|t| t.0.clone()).collect();
+            for ((name, m), v) in names.iter().zip(&net.opt.m).zip(&net.opt.v) {
+                c.restore_into(&path, &format!("optim.{}.m.{name}", net.name), m)?;
+                c.restore_into(&path, &format!("optim.{}.v.{name}", net.name), v)?;
+            }
+            net.opt.t = c.metadata.get(&format!("optim.{}.t", net.name)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        }
+        if let Some(ema) = &self.ema {
+            for (name, t, _) in &ema.tensors {
+                c.restore_into(&path, &format!("ema.generator.{name}"), t)?;
+            }
+        }
+        if let (Some(a), Some(state)) = (self.augment.as_mut(), c.metadata.get("augment.state")) {
+            a.load_state(state).map_err(|m| TrainError::Setup(format!("augmentation `{}`: cannot restore state: {m}", self.exp.augment.name)))?;
+        }
+        self.step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        self.last_checkpoint_step = Some(self.step);
+        // Whatever was logged after the checkpoint is about to be logged again.
+        self.metrics = MetricsLog::resume(&self.run.metrics(), self.step)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, status: RunStatus) -> Result<Summary, TrainError> {
+        let mut samples = None;
+        let mut checkpoint = None;
+        if status != RunStatus::Failed {
+            samples = Some(self.write_samples(self.step)?);
+            checkpoint = Some(self.save_checkpoint()?);
+        }
+        let wall = self.run_start.elapsed().as_secs_f64();
+        let status_name = match status {
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Killed => "killed",
+        };
+        let images = self.step as f64 * self.exp.train.batch_size as f64 * self.exp.train.d_steps as f64;
+        let summary = Summary {
+            status: status_name.into(),
+            steps: self.step,
+            wall_time_s: wall,
+            images_per_s: images / wall.max(1e-9),
+            final_scalars: self.last_scalars.clone(),
+            samples,
+            checkpoint,
+        };
+        write_json(&self.run.summary(), &summary).map_err(io_err(&self.run.summary()))?;
+        self.manifest.finished = Some(run_dir::now());
+        self.manifest.status = status_name.into();
+        self.manifest.plugins = self.registry_records.clone();
+        self.manifest.write(&self.run.manifest()).map_err(io_err(&self.run.manifest()))?;
+        self.metrics.finish(status)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.finish(status)?;
+        }
+        Ok(summary)
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn move_to(tensors: Vec<(String, Tensor, bool)>, device: Device) -> Vec<(String, Tensor, bool)> {
+    // Plugins build on the device they are given; this only guards against one that did not.
+    tensors
+        .into_iter()
+        .map(|(n, t, tr)| {
+            if t.device() != device {
+                tracing::warn!("tensor `{n}` was created on {:?}, moving it to {device:?}", t.device());
+            }
+            (n, t, tr)
+        })
+        .collect()
+}
+
+fn plugin_failure(exp: &Experiment, key: &str, message: String) -> TrainError {
+    TrainError::Plugin(PluginError::Config {
+        kind: PluginKind::Architecture,
+        name: exp.model.architecture.clone(),
+        key: key.to_string(),
+        message,
+    })
+}
+
+fn record(registry: &Registry, kind: PluginKind, name: &str) -> Result<PluginRecord, TrainError> {
+    let key = match kind {
+        PluginKind::Architecture => "model.architecture",
+        PluginKind::Loss => "loss.name",
+        PluginKind::Augmentation => "augment.name",
+        PluginKind::Metric => "eval.metrics",
+    };
+    let info = registry.find(kind, name, key)?;
+    Ok(PluginRecord {
+        kind: kind.to_string(),
+        name: info.name.clone(),
+        version: info.version.clone(),
+        library: info.library.clone(),
+        sha256: info.sha256.clone(),
+    })
+}

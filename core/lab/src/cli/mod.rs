@@ -1,0 +1,103 @@
+//! The command line: `lab run`, `lab plugins`, `lab data fetch`.
+mod plugins;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A research lab for GANs: reproducible experiments with plugin architectures, losses,
+/// augmentations and metrics.
+#[derive(Debug, Parser)]
+#[command(name = "lab", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Show full plugin error details (e.g. libtorch backtraces).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an experiment: `lab run experiments/quickstart.toml`.
+    Run(run::RunArgs),
+    /// List the plugins found on the search path.
+    Plugins(plugins::PluginsArgs),
+    /// Datasets: `lab data fetch cifar10`.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset's canonical archive and verify its checksum.
+    Fetch {
+        /// `cifar10`, `fashion-mnist` or `mnist`.
+        name: String,
+        /// Where datasets live (default: $LAB_DATA, else ~/.cache/lab/datasets).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+}
+
+/// Prints an error the way users should see it: the first line of each plugin message unless
+/// `--verbose`, then exits non-zero.
+pub fn report(err: &anyhow::Error, verbose: bool) {
+    let text = format!("{err:#}");
+    let shown = if verbose {
+        text
+    } else {
+        // libtorch errors arrive as panics with a long C++ backtrace after the first line.
+        let mut out = Vec::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if line.contains("Exception raised from") || line.starts_with("frame #") {
+                skipping = true;
+            }
+            if !skipping {
+                out.push(line);
+            }
+        }
+        let mut s = out.join("\n");
+        if skipping {
+            s.push_str("\n(libtorch backtrace omitted; run with --verbose to see it)");
+        }
+        s
+    };
+    eprintln!("error: {shown}");
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.verbose { "lab=debug" } else { "lab=warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Plugins(args) => plugins::plugins(args),
+        Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e, cli.verbose);
+            if e.downcast_ref::<crate::train::TrainError>().is_some_and(|t| matches!(t, crate::train::TrainError::Interrupted { .. })) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn fetch(name: &str, root: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let cfg = crate::data::DataConfig { root, ..Default::default() };
+    let root = cfg.resolved_root();
+    let path = crate::data::fetch(name, &root)?;
+    println!("{name}: ready in {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,48 @@
+use super::*;
+
+fn write(dir: &std::path::Path, text: &str) -> PathBuf {
+    let p = dir.join("exp.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn load_text(text: &str, set: &[&str]) -> Result<Experiment, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), text);
+    let sources = Sources { file: Some(file), env: false, set: set.iter().map(|s| s.to_string()).collect() };
+    Experiment::load(&sources).map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "<dir>"))
+}
+
+#[test]
+fn layering_and_set() {
+    let e = load_text("name = \"x\"\n[train]\nsteps = 5\n", &["train.batch_size=8", "optim.betas=[0.0, 0.9]", "loss.name=hinge"]).unwrap();
+    assert_eq!(e.name, "x");
+    assert_eq!(e.train.steps, 5);
+    assert_eq!(e.train.batch_size, 8);
+    assert_eq!(e.optim.betas, [0.0, 0.9]);
+    assert_eq!(e.loss.name, "hinge");
+}
+
+#[test]
+fn unknown_key_names_file_and_suggests() {
+    let err = load_text("[train]\nsetps = 5\n", &[]).unwrap_err();
+    assert_eq!(err, "<dir>/exp.toml: unknown key `train.setps`; did you mean `train.steps`? valid keys in [train]: batch_size, d_steps, steps");
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let err = load_text("[train]\nsteps = \"many\"\n", &[]).unwrap_err();
+    assert_eq!(err, "<dir>/exp.toml: key `train.steps`: expected a non-negative integer, found string \"many\"");
+}
+
+#[test]
+fn set_errors_name_the_flag() {
+    let err = load_text("", &["train.steps=-3"]).unwrap_err();
+    assert!(err.starts_with("--set: key `train.steps`"), "{err}");
+}
+
+#[test]
+fn cross_field_rules() {
+    let err = load_text("[train]\nd_steps = 0\n", &[]).unwrap_err();
+    assert_eq!(err, "<dir>/exp.toml: key `train.d_steps`: expected at least 1 discriminator step per generator step, found 0");
+}

@@ -1,0 +1,85 @@
+//! Opening one plugin library: the stable entry points first, the fingerprint check, then the
+//! descriptors.
+use std::ffi::CStr;
+use std::os::raw::c_char;
+use std::path::{Path, PathBuf};
+
+use lab_plugin_api::library::{BuildInfo, PluginLibrary};
+use sha2::{Digest, Sha256};
+
+/// A loaded plugin library. Leaked on purpose: libraries are never unloaded.
+pub struct LoadedLibrary {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub info: BuildInfo,
+    pub plugins: PluginLibrary,
+    _lib: libloading::Library,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot load plugin library: {message}", path.display())]
+    Open { path: PathBuf, message: String },
+    #[error("{}: plugin library `{package}` {version} was built for plugin interface {their_interface} (fingerprint {their_fingerprint}, libtorch {their_torch}), but this lab {lab_version} uses interface {our_interface} (fingerprint {our_fingerprint}, libtorch {our_torch}); loading it could crash, so it was refused. Rebuild it against this checkout's `lab-plugin-api`: `cargo build --release -p {package}` for a plugin in this workspace, or `cargo build --release` in the plugin's own crate with its `lab-plugin-api` dependency pointing at this lab. To skip it instead, move it out of the plugin search path.", path.display())]
+    Mismatch {
+        path: PathBuf,
+        package: String,
+        version: String,
+        their_interface: String,
+        their_fingerprint: String,
+        their_torch: String,
+        lab_version: String,
+        our_interface: String,
+        our_fingerprint: String,
+        our_torch: String,
+    },
+    #[error("{}: plugin library failed to describe its plugins: {message}", path.display())]
+    Describe { path: PathBuf, message: String },
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+impl LoadedLibrary {
+    /// Opens `path`. `Ok(None)` means it is not a lab plugin library at all.
+    pub fn open(path: &Path) -> Result<Option<&'static LoadedLibrary>, LoadError> {
+        let open_err = |message: String| LoadError::Open { path: path.to_path_buf(), message };
+        let sha256 = sha256_file(path).map_err(|e| open_err(e.to_string()))?;
+        // SAFETY: loading a library runs its initialisers; plugin search paths are trusted.
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| open_err(e.to_string()))?;
+        // These two entry points never change shape, whatever interface the library was built for.
+        let fingerprint = unsafe { lib.get::<extern "C" fn() -> u64>(b"lab_plugin_fingerprint\0") };
+        let build_info = unsafe { lib.get::<extern "C" fn() -> *const c_char>(b"lab_plugin_build_info\0") };
+        let (Ok(fingerprint), Ok(build_info)) = (fingerprint, build_info) else {
+            return Ok(None);
+        };
+        let info_ptr = build_info();
+        // SAFETY: the library returns a NUL-terminated static string.
+        let info_text = unsafe { CStr::from_ptr(info_ptr) }.to_string_lossy().into_owned();
+        let info: BuildInfo = serde_json::from_str(&info_text)
+            .map_err(|e| LoadError::Describe { path: path.to_path_buf(), message: format!("bad build info: {e}") })?;
+        if fingerprint() != lab_plugin_api::ABI_FINGERPRINT {
+            let ours = BuildInfo::current("lab", env!("CARGO_PKG_VERSION"));
+            return Err(LoadError::Mismatch {
+                path: path.to_path_buf(),
+                package: info.package,
+                version: info.version,
+                their_interface: info.interface_version,
+                their_fingerprint: info.fingerprint,
+                their_torch: info.libtorch,
+                lab_version: ours.version,
+                our_interface: ours.interface_version,
+                our_fingerprint: ours.fingerprint,
+                our_torch: ours.libtorch,
+            });
+        }
+        // SAFETY: the fingerprint matches, so the descriptor layout is the one we compiled against.
+        let library = unsafe { lib.get::<extern "C" fn() -> PluginLibrary>(b"lab_plugin_library\0") }
+            .map_err(|e| LoadError::Describe { path: path.to_path_buf(), message: e.to_string() })?;
+        let plugins = library();
+        let loaded = Box::new(LoadedLibrary { path: path.to_path_buf(), sha256, info, plugins, _lib: lib });
+        Ok(Some(Box::leak(loaded)))
+    }
+}

@@ -1,0 +1,135 @@
+//! The run folder: one per run, laid out so `tensorboard --logdir runs/` groups runs by
+//! experiment. Everything needed to understand a run afterwards is written here.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Experiment;
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// `runs/<experiment>/<YYYYmmdd-HHMMSS>-s<seed>-<config hash>/`.
+    pub fn create(runs_dir: &Path, exp: &Experiment) -> std::io::Result<Self> {
+        let hash = format!("{:x}", Sha256::digest(exp.to_toml().as_bytes()));
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{stamp}-s{}-{}", exp.seed, &hash[..8]);
+        let parent = runs_dir.join(&exp.name);
+        let mut path = parent.join(&base);
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = parent.join(format!("{base}-{n}"));
+        }
+        std::fs::create_dir_all(path.join("samples"))?;
+        std::fs::create_dir_all(path.join("checkpoints"))?;
+        Ok(Self { path })
+    }
+
+    pub fn open(path: &Path) -> Self {
+        Self { path: path.to_path_buf() }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.toml")
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.path.join("manifest.json")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+    pub fn samples(&self) -> PathBuf {
+        self.path.join("samples")
+    }
+    pub fn last_checkpoint(&self) -> PathBuf {
+        self.path.join("checkpoints").join("last.safetensors")
+    }
+}
+
+/// One plugin that took part in the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PluginRecord {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub library: PathBuf,
+    pub sha256: String,
+}
+
+/// What ran, where, and with what: `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub lab_version: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub command: Vec<String>,
+    pub plugins: Vec<PluginRecord>,
+    pub libtorch: String,
+    pub cuda_available: bool,
+    pub cudnn_version: Option<i64>,
+    pub device: String,
+    pub seed: u64,
+    pub host: String,
+    pub started: String,
+    pub finished: Option<String>,
+    pub status: String,
+    pub resumed_from_step: Option<u64>,
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl Manifest {
+    pub fn new(exp: &Experiment, device: tch::Device, plugins: Vec<PluginRecord>) -> Self {
+        let cuda = tch::Cuda::is_available();
+        Self {
+            lab_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: git(&["rev-parse", "HEAD"]),
+            git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
+            command: std::env::args().collect(),
+            plugins,
+            libtorch: lab_plugin_api::LIBTORCH_VERSION.to_string(),
+            cuda_available: cuda,
+            cudnn_version: (cuda && tch::Cuda::cudnn_is_available()).then(tch::utils::version_cudnn),
+            device: format!("{device:?}"),
+            seed: exp.seed,
+            host: hostname(),
+            started: now(),
+            finished: None,
+            status: "running".into(),
+            resumed_from_step: None,
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_json(path, self)
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// Writes JSON atomically (temp file + rename).
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n")?;
+    std::fs::rename(tmp, path)
+}

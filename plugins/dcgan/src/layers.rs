@@ -1,0 +1,190 @@
+//! The few layers DCGAN needs, with its initialisation (weights N(0, 0.02), batch-norm scales
+//! N(1, 0.02), biases 0) and optional spectral normalisation of any weight.
+//!
+//! They are written against raw tensors rather than `tch::nn` modules because spectral
+//! normalisation must replace the weight at every forward pass.
+use lab_plugin_api::tch::{nn, Tensor};
+
+use crate::spectral_norm::SpectralNorm;
+
+/// DCGAN's initialisation for convolution, linear and embedding weights.
+const WEIGHT_INIT: nn::Init = nn::Init::Randn { mean: 0.0, stdev: 0.02 };
+
+/// A layer's weight: used as stored, or divided by its spectral norm.
+#[derive(Debug)]
+pub enum Weight {
+    Plain(Tensor),
+    Spectral(SpectralNorm),
+}
+
+impl Weight {
+    /// Creates `p/weight` with `init`, spectrally normalised when `spectral` is set.
+    pub fn new(p: &nn::Path, dims: &[i64], init: nn::Init, spectral: bool) -> Self {
+        let w = p.var("weight", dims, init);
+        if spectral {
+            Weight::Spectral(SpectralNorm::new(p, "weight", w))
+        } else {
+            Weight::Plain(w)
+        }
+    }
+
+    /// The weight to use in this forward pass.
+    pub fn get(&self, train: bool) -> Tensor {
+        match self {
+            Weight::Plain(w) => w.shallow_clone(),
+            Weight::Spectral(sn) => sn.normalized(train),
+        }
+    }
+}
+
+/// An optional `p/bias`, zero-initialised. Layers followed by batch norm have none: the norm's
+/// own shift makes it redundant.
+fn bias(p: &nn::Path, size: i64, wanted: bool) -> Option<Tensor> {
+    wanted.then(|| p.zeros("bias", &[size]))
+}
+
+/// A 2-D convolution with square kernels.
+#[derive(Debug)]
+pub struct Conv2d {
+    weight: Weight,
+    bias: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+}
+
+/// Shape and options of a [`Conv2d`] or [`ConvTranspose2d`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    pub in_channels: i64,
+    pub out_channels: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// DCGAN's resolution-changing convolution: kernel 4, stride 2, padding 1.
+    pub fn k4s2(in_channels: i64, out_channels: i64, bias: bool) -> Self {
+        Self { in_channels, out_channels, kernel: 4, stride: 2, padding: 1, bias }
+    }
+}
+
+impl Conv2d {
+    pub fn new(p: nn::Path, spec: ConvSpec, spectral: bool) -> Self {
+        let dims = [spec.out_channels, spec.in_channels, spec.kernel, spec.kernel];
+        Self {
+            weight: Weight::new(&p, &dims, WEIGHT_INIT, spectral),
+            bias: bias(&p, spec.out_channels, spec.bias),
+            stride: spec.stride,
+            padding: spec.padding,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let (s, p) = (self.stride, self.padding);
+        x.conv2d(&self.weight.get(train), self.bias.as_ref(), [s, s], [p, p], [1, 1], 1)
+    }
+}
+
+/// A 2-D transposed convolution ("fractionally strided"), the generator's upsampling step.
+#[derive(Debug)]
+pub struct ConvTranspose2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+}
+
+impl ConvTranspose2d {
+    pub fn new(p: nn::Path, spec: ConvSpec) -> Self {
+        // libtorch stores transposed-convolution weights as (in, out, k, k).
+        let dims = [spec.in_channels, spec.out_channels, spec.kernel, spec.kernel];
+        Self {
+            weight: p.var("weight", &dims, WEIGHT_INIT),
+            bias: bias(&p, spec.out_channels, spec.bias),
+            stride: spec.stride,
+            padding: spec.padding,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (s, p) = (self.stride, self.padding);
+        x.conv_transpose2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [0, 0], 1, [1, 1])
+    }
+}
+
+/// A fully connected layer.
+#[derive(Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(p: nn::Path, in_features: i64, out_features: i64, bias_wanted: bool) -> Self {
+        Self {
+            weight: p.var("weight", &[out_features, in_features], WEIGHT_INIT),
+            bias: bias(&p, out_features, bias_wanted),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, self.bias.as_ref())
+    }
+}
+
+/// A lookup table from class labels to vectors.
+#[derive(Debug)]
+pub struct Embedding {
+    weight: Weight,
+}
+
+impl Embedding {
+    /// `std` is the initial scale: 1 where the vectors sit beside N(0, 1) noise, DCGAN's 0.02
+    /// where they act as weights.
+    pub fn new(p: nn::Path, classes: i64, dim: i64, std: f64, spectral: bool) -> Self {
+        let init = nn::Init::Randn { mean: 0.0, stdev: std };
+        Self { weight: Weight::new(&p, &[classes, dim], init, spectral) }
+    }
+
+    pub fn forward(&self, labels: &Tensor, train: bool) -> Tensor {
+        Tensor::embedding(&self.weight.get(train), labels, -1, false, false)
+    }
+}
+
+/// Batch norm over channels, or nothing.
+#[derive(Debug)]
+pub enum Norm2d {
+    Batch(nn::BatchNorm),
+    Identity,
+}
+
+impl Norm2d {
+    /// `p/running_mean` and `p/running_var` are buffers, so they are checkpointed and adopted.
+    pub fn batch(p: nn::Path, channels: i64) -> Self {
+        let config = nn::BatchNormConfig {
+            ws_init: nn::Init::Randn { mean: 1.0, stdev: 0.02 },
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
+        Norm2d::Batch(nn::batch_norm2d(p, channels, config))
+    }
+
+    /// Batch statistics (and a running-stats update) when `train`, running statistics otherwise.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            Norm2d::Batch(bn) => nn::ModuleT::forward_t(bn, x, train),
+            Norm2d::Identity => x.shallow_clone(),
+        }
+    }
+
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Norm2d::Identity)
+    }
+}
+
+/// LeakyReLU with DCGAN's slope of 0.2 (tch's `leaky_relu` has a fixed slope of 0.01).
+pub fn leaky_relu(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.2))
+}

@@ -1,0 +1,71 @@
+//! The `[loss.config]` tables of the loss plugins, and the penalty weights they resolve to.
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The config of `non-saturating`, `minimax`, `hinge` and `least-squares`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// R1 weight γ: adds γ/2·‖∇ₓD(x)‖² on real data to the D loss (Mescheder et al., 2018). 0 = off.
+    pub r1_gamma: f64,
+    /// Consistency-regularisation weight λ: adds λ·(D(T(x)) − D(x))² on real data, T being the
+    /// run's augmentation (Zhang et al., 2020). 0 = off.
+    pub cr_lambda: f64,
+}
+
+/// The config of `wgan-gp`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WganGpConfig {
+    /// Gradient-penalty weight λ: adds λ·(‖∇D(x̂)‖ − 1)² on real/fake interpolates
+    /// (Gulrajani et al., 2017). 0 turns WGAN-GP into a plain (unconstrained) WGAN loss.
+    pub gp_lambda: f64,
+    /// As in [`LossConfig::r1_gamma`].
+    pub r1_gamma: f64,
+    /// As in [`LossConfig::cr_lambda`].
+    pub cr_lambda: f64,
+}
+
+impl Default for WganGpConfig {
+    fn default() -> Self {
+        Self { gp_lambda: 10.0, r1_gamma: 0.0, cr_lambda: 0.0 }
+    }
+}
+
+/// The weights of the regularisers added to the D loss; 0 means off.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Penalties {
+    pub gp_lambda: f64,
+    pub r1_gamma: f64,
+    pub cr_lambda: f64,
+}
+
+/// A loss config: parsed by the API from TOML, then reduced to its penalty weights.
+pub trait PenaltyConfig: Serialize + DeserializeOwned + Default + Send + 'static {
+    fn penalties(&self) -> Penalties;
+}
+
+impl PenaltyConfig for LossConfig {
+    fn penalties(&self) -> Penalties {
+        Penalties { gp_lambda: 0.0, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda }
+    }
+}
+
+impl PenaltyConfig for WganGpConfig {
+    fn penalties(&self) -> Penalties {
+        Penalties { gp_lambda: self.gp_lambda, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda }
+    }
+}
+
+impl Penalties {
+    /// Every weight must be a finite, non-negative number: a negative one would reward D for
+    /// the very behaviour the penalty exists to prevent.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [("gp_lambda", self.gp_lambda), ("r1_gamma", self.r1_gamma), ("cr_lambda", self.cr_lambda)]
+        {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(format!("key `{key}`: expected a finite number >= 0 (0 turns it off), found {value}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The regularisers any objective can add to its D loss: R1, consistency regularisation and the
+//! WGAN-GP gradient penalty. Each logs the term it adds (`loss/r1`, `loss/cr`, `loss/gp`).
+use lab_plugin_api::tch::{Kind, Tensor};
+use lab_plugin_api::{LossCtx, Role};
+
+/// Keeps the square root in the gradient norm differentiable where the gradient is zero.
+const NORM_EPS: f64 = 1e-12;
+
+/// Logits as `[N]`, whether D returned `[N]` or `[N, 1]`.
+pub fn flat(logits: Tensor) -> Tensor {
+    logits.flatten(0, -1)
+}
+
+/// D's first output (the logit), flattened.
+pub fn logits(outputs: Vec<Tensor>) -> Result<Tensor, String> {
+    outputs.into_iter().next().map(flat).ok_or_else(|| "the discriminator returned no outputs".to_string())
+}
+
+/// ∂(Σ out)/∂x, kept in the graph (`create_graph`) so a penalty on it trains D, and keeping the
+/// graph of `out` alive (`keep_graph`) because the caller usually back-propagates `out` as well.
+fn input_gradient(out: &Tensor, x: &Tensor) -> Result<Tensor, String> {
+    let grads = Tensor::f_run_backward(&[out.sum(Kind::Float)], &[x], true, true)
+        .map_err(|e| format!("could not differentiate D with respect to its input: {e}"))?;
+    grads.into_iter().next().ok_or_else(|| "autograd returned no input gradient".to_string())
+}
+
+/// Per-sample squared L2 norm of a batch: `[N, ...]` → `[N]`.
+fn squared_norms(grad: &Tensor) -> Tensor {
+    grad.square().flatten(1, -1).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+}
+
+/// A fresh leaf copy of `x` that records gradients, so D's input gradient can be taken on it.
+fn leaf_with_grad(x: &Tensor) -> Tensor {
+    x.detach().set_requires_grad(true)
+}
+
+/// D's logits on the augmented real batch, role Real. When `for_r1` is set, the real batch is
+/// also returned as a leaf requiring grad: R1 then differentiates these same logits instead of
+/// running D a second time (as StyleGAN2 does), and D(x) is reported to the core only once.
+pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> Result<(Tensor, Option<Tensor>), String> {
+    if !for_r1 {
+        return Ok((flat(ctx.d_real()?), None));
+    }
+    let x = leaf_with_grad(&ctx.real()?);
+    let y = ctx.real_labels()?;
+    let out = logits(ctx.discriminate(&x, y.as_ref(), true, Role::Real)?)?;
+    Ok((out, Some(x)))
+}
+
+/// R1: γ/2 · E‖∇ₓD(x)‖² on real data, `real_logits` having been computed from the leaf `real`.
+/// The gradient goes through the augmentation to the clean images, as in DiffAugment's StyleGAN2.
+pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) -> Result<Tensor, String> {
+    let grad = input_gradient(real_logits, real)?;
+    let term = gamma / 2.0 * squared_norms(&grad).mean(Kind::Float);
+    ctx.log("loss/r1", &term.detach());
+    Ok(term)
+}
+
+/// WGAN-GP: λ · E(‖∇D(x̂)‖ − 1)² with x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) per sample. The
+/// interpolates are not augmented (the penalty constrains D itself) and carry role Other.
+pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> Result<Tensor, String> {
+    let real = ctx.real()?;
+    let y = ctx.real_labels()?;
+    let (fake, _) = ctx.fake()?;
+    let mut eps_shape = vec![1; real.dim()];
+    eps_shape[0] = real.size()[0];
+    // libtorch's global RNG, which the trainer seeds before each phase.
+    let eps = Tensor::rand(eps_shape.as_slice(), (real.kind(), real.device()));
+    let fake = fake.detach();
+    let x_hat = leaf_with_grad(&(&fake + eps * (&real - &fake)));
+    let out = logits(ctx.discriminate(&x_hat, y.as_ref(), false, Role::Other)?)?;
+    let norms = (squared_norms(&input_gradient(&out, &x_hat)?) + NORM_EPS).sqrt();
+    let term = lambda * (norms - 1.0).square().mean(Kind::Float);
+    ctx.log("loss/gp", &term.detach());
+    Ok(term)
+}
+
+/// Consistency regularisation: λ · E(D(T(x)) − D(x))² on real data, T a fresh draw of the
+/// run's augmentation; neither pass is augmented by `discriminate` itself.
+pub fn consistency(ctx: &LossCtx<'_>, lambda: f64) -> Result<Tensor, String> {
+    let real = ctx.real()?;
+    let y = ctx.real_labels()?;
+    let clean = logits(ctx.discriminate(&real, y.as_ref(), false, Role::Other)?)?;
+    let transformed = ctx.augment(&real)?;
+    let augmented = logits(ctx.discriminate(&transformed, y.as_ref(), false, Role::Other)?)?;
+    let term = lambda * (augmented - clean).square().mean(Kind::Float);
+    ctx.log("loss/cr", &term.detach());
+    Ok(term)
+}

@@ -1,0 +1,181 @@
+//! Shared helpers for the end-to-end tests: run the real `lab` binary, find run folders, read
+//! metrics, and build plugin crates on the fly.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `target/release/lab`, built by `./lab test` before the tests run.
+pub fn lab_bin() -> PathBuf {
+    let bin = root().join("target/release/lab");
+    assert!(bin.exists(), "{} is missing: run the tests with `./lab test`, which builds it first", bin.display());
+    bin
+}
+
+/// A `lab` command with a clean environment for config and plugins.
+pub fn lab() -> Command {
+    let mut cmd = Command::new(lab_bin());
+    cmd.current_dir(root());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LAB_") && k != "LAB_DATA" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs and returns the output, printing it when `verbose` tests need it.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("lab runs");
+    eprintln!("$ {:?}\n--- stdout\n{}\n--- stderr\n{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The tiny settings every training test uses: a small slice of Fashion-MNIST, narrow networks.
+pub fn tiny(steps: u64) -> Vec<String> {
+    [
+        format!("train.steps={steps}"),
+        "train.batch_size=16".into(),
+        "data.fraction=0.01".into(),
+        "model.config.g_channels=8".into(),
+        "model.config.d_channels=8".into(),
+        "log.every=2".into(),
+        "log.samples_every=4".into(),
+        "log.samples=16".into(),
+        "device=\"cpu\"".into(),
+    ]
+    .into_iter()
+    .flat_map(|s| ["--set".to_string(), s])
+    .collect()
+}
+
+/// The only run folder under `runs/<experiment>/`.
+pub fn only_run(runs: &Path, experiment: &str) -> PathBuf {
+    let dir = runs.join(experiment);
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "expected one run in {}: {runs:?}", dir.display());
+    runs.pop().unwrap()
+}
+
+/// `(step, key, value)` from a run's metrics.jsonl.
+pub fn metrics(run: &Path) -> Vec<(u64, String, f64)> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_u64().unwrap(), v["key"].as_str().unwrap().to_string(), v["value"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// Metrics without the wall-clock ones, which legitimately differ between runs.
+pub fn deterministic_metrics(run: &Path) -> Vec<(u64, String, f64)> {
+    metrics(run).into_iter().filter(|(_, k, _)| !k.starts_with("perf/")).collect()
+}
+
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Builds a plugin crate from `lib_rs` against `api` (a path to a lab-plugin-api crate) and
+/// returns the `.so`. Uses its own target folder (the workspace's is locked while tests run)
+/// and the workspace's Cargo.lock, so dependency versions are exactly the core's.
+pub fn build_plugin(name: &str, lib_rs: &str, api: &Path) -> PathBuf {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = root().join("target/fixture-plugins/src").join(name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = format!(
+        r#"[package]
+name = "lab-plugin-{name}"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+lab-plugin-api = {{ path = "{}" }}
+serde = {{ version = "1", features = ["derive"] }}
+
+[workspace]
+"#,
+        api.display()
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), lib_rs).unwrap();
+    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let target = root().join("target/fixture-plugins/target");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("LIBTORCH_USE_PYTORCH", "1")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building fixture plugin {name} failed");
+    let so = target.join("release").join(format!("liblab_plugin_{}.so", name.replace('-', "_")));
+    assert!(so.exists(), "{} missing", so.display());
+    so
+}
+
+/// A copy of lab-plugin-api with `edit` applied to one of its files, for building plugins
+/// against a different interface.
+pub fn patched_api(name: &str, file: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let src = root().join("core/plugin-api");
+    let dst = root().join("target/fixture-plugins/api").join(name);
+    std::fs::create_dir_all(dst.join("src")).unwrap();
+    for entry in std::fs::read_dir(src.join("src")).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let text = if p.file_name().unwrap() == file { edit(&text) } else { text };
+        write_if_changed(&dst.join("src").join(p.file_name().unwrap()), &text);
+    }
+    write_if_changed(&dst.join("build.rs"), &std::fs::read_to_string(src.join("build.rs")).unwrap());
+    let manifest = std::fs::read_to_string(src.join("Cargo.toml")).unwrap();
+    let manifest = resolve_workspace_deps(&manifest);
+    write_if_changed(&dst.join("Cargo.toml"), &manifest);
+    dst
+}
+
+fn write_if_changed(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Replaces `x.workspace = true` with the workspace's own entries, so the crate builds alone.
+fn resolve_workspace_deps(manifest: &str) -> String {
+    let ws: toml::Table = toml::from_str(&std::fs::read_to_string(root().join("Cargo.toml")).unwrap()).unwrap();
+    let deps = ws["workspace"]["dependencies"].as_table().unwrap();
+    let package = ws["workspace"]["package"].as_table().unwrap();
+    let mut out = String::new();
+    for line in manifest.lines() {
+        let trimmed = line.trim();
+        if let Some(key) = trimmed.strip_suffix(".workspace = true") {
+            if let Some(v) = deps.get(key) {
+                out.push_str(&format!("{key} = {v}\n"));
+                continue;
+            }
+            if let Some(v) = package.get(key) {
+                out.push_str(&format!("{key} = {v}\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}

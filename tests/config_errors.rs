@@ -1,0 +1,64 @@
+//! Bad input gets exact, useful messages: the file, the key, what was expected, what to do.
+use lab_tests::*;
+
+/// Runs `lab run` on `toml` (plus `--set`s) and returns stderr with the temp folder redacted.
+fn error_for(toml: &str, set: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = lab();
+    cmd.arg("run").arg(&file).arg("--runs-dir").arg(tmp.path().join("runs")).args(["--set", "device=\"cpu\""]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(!out.status.success(), "expected a failure");
+    stderr(&out).replace(&tmp.path().display().to_string(), "<tmp>").trim().to_string()
+}
+
+#[test]
+fn unknown_key() {
+    insta::assert_snapshot!(error_for("[train]\nsteps = 10\nbatch_sise = 8\n", &[]));
+}
+
+#[test]
+fn unknown_top_level_section() {
+    insta::assert_snapshot!(error_for("[trian]\nsteps = 10\n", &[]));
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(error_for("[train]\nsteps = \"ten\"\n", &[]));
+}
+
+#[test]
+fn wrong_type_from_set() {
+    insta::assert_snapshot!(error_for("", &["optim.lr=fast"]));
+}
+
+#[test]
+fn unknown_plugin() {
+    insta::assert_snapshot!(error_for("[loss]\nname = \"hinje\"\n", &["data.fraction=0.01"]));
+}
+
+#[test]
+fn bad_plugin_config_key() {
+    insta::assert_snapshot!(error_for("[model.config]\ng_chanels = 8\n", &["data.fraction=0.01"]));
+}
+
+#[test]
+fn bad_plugin_config_type() {
+    insta::assert_snapshot!(error_for("[model.config]\nz_dim = \"big\"\n", &["data.fraction=0.01"]));
+}
+
+#[test]
+fn invalid_value() {
+    insta::assert_snapshot!(error_for("[data]\nfraction = 1.5\n", &[]));
+}
+
+#[test]
+fn missing_file() {
+    let out = run(lab().args(["run", "experiments/does_not_exist.toml"]));
+    assert!(!out.status.success());
+    insta::assert_snapshot!(stderr(&out).trim());
+}

@@ -1,0 +1,81 @@
+//! The quickstart, at a tiny size, end to end: run folder contents, TensorBoard read back by the
+//! real `tensorboard` package, `lab plugins`.
+use lab_tests::*;
+
+#[test]
+fn quickstart_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(lab().args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).args(tiny(8)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run_dir = only_run(&runs, "quickstart");
+    for f in ["config.toml", "manifest.json", "metrics.jsonl", "summary.json", "checkpoints/last.safetensors", "samples/step_000004.png", "samples/step_000008.png"] {
+        assert!(run_dir.join(f).exists(), "{f} missing in {}", run_dir.display());
+    }
+    let events: Vec<_> = std::fs::read_dir(&run_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents.")).collect();
+    assert_eq!(events.len(), 1, "one TensorBoard writer per run folder");
+
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["steps"], 8);
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "finished");
+    assert_eq!(manifest["libtorch"], "2.11.0");
+    let plugins: Vec<&str> = manifest["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(plugins, ["dcgan", "non-saturating"]);
+    assert_eq!(manifest["plugins"][0]["sha256"].as_str().unwrap().len(), 64);
+
+    // The resolved config is exactly what ran: the plugin's defaults are filled in.
+    let config: toml::Table = toml::from_str(&std::fs::read_to_string(run_dir.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["model"]["config"]["g_channels"].as_integer(), Some(8));
+    assert!(config["model"]["config"].get("z_dim").is_some());
+
+    let keys: std::collections::BTreeSet<String> = metrics(&run_dir).into_iter().map(|m| m.1).collect();
+    for k in ["loss/d", "loss/g", "d/real_logit", "d/fake_logit", "perf/img_per_s"] {
+        assert!(keys.contains(k), "{k} not logged: {keys:?}");
+    }
+
+    // TensorBoard, read back by the real tensorboard package.
+    let script = root().join("core/lab/src/track/read_events.py");
+    let py = root().join(".venv/bin/python3");
+    let out = std::process::Command::new(&py).arg(&script).arg(&run_dir).output().expect("venv python runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loss_d = &tb["scalars"]["loss/d"];
+    let jsonl: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
+    let tb_steps: Vec<u64> = loss_d.as_array().unwrap().iter().map(|p| p[0].as_u64().unwrap()).collect();
+    assert_eq!(tb_steps, jsonl.iter().map(|p| p.0).collect::<Vec<_>>());
+    for (p, (_, v)) in loss_d.as_array().unwrap().iter().zip(&jsonl) {
+        assert!((p[1].as_f64().unwrap() - v).abs() < 1e-5 * v.abs().max(1.0));
+    }
+    let images = tb["images"]["samples"].as_array().expect("sample grid images in TensorBoard");
+    assert_eq!(images.len(), 2);
+    // 16 images of 28x28 in a 4x4 grid with 2px padding.
+    assert_eq!(images[0]["width"], 4 * 28 + 5 * 2);
+    assert_eq!(images[0]["height"], 4 * 28 + 5 * 2);
+}
+
+#[test]
+fn plugins_lists_the_shipped_plugins() {
+    let out = run(lab().args(["plugins", "--json"]));
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<String> = list.as_array().unwrap().iter().map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
+    for n in ["architecture/dcgan", "loss/hinge", "loss/non-saturating", "loss/wgan-gp", "loss/least-squares", "loss/minimax"] {
+        assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
+    }
+    let table = run(lab().arg("plugins"));
+    assert!(table.status.success());
+    let text = stdout(&table);
+    assert!(text.starts_with("KIND"), "{text}");
+    assert!(text.contains("liblab_plugin_dcgan.so") && text.contains("defaults: "), "{text}");
+}
+
+#[test]
+fn cli_help_is_stable() {
+    let out = run(lab().arg("--help"));
+    assert!(out.status.success());
+    insta::assert_snapshot!("help", stdout(&out));
+    let out = run(lab().args(["run", "--help"]));
+    insta::assert_snapshot!("run_help", stdout(&out));
+}

@@ -1,0 +1,65 @@
+//! Plugins that misbehave: a panic inside `forward`, and a library built for another interface.
+use lab_tests::*;
+
+fn experiment_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("panicky.toml");
+    std::fs::write(&path, "name = \"panicky\"\n[model]\narchitecture = \"panicky\"\n[model.config]\npanic_after = 13\n[checkpoint]\nevery = 2\n").unwrap();
+    path
+}
+
+#[test]
+fn a_panic_in_forward_stops_the_run_cleanly_and_the_checkpoint_survives() {
+    let api = patched_api("same", "", |t| t.to_string());
+    let so = build_plugin("panicky", include_str!("fixtures/panicky.rs"), &api);
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let exp = experiment_file(tmp.path());
+    let tiny: Vec<String> = ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "log.every=1", "device=\"cpu\""]
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()])
+        .collect();
+    let out = run(lab().arg("run").arg(&exp).args(&tiny).arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so));
+    assert!(!out.status.success(), "the run must fail");
+    let err = stderr(&out);
+    // Each G step runs D three times (real, fake in the D phase, fake in the G phase): the 13th
+    // call is in step 4's D phase, after the step-4 checkpoint.
+    assert!(err.contains("step 4: loss `non-saturating` (discriminator phase) failed: network `discriminator` of architecture `panicky`: panicked:"), "{err}");
+    assert!(err.contains("The last good checkpoint (step 4) is intact"), "{err}");
+    assert!(!err.contains("frame #"), "the libtorch backtrace is for --verbose only: {err}");
+    let run_dir = only_run(&runs, "panicky");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "failed");
+
+    // The checkpoint loads: resume it with the panic disarmed and finish the run.
+    let out = run(lab()
+        .args(["run", "--resume"])
+        .arg(&run_dir)
+        .args(["--set", "model.config.panic_after=1000000"])
+        .env("LAB_PLUGIN_PATH", &so));
+    assert!(out.status.success(), "resume failed: {}", stderr(&out));
+    let steps: Vec<u64> = metrics(&run_dir).iter().filter(|m| m.1 == "loss/d").map(|m| m.0).collect();
+    assert_eq!(steps, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_plugin_built_for_another_interface_is_refused_with_one_paragraph() {
+    // Add a field to a #[repr(C)] struct: exactly the change a forgotten version bump would miss.
+    let api = patched_api("changed", "library.rs", |t| {
+        t.replacen("pub num_classes: i64,\n    }", "pub num_classes: i64,\n        pub extra: i64,\n    }", 1)
+    });
+    let so = build_plugin("stale", include_str!("fixtures/minimal_loss.rs"), &api);
+    let out = run(lab().arg("plugins").env("LAB_PLUGIN_PATH", &so));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one paragraph: {err}");
+    let ours = run(lab().args(["plugins", "--json"]));
+    assert!(ours.status.success());
+    let redacted = err
+        .replace(so.to_str().unwrap(), "<fixture>/liblab_plugin_stale.so")
+        .split("fingerprint ")
+        .enumerate()
+        .map(|(i, part)| if i == 0 { part.to_string() } else { format!("<hash>{}", &part[16..]) })
+        .collect::<Vec<_>>()
+        .join("fingerprint ");
+    insta::assert_snapshot!(redacted.trim());
+}
