@@ -20,7 +20,7 @@ fn quickstart_runs_end_to_end() {
     assert_eq!(summary["steps"], 8);
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "finished");
-    assert_eq!(manifest["libtorch"], "2.11.0");
+    assert!(manifest["libtorch"].as_str().unwrap().starts_with("2.11.0"), "{}", manifest["libtorch"]);
     let plugins: Vec<&str> = manifest["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(plugins, ["dcgan", "non-saturating"]);
     assert_eq!(manifest["plugins"][0]["sha256"].as_str().unwrap().len(), 64);

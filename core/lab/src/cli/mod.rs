@@ -46,27 +46,39 @@ pub enum DataCommand {
 /// `--verbose`, then exits non-zero.
 pub fn report(err: &anyhow::Error, verbose: bool) {
     let text = format!("{err:#}");
-    let shown = if verbose {
-        text
-    } else {
-        // libtorch errors arrive as panics with a long C++ backtrace after the first line.
-        let mut out = Vec::new();
-        let mut skipping = false;
-        for line in text.lines() {
-            if line.contains("Exception raised from") || line.starts_with("frame #") {
-                skipping = true;
-            }
-            if !skipping {
-                out.push(line);
-            }
-        }
-        let mut s = out.join("\n");
-        if skipping {
-            s.push_str("\n(libtorch backtrace omitted; run with --verbose to see it)");
-        }
-        s
-    };
+    let shown = if verbose { text } else { brief(&text) };
     eprintln!("error: {shown}");
+}
+
+/// Drops libtorch's C++ backtraces from an error, keeping its one-line message. tch reports
+/// libtorch errors as `Torch("<message>\nException raised from ...\nframe #0: ...")`, sometimes
+/// with the newlines escaped.
+pub fn brief(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut cut = false;
+    for line in text.lines() {
+        if line.starts_with("frame #") {
+            cut = true;
+            continue;
+        }
+        let marker = ["\\nException raised from", "Exception raised from"].iter().find_map(|m| line.find(m));
+        match marker {
+            Some(i) => {
+                cut = true;
+                let kept = line[..i].replace("called `Result::unwrap()` on an `Err` value: Torch(\"", "libtorch: ");
+                if !kept.trim().is_empty() {
+                    out.push(kept);
+                }
+            }
+            None if cut && line.trim().is_empty() => {}
+            None => out.push(line.to_string()),
+        }
+    }
+    let mut s = out.join("\n");
+    if cut {
+        s.push_str("\n(libtorch backtrace omitted; run with --verbose to see it)");
+    }
+    s
 }
 
 pub fn main() -> ExitCode {
@@ -100,4 +112,19 @@ fn fetch(name: &str, root: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = crate::data::fetch(name, &root)?;
     println!("{name}: ready in {}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::brief;
+
+    #[test]
+    fn brief_keeps_the_message_and_drops_the_backtrace() {
+        let text = "step 4: network `d`: panicked: called `Result::unwrap()` on an `Err` value: Torch(\"shape '[7]' is invalid\\nException raised from infer_size_impl (most recent call first):\\nframe #0: c10::Error\")\nThe last good checkpoint (step 4) is intact.";
+        assert_eq!(
+            brief(text),
+            "step 4: network `d`: panicked: libtorch: shape '[7]' is invalid\nThe last good checkpoint (step 4) is intact.\n(libtorch backtrace omitted; run with --verbose to see it)"
+        );
+        assert_eq!(brief("plain error"), "plain error");
+    }
 }

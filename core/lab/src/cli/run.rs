@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::{Experiment, Sources};
-use crate::train::{RunOptions, Trainer, INTERRUPTED};
+use crate::plugins::PluginError;
+use crate::train::{RunOptions, TrainError, Trainer, INTERRUPTED};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -47,7 +48,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(device) = &args.device {
         set.push(format!("device={device:?}"));
     }
-    let exp = Experiment::load(&Sources { file: Some(file), env: true, set })?;
+    let exp = Experiment::load(&Sources { file: Some(file.clone()), env: true, set })?;
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130);
@@ -60,7 +61,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress: std::io::stderr().is_terminal(),
         quiet: args.quiet,
     };
-    let mut trainer = Trainer::new(exp, &opts)?;
+    let mut trainer = Trainer::new(exp, &opts).map_err(|e| match e {
+        // Plugin choices and plugin configs come from the experiment file: name it.
+        TrainError::Plugin(PluginError::Config { .. } | PluginError::Missing { .. }) => {
+            anyhow::anyhow!("{}: {e}", file.display())
+        }
+        e => e.into(),
+    })?;
     let run_dir = trainer.run_dir().to_path_buf();
     if !args.quiet {
         let e = trainer.experiment();

@@ -58,7 +58,11 @@ impl ConfigError {
         };
         match e.kind {
             Kind::UnknownField(field, expected) => {
-                let section: Vec<&str> = e.path.iter().map(String::as_str).collect();
+                // figment's path already ends with the unknown field itself.
+                let mut section: Vec<&str> = e.path.iter().map(String::as_str).collect();
+                if section.last() == Some(&field.as_str()) {
+                    section.pop();
+                }
                 let key = section.iter().copied().chain([field.as_str()]).collect::<Vec<_>>().join(".");
                 let prefix = if section.is_empty() { String::new() } else { format!("{}.", section.join(".")) };
                 let hint = lab_plugin_api::config::did_you_mean(&field, expected.iter().copied())

@@ -29,7 +29,8 @@ pub fn subset_size(total: usize, fraction: f64) -> usize {
     ((fraction * total as f64).round() as usize).clamp(1, total)
 }
 
-/// The ascending source indices kept of `total` images under `rule` (`random` or `first`).
+/// The ascending source indices kept of `total` images under `rule`, one of [`RULES`]
+/// ([`DataConfig::validate`](super::DataConfig::validate) checks it; any other rule panics).
 pub fn choose(total: usize, fraction: f64, rule: &str, seed: u64) -> Vec<i64> {
     let n = subset_size(total, fraction);
     if n == total || rule == "first" {

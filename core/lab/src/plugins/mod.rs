@@ -25,7 +25,7 @@ pub enum PluginError {
     Load(#[from] LoadError),
     #[error("no {kind} plugin named `{name}` (config key `{key}`); {hint}available {kind} plugins: {available}. Run `lab plugins` to list everything that is loaded.")]
     Missing { kind: PluginKind, name: String, key: String, hint: String, available: String },
-    #[error("{kind} plugin `{name}` ({key}): {message}")]
+    #[error("{kind} plugin `{name}`{}: {message}", if message.contains("key `") { String::new() } else { format!(" ({key})") })]
     Config { kind: PluginKind, name: String, key: String, message: String },
 }
 
@@ -173,6 +173,10 @@ impl Registry {
     }
 
     fn config_error(info: &PluginInfo, key: &str, message: String) -> PluginError {
+        // The plugin names keys relative to its own table; say where that table is.
+        let message = message
+            .replacen("key `", &format!("key `{key}."), 1)
+            .replacen("did you mean `", &format!("did you mean `{key}."), 1);
         PluginError::Config { kind: info.kind, name: info.name.clone(), key: key.to_string(), message }
     }
 
