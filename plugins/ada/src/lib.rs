@@ -1,0 +1,1 @@
+//! ada (work in progress)

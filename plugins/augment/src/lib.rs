@@ -1,0 +1,1 @@
+//! augment (work in progress)

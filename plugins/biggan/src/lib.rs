@@ -1,0 +1,1 @@
+//! biggan (work in progress)

@@ -1,0 +1,1 @@
+//! diffaugment (work in progress)
