@@ -4,5 +4,6 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod plugins;
+pub mod seeds;
 pub mod track;
 pub mod train;

@@ -18,7 +18,7 @@ pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
-mod rng;
+
 pub mod subset;
 pub mod synthetic;
 

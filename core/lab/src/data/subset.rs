@@ -15,7 +15,7 @@
 //! With `fraction = 1` both rules keep everything, in order. The kept indices are recorded in
 //! [`Dataset::indices`] so a run folder says exactly which images were used.
 
-use super::rng::SplitMix64;
+use crate::seeds::SplitMix64;
 use super::Dataset;
 
 /// The rules `[data] subset` accepts.

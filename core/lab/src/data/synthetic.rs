@@ -6,7 +6,7 @@
 //! `subset_seed`, the split and the image's index, so image `i` is the same whatever the count,
 //! and the `test` split holds different images than `train`.
 
-use super::rng::SplitMix64;
+use crate::seeds::SplitMix64;
 use super::Dataset;
 
 /// Class ids of the shapes, in label order.

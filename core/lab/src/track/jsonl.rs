@@ -3,12 +3,10 @@
 //!
 //! A line reads `{"step":N,"time":T,"key":"...","value":X}`: `time` is seconds since the run
 //! started (continued across resumes), `value` the exact `f64`. Numbers are written in their
-//! shortest round-trip form (serde_json's `ryu`), and read back with Rust's correctly rounded
-//! `str::parse::<f64>` rather than serde_json's float parser, which without its
-//! `float_roundtrip` feature can be off by one ulp; so values survive a write and a read bit
-//! for bit. Non-finite values (a diverged loss) are not JSON numbers: they are written as the
-//! strings `"NaN"`, `"Infinity"` and `"-Infinity"` (what Python's `float()` accepts), and the
-//! reader also takes Python's bare `NaN`/`Infinity` tokens.
+//! shortest round-trip form and read back with serde_json's `float_roundtrip` parser, so values
+//! survive a write and a read bit for bit. Non-finite values (a diverged loss) are not JSON
+//! numbers: they are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (what
+//! Python's `float()` accepts).
 //!
 //! A record is committed once its newline is on disk: a last line without one (a write cut
 //! short by a crash) is ignored by [`read_metrics`] and removed by [`MetricsLog::append`] and
@@ -309,209 +307,40 @@ fn json_f64(x: f64) -> String {
     }
 }
 
-/// One scalar in a flat JSON object, with numbers kept as their source text.
-enum Scalar<'a> {
-    Str(String),
-    Num(&'a str),
-    Other,
+/// A JSON number, or one of the strings non-finite values are written as.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Finite(f64),
+    Named(String),
 }
 
-/// A small reader for one flat JSON object. It exists to hand the numbers' text to Rust's
-/// exact float parser; strings are unescaped by serde_json, and nested values under keys we
-/// do not know are skipped with serde_json as well.
-struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn skip_ws(&mut self) {
-        let rest = &self.s[self.pos..];
-        self.pos += rest.len() - rest.trim_start().len();
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.as_bytes().get(self.pos).copied()
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        self.skip_ws();
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(format!(
-                "expected `{}` at column {}",
-                c as char,
-                self.pos + 1
-            ))
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.skip_ws();
-        let start = self.pos;
-        if self.peek() != Some(b'"') {
-            return Err(format!("expected a string at column {}", start + 1));
-        }
-        let bytes = self.s.as_bytes();
-        let mut i = start + 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'"' => {
-                    self.pos = i + 1;
-                    return serde_json::from_str(&self.s[start..self.pos])
-                        .map_err(|e| e.to_string());
-                }
-                _ => i += 1,
-            }
-        }
-        Err("unterminated string".to_owned())
-    }
-
-    fn value(&mut self) -> Result<Scalar<'a>, String> {
-        self.skip_ws();
-        match self.peek() {
-            Some(b'"') => Ok(Scalar::Str(self.string()?)),
-            Some(b'{' | b'[' | b't' | b'f' | b'n') => {
-                // Anything but a number or string: let serde_json find where it ends.
-                let rest = &self.s[self.pos..];
-                let mut stream =
-                    serde_json::Deserializer::from_str(rest).into_iter::<serde::de::IgnoredAny>();
-                match stream.next() {
-                    Some(Ok(_)) => {
-                        self.pos += stream.byte_offset();
-                        Ok(Scalar::Other)
-                    }
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err("missing value".to_owned()),
-                }
-            }
-            Some(_) => {
-                // A number, or Python's bare NaN / Infinity / -Infinity.
-                let rest = &self.s[self.pos..];
-                let len = rest
-                    .find(|c: char| c == ',' || c == '}' || c.is_whitespace())
-                    .unwrap_or(rest.len());
-                self.pos += len;
-                Ok(Scalar::Num(&rest[..len]))
-            }
-            None => Err("missing value".to_owned()),
+impl Number {
+    fn value(self, field: &str) -> Result<f64, String> {
+        match self {
+            Number::Finite(x) => Ok(x),
+            Number::Named(s) => match s.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                _ => Err(format!("`{field}` is not a number: {s:?}")),
+            },
         }
     }
 }
 
+#[derive(serde::Deserialize)]
+struct RawRecord {
+    step: u64,
+    time: Number,
+    key: String,
+    value: Number,
+}
+
+/// Parses one line. serde_json is built with `float_roundtrip`, so numbers come back bit for bit.
 fn parse_record(line: &str) -> Result<Record, String> {
-    let mut c = Cursor { s: line, pos: 0 };
-    let (mut step, mut time, mut key, mut value) = (None, None, None, None);
-    c.expect(b'{')?;
-    c.skip_ws();
-    if c.peek() == Some(b'}') {
-        c.pos += 1;
-    } else {
-        loop {
-            let name = c.string()?;
-            c.expect(b':')?;
-            let v = c.value()?;
-            match name.as_str() {
-                "step" => step = Some(parse_step(&v)?),
-                "time" => time = Some(parse_f64("time", &v)?),
-                "value" => value = Some(parse_f64("value", &v)?),
-                "key" => match v {
-                    Scalar::Str(s) => key = Some(s),
-                    _ => return Err("`key` is not a string".to_owned()),
-                },
-                _ => {}
-            }
-            c.skip_ws();
-            match c.peek() {
-                Some(b',') => c.pos += 1,
-                Some(b'}') => {
-                    c.pos += 1;
-                    break;
-                }
-                _ => return Err(format!("expected `,` or `}}` at column {}", c.pos + 1)),
-            }
-        }
-    }
-    c.skip_ws();
-    if c.pos != line.len() {
-        return Err(format!(
-            "unexpected text after the object at column {}",
-            c.pos + 1
-        ));
-    }
-    Ok(Record {
-        step: step.ok_or("missing `step`")?,
-        time: time.ok_or("missing `time`")?,
-        key: key.ok_or("missing `key`")?,
-        value: value.ok_or("missing `value`")?,
-    })
-}
-
-fn parse_step(v: &Scalar<'_>) -> Result<u64, String> {
-    match v {
-        Scalar::Num(text) => text
-            .parse()
-            .map_err(|_| format!("`step` is not a non-negative integer: {text}")),
-        _ => Err("`step` is not a number".to_owned()),
-    }
-}
-
-fn parse_f64(field: &str, v: &Scalar<'_>) -> Result<f64, String> {
-    let text = match v {
-        Scalar::Num(text) => *text,
-        Scalar::Str(s) => s.as_str(),
-        Scalar::Other => return Err(format!("`{field}` is not a number")),
-    };
-    match text {
-        "NaN" => Ok(f64::NAN),
-        "Infinity" => Ok(f64::INFINITY),
-        "-Infinity" => Ok(f64::NEG_INFINITY),
-        // Only JSON-number syntax from here: Rust would also take "inf" or "+1", JSON would not.
-        _ if is_json_number(text) => text
-            .parse()
-            .map_err(|_| format!("`{field}` is not a number: {text}")),
-        _ => Err(format!("`{field}` is not a number: {text}")),
-    }
-}
-
-/// Whether `s` has the syntax of a JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn is_json_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i > start
-    };
-    if b.first() == Some(&b'-') {
-        i += 1;
-    }
-    if b.get(i) == Some(&b'0') {
-        i += 1;
-    } else if !digits(&mut i) {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    i == b.len()
+    let raw: RawRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    Ok(Record { step: raw.step, time: raw.time.value("time")?, key: raw.key, value: raw.value.value("value")? })
 }
 
 #[cfg(test)]
@@ -625,11 +454,10 @@ mod tests {
             .unwrap()
             .value
             .is_nan());
-        // What Python's json.dumps writes.
-        let py = r#"{"step": 3, "time": 0.25, "key": "a", "value": NaN, "extra": {"x": [1, 2]}}"#;
+        // Other writers' spacing and extra keys are fine.
+        let py = r#"{"step": 3, "time": 0.25, "key": "a", "value": "-Infinity", "extra": {"x": [1, 2]}}"#;
         let r = Record::from_json_line(py).unwrap();
-        assert_eq!((r.step, r.time, r.key.as_str()), (3, 0.25, "a"));
-        assert!(r.value.is_nan());
+        assert_eq!((r.step, r.time, r.key.as_str(), r.value), (3, 0.25, "a", f64::NEG_INFINITY));
     }
 
     #[test]

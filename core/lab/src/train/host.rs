@@ -3,7 +3,7 @@ use lab_plugin_api::loss::LossHost;
 use lab_plugin_api::{Phase, Role};
 use tch::{Kind, Tensor};
 
-use super::seeds::{key, Stream};
+use crate::seeds::{key, Stream};
 use super::Net;
 use lab_plugin_api::augment::Augment;
 

@@ -7,7 +7,7 @@ mod host;
 mod progress;
 mod run_dir;
 mod sampler;
-pub mod seeds;
+
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::Instant;
 use lab_plugin_api::architecture::{Architecture, NetworkHandle};
 use lab_plugin_api::augment::Augment;
 use lab_plugin_api::loss::Loss;
-use lab_plugin_api::{BuildEnv, DataSpec, Phase, PluginKind, PHASE_D, PHASE_G};
+use lab_plugin_api::{BuildEnv, Phase, PluginKind, PHASE_D, PHASE_G};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
@@ -32,7 +32,7 @@ use crate::track::{self, GridImage, MetricsLog, RunStatus, TensorBoard, Tracker}
 use host::PhaseHost;
 use progress::Progress;
 use sampler::Sampler;
-use seeds::{key, seed_torch, SplitMix64, Stream};
+use crate::seeds::{key, seed_torch, SplitMix64, Stream};
 
 /// Set by the Ctrl-C handler; the trainer checkpoints and stops at the next step boundary.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -105,7 +105,6 @@ pub struct Trainer {
     registry_records: Vec<PluginRecord>,
     images: Tensor,
     labels: Option<Tensor>,
-    spec: DataSpec,
     sampler: Sampler,
     arch_name: String,
     z_dim: i64,
@@ -240,7 +239,6 @@ impl Trainer {
             registry_records: records,
             images,
             labels,
-            spec,
             sampler,
             arch_name: exp.model.architecture.clone(),
             z_dim: info.z_dim,

@@ -3,7 +3,7 @@
 //! The data stream is the concatenation of seeded permutations of the dataset, one per epoch;
 //! batch `b` is elements `[b·B, (b+1)·B)` of that stream. It is a pure function of `b`, so a
 //! resumed run draws exactly the batches the uninterrupted run would have.
-use super::seeds::{key, SplitMix64, Stream};
+use crate::seeds::{key, SplitMix64, Stream};
 
 pub struct Sampler {
     n: usize,

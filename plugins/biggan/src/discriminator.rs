@@ -1,0 +1,106 @@
+//! BigGAN's discriminator (BigGAN-PyTorch `Discriminator`, wide, without attention): residual
+//! down-blocks, a final ReLU, sum pooling over space, a linear logit and, for conditional models,
+//! the projection term ⟨embed(y), φ(x)⟩ (Miyato & Koyama, 2018).
+use lab_plugin_api::tch::{nn, Kind, Tensor};
+
+use crate::config::Settings;
+use crate::inputs;
+use crate::layers::{downsample, Conv2d, Embedding, Linear};
+use crate::plan::{self, BlockPlan};
+
+/// `DBlock` (wide: the hidden width is the output width): [ReLU →] conv1 (3×3) → ReLU →
+/// conv2 (3×3) [→ avg-pool], plus a shortcut with a learned 1×1 conv when the block changes
+/// channels or resolution.
+#[derive(Debug)]
+struct DBlock {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv_sc: Option<Conv2d>,
+    /// Every block but the first starts with a ReLU; the first sees the raw image.
+    preactivation: bool,
+    downsample: bool,
+}
+
+impl DBlock {
+    fn new(p: nn::Path, plan: BlockPlan, preactivation: bool, s: &Settings) -> Self {
+        let (c_in, c_out) = (plan.in_channels, plan.out_channels);
+        let learnable_sc = c_in != c_out || plan.resample;
+        Self {
+            conv1: Conv2d::new(&p / "conv1", c_in, c_out, 3, s.init, s.d_sn),
+            conv2: Conv2d::new(&p / "conv2", c_out, c_out, 3, s.init, s.d_sn),
+            conv_sc: learnable_sc.then(|| Conv2d::new(&p / "conv_sc", c_in, c_out, 1, s.init, s.d_sn)),
+            preactivation,
+            downsample: plan.resample,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        // Out of place: the shortcut below must see x before the activation.
+        let h = if self.preactivation { x.relu() } else { x.shallow_clone() };
+        let h = self.conv2.forward(&self.conv1.forward(&h, train).relu(), train);
+        let h = if self.downsample { downsample(&h) } else { h };
+        h + self.shortcut(x, train)
+    }
+
+    /// Pre-activated blocks convolve then pool (cheaper: the conv runs at the lower resolution
+    /// only after pooling would be wrong order for a 1×1 conv? No: both orders are equal for a 1×1
+    /// conv and average pooling, which commute); the first block pools first, as BigGAN-PyTorch
+    /// does, which is cheaper because it has 3 input channels.
+    fn shortcut(&self, x: &Tensor, train: bool) -> Tensor {
+        let conv = |t: &Tensor| match &self.conv_sc {
+            Some(c) => c.forward(t, train),
+            None => t.shallow_clone(),
+        };
+        let pool = |t: &Tensor| if self.downsample { downsample(t) } else { t.shallow_clone() };
+        if self.preactivation {
+            pool(&conv(x))
+        } else {
+            conv(&pool(x))
+        }
+    }
+}
+
+/// The discriminator network. Its variables are `blocks.<i>.{conv1,conv2,conv_sc}.*`, `linear.*`
+/// and `embed.weight` (conditional); spectrally normalised weights carry a `weight_u` buffer.
+#[derive(Debug)]
+pub struct Discriminator {
+    /// `[channels, side, side]` of the images it accepts.
+    image: [i64; 3],
+    conditional: bool,
+    blocks: Vec<DBlock>,
+    linear: Linear,
+    embed: Option<Embedding>,
+}
+
+impl Discriminator {
+    pub fn new(p: nn::Path, s: &Settings) -> Self {
+        let plan = plan::discriminator(s.resolution, s.d_ch, s.image_channels);
+        let features = plan.last().expect("at least one block").out_channels;
+        let blocks = &p / "blocks";
+        Self {
+            image: [s.image_channels, s.resolution, s.resolution],
+            conditional: s.classes.is_some(),
+            blocks: plan.iter().enumerate().map(|(i, b)| DBlock::new(&blocks / i, *b, i > 0, s)).collect(),
+            linear: Linear::new(&p / "linear", features, 1, s.init, s.d_sn),
+            embed: s.classes.map(|k| Embedding::new(&p / "embed", k, features, s.init, s.d_sn)),
+        }
+    }
+
+    /// `[x]` or `[x, labels]` → `[logits (N), features (N, F)]`, where `features` is the last
+    /// feature map after ReLU, summed over space: what the linear layer and the projection read.
+    pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+        let inputs = inputs::split("discriminator", inputs, self.conditional)?;
+        inputs::check_shape("discriminator", "images", inputs.main, &self.image)?;
+        let mut h = inputs.main.shallow_clone();
+        for block in &self.blocks {
+            h = block.forward(&h, train);
+        }
+        let features = h.relu().sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float);
+        let mut logits = self.linear.forward(&features, train).squeeze_dim(1);
+        if let (Some(embed), Some(y)) = (&self.embed, inputs.labels) {
+            let projection = (embed.forward(y, train) * &features).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+            logits = logits + projection;
+        }
+        Ok(vec![logits, features])
+    }
+}
