@@ -25,6 +25,8 @@ pub struct Experiment {
     pub device: String,
     /// On CUDA: deterministic cuDNN kernels, no benchmark autotuning.
     pub deterministic: bool,
+    /// CPU threads for libtorch's intra-op parallelism; 0 keeps libtorch's default (one per core).
+    pub threads: usize,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub loss: LossConfig,
@@ -45,6 +47,7 @@ impl Default for Experiment {
             seed: 0,
             device: "auto".into(),
             deterministic: false,
+            threads: 0,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             loss: LossConfig::default(),
@@ -63,10 +66,10 @@ impl Default for Experiment {
 /// The top-level keys, so that `LAB_*` variables meant for other things (`LAB_DATA`,
 /// `LAB_PLUGIN_PATH`) are never mistaken for config.
 const TOP_LEVEL: &[&str] = &[
-    "name", "seed", "device", "deterministic", "data", "model", "loss", "augment", "train", "optim", "ema",
+    "name", "seed", "device", "deterministic", "threads", "data", "model", "loss", "augment", "train", "optim", "ema",
     "log", "checkpoint", "plugins", "track",
 ];
-const SCALARS: &[&str] = &["name", "seed", "device", "deterministic"];
+const SCALARS: &[&str] = &["name", "seed", "device", "deterministic", "threads"];
 
 /// Where a config comes from, in layering order after the defaults.
 #[derive(Clone, Debug, Default)]

@@ -144,6 +144,9 @@ impl Trainer {
             }
             tch::Cuda::cudnn_set_benchmark(!exp.deterministic);
         }
+        if exp.threads > 0 {
+            tch::set_num_threads(exp.threads as i32);
+        }
         let registry = Registry::discover(&exp.plugins.paths)?;
 
         let dataset: Dataset = data::load(&exp.data)?;
@@ -268,8 +271,10 @@ impl Trainer {
         }
         trainer.manifest = manifest;
         trainer.manifest.write(&trainer.run.manifest()).map_err(io_err(&trainer.run.manifest()))?;
+        let hparams = hparams(&trainer.exp);
         if let Some(tb) = trainer.tensorboard.as_mut() {
             Tracker::text(tb, "config", &format!("```toml\n{}\n```", trainer.exp.to_toml()))?;
+            tb.hparams(&hparams, "", track::unix_now())?;
         }
         Ok(trainer)
     }
@@ -633,6 +638,26 @@ impl Trainer {
         }
         Ok(summary)
     }
+}
+
+/// The key hyperparameters, as columns of TensorBoard's HParams dashboard.
+fn hparams(exp: &Experiment) -> BTreeMap<String, track::HParamValue> {
+    let mut h: BTreeMap<String, track::HParamValue> = BTreeMap::new();
+    h.insert("experiment".into(), exp.name.as_str().into());
+    h.insert("architecture".into(), exp.model.architecture.as_str().into());
+    h.insert("loss".into(), exp.loss.name.as_str().into());
+    h.insert("augment".into(), exp.augment.name.as_str().into());
+    if let Some(policy) = exp.augment.config.get("policy").and_then(|p| p.as_str()) {
+        h.insert("augment.policy".into(), policy.into());
+    }
+    h.insert("data.dataset".into(), exp.data.dataset.as_str().into());
+    h.insert("data.fraction".into(), exp.data.fraction.into());
+    h.insert("seed".into(), (exp.seed as f64).into());
+    h.insert("optim.lr".into(), exp.optim.lr.into());
+    h.insert("train.batch_size".into(), (exp.train.batch_size as f64).into());
+    h.insert("train.d_steps".into(), (exp.train.d_steps as f64).into());
+    h.insert("train.steps".into(), (exp.train.steps as f64).into());
+    h
 }
 
 fn fmt_value(v: f64) -> String {
