@@ -1,4 +1,5 @@
 //! The command line: `lab run`, `lab plugins`, `lab data fetch`.
+mod augment_preview;
 mod plugins;
 mod run;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// List the plugins found on the search path.
     Plugins(plugins::PluginsArgs),
+    /// Show a batch before and after an augmentation, as a PNG.
+    AugmentPreview(augment_preview::AugmentPreviewArgs),
     /// Datasets: `lab data fetch cifar10`.
     #[command(subcommand)]
     Data(DataCommand),
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plugins(args) => plugins::plugins(args),
+        Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
     };
     match result {
