@@ -26,7 +26,9 @@ fn quickstart_runs_end_to_end() {
     assert_eq!(manifest["plugins"][0]["sha256"].as_str().unwrap().len(), 64);
 
     // The resolved config is exactly what ran: the plugin's defaults are filled in.
-    let config: toml::Table = toml::from_str(&std::fs::read_to_string(run_dir.join("config.toml")).unwrap()).unwrap();
+    let config_text = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    insta::assert_snapshot!("quickstart_resolved_config", config_text);
+    let config: toml::Table = toml::from_str(&config_text).unwrap();
     assert_eq!(config["model"]["config"]["g_channels"].as_integer(), Some(8));
     assert!(config["model"]["config"].get("z_dim").is_some());
 

@@ -42,6 +42,28 @@ fn a_panic_in_forward_stops_the_run_cleanly_and_the_checkpoint_survives() {
 }
 
 #[test]
+fn a_nan_loss_stops_the_run_naming_the_step_and_the_loss() {
+    let api = patched_api("same", "", |t| t.to_string());
+    let so = build_plugin("panicky", include_str!("fixtures/panicky.rs"), &api);
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let exp = experiment_file(tmp.path());
+    let set: Vec<String> = ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "device=\"cpu\"", "model.config.nan_after=8"]
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()])
+        .collect();
+    let out = run(lab().arg("run").arg(&exp).args(&set).arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    // Call 8 is the fake batch of step 2's D phase.
+    assert!(err.contains("step 2: the discriminator loss (`non-saturating`) is NaN; training stopped before applying it."), "{err}");
+    assert!(err.contains("The last good checkpoint (step 2) is intact"), "{err}");
+    let run_dir = only_run(&runs, "panicky");
+    let c = std::fs::metadata(run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.len() > 0);
+}
+
+#[test]
 fn a_plugin_built_for_another_interface_is_refused_with_one_paragraph() {
     // Add a field to a #[repr(C)] struct: exactly the change a forgotten version bump would miss.
     let api = patched_api("changed", "library.rs", |t| {

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod metrics;
 pub mod plugins;
 pub mod seeds;
 pub mod track;

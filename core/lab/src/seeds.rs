@@ -16,6 +16,7 @@ pub enum Stream {
     FixedZ = 4,
     Flip = 5,
     Augment = 6,
+    Eval = 7,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

@@ -72,7 +72,13 @@ pub struct KidConfig {
 
 impl Default for KidConfig {
     fn default() -> Self {
-        Self { network: NetworkConfig::default(), feature_args: feature_args(), subsets: 100, subset_size: 1000, seed: 0 }
+        Self {
+            network: NetworkConfig::default(),
+            feature_args: feature_args(),
+            subsets: 100,
+            subset_size: 1000,
+            seed: 0,
+        }
     }
 }
 

@@ -147,6 +147,21 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
+/// The line of a libtorch error that says what went wrong. An exception raised inside TorchScript
+/// comes as "The following operation failed in the TorchScript interpreter.", two tracebacks,
+/// and the exception itself on the last line before libtorch's C++ backtrace.
+fn torch_error_summary(text: &str) -> &str {
+    if !text.contains("failed in the TorchScript interpreter") {
+        return first_line(text);
+    }
+    text.lines()
+        .take_while(|l| !l.starts_with("Exception raised from") && !l.starts_with("frame #"))
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or(text)
+        .trim()
+}
+
 /// A feature network ready to be called on uint8 image batches.
 pub struct FeatureNet {
     loaded: Arc<Loaded>,
@@ -179,6 +194,11 @@ impl FeatureNet {
         &self.loaded.sha256
     }
 
+    /// Whether both use the same loaded module (the process-wide cache at work).
+    pub fn shares_module_with(&self, other: &FeatureNet) -> bool {
+        Arc::ptr_eq(&self.loaded, &other.loaded)
+    }
+
     /// The network file's name, without its folder.
     pub fn file_name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -199,7 +219,7 @@ impl FeatureNet {
                         "feature network {} failed on a [{}] uint8 batch with arguments {args:?}: {}",
                         self.file_name(),
                         shape(&chunk),
-                        first_line(&e.to_string())
+                        torch_error_summary(&e.to_string())
                     )
                 })?;
                 let IValue::Tensor(out) = out else {

@@ -31,15 +31,17 @@ impl Moments {
             }
         }
         let batch_sum = x.sum_dim_intlist(0, false, Kind::Double);
-        let batch_outer = x.tr().mm(&x);
-        self.sum = Some(match self.sum.take() {
-            Some(s) => s + batch_sum,
-            None => batch_sum,
-        });
-        self.outer = Some(match self.outer.take() {
-            Some(o) => o + batch_outer,
-            None => batch_outer,
-        });
+        match (&mut self.sum, &mut self.outer) {
+            (Some(sum), Some(outer)) => {
+                *sum += batch_sum;
+                // In place: outer += xᵀx, without a temporary [D, D] product.
+                let _ = outer.addmm_(&x.tr(), &x);
+            }
+            _ => {
+                self.sum = Some(batch_sum);
+                self.outer = Some(x.tr().mm(&x));
+            }
+        }
         self.count += x.size()[0];
         Ok(())
     }
@@ -123,7 +125,11 @@ impl GaussianStats {
             .map_err(|_| bad("`features_sha256` is not text".into()))?;
         let d = mu.size().first().copied().unwrap_or(0);
         if mu.dim() != 1 || sigma.size() != [d, d] {
-            return Err(bad(format!("mu has shape [{}] and sigma [{}]; expected [D] and [D, D]", shape(&mu), shape(&sigma))));
+            return Err(bad(format!(
+                "mu has shape [{}] and sigma [{}]; expected [D] and [D, D]",
+                shape(&mu),
+                shape(&sigma)
+            )));
         }
         Ok(Self { mu, sigma, count, features_sha256: sha })
     }
@@ -149,7 +155,8 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, Str
     let root1 = (&eigenvectors * eigenvalues.clamp_min(0.0).sqrt().unsqueeze(0)).mm(&eigenvectors.tr());
     let m = root1.mm(&s2).mm(&root1);
     let m = (&m + m.tr()) * 0.5;
-    let trace_sqrt = m.f_linalg_eigvalsh("L").map_err(|e| format!("eigvalsh failed: {e}"))?.clamp_min(0.0).sqrt().sum(Kind::Double);
+    let trace_sqrt =
+        m.f_linalg_eigvalsh("L").map_err(|e| format!("eigvalsh failed: {e}"))?.clamp_min(0.0).sqrt().sum(Kind::Double);
     let fid = diff.dot(&diff) + s1.trace() + s2.trace() - trace_sqrt * 2.0;
     let fid = fid.double_value(&[]);
     if !fid.is_finite() {
@@ -159,7 +166,7 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, Str
 }
 
 /// What identifies a set of reference statistics. Any change in these gives a new key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StatsKey<'a> {
     /// The dataset's name, as the experiment spells it (`cifar10`).
     pub dataset: &'a str,
@@ -186,6 +193,14 @@ pub fn stats_cache_key(key: &StatsKey<'_>) -> String {
 /// A readable cache file name: `fid-stats-<dataset>-<split>-<count>-<first 16 hex of the key>.safetensors`.
 /// Characters other than ASCII letters, digits, `-` and `_` in the dataset and split become `_`.
 pub fn stats_file_name(key: &StatsKey<'_>) -> String {
-    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>();
-    format!("fid-stats-{}-{}-{}-{}.safetensors", clean(key.dataset), clean(key.split), key.count, &stats_cache_key(key)[..16])
+    let clean = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>()
+    };
+    format!(
+        "fid-stats-{}-{}-{}-{}.safetensors",
+        clean(key.dataset),
+        clean(key.split),
+        key.count,
+        &stats_cache_key(key)[..16]
+    )
 }

@@ -1,5 +1,7 @@
 //! The command line: `lab run`, `lab plugins`, `lab data fetch`.
 mod augment_preview;
+mod eval;
+mod features;
 mod plugins;
 mod run;
 
@@ -24,6 +26,11 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment: `lab run experiments/quickstart.toml`.
     Run(run::RunArgs),
+    /// Evaluate a run's checkpoint: `lab eval runs/<exp>/<run> --metrics fid`.
+    Eval(eval::EvalArgs),
+    /// Feature networks for metrics: `lab features train --dataset fashion-mnist`.
+    #[command(subcommand)]
+    Features(features::FeaturesCommand),
     /// List the plugins found on the search path.
     Plugins(plugins::PluginsArgs),
     /// Show a batch before and after an augmentation, as a PNG.
@@ -94,6 +101,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plugins(args) => plugins::plugins(args),
+        Command::Eval(args) => eval::eval(args),
+        Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
     };

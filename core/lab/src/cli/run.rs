@@ -60,6 +60,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         resume: args.resume.clone(),
         progress: std::io::stderr().is_terminal(),
         quiet: args.quiet,
+        read_only: false,
+        checkpoint: None,
     };
     let mut trainer = Trainer::new(exp, &opts).map_err(|e| match e {
         // Plugin choices and plugin configs come from the experiment file: name it.

@@ -13,6 +13,7 @@ pub use error::ConfigError;
 pub use sections::*;
 
 use crate::data::DataConfig;
+pub use crate::metrics::EvalConfig;
 
 /// One experiment: everything a run needs, exactly as it ran (written to `config.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -36,6 +37,7 @@ pub struct Experiment {
     pub ema: EmaConfig,
     pub log: LogConfig,
     pub checkpoint: CheckpointConfig,
+    pub eval: EvalConfig,
     pub plugins: PluginsConfig,
     pub track: TrackConfig,
 }
@@ -57,6 +59,7 @@ impl Default for Experiment {
             ema: EmaConfig::default(),
             log: LogConfig::default(),
             checkpoint: CheckpointConfig::default(),
+            eval: EvalConfig::default(),
             plugins: PluginsConfig::default(),
             track: TrackConfig::default(),
         }
@@ -67,7 +70,7 @@ impl Default for Experiment {
 /// `LAB_PLUGIN_PATH`) are never mistaken for config.
 const TOP_LEVEL: &[&str] = &[
     "name", "seed", "device", "deterministic", "threads", "data", "model", "loss", "augment", "train", "optim", "ema",
-    "log", "checkpoint", "plugins", "track",
+    "log", "checkpoint", "eval", "plugins", "track",
 ];
 const SCALARS: &[&str] = &["name", "seed", "device", "deterministic", "threads"];
 
@@ -153,6 +156,14 @@ impl Experiment {
         }
         if self.log.every == 0 {
             return Err(bad("log.every", "at least 1", "0".into()));
+        }
+        if self.eval.enabled() {
+            if !["test", "train"].contains(&self.eval.reference.as_str()) {
+                return Err(bad("eval.reference", "`test` or `train`", format!("{:?}", self.eval.reference)));
+            }
+            if self.eval.num_samples < 1 {
+                return Err(bad("eval.num_samples", "at least 1 generated sample", self.eval.num_samples.to_string()));
+            }
         }
         if self.log.samples < 1 {
             return Err(bad("log.samples", "at least 1 image in the sample grid", self.log.samples.to_string()));

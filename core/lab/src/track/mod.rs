@@ -15,9 +15,11 @@ mod grid;
 mod jsonl;
 mod proto;
 mod tensorboard;
+pub mod mlflow; pub mod mlflow_server; pub mod spool;
 
 pub use grid::{grid, GridImage};
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};
+pub use mlflow::{flatten_config, sync, MlflowOptions, MlflowTracker, SyncReport};
 pub use tensorboard::{
     unix_now, HParamValue, TensorBoard, HPARAMS_EXPERIMENT_TAG, HPARAMS_SESSION_END_TAG,
     HPARAMS_SESSION_START_TAG,

@@ -27,6 +27,7 @@ pub use run_dir::{write_json, Manifest, PluginRecord, RunDir};
 
 use crate::config::Experiment;
 use crate::data::{self, Dataset};
+use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
 use crate::track::{self, GridImage, MetricsLog, RunStatus, TensorBoard, Tracker};
 use host::PhaseHost;
@@ -80,6 +81,8 @@ struct Ema {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub status: String,
+    /// The last evaluation and the best one by the primary metric, each with its protocol.
+    pub eval: Option<serde_json::Value>,
     pub steps: u64,
     pub wall_time_s: f64,
     pub images_per_s: f64,
@@ -96,6 +99,10 @@ pub struct RunOptions {
     /// Show progress bars (a terminal) or plain lines.
     pub progress: bool,
     pub quiet: bool,
+    /// Inspect a finished run (`lab eval`): restore a checkpoint, write nothing to the run folder.
+    pub read_only: bool,
+    /// Which checkpoint to restore: `last` (default) or `best`.
+    pub checkpoint: Option<String>,
 }
 
 pub struct Trainer {
@@ -126,6 +133,11 @@ pub struct Trainer {
     interval_images: u64,
     run_start: Instant,
     last_scalars: BTreeMap<String, f64>,
+    evaluator: Option<Evaluator>,
+    last_eval: Option<EvalResult>,
+    /// (metric, value, step) of the best evaluation so far.
+    best: Option<(String, f64, u64)>,
+    read_only: bool,
     // Architecture last: its handle is dropped after the networks it built.
     _arch: Architecture,
 }
@@ -217,6 +229,12 @@ impl Trainer {
         let fixed_y = (info.num_classes > 0)
             .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
 
+        let evaluator = if exp.eval.enabled() {
+            Some(Evaluator::new(&exp.eval, &exp.data, &registry, env, device)?)
+        } else {
+            None
+        };
+
         let images = dataset.images.to_device(device);
         let labels = dataset.labels.as_ref().map(|l| l.to_device(device));
         let n = images.size()[0] as usize;
@@ -226,15 +244,18 @@ impl Trainer {
             Some(dir) => RunDir::open(dir),
             None => RunDir::create(&opts.runs_dir, &exp).map_err(io_err(&opts.runs_dir))?,
         };
-        std::fs::write(run.config(), exp.to_toml()).map_err(io_err(&run.config()))?;
         let mut manifest = Manifest::new(&exp, device, records.clone());
-        manifest.write(&run.manifest()).map_err(io_err(&run.manifest()))?;
+        if !opts.read_only {
+            std::fs::write(run.config(), exp.to_toml()).map_err(io_err(&run.config()))?;
+            manifest.write(&run.manifest()).map_err(io_err(&run.manifest()))?;
+        }
         // On resume, `restore` reopens it truncated to the checkpoint's step.
         let metrics = match &opts.resume {
             Some(_) => MetricsLog::append(&run.metrics(), 0.0)?,
             None => MetricsLog::create(&run.metrics())?,
         };
-        let tensorboard = if exp.track.tensorboard { Some(TensorBoard::create(&run.path)?) } else { None };
+        let tensorboard =
+            if exp.track.tensorboard && !opts.read_only { Some(TensorBoard::create(&run.path)?) } else { None };
 
         let mut trainer = Trainer {
             device,
@@ -262,14 +283,22 @@ impl Trainer {
             interval_images: 0,
             run_start: Instant::now(),
             last_scalars: BTreeMap::new(),
+            evaluator,
+            last_eval: None,
+            best: None,
+            read_only: opts.read_only,
             exp,
             _arch: arch,
         };
         if opts.resume.is_some() {
-            trainer.restore()?;
+            let which = opts.checkpoint.as_deref().unwrap_or("last");
+            trainer.restore(which)?;
             manifest.resumed_from_step = Some(trainer.step);
         }
         trainer.manifest = manifest;
+        if opts.read_only {
+            return Ok(trainer);
+        }
         trainer.manifest.write(&trainer.run.manifest()).map_err(io_err(&trainer.run.manifest()))?;
         let hparams = hparams(&trainer.exp);
         if let Some(tb) = trainer.tensorboard.as_mut() {
@@ -281,6 +310,11 @@ impl Trainer {
 
     pub fn run_dir(&self) -> &Path {
         &self.run.path
+    }
+
+    /// Generator steps done (after a restore: the checkpoint's step).
+    pub fn step(&self) -> u64 {
+        self.step
     }
 
     pub fn experiment(&self) -> &Experiment {
@@ -325,6 +359,9 @@ impl Trainer {
             }
             if self.exp.checkpoint.every > 0 && done % self.exp.checkpoint.every == 0 && done != total {
                 self.save_checkpoint()?;
+            }
+            if self.exp.eval.every > 0 && done % self.exp.eval.every == 0 && done != total {
+                progress.suspend(|| self.run_eval(done).map(|_| ()))?;
             }
         }
         Ok(())
@@ -558,7 +595,53 @@ impl Trainer {
         if let Some(a) = &self.augment {
             c.metadata.insert("augment.state".into(), a.state().unwrap_or_else(|_| "{}".into()));
         }
+        if let Some((name, value, step)) = &self.best {
+            c.metadata.insert("best.metric".into(), name.clone());
+            c.metadata.insert("best.value".into(), format!("{value:?}"));
+            c.metadata.insert("best.step".into(), step.to_string());
+        }
         c
+    }
+
+    /// Evaluates the EMA generator (or G without EMA) with every configured metric, logs the
+    /// values as `eval/<name>`, and keeps `checkpoints/best.safetensors` by the primary metric.
+    pub fn run_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
+        let Some(evaluator) = self.evaluator.as_mut() else {
+            return Err(TrainError::Setup("no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into()));
+        };
+        let handle = match self.ema.as_mut() {
+            Some(e) => &mut e.handle,
+            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
+        };
+        let result = evaluator.evaluate(step, self.exp.seed, self.z_dim, self.num_classes, |z, y| {
+            let mut inputs = vec![z.shallow_clone()];
+            if let Some(y) = y {
+                inputs.push(y.shallow_clone());
+            }
+            handle.forward(&inputs, false).map(|mut out| out.remove(0))
+        });
+        let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
+        let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
+        if !self.read_only {
+            let values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();
+            self.metrics.scalars(step, &values)?;
+            if let Some(tb) = self.tensorboard.as_mut() {
+                tb.scalars(step, &values)?;
+            }
+            if let Some((name, value, higher)) = primary {
+                let better = match &self.best {
+                    None => true,
+                    Some((_, best, _)) => if higher { value > *best } else { value < *best },
+                };
+                if better {
+                    self.best = Some((name, value, step));
+                    let path = self.run.path.join("checkpoints").join("best.safetensors");
+                    self.checkpoint_tensors().save(&path)?;
+                }
+            }
+        }
+        self.last_eval = Some(result.clone());
+        Ok(result)
     }
 
     /// Writes `checkpoints/last.safetensors` atomically.
@@ -569,8 +652,8 @@ impl Trainer {
         Ok(path)
     }
 
-    fn restore(&mut self) -> Result<(), TrainError> {
-        let path = self.run.last_checkpoint();
+    fn restore(&mut self, which: &str) -> Result<(), TrainError> {
+        let path = self.run.path.join("checkpoints").join(format!("{which}.safetensors"));
         if !path.exists() {
             return Err(TrainError::Setup(format!(
                 "{}: no checkpoint to resume from; the run stopped before its first checkpoint. Start it again without --resume.",
@@ -599,14 +682,26 @@ impl Trainer {
         }
         self.step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
         self.last_checkpoint_step = Some(self.step);
-        // Whatever was logged after the checkpoint is about to be logged again.
-        self.metrics = MetricsLog::resume(&self.run.metrics(), self.step)?;
+        if let (Some(name), Some(value), Some(step)) = (
+            c.metadata.get("best.metric"),
+            c.metadata.get("best.value").and_then(|v| v.parse().ok()),
+            c.metadata.get("best.step").and_then(|v| v.parse().ok()),
+        ) {
+            self.best = Some((name.clone(), value, step));
+        }
+        if !self.read_only {
+            // Whatever was logged after the checkpoint is about to be logged again.
+            self.metrics = MetricsLog::resume(&self.run.metrics(), self.step)?;
+        }
         Ok(())
     }
 
     fn finish(&mut self, status: RunStatus) -> Result<Summary, TrainError> {
         let mut samples = None;
         let mut checkpoint = None;
+        if status == RunStatus::Finished && self.evaluator.is_some() {
+            self.run_eval(self.step)?;
+        }
         if status != RunStatus::Failed {
             samples = Some(self.write_samples(self.step)?);
             checkpoint = Some(self.save_checkpoint()?);
@@ -618,8 +713,18 @@ impl Trainer {
             RunStatus::Killed => "killed",
         };
         let images = self.step as f64 * self.exp.train.batch_size as f64 * self.exp.train.d_steps as f64;
+        let eval = self.last_eval.as_ref().map(|e| {
+            serde_json::json!({
+                "final": e,
+                "best": self.best.as_ref().map(|(name, value, step)| serde_json::json!({
+                    "metric": name, "value": value, "step": step,
+                    "checkpoint": self.run.path.join("checkpoints/best.safetensors"),
+                })),
+            })
+        });
         let summary = Summary {
             status: status_name.into(),
+            eval,
             steps: self.step,
             wall_time_s: wall,
             images_per_s: images / wall.max(1e-9),

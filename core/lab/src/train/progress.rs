@@ -45,6 +45,14 @@ impl Progress {
         }
     }
 
+    /// Runs `f` with the bar hidden, so other output (an evaluation's own bar) is not garbled.
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();

@@ -1,0 +1,267 @@
+//! Evaluation during and after training: metric plugins fed the reference split and samples
+//! from the EMA generator, with the full protocol recorded beside every value.
+//!
+//! The reference set is the dataset's `eval.reference` split (`test` or `train`), whole or its
+//! first `eval.reference_count` images. FID's reference statistics are cached per protocol
+//! (dataset, split, count, feature network sha256, resize rule) in `$LAB_CACHE/stats` (default
+//! `~/.cache/lab/stats`), so they are computed once.
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lab_plugin_api::metric::Metric;
+use lab_plugin_api::{BuildEnv, Value};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{self, DataConfig};
+use crate::plugins::{PluginError, Registry};
+use crate::seeds::{key, seed_torch, Stream};
+
+/// `[eval]`: which metrics, how often, against what.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every N generator steps; 0: only at the end. Nothing runs without `metrics`.
+    pub every: u64,
+    /// Metric plugins, e.g. `["fid", "is"]`.
+    pub metrics: Vec<String>,
+    /// Generated samples per evaluation.
+    pub num_samples: i64,
+    /// `test` or `train`: the split the reference images come from.
+    pub reference: String,
+    /// Reference images: the first N of the split; 0 for all of it.
+    pub reference_count: i64,
+    /// The value that selects `checkpoints/best` (default: the first metric's first value).
+    pub primary: String,
+    /// Feature network (TorchScript) handed to every metric that does not set its own.
+    pub features: String,
+    /// Images per generator / feature-network call.
+    pub batch_size: i64,
+    /// Per-metric plugin configs: `[eval.config.fid]`.
+    pub config: BTreeMap<String, toml::Table>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            metrics: Vec::new(),
+            num_samples: 10_000,
+            reference: "test".into(),
+            reference_count: 0,
+            primary: String::new(),
+            features: String::new(),
+            batch_size: 100,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+impl EvalConfig {
+    pub fn enabled(&self) -> bool {
+        !self.metrics.is_empty()
+    }
+}
+
+/// One evaluation's values and how they were obtained.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalResult {
+    pub step: u64,
+    pub values: BTreeMap<String, f64>,
+    pub higher_is_better: BTreeMap<String, bool>,
+    pub protocol: serde_json::Value,
+    pub seconds: f64,
+}
+
+/// The metric plugins of a run and its reference images.
+pub struct Evaluator {
+    cfg: EvalConfig,
+    metrics: Vec<(String, Metric)>,
+    reference: Tensor,
+    reference_desc: serde_json::Value,
+    device: Device,
+    progress: bool,
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("LAB_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/lab"))
+}
+
+/// Where a metric plugin will look for the feature network, mirroring its own lookup.
+fn feature_file(configured: &str) -> PathBuf {
+    if !configured.is_empty() {
+        return PathBuf::from(configured);
+    }
+    if let Some(p) = std::env::var_os("LAB_FEATURES") {
+        return PathBuf::from(p);
+    }
+    cache_dir().join("inception-2015-12-05.pt")
+}
+
+fn sha256_file(path: &std::path::Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| format!("{:x}", Sha256::digest(&b)))
+}
+
+impl Evaluator {
+    pub fn new(
+        cfg: &EvalConfig,
+        data_cfg: &DataConfig,
+        registry: &Registry,
+        env: BuildEnv,
+        device: Device,
+    ) -> Result<Self, crate::train::TrainError> {
+        let reference_cfg = DataConfig { split: cfg.reference.clone(), fraction: 1.0, ..data_cfg.clone() };
+        let ds = data::load(&reference_cfg)?;
+        let available = ds.images.size()[0];
+        let count = if cfg.reference_count > 0 { cfg.reference_count.min(available) } else { available };
+        let reference = ds.images.narrow(0, 0, count);
+        let mut metrics = Vec::new();
+        let mut protocol_base = serde_json::json!({
+            "dataset": data_cfg.dataset, "split": cfg.reference, "count": count,
+        });
+        for name in &cfg.metrics {
+            let mut table = cfg.config.get(name).cloned().unwrap_or_default();
+            if !cfg.features.is_empty() && !table.contains_key("features") {
+                table.insert("features".into(), cfg.features.clone().into());
+            }
+            let features = feature_file(table.get("features").and_then(|v| v.as_str()).unwrap_or(""));
+            if name == "fid" && !table.contains_key("reference_stats") {
+                if let Some(sha) = sha256_file(&features) {
+                    let key = format!("{}|{}|{}|{}|{}", data_cfg.dataset, cfg.reference, count, sha, "network-internal");
+                    let hash = format!("{:x}", Sha256::digest(key.as_bytes()));
+                    let file = cache_dir().join("stats").join(format!(
+                        "fid-{}-{}-{}-{}.safetensors",
+                        data_cfg.dataset,
+                        cfg.reference,
+                        count,
+                        &hash[..16]
+                    ));
+                    if let Some(dir) = file.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    table.insert("reference_stats".into(), file.display().to_string().into());
+                    protocol_base["fid_reference_stats"] = file.display().to_string().into();
+                }
+            }
+            let metric = registry.metric(name, &table, env).map_err(|e| match e {
+                PluginError::Config { kind, name, message, .. } => {
+                    PluginError::Config { kind, name: name.clone(), key: format!("eval.config.{name}"), message }
+                }
+                e => e,
+            })?;
+            metrics.push((name.clone(), metric));
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            metrics,
+            reference,
+            reference_desc: protocol_base,
+            device,
+            progress: std::io::stderr().is_terminal(),
+        })
+    }
+
+    /// Runs every metric on `num_samples` images from `generate` (called with z and labels).
+    pub fn evaluate(
+        &mut self,
+        step: u64,
+        seed: u64,
+        z_dim: i64,
+        num_classes: i64,
+        mut generate: impl FnMut(&Tensor, Option<&Tensor>) -> Result<Tensor, String>,
+    ) -> Result<EvalResult, String> {
+        let start = Instant::now();
+        let b = self.cfg.batch_size.max(1);
+        let n_ref = self.reference.size()[0];
+        let total = (n_ref + self.cfg.num_samples) as u64;
+        let bar = self.progress.then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("  eval {msg} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images")
+                    .expect("static template"),
+            );
+            bar
+        });
+        let mut done = 0u64;
+        let mut advance = |n: i64, what: &str| {
+            done += n as u64;
+            if let Some(bar) = &bar {
+                bar.set_message(what.to_string());
+                bar.set_position(done);
+            }
+        };
+        for (name, m) in &mut self.metrics {
+            m.reset().map_err(|e| format!("metric `{name}`: {e}"))?;
+        }
+        let mut i = 0;
+        while i < n_ref {
+            let len = b.min(n_ref - i);
+            let batch = self.reference.narrow(0, i, len).to_device(self.device);
+            for (name, m) in &mut self.metrics {
+                m.update(&batch, false).map_err(|e| format!("metric `{name}`: {e}"))?;
+            }
+            advance(len, "reference");
+            i += len;
+        }
+        let mut made = 0;
+        let mut batch_index = 0u64;
+        while made < self.cfg.num_samples {
+            let len = b.min(self.cfg.num_samples - made);
+            // Seeded by the sample index alone: the same checkpoint always gets the same samples.
+            seed_torch(key(seed, Stream::Eval, &[batch_index]));
+            let z = Tensor::randn([len, z_dim], (Kind::Float, self.device));
+            let y = (num_classes > 0)
+                .then(|| (Tensor::arange(len, (Kind::Int64, self.device)) + made).remainder(num_classes));
+            let x = tch::no_grad(|| generate(&z, y.as_ref()))?;
+            let images = ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8);
+            for (name, m) in &mut self.metrics {
+                m.update(&images, true).map_err(|e| format!("metric `{name}`: {e}"))?;
+            }
+            advance(len, "samples");
+            made += len;
+            batch_index += 1;
+        }
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let mut values = BTreeMap::new();
+        let mut higher = BTreeMap::new();
+        let mut protocols = serde_json::Map::new();
+        for (name, m) in &mut self.metrics {
+            let computed: Vec<Value> = m.compute().map_err(|e| format!("metric `{name}`: {e}"))?;
+            for v in computed {
+                higher.insert(v.name.clone(), v.higher_is_better);
+                values.insert(v.name, v.value);
+            }
+            let p = m.protocol().map_err(|e| format!("metric `{name}`: {e}"))?;
+            protocols.insert(name.clone(), serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p)));
+        }
+        let protocol = serde_json::json!({
+            "num_samples": self.cfg.num_samples,
+            "generator": "EMA generator in eval mode (the training generator when EMA is off)",
+            "sample_seed": "keyed by (run seed, eval, batch index)",
+            "reference": self.reference_desc,
+            "metrics": protocols,
+        });
+        Ok(EvalResult { step, values, higher_is_better: higher, protocol, seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// The value that selects the best checkpoint, and whether higher is better.
+    pub fn primary<'a>(&'a self, result: &'a EvalResult) -> Option<(&'a str, f64, bool)> {
+        let name = if self.cfg.primary.is_empty() {
+            // The first metric's headline value, e.g. `fid` for the FID plugin.
+            let first = self.metrics.first()?.0.as_str();
+            result.values.keys().find(|k| k.as_str() == first).or_else(|| result.values.keys().next())?.as_str()
+        } else {
+            self.cfg.primary.as_str()
+        };
+        let value = *result.values.get(name)?;
+        Some((name, value, *result.higher_is_better.get(name).unwrap_or(&false)))
+    }
+}
