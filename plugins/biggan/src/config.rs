@@ -32,7 +32,9 @@ pub struct BigGanConfig {
     pub g_sn: bool,
     /// Spectral norm on every D weight, the projection embedding included (`D_param = "SN"`).
     pub d_sn: bool,
-    /// Batch-norm epsilon in G (`BN_eps`).
+    /// Epsilon of the batch norms inside G's blocks (`BN_eps`). The norm before G's output
+    /// convolution keeps 1e-5 whatever this says, as in BigGAN-PyTorch, which does not pass
+    /// `BN_eps` to it.
     pub bn_eps: f64,
     /// Weight initialisation of every convolution, linear and embedding weight: "N02"
     /// (N(0, 0.02), the DiffAugment scripts') or "ortho" (orthogonal, BigGAN-PyTorch's default).

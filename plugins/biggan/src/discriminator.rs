@@ -1,7 +1,7 @@
 //! BigGAN's discriminator (BigGAN-PyTorch `Discriminator`, wide, without attention): residual
 //! down-blocks, a final ReLU, sum pooling over space, a linear logit and, for conditional models,
 //! the projection term ⟨embed(y), φ(x)⟩ (Miyato & Koyama, 2018).
-use lab_plugin_api::tch::{nn, Kind, Tensor};
+use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::Settings;
 use crate::inputs;
@@ -42,10 +42,9 @@ impl DBlock {
         h + self.shortcut(x, train)
     }
 
-    /// Pre-activated blocks convolve then pool (cheaper: the conv runs at the lower resolution
-    /// only after pooling would be wrong order for a 1×1 conv? No: both orders are equal for a 1×1
-    /// conv and average pooling, which commute); the first block pools first, as BigGAN-PyTorch
-    /// does, which is cheaper because it has 3 input channels.
+    /// The shortcut in BigGAN-PyTorch's order: pre-activated blocks convolve then pool, the
+    /// first block pools then convolves. A 1×1 convolution and average pooling commute, so the
+    /// order changes only cost and rounding; keeping the reference's keeps outputs comparable.
     fn shortcut(&self, x: &Tensor, train: bool) -> Tensor {
         let conv = |t: &Tensor| match &self.conv_sc {
             Some(c) => c.forward(t, train),
@@ -95,12 +94,16 @@ impl Discriminator {
         for block in &self.blocks {
             h = block.forward(&h, train);
         }
-        let features = h.relu().sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float);
-        let mut logits = self.linear.forward(&features, train).squeeze_dim(1);
-        if let (Some(embed), Some(y)) = (&self.embed, inputs.labels) {
-            let projection = (embed.forward(y, train) * &features).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-            logits = logits + projection;
-        }
+        let features = h.relu().sum_dim_intlist([2i64, 3].as_slice(), false, h.kind());
+        let logits = self.linear.forward(&features, train).squeeze_dim(1);
+        let logits = match (&self.embed, inputs.labels) {
+            // Projection: the class-dependent part of the logit is ⟨embed(y), φ(x)⟩.
+            (Some(embed), Some(y)) => {
+                let projection = embed.forward(y, train) * &features;
+                logits + projection.sum_dim_intlist([1i64].as_slice(), false, h.kind())
+            }
+            _ => logits,
+        };
         Ok(vec![logits, features])
     }
 }
