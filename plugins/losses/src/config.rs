@@ -7,9 +7,12 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub struct LossConfig {
     /// R1 weight γ: adds γ/2·‖∇ₓD(x)‖² on real data to the D loss (Mescheder et al., 2018). 0 = off.
     pub r1_gamma: f64,
-    /// Consistency-regularisation weight λ: adds λ·(D(T(x)) − D(x))² on real data, T being the
-    /// run's augmentation (Zhang et al., 2020). 0 = off.
+    /// Consistency-regularisation weight λ: adds λ·(D(T(x)) − D(x))² on real data
+    /// (Zhang et al., 2020). 0 = off.
     pub cr_lambda: f64,
+    /// CR's T: false (default) is CR's own flip + ±4 px reflection-padded shift, so CR works
+    /// without a run augmentation (CR-BigGAN); true uses the run's augmentation instead.
+    pub cr_run_augment: bool,
 }
 
 /// The config of `wgan-gp`.
@@ -23,11 +26,13 @@ pub struct WganGpConfig {
     pub r1_gamma: f64,
     /// As in [`LossConfig::cr_lambda`].
     pub cr_lambda: f64,
+    /// As in [`LossConfig::cr_run_augment`].
+    pub cr_run_augment: bool,
 }
 
 impl Default for WganGpConfig {
     fn default() -> Self {
-        Self { gp_lambda: 10.0, r1_gamma: 0.0, cr_lambda: 0.0 }
+        Self { gp_lambda: 10.0, r1_gamma: 0.0, cr_lambda: 0.0, cr_run_augment: false }
     }
 }
 
@@ -37,6 +42,7 @@ pub struct Penalties {
     pub gp_lambda: f64,
     pub r1_gamma: f64,
     pub cr_lambda: f64,
+    pub cr_run_augment: bool,
 }
 
 /// A loss config: parsed by the API from TOML, then reduced to its penalty weights.
@@ -46,13 +52,18 @@ pub trait PenaltyConfig: Serialize + DeserializeOwned + Default + Send + 'static
 
 impl PenaltyConfig for LossConfig {
     fn penalties(&self) -> Penalties {
-        Penalties { gp_lambda: 0.0, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda }
+        Penalties { gp_lambda: 0.0, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda, cr_run_augment: self.cr_run_augment }
     }
 }
 
 impl PenaltyConfig for WganGpConfig {
     fn penalties(&self) -> Penalties {
-        Penalties { gp_lambda: self.gp_lambda, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda }
+        Penalties {
+            gp_lambda: self.gp_lambda,
+            r1_gamma: self.r1_gamma,
+            cr_lambda: self.cr_lambda,
+            cr_run_augment: self.cr_run_augment,
+        }
     }
 }
 

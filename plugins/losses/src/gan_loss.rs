@@ -35,7 +35,7 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
     }
 
     fn d_loss(&mut self, ctx: &mut LossCtx<'_>) -> Result<Tensor, String> {
-        let Penalties { gp_lambda, r1_gamma, cr_lambda } = self.penalties;
+        let Penalties { gp_lambda, r1_gamma, cr_lambda, cr_run_augment } = self.penalties;
         let (real, real_input) = penalty::real_logits(ctx, r1_gamma > 0.0)?;
         let fake = penalty::flat(ctx.d_fake()?);
         let mut terms = vec![O::d_loss(&real, &fake)];
@@ -46,7 +46,7 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
             terms.push(penalty::gradient_penalty(ctx, gp_lambda)?);
         }
         if cr_lambda > 0.0 {
-            terms.push(penalty::consistency(ctx, cr_lambda)?);
+            terms.push(penalty::consistency(ctx, cr_lambda, cr_run_augment)?);
         }
         // Summed out of place: tch's `+=` is an in-place op on tensors inside the autograd graph.
         Ok(terms.into_iter().reduce(|sum, term| sum + term).expect("the objective's own term"))

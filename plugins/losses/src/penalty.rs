@@ -1,6 +1,6 @@
 //! The regularisers any objective can add to its D loss: R1, consistency regularisation and the
 //! WGAN-GP gradient penalty. Each logs the term it adds (`loss/r1`, `loss/cr`, `loss/gp`).
-use lab_plugin_api::tch::{Kind, Tensor};
+use lab_plugin_api::tch::{Device, Kind, Tensor};
 use lab_plugin_api::{LossCtx, Role};
 
 /// Keeps the square root in the gradient norm differentiable where the gradient is zero.
@@ -75,15 +75,33 @@ pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> Result<Tensor, St
     Ok(term)
 }
 
-/// Consistency regularisation: λ · E(D(T(x)) − D(x))² on real data, T a fresh draw of the
-/// run's augmentation; neither pass is augmented by `discriminate` itself.
-pub fn consistency(ctx: &LossCtx<'_>, lambda: f64) -> Result<Tensor, String> {
+/// Consistency regularisation: λ · E(D(T(x)) − D(x))² on real data; neither pass is augmented
+/// by `discriminate` itself. T is CR's own flip-and-shift, or a fresh draw of the run's
+/// augmentation when `run_augment` is set.
+pub fn consistency(ctx: &LossCtx<'_>, lambda: f64, run_augment: bool) -> Result<Tensor, String> {
     let real = ctx.real()?;
     let y = ctx.real_labels()?;
     let clean = logits(ctx.discriminate(&real, y.as_ref(), false, Role::Other)?)?;
-    let transformed = ctx.augment(&real)?;
+    let transformed = if run_augment { ctx.augment(&real)? } else { flip_and_shift(&real, 4) };
     let augmented = logits(ctx.discriminate(&transformed, y.as_ref(), false, Role::Other)?)?;
     let term = lambda * (augmented - clean).square().mean(Kind::Float);
     ctx.log("loss/cr", &term.detach());
     Ok(term)
+}
+
+/// CR's transformation (Zhang et al., 2020): a random horizontal flip and a random shift of up
+/// to `pad` pixels per axis with reflection padding, drawn per sample from libtorch's generator
+/// (which the core seeds before every phase).
+pub fn flip_and_shift(x: &Tensor, pad: i64) -> Tensor {
+    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+    let device = x.device();
+    let flip = Tensor::rand([n, 1, 1, 1], (Kind::Float, device)).lt(0.5);
+    let x = x.flip([3]).where_self(&flip, x);
+    let padded = x.reflection_pad2d([pad, pad, pad, pad]);
+    let shifts = Tensor::randint(2 * pad + 1, [n, 2], (Kind::Int64, Device::Cpu));
+    let shifts: Vec<i64> = Vec::try_from(shifts.flatten(0, -1)).expect("int64 shifts");
+    let crops: Vec<Tensor> = (0..n)
+        .map(|i| padded.get(i).narrow(1, shifts[2 * i as usize], h).narrow(2, shifts[2 * i as usize + 1], w))
+        .collect();
+    Tensor::stack(&crops, 0)
 }

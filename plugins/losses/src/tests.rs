@@ -263,7 +263,7 @@ fn consistency_compares_clean_and_augmented_reals() {
     let lambda = 3.0;
     let mut host = FakeHost::new(Phase::Discriminator, W);
     host.scale = 0.5;
-    let got = value(&loss::<Hinge>("cr_lambda = 3").unwrap().d_loss(&mut host).unwrap());
+    let got = value(&loss::<Hinge>("cr_lambda = 3\ncr_run_augment = true").unwrap().d_loss(&mut host).unwrap());
     let (clean, augmented) = (logits(&REAL, &W, 1.0), logits(&REAL, &W, 0.5));
     let diffs: Vec<f64> = clean.iter().zip(&augmented).map(|(c, a)| a - c).collect();
     let cr = lambda * mean(&diffs, |d| d * d);
@@ -286,7 +286,7 @@ fn negative_weights_are_refused() {
 #[test]
 fn gp_lambda_belongs_to_wgan_gp_only() {
     let err = loss::<Hinge>("gp_lambda = 10").err().unwrap();
-    assert!(err.starts_with("unknown key `gp_lambda`;") && err.ends_with("valid keys: cr_lambda, r1_gamma"), "{err}");
+    assert!(err.starts_with("unknown key `gp_lambda`;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma"), "{err}");
 }
 
 #[test]
@@ -295,6 +295,18 @@ fn library_exports_all_five_losses() {
     let names: Vec<&str> = library.plugins.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["non-saturating", "minimax", "hinge", "wgan-gp", "least-squares"]);
     let wgan = &library.plugins[3];
-    assert_eq!(wgan.default_config.as_str(), "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\n");
-    assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\n");
+    assert_eq!(wgan.default_config.as_str(), "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
+    assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
+}
+
+#[test]
+fn cr_flip_and_shift_moves_pixels_by_at_most_the_padding() {
+    lab_plugin_api::tch::manual_seed(3);
+    let x = Tensor::arange(2 * 3 * 8 * 8, (Kind::Float, lab_plugin_api::tch::Device::Cpu)).view([2, 3, 8, 8]);
+    let y = crate::penalty::flip_and_shift(&x, 2);
+    assert_eq!(y.size(), x.size());
+    // Every output pixel of a sample comes from that sample (values never cross samples).
+    let max0 = y.get(0).max().double_value(&[]);
+    assert!(max0 < 192.0, "{max0}");
+    assert!(y.get(1).min().double_value(&[]) >= 192.0);
 }

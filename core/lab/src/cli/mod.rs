@@ -4,6 +4,7 @@ mod eval;
 mod features;
 mod plugins;
 mod run;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     Plugins(plugins::PluginsArgs),
     /// Show a batch before and after an augmentation, as a PNG.
     AugmentPreview(augment_preview::AugmentPreviewArgs),
+    /// Replay MLflow tracking that was spooled while the server was unreachable.
+    Sync(sync::SyncArgs),
     /// Datasets: `lab data fetch cifar10`.
     #[command(subcommand)]
     Data(DataCommand),
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plugins(args) => plugins::plugins(args),
+        Command::Sync(args) => sync::sync(args),
         Command::Eval(args) => eval::eval(args),
         Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),

@@ -176,10 +176,33 @@ pub struct PluginsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrackConfig {
     pub tensorboard: bool,
+    pub mlflow: MlflowConfig,
 }
 
 impl Default for TrackConfig {
     fn default() -> Self {
-        Self { tensorboard: true }
+        Self { tensorboard: true, mlflow: MlflowConfig::default() }
+    }
+}
+
+/// `[track.mlflow]`: on when `uri` is set or `MLFLOW_TRACKING_URI` is in the environment.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlflowConfig {
+    /// The tracking server, e.g. `http://127.0.0.1:5000` (default: `$MLFLOW_TRACKING_URI`).
+    pub uri: String,
+    /// The MLflow experiment (default: the config's `name`).
+    pub experiment: String,
+    /// Also upload `checkpoints/*` as artifacts at the end.
+    pub upload_checkpoints: bool,
+}
+
+impl MlflowConfig {
+    /// The server to use, if any.
+    pub fn resolved_uri(&self) -> Option<String> {
+        if !self.uri.is_empty() {
+            return Some(self.uri.clone());
+        }
+        std::env::var("MLFLOW_TRACKING_URI").ok().filter(|u| !u.is_empty())
     }
 }

@@ -29,7 +29,7 @@ use crate::config::Experiment;
 use crate::data::{self, Dataset};
 use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
-use crate::track::{self, GridImage, MetricsLog, RunStatus, TensorBoard, Tracker};
+use crate::track::{self, GridImage, MetricsLog, MlflowOptions, MlflowTracker, RunStatus, TensorBoard, Tracker};
 use host::PhaseHost;
 use progress::Progress;
 use sampler::Sampler;
@@ -125,6 +125,7 @@ pub struct Trainer {
     step: u64,
     metrics: MetricsLog,
     tensorboard: Option<TensorBoard>,
+    mlflow: Option<MlflowTracker>,
     manifest: Manifest,
     last_checkpoint_step: Option<u64>,
     // Interval accumulators, kept on the device so the hot loop never syncs.
@@ -276,6 +277,7 @@ impl Trainer {
             step: 0,
             metrics,
             tensorboard,
+            mlflow: None,
             manifest: Manifest::new(&exp, device, Vec::new()),
             last_checkpoint_step: None,
             sums: BTreeMap::new(),
@@ -300,12 +302,42 @@ impl Trainer {
             return Ok(trainer);
         }
         trainer.manifest.write(&trainer.run.manifest()).map_err(io_err(&trainer.run.manifest()))?;
+        trainer.mlflow = trainer.start_mlflow()?;
         let hparams = hparams(&trainer.exp);
         if let Some(tb) = trainer.tensorboard.as_mut() {
             Tracker::text(tb, "config", &format!("```toml\n{}\n```", trainer.exp.to_toml()))?;
             tb.hparams(&hparams, "", track::unix_now())?;
         }
         Ok(trainer)
+    }
+
+    /// Starts MLflow tracking when `[track.mlflow]` or `MLFLOW_TRACKING_URI` asks for it. An
+    /// unreachable server does not stop training: the tracker spools to the run folder.
+    fn start_mlflow(&self) -> Result<Option<MlflowTracker>, TrainError> {
+        let cfg = &self.exp.track.mlflow;
+        let Some(uri) = cfg.resolved_uri() else { return Ok(None) };
+        let experiment = if cfg.experiment.is_empty() { self.exp.name.clone() } else { cfg.experiment.clone() };
+        let run_name = self.run.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let table: toml::Table = toml::from_str(&self.exp.to_toml()).expect("our own TOML parses");
+        let params = track::flatten_config(table);
+        let mut tags = BTreeMap::new();
+        let m = &self.manifest;
+        if let Some(c) = &m.git_commit {
+            tags.insert("mlflow.source.git.commit".to_string(), c.clone());
+        }
+        if let Some(d) = m.git_dirty {
+            tags.insert("lab.git_dirty".into(), d.to_string());
+        }
+        tags.insert("lab.version".into(), m.lab_version.clone());
+        tags.insert("lab.device".into(), m.device.clone());
+        tags.insert("lab.libtorch".into(), m.libtorch.clone());
+        tags.insert("lab.run_dir".into(), self.run.path.display().to_string());
+        for p in &self.registry_records {
+            tags.insert(format!("lab.plugin.{}.{}", p.kind, p.name), format!("{} sha256:{}", p.version, p.sha256));
+        }
+        let options = MlflowOptions { upload_checkpoints: cfg.upload_checkpoints, ..MlflowOptions::default() };
+        let tracker = MlflowTracker::start_with(&uri, &experiment, &run_name, &self.run.path, &params, &tags, &options)?;
+        Ok(Some(tracker))
     }
 
     pub fn run_dir(&self) -> &Path {
@@ -532,6 +564,9 @@ impl Trainer {
         if let Some(tb) = self.tensorboard.as_mut() {
             tb.scalars(step, &values)?;
         }
+        if let Some(m) = self.mlflow.as_mut() {
+            m.scalars(step, &values)?;
+        }
         let line = values
             .iter()
             .filter(|(k, _)| k.starts_with("loss/") || k == "perf/img_per_s")
@@ -627,6 +662,9 @@ impl Trainer {
             self.metrics.scalars(step, &values)?;
             if let Some(tb) = self.tensorboard.as_mut() {
                 tb.scalars(step, &values)?;
+            }
+            if let Some(m) = self.mlflow.as_mut() {
+                m.scalars(step, &values)?;
             }
             if let Some((name, value, higher)) = primary {
                 let better = match &self.best {
@@ -740,6 +778,10 @@ impl Trainer {
         self.metrics.finish(status)?;
         if let Some(tb) = self.tensorboard.as_mut() {
             tb.finish(status)?;
+        }
+        // Last: MLflow uploads the summary, manifest and samples written above.
+        if let Some(m) = self.mlflow.as_mut() {
+            m.finish(status)?;
         }
         Ok(summary)
     }
