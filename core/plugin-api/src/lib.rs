@@ -50,6 +50,7 @@
 pub mod architecture;
 pub mod augment;
 pub mod config;
+pub mod inputs;
 pub mod library;
 pub mod loss;
 pub mod metric;

@@ -1,49 +1,18 @@
-//! Checks what a network is given before any layer sees it, so a wrong shape is reported as a
-//! one-line error naming the network and the expected shape instead of a libtorch panic.
-use lab_plugin_api::tch::{Kind, Tensor};
+//! This plugin's name bound into the shared input checks of `lab_plugin_api::inputs`.
+use lab_plugin_api::inputs as shared;
+use lab_plugin_api::tch::Tensor;
 
-/// The main input and, for conditional networks, the labels.
-pub struct Inputs<'a> {
-    pub main: &'a Tensor,
-    pub labels: Option<&'a Tensor>,
-}
+pub use shared::Inputs;
 
-/// Splits `[x]` or `[x, y]`. A conditional network requires `y`; an unconditional one ignores a
-/// `y` it is given, so a core that always passes labels for labelled data still works.
 pub fn split<'a>(network: &str, inputs: &'a [Tensor], conditional: bool) -> Result<Inputs<'a>, String> {
-    let expected = if conditional { "[input, labels]" } else { "[input]" };
-    let (main, labels) = match inputs {
-        [x] => (x, None),
-        [x, y] => (x, Some(y)),
-        _ => return Err(format!("dcgan {network}: expected inputs {expected}, got {} tensors", inputs.len())),
-    };
-    if !conditional {
-        return Ok(Inputs { main, labels: None });
-    }
-    let labels =
-        labels.ok_or_else(|| format!("dcgan {network} is conditional: expected inputs {expected}, got 1 tensor"))?;
-    check_labels(network, main, labels)?;
-    Ok(Inputs { main, labels: Some(labels) })
+    shared::split("dcgan", network, inputs, conditional)
 }
 
-fn check_labels(network: &str, main: &Tensor, labels: &Tensor) -> Result<(), String> {
-    let n = main.size().first().copied().unwrap_or(0);
-    if labels.size() != [n] || labels.kind() != Kind::Int64 {
-        return Err(format!(
-            "dcgan {network}: labels must be int64 of shape [{n}], got {:?} of shape {:?}",
-            labels.kind(),
-            labels.size()
-        ));
-    }
-    Ok(())
+#[allow(dead_code)]
+pub fn latent(z: &Tensor, z_dim: i64) -> Result<Tensor, String> {
+    shared::latent("dcgan", z, z_dim)
 }
 
-/// Requires `x` to have shape `[N, rest...]` for some N.
 pub fn check_shape(network: &str, what: &str, x: &Tensor, rest: &[i64]) -> Result<(), String> {
-    let size = x.size();
-    if size.len() != rest.len() + 1 || size[1..] != *rest {
-        let wanted: Vec<String> = rest.iter().map(i64::to_string).collect();
-        return Err(format!("dcgan {network}: {what} must have shape [N, {}], got {size:?}", wanted.join(", ")));
-    }
-    Ok(())
+    shared::check_shape("dcgan", network, what, x, rest)
 }
