@@ -40,6 +40,45 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     assert!(out.status.success());
     assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
     assert_eq!(points(server.metric_history(&run_id2, "loss/g").unwrap()), expected, "a second sync changes nothing");
+
+    // Ctrl-C (SIGINT) mid-run: a checkpoint is written, event files are complete, MLflow says KILLED.
+    let runs3 = tmp.path().join("runs3");
+    let mut child = lab()
+        .args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"])
+        .arg(&runs3)
+        .args(tiny(100_000))
+        .env("MLFLOW_TRACKING_URI", &uri)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let run3 = loop {
+        assert!(started.elapsed().as_secs() < 120, "the run never logged a metric");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let found = std::fs::read_dir(runs3.join("quickstart")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+        if let Some(dir) = found {
+            if std::fs::read_to_string(dir.join("metrics.jsonl")).map(|t| t.lines().count() > 10).unwrap_or(false) {
+                break dir;
+            }
+        }
+    };
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130), "interrupted runs exit with 130");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run3.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "killed");
+    let steps = summary["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps < 100_000);
+    assert!(run3.join("checkpoints/last.safetensors").exists());
+    let py = root().join(".venv/bin/python3");
+    let out = std::process::Command::new(&py).arg(root().join("core/lab/src/track/read_events.py")).arg(&run3).output().unwrap();
+    assert!(out.status.success(), "event file must be complete and valid: {}", stderr(&out));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run3.join("mlflow.json")).unwrap()).unwrap();
+    let info = server.run(state["run_id"].as_str().unwrap()).unwrap();
+    assert_eq!(info["info"]["status"], "KILLED", "{info}");
+    // The interrupted run resumes from its checkpoint.
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&run3).args(["--set", &format!("train.steps={}", steps + 2)]));
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 fn points(history: Vec<lab::track::mlflow::MetricPoint>) -> Vec<(u64, f64)> {
