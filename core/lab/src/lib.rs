@@ -5,6 +5,8 @@ pub mod config;
 pub mod data;
 pub mod metrics;
 pub mod plugins;
+pub mod report;
 pub mod seeds;
+pub mod sweep;
 pub mod track;
 pub mod train;

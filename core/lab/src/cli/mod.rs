@@ -3,7 +3,9 @@ mod augment_preview;
 mod eval;
 mod features;
 mod plugins;
+mod report;
 mod run;
+mod sweep;
 mod sync;
 
 use std::path::PathBuf;
@@ -38,6 +40,10 @@ pub enum Command {
     AugmentPreview(augment_preview::AugmentPreviewArgs),
     /// Replay MLflow tracking that was spooled while the server was unreachable.
     Sync(sync::SyncArgs),
+    /// A paper-style table (Markdown, LaTeX, CSV) and plots: `lab report reports/diffaugment_cifar10.toml`.
+    Report(report::ReportArgs),
+    /// Run an experiment over a grid of settings and seeds, locally or on Slurm.
+    Sweep(sweep::SweepArgs),
     /// Datasets: `lab data fetch cifar10`.
     #[command(subcommand)]
     Data(DataCommand),
@@ -106,6 +112,8 @@ pub fn main() -> ExitCode {
         Command::Plugins(args) => plugins::plugins(args),
         Command::Sync(args) => sync::sync(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Report(args) => report::report(args),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
