@@ -8,7 +8,8 @@ pub fn default_toml<C: Serialize + Default>() -> String {
     toml::to_string(&C::default()).unwrap_or_default()
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// "a string", "an integer", ...: a TOML value's type, for error messages.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "a string",
         Value::Integer(_) => "an integer",

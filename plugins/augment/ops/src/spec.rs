@@ -8,7 +8,7 @@
 //! (each optional, defaults in [`crate::op`]); a bare string is an operation with all defaults.
 //! Every error names the entry and key (`pipeline[1].degrees`), what was expected, and the
 //! valid choices, with a suggestion for a likely typo.
-use lab_plugin_api::config::did_you_mean;
+use lab_plugin_api::config::{did_you_mean, type_name};
 use toml::{Table, Value};
 
 use crate::{Op, Padding, Step};
@@ -231,14 +231,3 @@ fn hint<'a>(given: &str, valid: impl IntoIterator<Item = &'a str>) -> String {
     did_you_mean(given, valid).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default()
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a datetime",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
-    }
-}
