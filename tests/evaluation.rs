@@ -79,3 +79,91 @@ fn a_missing_feature_network_is_one_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("/nonexistent/inception.pt"), "{err}");
 }
+
+/// Two variants of one experiment, each evaluated, seen through the real `tensorboard` server's
+/// HParams data endpoints (what the HParams dashboard itself requests): the key
+/// hyperparameters as columns, the final and best FID as metrics, one session per run, and the
+/// table sorted and filtered by the server.
+#[test]
+fn tensorboard_hparams_dashboard_lists_both_variants() {
+    use lab::track::tensorboard_server::TensorBoardServer;
+    use serde_json::{json, Value};
+    let tmp = tempfile::tempdir().unwrap();
+    let features = tiny_features(tmp.path());
+    let runs = tmp.path().join("runs");
+    for (augment, fraction) in [("none", "0.01"), ("diffaugment", "0.02")] {
+        let mut cmd = lab();
+        // The variant first: a long label is cut at the end.
+        cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).env("LAB_CACHE", tmp.path().join("cache"));
+        cmd.args(["--set", &format!("augment.name={augment:?}")]).args(tiny(4));
+        for s in [
+            "augment.config.policy=\"translation,cutout\"".into(),
+            format!("data.fraction={fraction}"),
+            "eval.every=2".into(),
+            "eval.metrics=[\"fid\"]".into(),
+            "eval.num_samples=32".into(),
+            "eval.reference_count=32".into(),
+            "eval.batch_size=16".into(),
+            format!("eval.features={:?}", features.display().to_string()),
+        ] {
+            cmd.args(["--set", &s]);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut run_dirs: Vec<_> = std::fs::read_dir(runs.join("quickstart")).unwrap().map(|e| e.unwrap().path()).collect();
+    run_dirs.sort();
+    let names: Vec<String> = run_dirs.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.contains("-augment.name=diffaugment__")), "run names say what differs: {names:?}");
+
+    let server = TensorBoardServer::start(&runs, tmp.path()).expect("tensorboard starts");
+    let fid = json!({"metric": {"tag": "best/fid"}, "order": "ORDER_ASC"});
+    let groups = server
+        .wait_for_session_groups(&[fid.clone()], std::time::Duration::from_secs(60), |v| {
+            v["sessionGroups"].as_array().is_some_and(|g| g.len() == 2 && g.iter().all(|g| g["metricValues"].as_array().is_some_and(|m| !m.is_empty())))
+        })
+        .expect("session_groups answers");
+    let list = groups["sessionGroups"].as_array().unwrap_or_else(|| panic!("no session groups: {groups}"));
+    assert_eq!(list.len(), 2, "one session per run: {groups}");
+
+    let experiment = server.experiment().expect("experiment answers");
+    let columns: Vec<&str> = experiment["hparamInfos"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    for c in ["architecture", "loss", "augment", "augment.policy", "data.fraction", "seed", "optim.lr", "train.batch_size"] {
+        assert!(columns.contains(&c), "hparam column {c} missing: {columns:?}");
+    }
+    let metric_tags: Vec<&str> = experiment["metricInfos"].as_array().unwrap().iter().map(|m| m["name"]["tag"].as_str().unwrap()).collect();
+    for t in ["eval/fid", "best/fid", "loss/d"] {
+        assert!(metric_tags.contains(&t), "metric {t} missing: {metric_tags:?}");
+    }
+
+    // Each row against its run folder: hyperparameters, and the best and final FID.
+    let metric = |g: &Value, tag: &str| -> f64 {
+        g["metricValues"].as_array().unwrap().iter().find(|m| m["name"]["tag"] == tag).unwrap_or_else(|| panic!("{tag} not in {g}"))["value"].as_f64().unwrap()
+    };
+    let mut seen = Vec::new();
+    for g in list {
+        let augment = g["hparams"]["augment"].as_str().unwrap().to_string();
+        let run_dir = run_dirs.iter().find(|d| g["name"].as_str().unwrap().ends_with(d.file_name().unwrap().to_str().unwrap())).expect("the group is a run folder");
+        let summary: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+        let best = summary["eval"]["best"]["value"].as_f64().unwrap();
+        let last = summary["eval"]["final"]["values"]["fid"].as_f64().unwrap();
+        assert!((metric(g, "best/fid") - best).abs() <= 1e-4 * best.abs(), "{g} vs best {best}");
+        assert!((metric(g, "eval/fid") - last).abs() <= 1e-4 * last.abs(), "{g} vs final {last}");
+        let policy = g["hparams"]["augment.policy"].as_str().unwrap();
+        assert_eq!(policy, if augment == "none" { "" } else { "translation,cutout" });
+        assert_eq!(g["hparams"]["architecture"], "dcgan");
+        assert_eq!(g["hparams"]["train.batch_size"], 16.0);
+        assert_eq!(g["sessions"][0]["status"], "STATUS_SUCCESS", "{g}");
+        seen.push((augment, g["hparams"]["data.fraction"].as_f64().unwrap(), metric(g, "best/fid")));
+    }
+    assert!(seen.windows(2).all(|w| w[0].2 <= w[1].2), "sorted by best FID, ascending: {seen:?}");
+    let mut variants: Vec<(String, f64)> = seen.iter().map(|s| (s.0.clone(), s.1)).collect();
+    variants.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(variants, [("diffaugment".to_string(), 0.02), ("none".to_string(), 0.01)]);
+
+    // The dashboard's filter: only the DiffAugment variant.
+    let only = server.session_groups(&[json!({"hparam": "augment", "filterDiscrete": ["diffaugment"]}), fid]).unwrap();
+    let only = only["sessionGroups"].as_array().unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["hparams"]["augment"], "diffaugment");
+}

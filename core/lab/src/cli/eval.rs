@@ -52,6 +52,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         quiet: false,
         read_only: true,
         checkpoint: Some(args.checkpoint.clone()),
+        label: String::new(),
     };
     let mut trainer = Trainer::new(exp, &opts)?;
     let step = trainer.step();

@@ -62,6 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         quiet: args.quiet,
         read_only: false,
         checkpoint: None,
+        label: crate::train::run_label(&args.set),
     };
     let mut trainer = Trainer::new(exp, &opts).map_err(|e| match e {
         // Plugin choices and plugin configs come from the experiment file: name it.

@@ -111,7 +111,10 @@ impl Experiment {
             let table = parse_assignments(&sources.set)?;
             fig = fig.merge(Toml::string(&toml::to_string(&table).expect("a TOML table serialises")));
         }
-        let exp: Experiment = fig.extract().map_err(|e| ConfigError::from_figment(e, sources))?;
+        let mut exp: Experiment = fig.extract().map_err(|e| ConfigError::from_figment(e, sources))?;
+        // `~/` in a file path means the home folder, as in a shell; the resolved config records
+        // the expanded path, i.e. the file that was actually used.
+        exp.eval.features = expand_home(&exp.eval.features);
         exp.validate(sources.file.as_deref())?;
         Ok(exp)
     }
@@ -174,6 +177,14 @@ impl Experiment {
     /// The resolved config as TOML, exactly what `config.toml` holds.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("the experiment serialises to TOML")
+    }
+}
+
+/// `~/rest` as `$HOME/rest`; anything else unchanged.
+pub fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest).to_string_lossy().into_owned(),
+        _ => path.to_string(),
     }
 }
 

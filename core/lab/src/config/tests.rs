@@ -46,3 +46,12 @@ fn cross_field_rules() {
     let err = load_text("[train]\nd_steps = 0\n", &[]).unwrap_err();
     assert_eq!(err, "<dir>/exp.toml: key `train.d_steps`: expected at least 1 discriminator step per generator step, found 0");
 }
+
+#[test]
+fn a_leading_tilde_in_eval_features_is_the_home_folder() {
+    let home = std::env::var("HOME").expect("HOME is set");
+    let e = load_text("[eval]\nfeatures = \"~/.cache/lab/f.pt\"\n", &[]).unwrap();
+    assert_eq!(e.eval.features, format!("{home}/.cache/lab/f.pt"));
+    let e = load_text("[eval]\nfeatures = \"/abs/~/f.pt\"\n", &[]).unwrap();
+    assert_eq!(e.eval.features, "/abs/~/f.pt");
+}

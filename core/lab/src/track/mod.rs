@@ -15,7 +15,11 @@ mod grid;
 mod jsonl;
 mod proto;
 mod tensorboard;
-pub mod mlflow; pub mod mlflow_server; pub mod spool;
+pub mod local_server;
+pub mod mlflow;
+pub mod mlflow_server;
+pub mod spool;
+pub mod tensorboard_server;
 
 pub use grid::{grid, GridImage};
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};

@@ -23,7 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 pub use adam::Adam;
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use run_dir::{write_json, Manifest, PluginRecord, RunDir};
+pub use run_dir::{run_label, write_json, Manifest, PluginRecord, RunDir};
 
 use crate::config::Experiment;
 use crate::data::{self, Dataset};
@@ -103,6 +103,9 @@ pub struct RunOptions {
     pub read_only: bool,
     /// Which checkpoint to restore: `last` (default) or `best`.
     pub checkpoint: Option<String>,
+    /// Added to a new run folder's name: what differs from the experiment file
+    /// ([`run_dir::run_label`]).
+    pub label: String,
 }
 
 pub struct Trainer {
@@ -243,7 +246,7 @@ impl Trainer {
 
         let run = match &opts.resume {
             Some(dir) => RunDir::open(dir),
-            None => RunDir::create(&opts.runs_dir, &exp).map_err(io_err(&opts.runs_dir))?,
+            None => RunDir::create(&opts.runs_dir, &exp, &opts.label).map_err(io_err(&opts.runs_dir))?,
         };
         let mut manifest = Manifest::new(&exp, device, records.clone());
         if !opts.read_only {
@@ -658,14 +661,7 @@ impl Trainer {
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
         let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
         if !self.read_only {
-            let values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();
-            self.metrics.scalars(step, &values)?;
-            if let Some(tb) = self.tensorboard.as_mut() {
-                tb.scalars(step, &values)?;
-            }
-            if let Some(m) = self.mlflow.as_mut() {
-                m.scalars(step, &values)?;
-            }
+            let mut values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();
             if let Some((name, value, higher)) = primary {
                 let better = match &self.best {
                     None => true,
@@ -676,6 +672,18 @@ impl Trainer {
                     let path = self.run.path.join("checkpoints").join("best.safetensors");
                     self.checkpoint_tensors().save(&path)?;
                 }
+                // The best value so far, so that its last point (e.g. in TensorBoard's HParams
+                // table or MLflow's run list) is the run's best.
+                if let Some((name, best, _)) = &self.best {
+                    values.push((format!("best/{name}"), *best));
+                }
+            }
+            self.metrics.scalars(step, &values)?;
+            if let Some(tb) = self.tensorboard.as_mut() {
+                tb.scalars(step, &values)?;
+            }
+            if let Some(m) = self.mlflow.as_mut() {
+                m.scalars(step, &values)?;
             }
         }
         self.last_eval = Some(result.clone());
@@ -794,9 +802,9 @@ fn hparams(exp: &Experiment) -> BTreeMap<String, track::HParamValue> {
     h.insert("architecture".into(), exp.model.architecture.as_str().into());
     h.insert("loss".into(), exp.loss.name.as_str().into());
     h.insert("augment".into(), exp.augment.name.as_str().into());
-    if let Some(policy) = exp.augment.config.get("policy").and_then(|p| p.as_str()) {
-        h.insert("augment.policy".into(), policy.into());
-    }
+    // A policy only means something when an augmentation runs.
+    let policy = exp.augment.config.get("policy").and_then(|p| p.as_str()).filter(|_| exp.augment.name != "none");
+    h.insert("augment.policy".into(), policy.unwrap_or("").into());
     h.insert("data.dataset".into(), exp.data.dataset.as_str().into());
     h.insert("data.fraction".into(), exp.data.fraction.into());
     h.insert("seed".into(), (exp.seed as f64).into());

@@ -7,16 +7,42 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Experiment;
 
+/// A run-folder label from `--set` overrides: `augment.name=diffaugment__data.fraction=0.1`, so
+/// that TensorBoard's run list says what differs between runs of one experiment. The seed (in
+/// the name already) and the device are left out; characters a folder name should not have
+/// become `_`, and a long label is cut (the config hash still tells runs apart).
+pub fn run_label(set: &[String]) -> String {
+    const MAX: usize = 96;
+    let parts: Vec<String> = set
+        .iter()
+        .filter(|a| !matches!(a.split_once('=').map(|(k, _)| k.trim()), Some("seed" | "device")))
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            crate::sweep::sanitise(&format!("{}={}", k.trim(), v.trim().trim_matches('"')))
+        })
+        .collect();
+    let mut label = parts.join("__");
+    if label.len() > MAX {
+        label.truncate(MAX);
+        label.push('+');
+    }
+    label
+}
+
 pub struct RunDir {
     pub path: PathBuf,
 }
 
 impl RunDir {
-    /// `runs/<experiment>/<YYYYmmdd-HHMMSS>-s<seed>-<config hash>/`.
-    pub fn create(runs_dir: &Path, exp: &Experiment) -> std::io::Result<Self> {
+    /// `runs/<experiment>/<YYYYmmdd-HHMMSS>-s<seed>[-<label>]-<config hash>/`, where `label`
+    /// says how this run departs from its experiment file (see [`run_label`]).
+    pub fn create(runs_dir: &Path, exp: &Experiment, label: &str) -> std::io::Result<Self> {
         let hash = format!("{:x}", Sha256::digest(exp.to_toml().as_bytes()));
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-        let base = format!("{stamp}-s{}-{}", exp.seed, &hash[..8]);
+        let base = match label {
+            "" => format!("{stamp}-s{}-{}", exp.seed, &hash[..8]),
+            label => format!("{stamp}-s{}-{label}-{}", exp.seed, &hash[..8]),
+        };
         let parent = runs_dir.join(&exp.name);
         let mut path = parent.join(&base);
         let mut n = 1;
@@ -132,4 +158,19 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n")?;
     std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::run_label;
+
+    #[test]
+    fn the_label_says_what_differs_without_seed_or_device() {
+        let set = ["augment.name=\"diffaugment\"", "seed=3", "data.fraction=0.1", "device=\"cpu\"", "eval.metrics=[\"fid\"]"];
+        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        assert_eq!(run_label(&set), "augment.name=diffaugment__data.fraction=0.1__eval.metrics=__fid__");
+        assert_eq!(run_label(&[]), "");
+        let long = vec![format!("name={}", "x".repeat(200))];
+        assert_eq!(run_label(&long).len(), 97);
+    }
 }
