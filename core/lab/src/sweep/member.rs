@@ -73,6 +73,11 @@ pub fn resolve(
         let mut all = set.to_vec();
         all.extend(assignments.iter().map(|(k, v)| format!("{k}={v}")));
         all.push(format!("name={}", toml::Value::String(full_name.clone())));
+        // One MLflow experiment for the whole sweep, so its members can be compared side by side
+        // (each run is named after its member).
+        if base.track.mlflow.experiment.is_empty() {
+            all.push(format!("track.mlflow.experiment={}", toml::Value::String(base.name.clone())));
+        }
         let experiment = Experiment::load(&Sources { file: Some(file.to_path_buf()), env: true, set: all })
             .map_err(|e| SweepError::Member { name: name.clone(), message: e.to_string() })?;
         let config_path = sweep_dir.join(format!("{name}.toml"));

@@ -320,7 +320,13 @@ impl Trainer {
         let cfg = &self.exp.track.mlflow;
         let Some(uri) = cfg.resolved_uri() else { return Ok(None) };
         let experiment = if cfg.experiment.is_empty() { self.exp.name.clone() } else { cfg.experiment.clone() };
-        let run_name = self.run.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let folder = self.run.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A sweep member (config name `<experiment>__<member>`) logs into the sweep's experiment,
+        // so its run name says which member it is.
+        let run_name = match self.exp.name.strip_prefix(&format!("{experiment}__")) {
+            Some(member) => format!("{member}/{folder}"),
+            None => folder,
+        };
         let table: toml::Table = toml::from_str(&self.exp.to_toml()).expect("our own TOML parses");
         let params = track::flatten_config(table);
         let mut tags = BTreeMap::new();
