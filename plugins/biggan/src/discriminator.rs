@@ -1,11 +1,11 @@
 //! BigGAN's discriminator (BigGAN-PyTorch `Discriminator`, wide, without attention): residual
 //! down-blocks, a final ReLU, sum pooling over space, a linear logit and, for conditional models,
 //! the projection term ⟨embed(y), φ(x)⟩ (Miyato & Koyama, 2018).
+use lab_nn::{gan, with_projection};
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::Settings;
-use crate::inputs;
-use crate::layers::{downsample, Conv2d, Embedding, Linear};
+use crate::layers::{conv2d, downsample, embedding, linear, Conv2d, Embedding, Linear};
 use crate::plan::{self, BlockPlan};
 
 /// `DBlock` (wide: the hidden width is the output width): [ReLU →] conv1 (3×3) → ReLU →
@@ -26,9 +26,9 @@ impl DBlock {
         let (c_in, c_out) = (plan.in_channels, plan.out_channels);
         let learnable_sc = c_in != c_out || plan.resample;
         Self {
-            conv1: Conv2d::new(&p / "conv1", c_in, c_out, 3, s.init, s.d_sn),
-            conv2: Conv2d::new(&p / "conv2", c_out, c_out, 3, s.init, s.d_sn),
-            conv_sc: learnable_sc.then(|| Conv2d::new(&p / "conv_sc", c_in, c_out, 1, s.init, s.d_sn)),
+            conv1: conv2d(&p / "conv1", c_in, c_out, 3, s.init, s.d_sn),
+            conv2: conv2d(&p / "conv2", c_out, c_out, 3, s.init, s.d_sn),
+            conv_sc: learnable_sc.then(|| conv2d(&p / "conv_sc", c_in, c_out, 1, s.init, s.d_sn)),
             preactivation,
             downsample: plan.resample,
         }
@@ -63,9 +63,6 @@ impl DBlock {
 /// and `embed.weight` (conditional); spectrally normalised weights carry a `weight_u` buffer.
 #[derive(Debug)]
 pub struct Discriminator {
-    /// `[channels, side, side]` of the images it accepts.
-    image: [i64; 3],
-    conditional: bool,
     blocks: Vec<DBlock>,
     linear: Linear,
     embed: Option<Embedding>,
@@ -77,33 +74,24 @@ impl Discriminator {
         let features = plan.last().expect("at least one block").out_channels;
         let blocks = &p / "blocks";
         Self {
-            image: [s.image_channels, s.resolution, s.resolution],
-            conditional: s.classes.is_some(),
             blocks: plan.iter().enumerate().map(|(i, b)| DBlock::new(&blocks / i, *b, i > 0, s)).collect(),
-            linear: Linear::new(&p / "linear", features, 1, s.init, s.d_sn),
-            embed: s.classes.map(|k| Embedding::new(&p / "embed", k, features, s.init, s.d_sn)),
+            linear: linear(&p / "linear", features, 1, s.init, s.d_sn),
+            embed: s.classes.map(|k| embedding(&p / "embed", k, features, s.init, s.d_sn)),
         }
     }
+}
 
-    /// `[x]` or `[x, labels]` → `[logits (N), features (N, F)]`, where `features` is the last
-    /// feature map after ReLU, summed over space: what the linear layer and the projection read.
-    pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let inputs = inputs::split("discriminator", inputs, self.conditional)?;
-        inputs::check_shape("discriminator", "images", inputs.main, &self.image)?;
-        let mut h = inputs.main.shallow_clone();
+impl gan::Discriminator for Discriminator {
+    /// `features` is the last feature map after ReLU, summed over space: what the linear layer
+    /// and the projection read.
+    fn discriminate(&self, x: &Tensor, y: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+        let mut h = x.shallow_clone();
         for block in &self.blocks {
             h = block.forward(&h, train);
         }
         let features = h.relu().sum_dim_intlist([2i64, 3].as_slice(), false, h.kind());
         let logits = self.linear.forward(&features, train).squeeze_dim(1);
-        let logits = match (&self.embed, inputs.labels) {
-            // Projection: the class-dependent part of the logit is ⟨embed(y), φ(x)⟩.
-            (Some(embed), Some(y)) => {
-                let projection = embed.forward(y, train) * &features;
-                logits + projection.sum_dim_intlist([1i64].as_slice(), false, h.kind())
-            }
-            _ => logits,
-        };
-        Ok(vec![logits, features])
+        // Projection: the class-dependent part of the logit is ⟨embed(y), φ(x)⟩.
+        (with_projection(logits, &features, self.embed.as_ref().zip(y), train), features)
     }
 }

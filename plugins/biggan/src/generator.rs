@@ -1,11 +1,11 @@
 //! BigGAN's generator (BigGAN-PyTorch `Generator` without shared embedding, hierarchical z or
 //! attention): z → linear → `4·ch × 4 × 4`, residual up-blocks with class-conditional batch
 //! norm, then batch norm → ReLU → 3×3 convolution → tanh.
+use lab_nn::gan;
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::Settings;
-use crate::inputs;
-use crate::layers::{upsample, BatchNorm2d, Conv2d, Linear};
+use crate::layers::{conv2d, linear, upsample, BatchNorm2d, Conv2d, Linear};
 use crate::plan::{self, BlockPlan};
 
 /// BigGAN-PyTorch's output-layer `bn` is built without `BN_eps`, so it keeps PyTorch's default
@@ -34,10 +34,10 @@ impl GBlock {
         let learnable_sc = c_in != c_out || plan.resample;
         Self {
             bn1: norm("bn1", c_in),
-            conv1: Conv2d::new(&p / "conv1", c_in, c_out, 3, s.init, s.g_sn),
+            conv1: conv2d(&p / "conv1", c_in, c_out, 3, s.init, s.g_sn),
             bn2: norm("bn2", c_out),
-            conv2: Conv2d::new(&p / "conv2", c_out, c_out, 3, s.init, s.g_sn),
-            conv_sc: learnable_sc.then(|| Conv2d::new(&p / "conv_sc", c_in, c_out, 1, s.init, s.g_sn)),
+            conv2: conv2d(&p / "conv2", c_out, c_out, 3, s.init, s.g_sn),
+            conv_sc: learnable_sc.then(|| conv2d(&p / "conv_sc", c_in, c_out, 1, s.init, s.g_sn)),
             upsample: plan.resample,
         }
     }
@@ -63,8 +63,6 @@ impl GBlock {
 /// batch norms `stored_mean` / `stored_var` buffers.
 #[derive(Debug)]
 pub struct Generator {
-    z_dim: i64,
-    conditional: bool,
     linear: Linear,
     /// `[channels, side, side]` of the feature map z is projected to.
     bottom: [i64; 3],
@@ -82,28 +80,25 @@ impl Generator {
         let blocks = &p / "blocks";
         let output = &p / "output_layer";
         Self {
-            z_dim: s.z_dim,
-            conditional: s.classes.is_some(),
-            linear: Linear::new(&p / "linear", s.z_dim, first * side * side, s.init, s.g_sn),
+            linear: linear(&p / "linear", s.z_dim, first * side * side, s.init, s.g_sn),
             bottom: [first, side, side],
             blocks: plan.blocks.iter().enumerate().map(|(i, b)| GBlock::new(&blocks / i, *b, s)).collect(),
             output_bn: BatchNorm2d::plain(&output / "bn", last, OUTPUT_BN_EPS),
-            output_conv: Conv2d::new(&output / "conv", last, s.image_channels, 3, s.init, s.g_sn),
+            output_conv: conv2d(&output / "conv", last, s.image_channels, 3, s.init, s.g_sn),
         }
     }
+}
 
-    /// `[z]` or `[z, labels]` → `[images]`, NCHW in [-1, 1]. `z` may be `[N, z_dim]` or
-    /// `[N, z_dim, 1, 1]`.
-    pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let inputs = inputs::split("generator", inputs, self.conditional)?;
-        let z = inputs::latent(inputs.main, self.z_dim)?;
-        let y = inputs.labels;
+impl gan::Generator for Generator {
+    /// Images from z `[N, z_dim]` and, for a conditional model, the labels that select each
+    /// batch norm's gain and bias.
+    fn generate(&self, z: &Tensor, y: Option<&Tensor>, train: bool) -> Tensor {
         let [c, side, _] = self.bottom;
-        let mut h = self.linear.forward(&z, train).reshape([-1, c, side, side]);
+        let mut h = self.linear.forward(z, train).reshape([-1, c, side, side]);
         for block in &self.blocks {
             h = block.forward(&h, y, train);
         }
         let h = self.output_bn.forward(&h, None, train).relu();
-        Ok(vec![self.output_conv.forward(&h, train).tanh()])
+        self.output_conv.forward(&h, train).tanh()
     }
 }

@@ -3,50 +3,32 @@
 //! every bias by PyTorch's default U(±1/√fan_in) (BigGAN-PyTorch's `init_weights` only touches
 //! weights), batch-norm gains 1 and biases 0.
 //!
-//! They are written against raw tensors rather than `tch::nn` modules because spectral
-//! normalisation replaces the weight at every forward pass.
+//! The convolution, linear and embedding layers themselves are `lab_nn`'s; the constructors
+//! here give them BigGAN's initialisation and spectral norm.
+use lab_nn::Weight;
 use lab_plugin_api::tch::{nn, Tensor};
 
+pub use lab_nn::{Conv2d, Embedding, Linear};
+
 use crate::config::InitStyle;
-use crate::spectral_norm::SpectralNorm;
+use crate::spectral_norm;
 
 /// Momentum of the batch-norm running statistics (PyTorch's and BigGAN-PyTorch's 0.1).
 const BN_MOMENTUM: f64 = 0.1;
 
-/// A layer's weight: used as stored, or divided by its spectral norm.
-#[derive(Debug)]
-pub enum Weight {
-    Plain(Tensor),
-    Spectral(SpectralNorm),
-}
-
-impl Weight {
-    /// Creates `p/weight` initialised by `init`, spectrally normalised (with a `p/weight_u`
-    /// buffer) when `spectral` is set.
-    pub fn new(p: &nn::Path, dims: &[i64], init: InitStyle, spectral: bool) -> Self {
-        let w = match init {
-            InitStyle::N02 => p.var("weight", dims, nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
-            InitStyle::Ortho => {
-                // tch's orthogonal init returns the flattened `rows × rest` matrix; give it the
-                // weight's shape back, as torch's `orthogonal_` does.
-                let q = nn::init::init(nn::Init::Orthogonal { gain: 1.0 }, dims, p.device());
-                p.var_copy("weight", &q.reshape(dims))
-            }
-        };
-        if spectral {
-            Weight::Spectral(SpectralNorm::new(p, "weight", w))
-        } else {
-            Weight::Plain(w)
+/// `p/weight` of shape `dims`, initialised by `init`, spectrally normalised (with a
+/// `p/weight_u` buffer) when `spectral` is set.
+fn weight(p: &nn::Path, dims: &[i64], init: InitStyle, spectral: bool) -> Weight {
+    let w = match init {
+        InitStyle::N02 => p.var("weight", dims, nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
+        InitStyle::Ortho => {
+            // tch's orthogonal init returns the flattened `rows × rest` matrix; give it the
+            // weight's shape back, as torch's `orthogonal_` does.
+            let q = nn::init::init(nn::Init::Orthogonal { gain: 1.0 }, dims, p.device());
+            p.var_copy("weight", &q.reshape(dims))
         }
-    }
-
-    /// The weight to use in this forward pass.
-    pub fn get(&self, train: bool) -> Tensor {
-        match self {
-            Weight::Plain(w) => w.shallow_clone(),
-            Weight::Spectral(sn) => sn.normalized(train),
-        }
-    }
+    };
+    Weight::new(p, w, spectral.then_some(spectral_norm::OPTIONS))
 }
 
 /// `p/bias` with PyTorch's default initialisation for a layer with `fan_in` inputs per output.
@@ -57,63 +39,25 @@ fn default_bias(p: &nn::Path, size: i64, fan_in: i64) -> Tensor {
 
 /// A square-kernel 2-D convolution with stride 1, "same" padding and a bias: BigGAN's 3×3
 /// (`which_conv`) and 1×1 shortcut convolutions.
-#[derive(Debug)]
-pub struct Conv2d {
-    weight: Weight,
-    bias: Tensor,
-    padding: i64,
-}
-
-impl Conv2d {
-    pub fn new(p: nn::Path, in_channels: i64, out_channels: i64, kernel: i64, init: InitStyle, sn: bool) -> Self {
-        Self {
-            weight: Weight::new(&p, &[out_channels, in_channels, kernel, kernel], init, sn),
-            bias: default_bias(&p, out_channels, in_channels * kernel * kernel),
-            padding: kernel / 2,
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let p = self.padding;
-        x.conv2d(&self.weight.get(train), Some(&self.bias), [1, 1], [p, p], [1, 1], 1)
-    }
+pub fn conv2d(p: nn::Path, in_channels: i64, out_channels: i64, kernel: i64, init: InitStyle, sn: bool) -> Conv2d {
+    // The weight (and its `u`) before the bias: the order of draws from the RNG decides the
+    // weights a seed gives.
+    let weight = weight(&p, &[out_channels, in_channels, kernel, kernel], init, sn);
+    let bias = default_bias(&p, out_channels, in_channels * kernel * kernel);
+    Conv2d::new(weight, Some(bias), 1, kernel / 2)
 }
 
 /// A fully connected layer with a bias.
-#[derive(Debug)]
-pub struct Linear {
-    weight: Weight,
-    bias: Tensor,
-}
-
-impl Linear {
-    pub fn new(p: nn::Path, in_features: i64, out_features: i64, init: InitStyle, sn: bool) -> Self {
-        Self {
-            weight: Weight::new(&p, &[out_features, in_features], init, sn),
-            bias: default_bias(&p, out_features, in_features),
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.linear(&self.weight.get(train), Some(&self.bias))
-    }
+pub fn linear(p: nn::Path, in_features: i64, out_features: i64, init: InitStyle, sn: bool) -> Linear {
+    let weight = weight(&p, &[out_features, in_features], init, sn);
+    let bias = default_bias(&p, out_features, in_features);
+    Linear::new(weight, Some(bias))
 }
 
 /// A lookup table from class labels to vectors (`[classes, dim]`); spectral normalisation
 /// treats the table as a `classes × dim` matrix, like BigGAN-PyTorch's `SNEmbedding`.
-#[derive(Debug)]
-pub struct Embedding {
-    weight: Weight,
-}
-
-impl Embedding {
-    pub fn new(p: nn::Path, classes: i64, dim: i64, init: InitStyle, sn: bool) -> Self {
-        Self { weight: Weight::new(&p, &[classes, dim], init, sn) }
-    }
-
-    pub fn forward(&self, labels: &Tensor, train: bool) -> Tensor {
-        Tensor::embedding(&self.weight.get(train), labels, -1, false, false)
-    }
+pub fn embedding(p: nn::Path, classes: i64, dim: i64, init: InitStyle, sn: bool) -> Embedding {
+    Embedding::new(weight(&p, &[classes, dim], init, sn))
 }
 
 /// How a batch norm rescales the normalised activations.
@@ -155,8 +99,8 @@ impl BatchNorm2d {
     /// embedding seems to randomly cripple G").
     pub fn class_conditional(p: nn::Path, channels: i64, classes: i64, eps: f64, init: InitStyle) -> Self {
         let (mean, var) = Self::stats(&p, channels);
-        let gain = Embedding::new(&p / "gain", classes, channels, init, false);
-        let bias = Embedding::new(&p / "bias", classes, channels, init, false);
+        let gain = embedding(&p / "gain", classes, channels, init, false);
+        let bias = embedding(&p / "bias", classes, channels, init, false);
         Self { mean, var, eps, affine: Affine::PerClass { gain, bias } }
     }
 

@@ -12,13 +12,13 @@
 //!
 //! `reference/biggan_cifar.py` is an independent PyTorch re-implementation of the same
 //! architecture; a test feeds it this crate's weights and compares outputs and parameter counts.
-use lab_plugin_api::tch::{nn, Device, Tensor};
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use lab_nn::gan::{self, Shapes};
+use lab_plugin_api::tch::Device;
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Network, Spec};
 
 pub mod config;
 pub mod discriminator;
 pub mod generator;
-mod inputs;
 pub mod layers;
 pub mod plan;
 pub mod spectral_norm;
@@ -28,9 +28,6 @@ pub use discriminator::Discriminator;
 pub use generator::Generator;
 
 lab_plugin_api::export_plugins! { architecture: BigGan }
-
-/// The networks `biggan` builds, in the order `lab plugins` lists them.
-const NETWORKS: [&str; 2] = ["generator", "discriminator"];
 
 /// The `biggan` architecture: a validated config and where to put the weights.
 #[derive(Debug)]
@@ -67,33 +64,23 @@ impl ArchitecturePlugin for BigGan {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec { name: "generator".into(), phases: PHASE_G }, Spec { name: "discriminator".into(), phases: PHASE_D }]
+        gan::networks()
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>, String> {
-        let vs = nn::VarStore::new(self.device);
-        match name {
-            "generator" => {
-                let g = Generator::new(vs.root(), &self.settings);
-                Ok(Box::new(VarStoreNetwork { vs, forward: move |x: &[Tensor], train: bool| g.forward(x, train) }))
-            }
-            "discriminator" => {
-                let d = Discriminator::new(vs.root(), &self.settings);
-                Ok(Box::new(VarStoreNetwork { vs, forward: move |x: &[Tensor], train: bool| d.forward(x, train) }))
-            }
-            other => Err(format!("biggan has no network `{other}`; valid names: {}", NETWORKS.join(", "))),
-        }
+        let s = &self.settings;
+        let shapes = Shapes {
+            z_dim: s.z_dim,
+            image: [s.image_channels, s.resolution, s.resolution],
+            conditional: s.classes.is_some(),
+        };
+        gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))
     }
 }
 
 #[cfg(test)]
 mod tests;
 
-/// Serialises tests that seed or draw from libtorch's global RNG: the test harness runs tests on
-/// parallel threads, and a draw from another test between `manual_seed` and a build would make
-/// "same seed, same weights" flaky.
+// The lock the tests take around seeding and drawing from libtorch's global RNG.
 #[cfg(test)]
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use lab_nn::testing::rng_lock;

@@ -3,10 +3,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use lab_nn::testing::{assert_seed_decides_weights, top_singular_value, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 
-use crate::spectral_norm::top_singular_value;
 use crate::{BigGan, BigGanConfig};
 
 const CLASSES: i64 = 10;
@@ -34,10 +34,6 @@ fn build(arch: &BigGan, name: &str) -> Box<dyn Network> {
 
 fn tensors(net: &dyn Network) -> BTreeMap<String, (Tensor, bool)> {
     net.tensors().into_iter().map(|(name, t, trainable)| (name, (t, trainable))).collect()
-}
-
-fn trainable_count(net: &dyn Network) -> i64 {
-    net.tensors().iter().filter(|(_, _, trainable)| *trainable).map(|(_, t, _)| t.numel() as i64).sum()
 }
 
 fn labels(n: i64) -> Tensor {
@@ -158,18 +154,7 @@ fn same_seed_builds_identical_weights() {
     for init in ["N02", "ortho"] {
         let arch = biggan(BigGanConfig { init: init.into(), ..narrow(true) });
         for name in ["generator", "discriminator"] {
-            tch::manual_seed(0);
-            let a = build(&arch, name).tensors();
-            tch::manual_seed(0);
-            let b = build(&arch, name).tensors();
-            assert_eq!(a.len(), b.len());
-            for ((na, ta, _), (nb, tb, _)) in a.iter().zip(&b) {
-                assert_eq!(na, nb);
-                assert!(ta.equal(tb), "{init} {name}: {na} differs between two builds under one seed");
-            }
-            tch::manual_seed(1);
-            let c = build(&arch, name).tensors();
-            assert!(a.iter().zip(&c).any(|((_, ta, _), (_, tc, _))| !ta.equal(tc)), "a new seed changes weights");
+            assert_seed_decides_weights(&format!("{init} {name}"), || build(&arch, name));
         }
     }
 }

@@ -1,12 +1,12 @@
 //! DCGAN's discriminator: strided convolutions that halve the side with LeakyReLU(0.2), a final
 //! convolution covering the whole last feature map to one logit, and, for conditional models,
 //! a projection term (Miyato & Koyama, 2018).
+use lab_nn::{gan, with_projection};
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::{DNorm, Settings};
 use crate::geometry::Geometry;
-use crate::inputs;
-use crate::layers::{leaky_relu, Conv2d, ConvSpec, Embedding, Norm2d};
+use crate::layers::{conv2d, embedding, leaky_relu, Conv2d, ConvSpec, Embedding, Norm2d};
 
 /// One downsampling step: ½ side, norm, LeakyReLU.
 #[derive(Debug)]
@@ -25,9 +25,6 @@ impl DownBlock {
 /// `embed.weight` (conditional); spectrally normalised weights carry a `weight_u` buffer.
 #[derive(Debug)]
 pub struct Discriminator {
-    /// `[channels, side, side]` of the images it accepts.
-    image: [i64; 3],
-    conditional: bool,
     blocks: Vec<DownBlock>,
     out: Conv2d,
     embed: Option<Embedding>,
@@ -45,35 +42,27 @@ impl Discriminator {
         let side = geometry.base_side;
         let out = ConvSpec { in_channels: features, out_channels: 1, kernel: side, stride: 1, padding: 0, bias: true };
         // DCGAN's 0.02 scale keeps the projection term small at the start, like the logit.
-        let embed = s.classes.map(|k| Embedding::new(&p / "embed", k, features, 0.02, spectral));
+        let embed = s.classes.map(|k| embedding(&p / "embed", k, features, 0.02, spectral));
         Self {
-            image: [s.image_channels, s.resolution, s.resolution],
-            conditional: s.classes.is_some(),
             blocks: down_blocks(&p, s.image_channels, &widths, s.d_norm),
-            out: Conv2d::new(&p / "out", out, spectral),
+            out: conv2d(&p / "out", out, spectral),
             embed,
         }
     }
+}
 
-    /// `[x]` or `[x, labels]` → `[logits (N), features (N, F)]`, where `features` is the last
-    /// feature map summed over space (what the projection term and auxiliary heads read).
-    pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let inputs = inputs::split("discriminator", inputs, self.conditional)?;
-        inputs::check_shape("discriminator", "images", inputs.main, &self.image)?;
-        let mut h = inputs.main.shallow_clone();
+impl gan::Discriminator for Discriminator {
+    /// `features` is the last feature map summed over space (what the projection term and
+    /// auxiliary heads read).
+    fn discriminate(&self, x: &Tensor, y: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+        let mut h = x.shallow_clone();
         for block in &self.blocks {
             h = block.forward(&h, train);
         }
         let logits = self.out.forward(&h, train).flatten(0, -1);
         let features = h.sum_dim_intlist([2i64, 3].as_slice(), false, h.kind());
-        let logits = match (&self.embed, inputs.labels) {
-            // Projection: the class-dependent part of the logit is ⟨embed(y), φ(x)⟩.
-            (Some(embed), Some(y)) => {
-                logits + (embed.forward(y, train) * &features).sum_dim_intlist([1i64].as_slice(), false, h.kind())
-            }
-            _ => logits,
-        };
-        Ok(vec![logits, features])
+        // Projection: the class-dependent part of the logit is ⟨embed(y), φ(x)⟩.
+        (with_projection(logits, &features, self.embed.as_ref().zip(y), train), features)
     }
 }
 
@@ -90,7 +79,7 @@ fn down_blocks(p: &nn::Path, image_channels: i64, widths: &[i64], d_norm: DNorm)
                 _ => Norm2d::Identity,
             };
             let spec = ConvSpec::k4s2(c_in, c_out, norm.is_identity());
-            DownBlock { conv: Conv2d::new(&b / "conv", spec, d_norm == DNorm::Spectral), norm }
+            DownBlock { conv: conv2d(&b / "conv", spec, d_norm == DNorm::Spectral), norm }
         })
         .collect()
 }

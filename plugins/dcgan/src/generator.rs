@@ -1,11 +1,11 @@
 //! DCGAN's generator: z (and a label embedding) projected to the smallest feature map, then
 //! transposed convolutions that double the side with batch norm and ReLU, then tanh.
+use lab_nn::gan;
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::{GNorm, Settings};
 use crate::geometry::Geometry;
-use crate::inputs;
-use crate::layers::{ConvSpec, ConvTranspose2d, Embedding, Linear, Norm2d};
+use crate::layers::{embedding, linear, ConvSpec, ConvTranspose2d, Embedding, Linear, Norm2d};
 
 /// One upsampling step: 2× side, norm, ReLU.
 #[derive(Debug)]
@@ -24,8 +24,6 @@ impl UpBlock {
 /// `block<i>.conv.*`, `block<i>.bn.*` and `out.*`.
 #[derive(Debug)]
 pub struct Generator {
-    z_dim: i64,
-    conditional: bool,
     embed: Option<Embedding>,
     fc: Linear,
     fc_bn: Norm2d,
@@ -41,48 +39,36 @@ impl Generator {
         let widths = geometry.widths(s.g_channels);
         let batch_norm = s.g_norm == GNorm::Batch;
         // The label embedding has z's length, so class information weighs as much as the noise.
-        let embed = s.classes.map(|k| Embedding::new(&p / "embed", k, s.z_dim, 1.0, false));
+        let embed = s.classes.map(|k| embedding(&p / "embed", k, s.z_dim, 1.0, false));
         let fc_in = if embed.is_some() { 2 * s.z_dim } else { s.z_dim };
         let side = geometry.base_side;
         let last = *widths.last().expect("at least two feature maps");
         Self {
-            z_dim: s.z_dim,
-            conditional: s.classes.is_some(),
             embed,
-            fc: Linear::new(&p / "fc", fc_in, widths[0] * side * side, !batch_norm),
+            fc: linear(&p / "fc", fc_in, widths[0] * side * side, !batch_norm),
             fc_bn: norm(&p / "fc_bn", widths[0], batch_norm),
             base: [widths[0], side, side],
             blocks: up_blocks(&p, &widths, batch_norm),
             out: ConvTranspose2d::new(&p / "out", ConvSpec::k4s2(last, s.image_channels, true)),
         }
     }
+}
 
-    /// `[z]` or `[z, labels]` → `[images]`, NCHW in [-1, 1]. `z` may be `[N, z_dim]` or
-    /// `[N, z_dim, 1, 1]`.
-    pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let inputs = inputs::split("generator", inputs, self.conditional)?;
-        let z = self.latent(inputs.main)?;
-        let h = match (&self.embed, inputs.labels) {
-            (Some(embed), Some(y)) => Tensor::cat(&[z, embed.forward(y, train)], 1),
-            _ => z,
+impl gan::Generator for Generator {
+    /// Images from z `[N, z_dim]`, joined by the label embedding for a conditional model.
+    fn generate(&self, z: &Tensor, y: Option<&Tensor>, train: bool) -> Tensor {
+        let h = match (&self.embed, y) {
+            (Some(embed), Some(y)) => Tensor::cat(&[z.shallow_clone(), embed.forward(y, train)], 1),
+            _ => z.shallow_clone(),
         };
         let n = h.size()[0];
         let [c, side, _] = self.base;
-        let mut h = self.fc.forward(&h).reshape([n, c, side, side]);
+        let mut h = self.fc.forward(&h, train).reshape([n, c, side, side]);
         h = self.fc_bn.forward(&h, train).relu();
         for block in &self.blocks {
             h = block.forward(&h, train);
         }
-        Ok(vec![self.out.forward(&h).tanh()])
-    }
-
-    fn latent(&self, z: &Tensor) -> Result<Tensor, String> {
-        let z = match z.size().as_slice() {
-            [n, _, 1, 1] => z.reshape([*n, -1]),
-            _ => z.shallow_clone(),
-        };
-        inputs::check_shape("generator", "z", &z, &[self.z_dim])?;
-        Ok(z)
+        self.out.forward(&h).tanh()
     }
 }
 

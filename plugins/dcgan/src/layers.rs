@@ -1,55 +1,28 @@
 //! The few layers DCGAN needs, with its initialisation (weights N(0, 0.02), batch-norm scales
 //! N(1, 0.02), biases 0) and optional spectral normalisation of any weight.
 //!
-//! They are written against raw tensors rather than `tch::nn` modules because spectral
-//! normalisation must replace the weight at every forward pass.
+//! The convolution, linear and embedding layers are `lab_nn`'s; the constructors here give them
+//! DCGAN's initialisation and spectral norm. The transposed convolution is DCGAN's alone.
+use lab_nn::Weight;
 use lab_plugin_api::tch::{nn, Tensor};
 
-use crate::spectral_norm::SpectralNorm;
+pub use lab_nn::{Conv2d, Embedding, Linear};
+
+use crate::spectral_norm;
 
 /// DCGAN's initialisation for convolution, linear and embedding weights.
 const WEIGHT_INIT: nn::Init = nn::Init::Randn { mean: 0.0, stdev: 0.02 };
 
-/// A layer's weight: used as stored, or divided by its spectral norm.
-#[derive(Debug)]
-pub enum Weight {
-    Plain(Tensor),
-    Spectral(SpectralNorm),
-}
-
-impl Weight {
-    /// Creates `p/weight` with `init`, spectrally normalised when `spectral` is set.
-    pub fn new(p: &nn::Path, dims: &[i64], init: nn::Init, spectral: bool) -> Self {
-        let w = p.var("weight", dims, init);
-        if spectral {
-            Weight::Spectral(SpectralNorm::new(p, "weight", w))
-        } else {
-            Weight::Plain(w)
-        }
-    }
-
-    /// The weight to use in this forward pass.
-    pub fn get(&self, train: bool) -> Tensor {
-        match self {
-            Weight::Plain(w) => w.shallow_clone(),
-            Weight::Spectral(sn) => sn.normalized(train),
-        }
-    }
+/// `p/weight` of shape `dims` drawn from `init`, spectrally normalised (with a `p/weight_u`
+/// buffer) when `spectral` is set.
+fn weight(p: &nn::Path, dims: &[i64], init: nn::Init, spectral: bool) -> Weight {
+    Weight::new(p, p.var("weight", dims, init), spectral.then_some(spectral_norm::OPTIONS))
 }
 
 /// An optional `p/bias`, zero-initialised. Layers followed by batch norm have none: the norm's
 /// own shift makes it redundant.
 fn bias(p: &nn::Path, size: i64, wanted: bool) -> Option<Tensor> {
     wanted.then(|| p.zeros("bias", &[size]))
-}
-
-/// A 2-D convolution with square kernels.
-#[derive(Debug)]
-pub struct Conv2d {
-    weight: Weight,
-    bias: Option<Tensor>,
-    stride: i64,
-    padding: i64,
 }
 
 /// Shape and options of a [`Conv2d`] or [`ConvTranspose2d`].
@@ -70,21 +43,13 @@ impl ConvSpec {
     }
 }
 
-impl Conv2d {
-    pub fn new(p: nn::Path, spec: ConvSpec, spectral: bool) -> Self {
-        let dims = [spec.out_channels, spec.in_channels, spec.kernel, spec.kernel];
-        Self {
-            weight: Weight::new(&p, &dims, WEIGHT_INIT, spectral),
-            bias: bias(&p, spec.out_channels, spec.bias),
-            stride: spec.stride,
-            padding: spec.padding,
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let (s, p) = (self.stride, self.padding);
-        x.conv2d(&self.weight.get(train), self.bias.as_ref(), [s, s], [p, p], [1, 1], 1)
-    }
+/// A 2-D convolution with square kernels.
+pub fn conv2d(p: nn::Path, spec: ConvSpec, spectral: bool) -> Conv2d {
+    let dims = [spec.out_channels, spec.in_channels, spec.kernel, spec.kernel];
+    // The weight (and its `u`) before the bias: the order of draws from the RNG decides the
+    // weights a seed gives.
+    let weight = weight(&p, &dims, WEIGHT_INIT, spectral);
+    Conv2d::new(weight, bias(&p, spec.out_channels, spec.bias), spec.stride, spec.padding)
 }
 
 /// A 2-D transposed convolution ("fractionally strided"), the generator's upsampling step.
@@ -114,43 +79,16 @@ impl ConvTranspose2d {
     }
 }
 
-/// A fully connected layer.
-#[derive(Debug)]
-pub struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
+/// A fully connected layer, never spectrally normalised (only the generator has one).
+pub fn linear(p: nn::Path, in_features: i64, out_features: i64, bias_wanted: bool) -> Linear {
+    let weight = weight(&p, &[out_features, in_features], WEIGHT_INIT, false);
+    Linear::new(weight, bias(&p, out_features, bias_wanted))
 }
 
-impl Linear {
-    pub fn new(p: nn::Path, in_features: i64, out_features: i64, bias_wanted: bool) -> Self {
-        Self {
-            weight: p.var("weight", &[out_features, in_features], WEIGHT_INIT),
-            bias: bias(&p, out_features, bias_wanted),
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
-    }
-}
-
-/// A lookup table from class labels to vectors.
-#[derive(Debug)]
-pub struct Embedding {
-    weight: Weight,
-}
-
-impl Embedding {
-    /// `std` is the initial scale: 1 where the vectors sit beside N(0, 1) noise, DCGAN's 0.02
-    /// where they act as weights.
-    pub fn new(p: nn::Path, classes: i64, dim: i64, std: f64, spectral: bool) -> Self {
-        let init = nn::Init::Randn { mean: 0.0, stdev: std };
-        Self { weight: Weight::new(&p, &[classes, dim], init, spectral) }
-    }
-
-    pub fn forward(&self, labels: &Tensor, train: bool) -> Tensor {
-        Tensor::embedding(&self.weight.get(train), labels, -1, false, false)
-    }
+/// A lookup table from class labels to vectors. `std` is the initial scale: 1 where the vectors
+/// sit beside N(0, 1) noise, DCGAN's 0.02 where they act as weights.
+pub fn embedding(p: nn::Path, classes: i64, dim: i64, std: f64, spectral: bool) -> Embedding {
+    Embedding::new(weight(&p, &[classes, dim], nn::Init::Randn { mean: 0.0, stdev: std }, spectral))
 }
 
 /// Batch norm over channels, or nothing.

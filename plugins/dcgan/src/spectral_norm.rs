@@ -1,118 +1,13 @@
-//! Spectral normalisation (Miyato et al., 2018): a weight divided by an estimate of its largest
-//! singular value, refined by one power iteration per training forward pass.
-use lab_plugin_api::tch::{nn, Kind, Tensor};
+//! Spectral normalisation (Miyato et al., 2018) as DCGAN's `d_norm = "spectral"` applies it: a
+//! weight divided by an estimate of its largest singular value, refined by one power iteration
+//! per training forward pass. The mechanism is `lab_nn`'s; this module fixes DCGAN's details.
+use lab_nn::{Eps, EvalStep, SnOptions};
+
+pub use lab_nn::SpectralNorm;
 
 /// Keeps the power iteration away from a division by zero for an all-zero weight.
 const EPS: f64 = 1e-12;
 
-/// A weight and the left singular-vector estimate `u` that spectral normalisation carries
-/// between steps.
-///
-/// `u` is a non-trainable buffer in the network's VarStore (`<name>_u`), so it is checkpointed
-/// and restored with the weights: a resumed run normalises exactly as the uninterrupted one.
-#[derive(Debug)]
-pub struct SpectralNorm {
-    weight: Tensor,
-    u: Tensor,
-}
-
-impl SpectralNorm {
-    /// Wraps `weight` (created under `p` as `name`) and registers its buffer `<name>_u`.
-    pub fn new(p: &nn::Path, name: &str, weight: Tensor) -> Self {
-        let rows = weight.size()[0];
-        // A random start (from libtorch's seeded global RNG) is almost surely not orthogonal to
-        // the top singular vector, which the power iteration needs to converge.
-        let u = normalize(&Tensor::randn([rows], (Kind::Float, p.device())));
-        let u = p.add(&format!("{name}_u"), u, false);
-        Self { weight, u }
-    }
-
-    /// The raw, trainable weight.
-    pub fn raw(&self) -> &Tensor {
-        &self.weight
-    }
-
-    /// `W / σ(W)`. In training mode `u` first takes one power-iteration step (stored in place);
-    /// in evaluation mode the stored `u` is reused unchanged, so evaluation is side-effect free.
-    pub fn normalized(&self, train: bool) -> Tensor {
-        let matrix = self.weight.reshape([self.weight.size()[0], -1]);
-        let (u, v) = lab_plugin_api::tch::no_grad(|| {
-            if train {
-                let v = normalize(&matrix.detach().tr().mv(&self.u));
-                let u = normalize(&matrix.detach().mv(&v));
-                // `copy_` through a shallow clone: the buffer is shared with the VarStore (and the
-                // core's adopted copy), so it must change in place, never be rebound.
-                self.u.shallow_clone().copy_(&u);
-                (u, v)
-            } else {
-                (self.u.copy(), normalize(&matrix.detach().tr().mv(&self.u)))
-            }
-        });
-        // u and v are constants here; the gradient flows through W in σ = uᵀ W v, as in the paper.
-        let sigma = u.dot(&matrix.mv(&v));
-        &self.weight / sigma
-    }
-}
-
-fn normalize(x: &Tensor) -> Tensor {
-    x / (x.norm() + EPS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lab_plugin_api::tch::{self, Device};
-
-    /// The largest singular value of a 2-D tensor, via the eigenvalues of WᵀW in float64.
-    fn top_singular_value(w: &Tensor) -> f64 {
-        let w = w.to_kind(Kind::Double);
-        let eig = w.tr().matmul(&w).linalg_eigvalsh("L");
-        eig.max().sqrt().double_value(&[])
-    }
-
-    #[test]
-    fn converges_to_unit_spectral_norm() {
-        let _rng = crate::rng_lock();
-        tch::manual_seed(0);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let p = vs.root();
-        let w = p.randn("weight", &[16, 8, 3, 3], 0.0, 1.0);
-        let sn = SpectralNorm::new(&p, "weight", w.shallow_clone());
-        let before = top_singular_value(&w.reshape([16, -1]));
-        let mut normalized = sn.normalized(true);
-        for _ in 0..30 {
-            normalized = sn.normalized(true);
-        }
-        let after = top_singular_value(&normalized.reshape([16, -1]));
-        assert!(before > 2.0, "a random 16x72 weight has a large norm: {before}");
-        assert!((after - 1.0).abs() < 1e-3, "largest singular value after normalisation: {after}");
-    }
-
-    #[test]
-    fn evaluation_does_not_move_u() {
-        let _rng = crate::rng_lock();
-        tch::manual_seed(1);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let p = vs.root();
-        let w = p.randn("weight", &[4, 6], 0.0, 1.0);
-        let sn = SpectralNorm::new(&p, "weight", w);
-        let u = vs.variables()["weight_u"].copy();
-        let _ = sn.normalized(false);
-        assert!(vs.variables()["weight_u"].equal(&u));
-        let _ = sn.normalized(true);
-        assert!(!vs.variables()["weight_u"].equal(&u));
-        assert!(!vs.variables()["weight_u"].requires_grad(), "u is a buffer, not a parameter");
-    }
-
-    #[test]
-    fn gradient_reaches_the_raw_weight() {
-        let _rng = crate::rng_lock();
-        tch::manual_seed(2);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let p = vs.root();
-        let w = p.randn("weight", &[3, 5], 0.0, 1.0);
-        let sn = SpectralNorm::new(&p, "weight", w);
-        sn.normalized(true).sum(Kind::Float).backward();
-        assert!(sn.raw().grad().abs().sum(Kind::Float).double_value(&[]) > 0.0);
-    }
-}
+/// DCGAN's spectral norm: vectors normalised as `x / (‖x‖ + 1e-12)`, and evaluation reusing the
+/// stored `u` without a power-iteration step.
+pub const OPTIONS: SnOptions = SnOptions { eps: Eps::Offset(EPS), eval: EvalStep::Reuse };

@@ -1,4 +1,5 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly).
+use lab_nn::testing::{assert_seed_decides_weights, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 
@@ -14,10 +15,6 @@ fn dcgan(config: DcganConfig, env: BuildEnv) -> Dcgan {
 
 fn build(arch: &Dcgan, name: &str) -> Box<dyn Network> {
     arch.build(name).expect("known network")
-}
-
-fn param_count(net: &dyn Network) -> i64 {
-    net.tensors().iter().filter(|(_, _, trainable)| *trainable).map(|(_, t, _)| t.numel() as i64).sum()
 }
 
 fn names(net: &dyn Network) -> Vec<String> {
@@ -108,18 +105,7 @@ fn same_seed_builds_identical_weights() {
     let _rng = crate::rng_lock();
     let arch = dcgan(DcganConfig { d_norm: "spectral".into(), ..Default::default() }, env(3, 32, 0));
     for name in ["generator", "discriminator"] {
-        tch::manual_seed(0);
-        let a = build(&arch, name).tensors();
-        tch::manual_seed(0);
-        let b = build(&arch, name).tensors();
-        assert_eq!(a.len(), b.len());
-        for ((na, ta, _), (nb, tb, _)) in a.iter().zip(&b) {
-            assert_eq!(na, nb);
-            assert!(ta.equal(tb), "{name}: {na} differs between two builds under one seed");
-        }
-        tch::manual_seed(1);
-        let c = build(&arch, name).tensors();
-        assert!(a.iter().zip(&c).any(|((_, ta, _), (_, tc, _))| !ta.equal(tc)), "a new seed changes weights");
+        assert_seed_decides_weights(name, || build(&arch, name));
     }
 }
 
@@ -226,8 +212,8 @@ fn parameter_counts_are_stable() {
     let _rng = crate::rng_lock();
     let count = |side, channels| {
         let arch = dcgan(DcganConfig::default(), env(channels, side, 0));
-        let g = param_count(&*build(&arch, "generator"));
-        let d = param_count(&*build(&arch, "discriminator"));
+        let g = trainable_count(&*build(&arch, "generator"));
+        let d = trainable_count(&*build(&arch, "discriminator"));
         println!("dcgan {side}x{side}x{channels}: G {g} parameters, D {d} parameters");
         (g, d)
     };
