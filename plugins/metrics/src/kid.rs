@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::config::{at_least, KidConfig};
 use crate::features::FeatureNet;
 use crate::rng::SplitMix64;
-use crate::{check_features, FeatureStore};
+use crate::RealAndFake;
 
 /// The unbiased MMD² between two equally sized float64 samples `x`, `y` (`[m, d]`), as a
 /// 0-d tensor: the kernel means within each side leave out the diagonal (i = j).
@@ -62,19 +62,17 @@ pub fn kernel_inception_distance(
 pub struct Kid {
     config: KidConfig,
     net: FeatureNet,
-    real: FeatureStore,
-    fake: FeatureStore,
+    features: RealAndFake,
 }
 
 impl Kid {
     /// Stores a `[N, D]` batch of features on one side; what `update` does after the network.
     pub fn update_features(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
-        check_features(features)?;
-        if fake { &mut self.fake } else { &mut self.real }.push(features)
+        self.features.push(features, fake)
     }
 
     fn effective_subset_size(&self) -> i64 {
-        self.config.subset_size.min(self.real.count()).min(self.fake.count())
+        self.config.subset_size.min(self.features.real.count()).min(self.features.fake.count())
     }
 }
 
@@ -88,12 +86,11 @@ impl MetricPlugin for Kid {
         at_least("subsets", config.subsets, 1)?;
         at_least("subset_size", config.subset_size, 2)?;
         let net = FeatureNet::load(&config.network, env.device())?;
-        Ok(Self { config, net, real: FeatureStore::default(), fake: FeatureStore::default() })
+        Ok(Self { config, net, features: RealAndFake::default() })
     }
 
     fn reset(&mut self) -> Result<(), String> {
-        self.real = FeatureStore::default();
-        self.fake = FeatureStore::default();
+        self.features.clear();
         Ok(())
     }
 
@@ -103,7 +100,7 @@ impl MetricPlugin for Kid {
     }
 
     fn compute(&mut self) -> Result<Vec<Value>, String> {
-        let (real, fake) = (self.real.all(), self.fake.all());
+        let (real, fake) = (self.features.real.all(), self.features.fake.all());
         let (mean, std) =
             kernel_inception_distance(&real, &fake, self.config.subsets, self.config.subset_size, self.config.seed)?;
         Ok(vec![
@@ -116,8 +113,8 @@ impl MetricPlugin for Kid {
         json!({
             "metric": "kid",
             "features": self.net.protocol(&self.config.feature_args),
-            "real_count": self.real.count(),
-            "generated_count": self.fake.count(),
+            "real_count": self.features.real.count(),
+            "generated_count": self.features.fake.count(),
             "kernel": "k(x, y) = (x.y / d + 1)^3",
             "estimator": "unbiased MMD^2, mean and population std over subsets",
             "subsets": self.config.subsets,

@@ -56,6 +56,27 @@ pub(crate) fn check_features(features: &Tensor) -> Result<(), String> {
     Ok(())
 }
 
+/// The features of real and of generated images, each side kept whole: what KID and
+/// precision/recall compute from (FID needs only running moments).
+#[derive(Debug, Default)]
+pub(crate) struct RealAndFake {
+    pub(crate) real: FeatureStore,
+    pub(crate) fake: FeatureStore,
+}
+
+impl RealAndFake {
+    /// Checks a `[N, D]` batch of features and stores it on its side.
+    pub(crate) fn push(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
+        check_features(features)?;
+        if fake { &mut self.fake } else { &mut self.real }.push(features)
+    }
+
+    /// Forgets both sides.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
 /// Feature batches kept on their device until `compute`, all of one width.
 #[derive(Debug, Default)]
 pub(crate) struct FeatureStore {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::config::{at_least, PrConfig};
 use crate::features::FeatureNet;
-use crate::{check_features, FeatureStore};
+use crate::RealAndFake;
 
 /// Squared Euclidean distances between the rows of `a` (`[n, d]`) and `b` (`[m, d]`), float64.
 fn squared_distances(a: &Tensor, b: &Tensor) -> Tensor {
@@ -59,15 +59,13 @@ pub fn precision_recall(real: &Tensor, fake: &Tensor, k: i64, row_batch: i64) ->
 pub struct PrecisionRecall {
     config: PrConfig,
     net: FeatureNet,
-    real: FeatureStore,
-    fake: FeatureStore,
+    features: RealAndFake,
 }
 
 impl PrecisionRecall {
     /// Stores a `[N, D]` batch of features on one side; what `update` does after the network.
     pub fn update_features(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
-        check_features(features)?;
-        if fake { &mut self.fake } else { &mut self.real }.push(features)
+        self.features.push(features, fake)
     }
 }
 
@@ -81,12 +79,11 @@ impl MetricPlugin for PrecisionRecall {
         at_least("k", config.k, 1)?;
         at_least("row_batch", config.row_batch, 1)?;
         let net = FeatureNet::load(&config.network, env.device())?;
-        Ok(Self { config, net, real: FeatureStore::default(), fake: FeatureStore::default() })
+        Ok(Self { config, net, features: RealAndFake::default() })
     }
 
     fn reset(&mut self) -> Result<(), String> {
-        self.real = FeatureStore::default();
-        self.fake = FeatureStore::default();
+        self.features.clear();
         Ok(())
     }
 
@@ -97,7 +94,7 @@ impl MetricPlugin for PrecisionRecall {
 
     fn compute(&mut self) -> Result<Vec<Value>, String> {
         let (precision, recall) =
-            precision_recall(&self.real.all(), &self.fake.all(), self.config.k, self.config.row_batch)?;
+            precision_recall(&self.features.real.all(), &self.features.fake.all(), self.config.k, self.config.row_batch)?;
         Ok(vec![
             Value { name: "precision".into(), value: precision, higher_is_better: true },
             Value { name: "recall".into(), value: recall, higher_is_better: true },
@@ -108,8 +105,8 @@ impl MetricPlugin for PrecisionRecall {
         json!({
             "metric": "pr",
             "features": self.net.protocol(&self.config.feature_args),
-            "real_count": self.real.count(),
-            "generated_count": self.fake.count(),
+            "real_count": self.features.real.count(),
+            "generated_count": self.features.fake.count(),
             "k": self.config.k,
             "distance": "Euclidean, float64; a point on a ball's boundary counts as inside",
         })
