@@ -263,3 +263,15 @@ fn descriptor_carries_the_default_config() {
     let text = d.default_config.as_str();
     assert!(text.contains("z_dim = 100") && text.contains("d_norm = \"batch\""), "{text}");
 }
+
+#[test]
+fn leaky_relu_has_slope_one_fifth_and_its_gradient() {
+    use lab_plugin_api::tch::{Kind, Tensor};
+    let x = Tensor::from_slice(&[-2.0f64, -0.5, 0.25, 3.0]).set_requires_grad(true);
+    let y = crate::layers::leaky_relu(&x);
+    let values: Vec<f64> = Vec::try_from(&y.detach()).unwrap();
+    assert_eq!(values, [-0.4, -0.1, 0.25, 3.0]);
+    y.sum(Kind::Double).backward();
+    let grad: Vec<f64> = Vec::try_from(&x.grad()).unwrap();
+    assert_eq!(grad, [0.2, 0.2, 1.0, 1.0]);
+}
