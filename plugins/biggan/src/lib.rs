@@ -69,11 +69,7 @@ impl ArchitecturePlugin for BigGan {
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>, String> {
         let s = &self.settings;
-        let shapes = Shapes {
-            z_dim: s.z_dim,
-            image: [s.image_channels, s.resolution, s.resolution],
-            conditional: s.classes.is_some(),
-        };
+        let shapes = Shapes::square(s.z_dim, s.image_channels, s.resolution, s.classes);
         gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))
     }
 }

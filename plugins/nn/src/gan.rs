@@ -39,6 +39,14 @@ pub struct Shapes {
     pub conditional: bool,
 }
 
+impl Shapes {
+    /// Square `resolution`×`resolution` images with `channels` channels; conditional when the
+    /// config names a number of classes.
+    pub fn square(z_dim: i64, channels: i64, resolution: i64, classes: Option<i64>) -> Self {
+        Self { z_dim, image: [channels, resolution, resolution], conditional: classes.is_some() }
+    }
+}
+
 /// What `ArchitecturePlugin::networks` returns for a GAN.
 pub fn networks() -> Vec<Spec> {
     vec![Spec { name: GENERATOR.into(), phases: PHASE_G }, Spec { name: DISCRIMINATOR.into(), phases: PHASE_D }]
