@@ -54,16 +54,18 @@ pub fn venv() -> PathBuf {
     std::env::var_os("LAB_VENV").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"), PathBuf::from)
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A port nobody listens on right now, for `server` (whose files go to `dir`, named in the error).
+pub fn free_port(server: &'static str, dir: &Path) -> Result<u16, ServerError> {
+    let port = || Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    port().map_err(|source| ServerError::Io { server, dir: dir.to_owned(), source })
 }
 
 /// How to start one server and know that it is up.
 pub struct Launch {
     /// Its name in messages, e.g. `mlflow server`.
     pub server: &'static str,
-    /// The command (stdio is set here: output goes to `log`).
+    /// The command (stdio is set here: output goes to `log`). Its program is a path, which must
+    /// exist ([`ServerError::Missing`] otherwise).
     pub command: Command,
     /// Where its stdout and stderr are appended.
     pub log: PathBuf,
@@ -76,7 +78,6 @@ pub struct Launch {
 
 /// A running server process. SIGTERM to its group on drop, SIGKILL after 5 s.
 pub struct LocalServer {
-    server: &'static str,
     child: Option<Child>,
 }
 
@@ -84,6 +85,10 @@ impl LocalServer {
     /// Spawns the command in its own process group and waits until `ready_url` answers.
     pub fn start(launch: Launch) -> Result<Self, ServerError> {
         let Launch { server, mut command, log, ready_url, timeout_env, timeout_secs } = launch;
+        let program = PathBuf::from(command.get_program());
+        if !program.exists() {
+            return Err(ServerError::Missing { path: program });
+        }
         let dir = log.parent().unwrap_or(Path::new(".")).to_path_buf();
         let io = |source| ServerError::Io { server, dir: dir.clone(), source };
         std::fs::create_dir_all(&dir).map_err(io)?;
@@ -92,7 +97,7 @@ impl LocalServer {
         command.stdin(Stdio::null()).stdout(out).stderr(err);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(io)?;
-        let mut me = Self { server, child: Some(child) };
+        let mut me = Self { child: Some(child) };
         let secs = std::env::var(timeout_env).ok().and_then(|s| s.parse().ok()).unwrap_or(timeout_secs);
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
         let started = Instant::now();
@@ -119,11 +124,6 @@ impl LocalServer {
             signal_group(&child, libc::SIGKILL);
             let _ = child.wait();
         }
-    }
-
-    /// Its name in messages.
-    pub fn name(&self) -> &'static str {
-        self.server
     }
 }
 

@@ -30,8 +30,7 @@ impl MlflowServer {
     /// (`artifacts/`) and log (`server.log`) in `dir`, and waits until `/health` answers
     /// (60 s, or `$LAB_MLFLOW_START_TIMEOUT` seconds).
     pub fn start(dir: &Path) -> Result<Self, ServerError> {
-        let port = free_port().map_err(|source| ServerError::Io { server: NAME, dir: dir.to_owned(), source })?;
-        Self::start_on(dir, port)
+        Self::start_on(dir, free_port(NAME, dir)?)
     }
 
     /// Starts a server on `port` (see [`start`](Self::start)).
@@ -71,14 +70,10 @@ impl MlflowServer {
     }
 
     fn spawn(&mut self) -> Result<(), ServerError> {
-        let exe = Self::mlflow_executable();
-        if !exe.exists() {
-            return Err(ServerError::Missing { path: exe });
-        }
         let io = |source| ServerError::Io { server: NAME, dir: self.dir.clone(), source };
         std::fs::create_dir_all(self.dir.join("artifacts")).map_err(io)?;
         let dir = self.dir.canonicalize().map_err(io)?;
-        let mut command = Command::new(&exe);
+        let mut command = Command::new(Self::mlflow_executable());
         command
             .args(["server", "--host", "127.0.0.1", "--port"])
             .arg(self.port.to_string())

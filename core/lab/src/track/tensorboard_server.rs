@@ -24,13 +24,9 @@ impl TensorBoardServer {
     /// `log_dir/tensorboard.log`, and waits until it serves (60 s, or
     /// `$LAB_TENSORBOARD_START_TIMEOUT` seconds).
     pub fn start(logdir: &Path, log_dir: &Path) -> Result<Self, ServerError> {
-        let exe = venv().join("bin/tensorboard");
-        if !exe.exists() {
-            return Err(ServerError::Missing { path: exe });
-        }
-        let port = free_port().map_err(|source| ServerError::Io { server: NAME, dir: log_dir.to_owned(), source })?;
+        let port = free_port(NAME, log_dir)?;
         let uri = format!("http://127.0.0.1:{port}");
-        let mut command = Command::new(exe);
+        let mut command = Command::new(venv().join("bin/tensorboard"));
         command
             .arg("--logdir")
             .arg(logdir)

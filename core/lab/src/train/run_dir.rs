@@ -13,15 +13,17 @@ use crate::config::Experiment;
 /// become `_`, and a long label is cut (the config hash still tells runs apart).
 pub fn run_label(set: &[String]) -> String {
     const MAX: usize = 96;
-    let parts: Vec<String> = set
+    let assignments: Vec<(String, String)> = set
         .iter()
-        .filter(|a| !matches!(a.split_once('=').map(|(k, _)| k.trim()), Some("seed" | "device")))
-        .map(|a| {
-            let (k, v) = a.split_once('=').unwrap_or((a, ""));
-            crate::sweep::sanitise(&format!("{}={}", k.trim(), v.trim().trim_matches('"')))
-        })
+        .filter_map(|a| a.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| k != "seed" && k != "device")
         .collect();
-    let mut label = parts.join("__");
+    if assignments.is_empty() {
+        return String::new();
+    }
+    // Named like a sweep member, so a `--set` run and the member it equals read the same.
+    let mut label = crate::sweep::member_name(&assignments);
     if label.len() > MAX {
         label.truncate(MAX);
         label.push('+');
