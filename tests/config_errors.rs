@@ -62,3 +62,28 @@ fn missing_file() {
     assert!(!out.status.success());
     insta::assert_snapshot!(stderr(&out).trim());
 }
+
+#[test]
+fn unknown_optimizer_kind() {
+    insta::assert_snapshot!(error_for("[optim]\nkind = \"adamw\"\n", &[]));
+}
+
+#[test]
+fn an_optimizer_key_for_another_kind() {
+    insta::assert_snapshot!(error_for("[optim.networks.discriminator]\nkind = \"sgd\"\nbetas = [0.0, 0.9]\n", &[]));
+}
+
+#[test]
+fn unknown_schedule_kind() {
+    insta::assert_snapshot!(error_for("[optim.schedule]\nkind = \"cosine\"\n", &[]));
+}
+
+#[test]
+fn a_constraint_on_a_network_that_does_not_exist() {
+    insta::assert_snapshot!(error_for("[optim.networks.critic]\nclip = 0.01\n", &["train.steps=1"]));
+}
+
+#[test]
+fn a_phase_naming_a_network_the_architecture_does_not_declare() {
+    insta::assert_snapshot!(error_for("[[train.phases]]\nname = \"D\"\nnetworks = [\"critic\"]\n", &["train.steps=1"]));
+}

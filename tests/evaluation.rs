@@ -11,6 +11,24 @@ fn tiny_features(dir: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
+/// Every file under `dir` with its bytes, in path order.
+fn folder_contents(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn metrics_during_training_and_lab_eval_agree() {
     let tmp = tempfile::tempdir().unwrap();
@@ -58,9 +76,14 @@ fn metrics_during_training_and_lab_eval_agree() {
     let tb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tb["scalars"]["eval/fid"].as_array().unwrap().len(), 2);
 
-    // `lab eval` on the final checkpoint reproduces the in-training value.
+    // `lab eval` on the final checkpoint reproduces the in-training value, and leaves the run
+    // folder exactly as it was.
+    let before = folder_contents(&run_dir);
     let out = run(lab().args(["eval"]).arg(&run_dir).args(["--metrics", "fid"]).env("LAB_CACHE", tmp.path().join("cache")));
     assert!(out.status.success(), "{}", stderr(&out));
+    let after = folder_contents(&run_dir);
+    let changed: Vec<_> = after.iter().filter(|f| !before.contains(f)).map(|f| &f.0).collect();
+    assert!(after == before, "lab eval changed the run folder: {changed:?}");
     let line = stdout(&out).lines().find(|l| l.starts_with("fid: ")).unwrap().to_string();
     let again: f64 = line.trim_start_matches("fid: ").parse().unwrap();
     let final_fid = fid.last().unwrap().1;

@@ -17,6 +17,8 @@ pub enum Stream {
     Flip = 5,
     Augment = 6,
     Eval = 7,
+    /// Phases other than `D` and `G`.
+    Phase = 8,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

@@ -1,8 +1,8 @@
 //! Gradients cross the plugin boundary: a loss computed in the core back-propagates into
 //! parameters a plugin created (through a real `dlopen`), and the core's Adam moves them.
-use lab::config::Adam as Settings;
+use lab::config::OptimConfig;
 use lab::plugins::Registry;
-use lab::train::Adam;
+use lab::train::Optimizer;
 use lab_plugin_api::{BuildEnv, DataSpec};
 use tch::{Device, Kind, Tensor};
 
@@ -35,8 +35,10 @@ fn core_loss_trains_plugin_parameters() {
         assert!(g.defined(), "{name} got no gradient");
         assert!(g.abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name} has an all-zero gradient");
     }
-    let mut opt = Adam::new(Settings { lr: 1e-2, betas: [0.5, 0.999], eps: 1e-8 }, params.iter().map(Tensor::shallow_clone).collect());
-    opt.step();
+    let settings = OptimConfig { lr: 1e-2, ..OptimConfig::default() }.defaults();
+    let mut opt = Optimizer::new(settings, params.iter().map(Tensor::shallow_clone).collect(), 1.0, 1);
+    let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+    opt.step(&grads, 0);
     // The plugin sees the update: its own forward now gives a different output for the same input.
     for (p, b) in params.iter().zip(&before) {
         assert!(!p.detach().equal(b), "a parameter did not move");

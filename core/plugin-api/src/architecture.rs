@@ -1,27 +1,28 @@
-//! Architecture plugins build named networks (`generator`, `discriminator`, and any others a
-//! method needs: `encoder`, `q_head`, ...). A network is `forward(inputs, train) -> outputs` over
-//! tensor lists plus its named parameters and buffers, which the core adopts: optimizers, EMA,
-//! device placement and checkpoints are core code.
+//! Architecture plugins build named networks (`generator`, usually `discriminator`, and any
+//! others a method needs: `encoder`, `q_head`, a second generator, ...). A network is
+//! `forward(inputs, train) -> outputs` over tensor lists plus its named parameters and buffers,
+//! which the core adopts: optimizers, EMA, device placement and checkpoints are core code.
+//!
+//! Each network's [`Spec`] names the phases in which its optimizer steps (`D`, `G`, or a name
+//! from the loss's plan). An architecture may also own its latent sampler (structured codes,
+//! one z per recurrent step) and the layout of its sample grid (traversals, reconstructions,
+//! stages), through a [`VisualCtx`] the core implements.
 use std::ffi::c_void;
 
-use abi_stable::std_types::{RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
-use crate::library::{guard, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
+use crate::error::Result;
+use crate::library::{guard, guard_or, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
 use crate::tensor::{give_all, refs, take_all, NamedTensor, OwnedTensor, TensorRef};
-
-/// The network is optimised in the discriminator phase.
-pub const PHASE_D: u32 = 1;
-/// The network is optimised in the generator phase.
-pub const PHASE_G: u32 = 2;
 
 crate::abi! {
     #[repr(C)]
     pub struct NetworkSpec {
         pub name: RString,
-        /// Bit set of `PHASE_D` and `PHASE_G`: in which phases its optimizer steps.
-        pub phases: u32,
+        /// The phases in which its optimizer steps.
+        pub phases: RVec<RString>,
     }
 
     #[repr(C)]
@@ -32,10 +33,21 @@ crate::abi! {
         pub networks: RVec<NetworkSpec>,
     }
 
+    /// A picture of the model: images in [-1, 1], NCHW, laid out `nrow` to a row.
     #[repr(C)]
-    pub struct ArchitectureVTable {
+    pub struct Grid {
+        pub images: OwnedTensor,
+        pub nrow: i64,
+    }
+
+    #[repr(C)]
+    pub struct ArchitectureMethods {
         pub info: extern "C" fn(*const c_void) -> FfiResult<ArchitectureInfo>,
         pub build: extern "C" fn(*const c_void, RStr<'_>) -> FfiResult<NetworkObj>,
+        /// `n` latents from the architecture's own sampler; None: the core draws N(0, I).
+        pub sample_latent: extern "C" fn(*const c_void, i64) -> FfiResult<ROption<OwnedTensor>>,
+        /// The architecture's own sample grid; None: the core's fixed-z grid.
+        pub visualize: extern "C" fn(*const c_void, *const VisualContext) -> FfiResult<ROption<Grid>>,
         pub drop: extern "C" fn(*mut c_void),
     }
 
@@ -46,7 +58,7 @@ crate::abi! {
     }
 
     #[repr(C)]
-    pub struct NetworkVTable {
+    pub struct NetworkMethods {
         pub forward: extern "C" fn(*mut c_void, RSlice<'_, TensorRef<'_>>, bool) -> FfiResult<RVec<OwnedTensor>>,
         /// Parameters (trainable) and buffers (not trainable), named with '.'-separated paths.
         pub tensors: extern "C" fn(*const c_void) -> FfiResult<RVec<NamedTensor>>,
@@ -60,6 +72,39 @@ crate::abi! {
     }
 }
 
+/// The architecture table: `size`, then one block per revision (only extended at the end).
+#[repr(C)]
+pub struct ArchitectureVTable {
+    pub size: usize,
+    pub r0: ArchitectureMethods,
+}
+
+/// The network table: `size`, then one block per revision (only extended at the end).
+#[repr(C)]
+pub struct NetworkVTable {
+    pub size: usize,
+    pub r0: NetworkMethods,
+}
+
+crate::host_context! {
+    context VisualCtx / VisualHost / VisualContextVTable / VisualContext / VisualContextGlue / VISUAL_LAYOUT;
+    /// Runs a network in eval mode without autograd; `generator` is the EMA generator when the
+    /// run keeps one.
+    fn run_network(name: str, inputs: tensors) -> tensors;
+    /// The run's fixed latents (`log.samples` of them, the same at every grid).
+    fn fixed_latent() -> tensor;
+    /// Their labels (0, 1, 2, ... cycling) for conditional models.
+    fn fixed_labels() -> opt_tensor;
+    /// `n` fixed real images in [-1, 1] (the same ones at every grid of a run).
+    fn real(n: i64) -> tensor;
+    fn real_labels(n: i64) -> opt_tensor;
+    /// `n` fixed images of the second domain, for two-domain data.
+    fn real_b(n: i64) -> opt_tensor;
+    /// `log.samples`: how many images a grid should hold, roughly.
+    fn samples() -> i64;
+    fn num_classes() -> i64;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plugin side
 
@@ -67,7 +112,20 @@ crate::abi! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
     pub name: String,
-    pub phases: u32,
+    /// The phases in which its optimizer steps; empty for a network that is never trained
+    /// (a fixed feature extractor).
+    pub phases: Vec<String>,
+}
+
+impl Spec {
+    pub fn new(name: &str, phases: &[&str]) -> Self {
+        Self { name: name.to_string(), phases: phases.iter().map(|p| p.to_string()).collect() }
+    }
+}
+
+/// The plugin side of the visualisation context.
+pub struct VisualCtx<'a> {
+    raw: &'a VisualContext,
 }
 
 /// What a plugin implements to provide an architecture.
@@ -78,7 +136,8 @@ pub trait ArchitecturePlugin: Sized + Send + 'static {
     /// Parsed from `[model.config]` with unknown keys refused; `Default` is the documented default.
     type Config: Serialize + DeserializeOwned + Default;
 
-    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self>;
+    /// The width of the latents the generator takes (of the noise part, for structured ones).
     fn z_dim(&self) -> i64;
     /// Classes the networks take as a label input (`[z, y]`, `[x, y]`); 0 when unconditional.
     fn num_classes(&self) -> i64 {
@@ -88,12 +147,22 @@ pub trait ArchitecturePlugin: Sized + Send + 'static {
     fn networks(&self) -> Vec<Spec>;
     /// Builds a fresh network with freshly initialised weights (the core builds `generator`
     /// twice: once to train, once for its EMA).
-    fn build(&self, name: &str) -> Result<Box<dyn Network>, String>;
+    fn build(&self, name: &str) -> Result<Box<dyn Network>>;
+    /// `n` latents for the generator's first input, drawn with libtorch's RNG (the core seeds
+    /// it). `None`: N(0, I) of width `z_dim`.
+    fn sample_latent(&self, _n: i64) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    /// The architecture's own sample grid: `(images in [-1, 1], images per row)`. `None`: the
+    /// core's grid of the generator on the fixed latents.
+    fn visualize(&self, _ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
+        Ok(None)
+    }
 }
 
 /// One network, as plugin code implements it.
 pub trait Network: Send {
-    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String>;
+    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>>;
     /// `(name, tensor, trainable)` for every parameter and buffer; tensors are shared, not copied.
     fn tensors(&self) -> Vec<(String, Tensor, bool)>;
 }
@@ -106,9 +175,9 @@ pub struct VarStoreNetwork<F> {
 
 impl<F> Network for VarStoreNetwork<F>
 where
-    F: FnMut(&[Tensor], bool) -> Result<Vec<Tensor>, String> + Send,
+    F: FnMut(&[Tensor], bool) -> Result<Vec<Tensor>> + Send,
 {
-    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+    fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
         (self.forward)(inputs, train)
     }
 
@@ -142,8 +211,16 @@ extern "C" fn create_architecture<P: ArchitecturePlugin>(
 struct ArchitectureGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
-    const VTABLE: ArchitectureVTable =
-        ArchitectureVTable { info: Self::info, build: Self::build, drop: Self::drop };
+    const VTABLE: ArchitectureVTable = ArchitectureVTable {
+        size: std::mem::size_of::<ArchitectureVTable>(),
+        r0: ArchitectureMethods {
+            info: Self::info,
+            build: Self::build,
+            sample_latent: Self::sample_latent,
+            visualize: Self::visualize,
+            drop: Self::drop,
+        },
+    };
 
     fn this<'a>(this: *const c_void) -> &'a P {
         // SAFETY: `this` is the Box<P> made in `create_architecture`, alive until `drop`.
@@ -156,7 +233,10 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
             let networks = p
                 .networks()
                 .into_iter()
-                .map(|s| NetworkSpec { name: s.name.into(), phases: s.phases })
+                .map(|s| NetworkSpec {
+                    name: s.name.into(),
+                    phases: s.phases.into_iter().map(RString::from).collect(),
+                })
                 .collect();
             Ok(ArchitectureInfo { z_dim: p.z_dim(), num_classes: p.num_classes(), networks })
         })
@@ -165,10 +245,20 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
     extern "C" fn build(this: *const c_void, name: RStr<'_>) -> FfiResult<NetworkObj> {
         guard(|| {
             let net = Self::this(this).build(name.as_str())?;
-            Ok(NetworkObj {
-                this: Box::into_raw(Box::new(net)) as *mut c_void,
-                vtable: &NETWORK_VTABLE,
-            })
+            Ok(NetworkObj { this: Box::into_raw(Box::new(net)) as *mut c_void, vtable: &NETWORK_VTABLE })
+        })
+    }
+
+    extern "C" fn sample_latent(this: *const c_void, n: i64) -> FfiResult<ROption<OwnedTensor>> {
+        guard(|| Ok(Self::this(this).sample_latent(n)?.map(OwnedTensor::new).into()))
+    }
+
+    extern "C" fn visualize(this: *const c_void, ctx: *const VisualContext) -> FfiResult<ROption<Grid>> {
+        guard(|| {
+            // SAFETY: `ctx` is valid for this call.
+            let ctx = VisualCtx { raw: unsafe { &*ctx } };
+            let grid = Self::this(this).visualize(&ctx)?;
+            Ok(grid.map(|(images, nrow)| Grid { images: OwnedTensor::new(images), nrow }).into())
         })
     }
 
@@ -178,8 +268,10 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
     }
 }
 
-static NETWORK_VTABLE: NetworkVTable =
-    NetworkVTable { forward: network_forward, tensors: network_tensors, drop: network_drop };
+static NETWORK_VTABLE: NetworkVTable = NetworkVTable {
+    size: std::mem::size_of::<NetworkVTable>(),
+    r0: NetworkMethods { forward: network_forward, tensors: network_tensors, drop: network_drop },
+};
 
 fn network<'a>(this: *const c_void) -> &'a mut Box<dyn Network> {
     // SAFETY: `this` is the Box<Box<dyn Network>> made in `build`, alive until `drop`; the host
@@ -247,25 +339,39 @@ impl Architecture {
         Self { obj }
     }
 
-    pub fn info(&self) -> Result<Info, String> {
-        let info = into_result((self.obj.vtable.info)(self.obj.this))?;
+    pub fn info(&self) -> Result<Info> {
+        let info = into_result((self.obj.vtable.r0.info)(self.obj.this))?;
         let networks = info
             .networks
             .into_iter()
-            .map(|s| Spec { name: s.name.into_string(), phases: s.phases })
+            .map(|s| Spec { name: s.name.into_string(), phases: s.phases.into_iter().map(RString::into_string).collect() })
             .collect();
         Ok(Info { z_dim: info.z_dim, num_classes: info.num_classes, networks })
     }
 
-    pub fn build(&self, name: &str) -> Result<NetworkHandle, String> {
-        let obj = into_result((self.obj.vtable.build)(self.obj.this, name.into()))?;
+    pub fn build(&self, name: &str) -> Result<NetworkHandle> {
+        let obj = into_result((self.obj.vtable.r0.build)(self.obj.this, name.into()))?;
         Ok(NetworkHandle { obj })
+    }
+
+    /// The architecture's own latents, if it has a sampler.
+    pub fn sample_latent(&self, n: i64) -> Result<Option<Tensor>> {
+        let r = into_result((self.obj.vtable.r0.sample_latent)(self.obj.this, n))?;
+        Ok(r.into_option().map(OwnedTensor::into_tensor))
+    }
+
+    /// The architecture's own grid, if it draws one.
+    pub fn visualize(&self, host: &mut dyn VisualHost) -> Result<Option<(Tensor, i64)>> {
+        let f = self.obj.vtable.r0.visualize;
+        let this = self.obj.this;
+        let grid = VisualContextGlue::with(host, |ctx| into_result(f(this, ctx)))?;
+        Ok(grid.into_option().map(|g| (g.images.into_tensor(), g.nrow)))
     }
 }
 
 impl Drop for Architecture {
     fn drop(&mut self) {
-        (self.obj.vtable.drop)(self.obj.this)
+        guard_or((), || (self.obj.vtable.r0.drop)(self.obj.this))
     }
 }
 
@@ -275,21 +381,21 @@ pub struct NetworkHandle {
 }
 
 impl NetworkHandle {
-    pub fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+    pub fn forward(&mut self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
         let lent = refs(inputs);
-        let out = (self.obj.vtable.forward)(self.obj.this, lent.as_slice().into(), train);
+        let out = (self.obj.vtable.r0.forward)(self.obj.this, lent.as_slice().into(), train);
         into_result(out).map(take_all)
     }
 
     /// `(name, tensor, trainable)`; the tensors share storage with the plugin's.
-    pub fn tensors(&self) -> Result<Vec<(String, Tensor, bool)>, String> {
-        let named = into_result((self.obj.vtable.tensors)(self.obj.this))?;
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor, bool)>> {
+        let named = into_result((self.obj.vtable.r0.tensors)(self.obj.this))?;
         Ok(named.into_iter().map(|n| (n.name.into_string(), n.tensor.into_tensor(), n.trainable)).collect())
     }
 }
 
 impl Drop for NetworkHandle {
     fn drop(&mut self) {
-        (self.obj.vtable.drop)(self.obj.this)
+        guard_or((), || (self.obj.vtable.r0.drop)(self.obj.this))
     }
 }

@@ -7,7 +7,8 @@ use abi_stable::std_types::{RStr, RString, RVec};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
-use crate::library::{guard, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
+use crate::error::Result;
+use crate::library::{guard, guard_or, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
 use crate::tensor::{OwnedTensor, TensorRef};
 
 crate::abi! {
@@ -18,7 +19,7 @@ crate::abi! {
     }
 
     #[repr(C)]
-    pub struct AugmentVTable {
+    pub struct AugmentMethods {
         pub apply: extern "C" fn(*mut c_void, TensorRef<'_>, u64) -> FfiResult<OwnedTensor>,
         pub feedback: extern "C" fn(*mut c_void, TensorRef<'_>) -> FfiResult<()>,
         pub state: extern "C" fn(*const c_void) -> FfiResult<RString>,
@@ -34,6 +35,13 @@ crate::abi! {
     }
 }
 
+/// The table: `size`, then one block per revision (only extended at the end).
+#[repr(C)]
+pub struct AugmentVTable {
+    pub size: usize,
+    pub r0: AugmentMethods,
+}
+
 /// What a plugin implements to provide an augmentation.
 pub trait AugmentPlugin: Sized + Send + 'static {
     /// The name users write as `augment.name`.
@@ -41,19 +49,19 @@ pub trait AugmentPlugin: Sized + Send + 'static {
     const DESCRIPTION: &'static str;
     type Config: Serialize + DeserializeOwned + Default;
 
-    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self>;
     /// Transforms a batch of images in [-1, 1]. All randomness must derive from `seed`, so that
     /// runs are reproducible; each sample gets its own draws.
-    fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor, String>;
+    fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor>;
     /// D's outputs on the real batch, after each discriminator step.
-    fn feedback(&mut self, _d_real: &Tensor) -> Result<(), String> {
+    fn feedback(&mut self, _d_real: &Tensor) -> Result<()> {
         Ok(())
     }
     /// State to checkpoint, as JSON.
     fn state(&self) -> String {
         "{}".to_string()
     }
-    fn load_state(&mut self, _json: &str) -> Result<(), String> {
+    fn load_state(&mut self, _json: &str) -> Result<()> {
         Ok(())
     }
     /// Scalars to log, e.g. ADA's `p`.
@@ -74,12 +82,15 @@ struct AugmentGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: AugmentPlugin> AugmentGlue<P> {
     const VTABLE: AugmentVTable = AugmentVTable {
+        size: std::mem::size_of::<AugmentVTable>(),
+        r0: AugmentMethods {
         apply: Self::apply,
         feedback: Self::feedback,
         state: Self::state,
         load_state: Self::load_state,
         scalars: Self::scalars,
         drop: Self::drop,
+        },
     };
 
     fn this<'a>(this: *const c_void) -> &'a mut P {
@@ -133,26 +144,26 @@ impl Augment {
     pub unsafe fn from_raw(obj: AugmentObj) -> Self {
         Self { obj }
     }
-    pub fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor, String> {
-        into_result((self.obj.vtable.apply)(self.obj.this, TensorRef::new(x), seed)).map(OwnedTensor::into_tensor)
+    pub fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor> {
+        into_result((self.obj.vtable.r0.apply)(self.obj.this, TensorRef::new(x), seed)).map(OwnedTensor::into_tensor)
     }
-    pub fn feedback(&mut self, d_real: &Tensor) -> Result<(), String> {
-        into_result((self.obj.vtable.feedback)(self.obj.this, TensorRef::new(d_real)))
+    pub fn feedback(&mut self, d_real: &Tensor) -> Result<()> {
+        into_result((self.obj.vtable.r0.feedback)(self.obj.this, TensorRef::new(d_real)))
     }
-    pub fn state(&self) -> Result<String, String> {
-        into_result((self.obj.vtable.state)(self.obj.this)).map(RString::into_string)
+    pub fn state(&self) -> Result<String> {
+        into_result((self.obj.vtable.r0.state)(self.obj.this)).map(RString::into_string)
     }
-    pub fn load_state(&mut self, json: &str) -> Result<(), String> {
-        into_result((self.obj.vtable.load_state)(self.obj.this, json.into()))
+    pub fn load_state(&mut self, json: &str) -> Result<()> {
+        into_result((self.obj.vtable.r0.load_state)(self.obj.this, json.into()))
     }
-    pub fn scalars(&self) -> Result<Vec<(String, f64)>, String> {
-        let v = into_result((self.obj.vtable.scalars)(self.obj.this))?;
+    pub fn scalars(&self) -> Result<Vec<(String, f64)>> {
+        let v = into_result((self.obj.vtable.r0.scalars)(self.obj.this))?;
         Ok(v.into_iter().map(|n| (n.name.into_string(), n.value)).collect())
     }
 }
 
 impl Drop for Augment {
     fn drop(&mut self) {
-        (self.obj.vtable.drop)(self.obj.this)
+        guard_or((), || (self.obj.vtable.r0.drop)(self.obj.this))
     }
 }

@@ -3,6 +3,8 @@
 use serde::{de::DeserializeOwned, Serialize};
 use toml::{Table, Value};
 
+use crate::error::Error;
+
 /// The default config of `C`, as TOML.
 pub fn default_toml<C: Serialize + Default>() -> String {
     toml::to_string(&C::default()).unwrap_or_default()
@@ -43,7 +45,7 @@ pub fn did_you_mean<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>
         .map(|(_, c)| c)
 }
 
-fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), String> {
+fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), Error> {
     for (key, value) in given {
         let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match defaults.get(key) {
@@ -54,20 +56,19 @@ fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), Strin
                     Some(s) => format!("did you mean `{s}`? "),
                     None => String::new(),
                 };
-                return Err(format!("unknown key `{path}`; {hint}valid keys: {}", valid.join(", ")));
+                return Err(Error::config(path, format!("not a key of this plugin; {hint}valid keys: {}", valid.join(", "))));
             }
             Some(Value::Table(d)) => {
                 if let Value::Table(g) = value {
                     check_keys(&path, g, d)?;
                 } else {
-                    return Err(format!("key `{path}`: expected a table, found {}", type_name(value)));
+                    return Err(Error::config(path, format!("expected a table, found {}", type_name(value))));
                 }
             }
             Some(expected) if !compatible(expected, value) => {
-                return Err(format!(
-                    "key `{path}`: expected {}, found {} (default: {expected})",
-                    type_name(expected),
-                    type_name(value)
+                return Err(Error::config(
+                    path,
+                    format!("expected {}, found {} (default: {expected})", type_name(expected), type_name(value)),
                 ));
             }
             Some(_) => {}
@@ -77,14 +78,14 @@ fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), Strin
 }
 
 /// Parses a plugin config: unknown keys and wrong types are refused with a readable message.
-pub fn parse<C: Serialize + DeserializeOwned + Default>(text: &str) -> Result<C, String> {
-    let given: Table = toml::from_str(text).map_err(|e| format!("config is not valid TOML: {}", e.message()))?;
-    let defaults = Table::try_from(C::default()).map_err(|e| e.to_string())?;
+pub fn parse<C: Serialize + DeserializeOwned + Default>(text: &str) -> Result<C, Error> {
+    let given: Table = toml::from_str(text).map_err(|e| Error::new(format!("config is not valid TOML: {}", e.message())))?;
+    let defaults = Table::try_from(C::default()).map_err(|e| Error::new(e.to_string()))?;
     check_keys("", &given, &defaults)?;
     // Fill in defaults first, so serde only ever sees complete configs of the right shape.
     let mut merged = defaults;
     merge(&mut merged, given);
-    merged.try_into::<C>().map_err(|e| e.message().trim().to_string())
+    merged.try_into::<C>().map_err(|e| Error::new(e.message().trim()))
 }
 
 fn merge(base: &mut Table, over: Table) {
@@ -113,13 +114,15 @@ mod tests {
     #[test]
     fn unknown_key_suggests() {
         let err = parse::<Cfg>("chanels = 3").unwrap_err();
-        assert_eq!(err, "unknown key `chanels`; did you mean `channels`? valid keys: channels, lr, norm");
+        assert_eq!(err.key.as_deref(), Some("chanels"));
+        assert_eq!(err.message, "not a key of this plugin; did you mean `channels`? valid keys: channels, lr, norm");
     }
 
     #[test]
     fn wrong_type_names_key() {
         let err = parse::<Cfg>("channels = \"many\"").unwrap_err();
-        assert_eq!(err, "key `channels`: expected an integer, found a string (default: 0)");
+        assert_eq!(err.key.as_deref(), Some("channels"));
+        assert_eq!(err.message, "expected an integer, found a string (default: 0)");
     }
 
     #[test]

@@ -10,14 +10,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
 
+use crate::error::{Error, FfiError};
+
 use crate::architecture::ArchitectureObj;
 use crate::augment::AugmentObj;
 use crate::loss::LossObj;
 use crate::metric::MetricObj;
 
 crate::abi! {
-    /// Errors cross as text: the first line is for users, the rest is detail for `--verbose`.
-    pub type FfiResult<T> = RResult<T, RString>;
+    /// Errors cross as a typed value: message, config key, detail ([`crate::Error`]).
+    pub type FfiResult<T> = RResult<T, FfiError>;
 
     /// What the data looks like, so an architecture can size itself.
     #[repr(C)]
@@ -130,6 +132,12 @@ pub struct BuildInfo {
     pub fingerprint: String,
     pub libtorch: String,
     pub tch: String,
+    /// The interface revision the library was built for (additive changes since 2.0).
+    #[serde(default)]
+    pub revision: u32,
+    /// The fingerprint of each revision up to `revision`, as hex; revision 0's is `fingerprint`.
+    #[serde(default)]
+    pub fingerprints: Vec<String>,
 }
 
 impl BuildInfo {
@@ -139,9 +147,11 @@ impl BuildInfo {
             package: package.to_string(),
             version: version.to_string(),
             interface_version: crate::INTERFACE_VERSION.to_string(),
-            fingerprint: format!("{:016x}", crate::ABI_FINGERPRINT),
+            fingerprint: format!("{:016x}", crate::FINGERPRINTS[0]),
             libtorch: crate::LIBTORCH_VERSION.to_string(),
             tch: crate::TCH_VERSION.to_string(),
+            revision: crate::REVISION,
+            fingerprints: crate::FINGERPRINTS[..=crate::REVISION as usize].iter().map(|f| format!("{f:016x}")).collect(),
         }
     }
 }
@@ -161,11 +171,22 @@ pub fn install_quiet_panic_hook() {
 
 /// Runs `f`, turning both errors and panics into an FFI error. Every entry point uses it, so no
 /// panic ever unwinds across the library boundary.
-pub fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> FfiResult<T> {
+pub fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> FfiResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v),
-        Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(payload) => RResult::RErr(format!("panicked: {}", panic_message(&*payload)).into()),
+        Ok(Err(e)) => RResult::RErr(e.into_ffi()),
+        Err(payload) => RResult::RErr(Error::new(format!("panicked: {}", panic_message(&*payload))).into_ffi()),
+    }
+}
+
+/// The size a table claims: the end of the block of `revision` (`ends[r]` is where revision
+/// `r`'s block ends). A plugin built for revision r hands over exactly that much.
+pub const fn table_size(revision: u32, ends: &[usize]) -> usize {
+    let r = revision as usize;
+    if r < ends.len() {
+        ends[r]
+    } else {
+        ends[ends.len() - 1]
     }
 }
 
@@ -185,8 +206,8 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Turns an FFI result into a Rust one.
-pub fn into_result<T>(r: FfiResult<T>) -> Result<T, String> {
-    r.into_result().map_err(RString::into_string)
+pub fn into_result<T>(r: FfiResult<T>) -> Result<T, Error> {
+    r.into_result().map_err(Error::from_ffi)
 }
 
 /// Registers one plugin library's descriptors and its three stable entry points.
@@ -199,7 +220,7 @@ macro_rules! export_plugins {
     ($($kind:ident : $ty:ty),* $(,)?) => {
         #[no_mangle]
         pub extern "C" fn lab_plugin_fingerprint() -> u64 {
-            $crate::ABI_FINGERPRINT
+            $crate::FINGERPRINTS[0]
         }
 
         #[no_mangle]

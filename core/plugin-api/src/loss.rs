@@ -1,24 +1,25 @@
-//! Loss (objective) plugins compute the discriminator-phase and generator-phase losses through a
-//! [`LossCtx`] the core implements: the real batch and labels, latent samples, the generator, the
-//! discriminator with augmentation applied, and any other named network. See the crate docs for
-//! how WGAN-GP, R1, CR, InfoGAN and BiGAN are written against it.
+//! Loss (objective) plugins. An objective declares the phases it trains in (its *plan*; the
+//! default is `D` × `train.d_steps`, then `G`) and, for each phase, returns one loss per group
+//! of networks through a [`LossCtx`] the core implements. The core back-propagates each group's
+//! loss into that group's parameters only and steps their optimizers. A loss may keep state
+//! (`state` / `load_state`, checkpointed with the run). See the crate docs for how each system
+//! of the zoo is written against it.
 use std::ffi::c_void;
 
-use abi_stable::std_types::{ROption, RSlice, RStr, RVec};
-use serde::{de::DeserializeOwned, Serialize};
+use abi_stable::std_types::{ROption, RStr, RString, RVec};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tch::Tensor;
 
+use crate::error::{Error, Result};
 use crate::library::{guard, guard_or, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
-use crate::tensor::{give_all, refs, take_all, OwnedTensor, TensorRef};
+use crate::tensor::OwnedTensor;
+
+/// The discriminator phase of the default plan.
+pub const PHASE_D: &str = "D";
+/// The generator phase of the default plan.
+pub const PHASE_G: &str = "G";
 
 crate::abi! {
-    #[repr(u32)]
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Phase {
-        Discriminator = 0,
-        Generator = 1,
-    }
-
     /// What a batch given to the discriminator is, so the core can track D(x), D(G(z)) and feed
     /// adaptive augmentation.
     #[repr(u32)]
@@ -29,33 +30,32 @@ crate::abi! {
         Other = 2,
     }
 
+    /// One phase of a plan, as it crosses the boundary (see [`PhasePlan`]).
     #[repr(C)]
-    pub struct LossContextVTable {
-        pub phase: extern "C" fn(*mut c_void) -> Phase,
-        pub step: extern "C" fn(*mut c_void) -> u64,
-        pub batch_size: extern "C" fn(*mut c_void) -> i64,
-        pub num_classes: extern "C" fn(*mut c_void) -> i64,
-        pub real: extern "C" fn(*mut c_void) -> FfiResult<OwnedTensor>,
-        pub real_labels: extern "C" fn(*mut c_void) -> FfiResult<ROption<OwnedTensor>>,
-        pub sample_z: extern "C" fn(*mut c_void, i64) -> FfiResult<OwnedTensor>,
-        pub sample_labels: extern "C" fn(*mut c_void, i64) -> FfiResult<ROption<OwnedTensor>>,
-        pub generate: extern "C" fn(*mut c_void, TensorRef<'_>, ROption<TensorRef<'_>>) -> FfiResult<OwnedTensor>,
-        pub discriminate: extern "C" fn(*mut c_void, TensorRef<'_>, ROption<TensorRef<'_>>, bool, Role) -> FfiResult<RVec<OwnedTensor>>,
-        pub augment: extern "C" fn(*mut c_void, TensorRef<'_>) -> FfiResult<OwnedTensor>,
-        pub run_network: extern "C" fn(*mut c_void, RStr<'_>, RSlice<'_, TensorRef<'_>>, bool) -> FfiResult<RVec<OwnedTensor>>,
-        pub log_scalar: extern "C" fn(*mut c_void, RStr<'_>, TensorRef<'_>),
+    pub struct PhaseSpec {
+        pub name: RString,
+        pub networks: RVec<RString>,
+        pub every: u64,
+        pub lazy: bool,
+        pub repeat: u32,
+        pub boost_repeat: u32,
+        pub boost_first: u64,
+        pub boost_every: u64,
+        pub batch_size: i64,
     }
 
+    /// The loss of one group of networks; `loss` is None when the group skips this step.
     #[repr(C)]
-    pub struct LossContext {
-        pub this: *mut c_void,
-        pub vtable: &'static LossContextVTable,
+    pub struct GroupLoss {
+        pub networks: RVec<RString>,
+        pub loss: ROption<OwnedTensor>,
     }
 
+    /// Revision 0 of the loss table.
     #[repr(C)]
-    pub struct LossVTable {
-        pub d_loss: extern "C" fn(*mut c_void, *const LossContext) -> FfiResult<OwnedTensor>,
-        pub g_loss: extern "C" fn(*mut c_void, *const LossContext) -> FfiResult<OwnedTensor>,
+    pub struct LossMethods {
+        pub plan: extern "C" fn(*const c_void) -> FfiResult<RVec<PhaseSpec>>,
+        pub loss: extern "C" fn(*mut c_void, RStr<'_>, *const LossContext) -> FfiResult<RVec<GroupLoss>>,
         pub drop: extern "C" fn(*mut c_void),
     }
 
@@ -66,8 +66,199 @@ crate::abi! {
     }
 }
 
+crate::abi! {
+    revision 1:
+    /// Revision 1: checkpointed loss state (BEGAN's k_t, path-length means, image pools).
+    #[repr(C)]
+    pub struct LossStateMethods {
+        pub state: extern "C" fn(*const c_void) -> FfiResult<RString>,
+        pub load_state: extern "C" fn(*mut c_void, RStr<'_>) -> FfiResult<()>,
+    }
+}
+
+/// The loss table: `size` (as its plugin compiled it), then one block per interface revision.
+/// Only ever extended at the end, so it is not part of the fingerprint; its blocks are.
+#[repr(C)]
+pub struct LossVTable {
+    pub size: usize,
+    pub r0: LossMethods,
+    pub r1: LossStateMethods,
+}
+
+crate::host_context! {
+    context LossCtx / LossHost / LossContextVTable / LossContext / LossContextGlue / CONTEXT_LAYOUT;
+    /// The phase being computed: `D`, `G`, or a name from the loss's plan.
+    fn phase() -> string;
+    /// The generator step being computed (0-based).
+    fn step() -> u64;
+    /// Which run of the phase within this step (0-based; `D` repeats `train.d_steps` times).
+    fn repeat_index() -> u64;
+    fn batch_size() -> i64;
+    /// 0 for unconditional models.
+    fn num_classes() -> i64;
+    /// Whether this phase steps the network `name`.
+    fn steps_network(name: str) -> bool;
+    /// The real batch, as floats in [-1, 1], NCHW, on the run's device. Not augmented.
+    fn real() -> tensor;
+    /// The real batch's class labels (int64), when the model is conditional.
+    fn real_labels() -> opt_tensor;
+    /// The second domain's batch for two-domain data (aligned with `real` when paired).
+    fn real_b() -> opt_tensor;
+    /// `n` latents from the architecture's sampler (N(0, I) unless it has its own), seeded.
+    fn sample_z(n: i64) -> tensor;
+    /// `n` uniformly drawn labels for conditional models, `None` otherwise.
+    fn sample_labels(n: i64) -> opt_tensor;
+    /// Runs the generator; without autograd history when this phase does not step it.
+    fn generate(z: tensor, labels: opt_tensor) -> tensor;
+    /// Runs the discriminator on `x`, applying the run's augmentation first when `augment` is
+    /// set (fresh random parameters on every call). Returns all of D's outputs; the first is
+    /// the logit.
+    fn discriminate(x: tensor, labels: opt_tensor, augment: bool, role: Role) -> tensors;
+    /// Applies the run's augmentation (fresh random parameters), differentiably.
+    fn augment(x: tensor) -> tensor;
+    /// Runs any network the architecture declares, e.g. `encoder` or `q_head`.
+    fn run_network(name: str, inputs: tensors, train: bool) -> tensors;
+    /// Logs a scalar (a tensor, averaged; the core reads it only at logging steps: no sync).
+    fn log_scalar(name: str, value: tensor) -> unit;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plugin side
+
+/// One phase of a training plan (stylegan2-ada's phases are the model). Also what
+/// `[[train.phases]]` in an experiment holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhasePlan {
+    /// `D`, `G`, or any name the loss answers to (`D_reg`, `G_pl`, `E`, ...).
+    pub name: String,
+    /// The networks whose optimizers step in this phase. Empty: every network whose
+    /// architecture spec lists this phase's name.
+    pub networks: Vec<String>,
+    /// Runs on steps 0, every, 2·every, ...
+    pub every: u64,
+    /// Lazy regularisation: the networks of a phase with `every = N > 1` get their learning
+    /// rate × N/(N+1) and betas ^ N/(N+1) (stylegan2-ada), for all their phases.
+    pub lazy: bool,
+    /// Runs per step; 0 means `train.d_steps`.
+    pub repeat: u32,
+    /// A burst of `boost_repeat` runs on the first `boost_first` steps and every
+    /// `boost_every`-th step (WGAN: 100 critic steps for the first 25 and every 500th).
+    pub boost_repeat: u32,
+    pub boost_first: u64,
+    pub boost_every: u64,
+    /// The batch size of this phase; 0 means `train.batch_size` (SNGAN: G 128, D 64).
+    pub batch_size: i64,
+}
+
+impl Default for PhasePlan {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            networks: Vec::new(),
+            every: 1,
+            lazy: false,
+            repeat: 1,
+            boost_repeat: 0,
+            boost_first: 0,
+            boost_every: 0,
+            batch_size: 0,
+        }
+    }
+}
+
+impl PhasePlan {
+    /// A phase that runs once every step and steps the networks whose spec lists `name`.
+    pub fn new(name: &str) -> Self {
+        Self { name: name.to_string(), ..Self::default() }
+    }
+
+    /// The default plan: `D` × `train.d_steps`, then `G`.
+    pub fn default_plan() -> Vec<PhasePlan> {
+        vec![PhasePlan { repeat: 0, ..PhasePlan::new(PHASE_D) }, PhasePlan::new(PHASE_G)]
+    }
+
+    /// Whether the phase runs at generator step `step`.
+    pub fn runs_at(&self, step: u64) -> bool {
+        self.every <= 1 || step % self.every == 0
+    }
+
+    /// How many times it runs at `step`, given `train.d_steps`.
+    pub fn repeats_at(&self, step: u64, d_steps: u32) -> u32 {
+        let boosted = self.boost_repeat > 0
+            && (step < self.boost_first || (self.boost_every > 0 && step % self.boost_every == 0));
+        if boosted {
+            self.boost_repeat
+        } else if self.repeat == 0 {
+            d_steps
+        } else {
+            self.repeat
+        }
+    }
+
+    fn to_ffi(&self) -> PhaseSpec {
+        PhaseSpec {
+            name: self.name.as_str().into(),
+            networks: self.networks.iter().map(|n| RString::from(n.as_str())).collect(),
+            every: self.every,
+            lazy: self.lazy,
+            repeat: self.repeat,
+            boost_repeat: self.boost_repeat,
+            boost_first: self.boost_first,
+            boost_every: self.boost_every,
+            batch_size: self.batch_size,
+        }
+    }
+
+    fn from_ffi(s: PhaseSpec) -> Self {
+        Self {
+            name: s.name.into_string(),
+            networks: s.networks.into_iter().map(RString::into_string).collect(),
+            every: s.every,
+            lazy: s.lazy,
+            repeat: s.repeat,
+            boost_repeat: s.boost_repeat,
+            boost_first: s.boost_first,
+            boost_every: s.boost_every,
+            batch_size: s.batch_size,
+        }
+    }
+}
+
+/// What a phase's loss call returns: one loss per group of networks.
+#[derive(Default)]
+pub struct Losses {
+    /// `(networks, loss)`; no networks = every network the phase steps; no loss = skip.
+    pub groups: Vec<(Vec<String>, Option<Tensor>)>,
+}
+
+impl Losses {
+    /// One loss minimised by every network the phase steps (the classic case).
+    pub fn all(loss: Tensor) -> Self {
+        Self { groups: vec![(Vec::new(), Some(loss))] }
+    }
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `network` minimises `loss` (only its parameters receive the gradient).
+    pub fn add(self, network: &str, loss: Tensor) -> Self {
+        self.group(&[network], loss)
+    }
+
+    /// Every network of `networks` minimises `loss`.
+    pub fn group(mut self, networks: &[&str], loss: Tensor) -> Self {
+        self.groups.push((networks.iter().map(|s| s.to_string()).collect(), Some(loss)));
+        self
+    }
+
+    /// `network` does not step on this iteration (VAE-GAN's equilibrium gating).
+    pub fn skip(mut self, network: &str) -> Self {
+        self.groups.push((vec![network.to_string()], None));
+        self
+    }
+}
 
 /// What a plugin implements to provide a loss.
 pub trait LossPlugin: Sized + Send + 'static {
@@ -76,11 +267,42 @@ pub trait LossPlugin: Sized + Send + 'static {
     const DESCRIPTION: &'static str;
     type Config: Serialize + DeserializeOwned + Default;
 
-    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self>;
+
+    /// The phases this objective trains in. Empty (the default): `D` × `train.d_steps`, then `G`.
+    fn plan(&self) -> Vec<PhasePlan> {
+        Vec::new()
+    }
+
+    /// The losses of one run of `phase`. The default answers `D` with [`Self::d_loss`] and `G`
+    /// with [`Self::g_loss`], each minimised by every network the phase steps.
+    fn loss(&mut self, phase: &str, ctx: &mut LossCtx<'_>) -> Result<Losses> {
+        match phase {
+            PHASE_D => Ok(Losses::all(self.d_loss(ctx)?)),
+            PHASE_G => Ok(Losses::all(self.g_loss(ctx)?)),
+            other => Err(Error::new(format!("loss `{}` has no phase `{other}` (it has D and G)", Self::NAME))),
+        }
+    }
+
     /// The loss the discriminator-phase networks minimise.
-    fn d_loss(&mut self, ctx: &mut LossCtx<'_>) -> Result<Tensor, String>;
+    fn d_loss(&mut self, _ctx: &mut LossCtx<'_>) -> Result<Tensor> {
+        Err(Error::new(format!("loss `{}` implements neither `loss` nor `d_loss`", Self::NAME)))
+    }
+
     /// The loss the generator-phase networks minimise.
-    fn g_loss(&mut self, ctx: &mut LossCtx<'_>) -> Result<Tensor, String>;
+    fn g_loss(&mut self, _ctx: &mut LossCtx<'_>) -> Result<Tensor> {
+        Err(Error::new(format!("loss `{}` implements neither `loss` nor `g_loss`", Self::NAME)))
+    }
+
+    /// State to checkpoint, as text (JSON by convention); empty for a stateless loss.
+    fn state(&self) -> Result<String> {
+        Ok(String::new())
+    }
+
+    /// Restores what [`Self::state`] returned.
+    fn load_state(&mut self, _state: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The core's services, as loss plugin code sees them.
@@ -90,52 +312,10 @@ pub struct LossCtx<'a> {
 }
 
 impl<'a> LossCtx<'a> {
-    fn call<T>(&self, f: impl FnOnce(*mut c_void, &'static LossContextVTable) -> T) -> T {
-        f(self.raw.this, self.raw.vtable)
-    }
-
-    pub fn phase(&self) -> Phase {
-        self.call(|t, v| (v.phase)(t))
-    }
-    /// The generator step being computed (0-based).
-    pub fn step(&self) -> u64 {
-        self.call(|t, v| (v.step)(t))
-    }
-    pub fn batch_size(&self) -> i64 {
-        self.call(|t, v| (v.batch_size)(t))
-    }
-    /// 0 for unconditional models.
-    pub fn num_classes(&self) -> i64 {
-        self.call(|t, v| (v.num_classes)(t))
-    }
-    /// The real batch, as floats in [-1, 1], NCHW, on the run's device. Not augmented.
-    pub fn real(&self) -> Result<Tensor, String> {
-        into_result(self.call(|t, v| (v.real)(t))).map(OwnedTensor::into_tensor)
-    }
-    /// The real batch's class labels (int64), when the model is conditional.
-    pub fn real_labels(&self) -> Result<Option<Tensor>, String> {
-        let r = into_result(self.call(|t, v| (v.real_labels)(t)))?;
-        Ok(r.into_option().map(OwnedTensor::into_tensor))
-    }
-    /// `n` latent vectors from the trainer's seeded stream.
-    pub fn sample_z(&self, n: i64) -> Result<Tensor, String> {
-        into_result(self.call(|t, v| (v.sample_z)(t, n))).map(OwnedTensor::into_tensor)
-    }
-    /// `n` uniformly drawn labels for conditional models, `None` otherwise.
-    pub fn sample_labels(&self, n: i64) -> Result<Option<Tensor>, String> {
-        let r = into_result(self.call(|t, v| (v.sample_labels)(t, n)))?;
-        Ok(r.into_option().map(OwnedTensor::into_tensor))
-    }
-    /// Runs the generator. In the discriminator phase the core runs it without autograd history.
-    pub fn generate(&self, z: &Tensor, labels: Option<&Tensor>) -> Result<Tensor, String> {
-        let labels = labels.map(TensorRef::new);
-        let r = self.call(|t, v| (v.generate)(t, TensorRef::new(z), labels.into()));
-        into_result(r).map(OwnedTensor::into_tensor)
-    }
     /// One fake batch of `batch_size` (and its labels), generated once per loss call and reused.
-    pub fn fake(&mut self) -> Result<(Tensor, Option<Tensor>), String> {
+    pub fn fake(&mut self) -> Result<(Tensor, Option<Tensor>)> {
         if self.fake.is_none() {
-            let n = self.batch_size();
+            let n = self.batch_size()?;
             let z = self.sample_z(n)?;
             let y = self.sample_labels(n)?;
             let x = self.generate(&z, y.as_ref())?;
@@ -144,42 +324,22 @@ impl<'a> LossCtx<'a> {
         let (x, y) = self.fake.as_ref().expect("just set");
         Ok((x.shallow_clone(), y.as_ref().map(Tensor::shallow_clone)))
     }
-    /// Runs the discriminator on `x`, applying the run's augmentation first when `augment` is set
-    /// (fresh random parameters on every call). Returns all of D's outputs; the first is the logit.
-    pub fn discriminate(
-        &self,
-        x: &Tensor,
-        labels: Option<&Tensor>,
-        augment: bool,
-        role: Role,
-    ) -> Result<Vec<Tensor>, String> {
-        let labels = labels.map(TensorRef::new);
-        let r = self.call(|t, v| (v.discriminate)(t, TensorRef::new(x), labels.into(), augment, role));
-        into_result(r).map(take_all)
-    }
+
     /// D's logit on the (augmented) real batch.
-    pub fn d_real(&self) -> Result<Tensor, String> {
+    pub fn d_real(&self) -> Result<Tensor> {
         let (x, y) = (self.real()?, self.real_labels()?);
         Ok(self.discriminate(&x, y.as_ref(), true, Role::Real)?.swap_remove(0))
     }
+
     /// D's logit on the (augmented) shared fake batch.
-    pub fn d_fake(&mut self) -> Result<Tensor, String> {
+    pub fn d_fake(&mut self) -> Result<Tensor> {
         let (x, y) = self.fake()?;
         Ok(self.discriminate(&x, y.as_ref(), true, Role::Fake)?.swap_remove(0))
     }
-    /// Applies the run's augmentation (fresh random parameters), differentiably.
-    pub fn augment(&self, x: &Tensor) -> Result<Tensor, String> {
-        into_result(self.call(|t, v| (v.augment)(t, TensorRef::new(x)))).map(OwnedTensor::into_tensor)
-    }
-    /// Runs any network the architecture declares, e.g. `encoder` or `q_head`.
-    pub fn run_network(&self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let lent = refs(inputs);
-        let r = self.call(|t, v| (v.run_network)(t, name.into(), lent.as_slice().into(), train));
-        into_result(r).map(take_all)
-    }
-    /// Logs a scalar (a 0-d tensor; the core reads it only at logging steps, so no sync here).
+
+    /// Logs a scalar; a logging failure never fails the step.
     pub fn log(&self, name: &str, value: &Tensor) {
-        self.call(|t, v| (v.log_scalar)(t, name.into(), TensorRef::new(value)))
+        let _ = self.log_scalar(name, value);
     }
 }
 
@@ -194,27 +354,49 @@ extern "C" fn create_loss<P: LossPlugin>(config: RStr<'_>, env: BuildEnv) -> Ffi
 struct LossGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: LossPlugin> LossGlue<P> {
-    const VTABLE: LossVTable = LossVTable { d_loss: Self::d_loss, g_loss: Self::g_loss, drop: Self::drop };
+    const VTABLE: LossVTable = LossVTable {
+        // A plugin built for an earlier revision hands over a table that ends before the later
+        // blocks; the core reads `size` to know.
+        size: crate::library::table_size(
+            crate::REVISION,
+            &[std::mem::offset_of!(LossVTable, r1), std::mem::size_of::<LossVTable>()],
+        ),
+        r0: LossMethods { plan: Self::plan, loss: Self::loss, drop: Self::drop },
+        r1: LossStateMethods { state: Self::state, load_state: Self::load_state },
+    };
 
-    fn run(
-        this: *mut c_void,
-        ctx: *const LossContext,
-        f: fn(&mut P, &mut LossCtx<'_>) -> Result<Tensor, String>,
-    ) -> FfiResult<OwnedTensor> {
+    fn this<'b>(this: *const c_void) -> &'b mut P {
+        // SAFETY: `this` is the Box<P> from `create_loss`, alive until `drop`; the host handle
+        // takes `&mut self` for mutating calls.
+        unsafe { &mut *(this as *mut P) }
+    }
+
+    extern "C" fn plan(this: *const c_void) -> FfiResult<RVec<PhaseSpec>> {
+        guard(|| Ok(Self::this(this).plan().iter().map(PhasePlan::to_ffi).collect()))
+    }
+
+    extern "C" fn loss(this: *mut c_void, phase: RStr<'_>, ctx: *const LossContext) -> FfiResult<RVec<GroupLoss>> {
         guard(|| {
-            // SAFETY: `this` is the Box<P> from `create_loss`; `ctx` is valid for this call.
-            let (p, raw) = unsafe { (&mut *(this as *mut P), &*ctx) };
-            let mut ctx = LossCtx { raw, fake: None };
-            f(p, &mut ctx).map(OwnedTensor::new)
+            // SAFETY: `ctx` is valid for this call.
+            let mut ctx = LossCtx { raw: unsafe { &*ctx }, fake: None };
+            let losses = Self::this(this).loss(phase.as_str(), &mut ctx)?;
+            Ok(losses
+                .groups
+                .into_iter()
+                .map(|(networks, loss)| GroupLoss {
+                    networks: networks.into_iter().map(RString::from).collect(),
+                    loss: loss.map(OwnedTensor::new).into(),
+                })
+                .collect())
         })
     }
 
-    extern "C" fn d_loss(this: *mut c_void, ctx: *const LossContext) -> FfiResult<OwnedTensor> {
-        Self::run(this, ctx, P::d_loss)
+    extern "C" fn state(this: *const c_void) -> FfiResult<RString> {
+        guard(|| Self::this(this).state().map(RString::from))
     }
 
-    extern "C" fn g_loss(this: *mut c_void, ctx: *const LossContext) -> FfiResult<OwnedTensor> {
-        Self::run(this, ctx, P::g_loss)
+    extern "C" fn load_state(this: *mut c_void, state: RStr<'_>) -> FfiResult<()> {
+        guard(|| Self::this(this).load_state(state.as_str()))
     }
 
     extern "C" fn drop(this: *mut c_void) {
@@ -236,111 +418,13 @@ pub fn descriptor<P: LossPlugin>(version: &str) -> PluginDescriptor {
 // ---------------------------------------------------------------------------------------------
 // Core side
 
-/// The services the core provides to loss plugins during one phase.
-pub trait LossHost {
-    fn phase(&self) -> Phase;
-    fn step(&self) -> u64;
-    fn batch_size(&self) -> i64;
-    fn num_classes(&self) -> i64;
-    fn real(&mut self) -> Result<Tensor, String>;
-    fn real_labels(&mut self) -> Result<Option<Tensor>, String>;
-    fn sample_z(&mut self, n: i64) -> Result<Tensor, String>;
-    fn sample_labels(&mut self, n: i64) -> Result<Option<Tensor>, String>;
-    fn generate(&mut self, z: &Tensor, labels: Option<&Tensor>) -> Result<Tensor, String>;
-    fn discriminate(&mut self, x: &Tensor, labels: Option<&Tensor>, augment: bool, role: Role)
-        -> Result<Vec<Tensor>, String>;
-    fn augment(&mut self, x: &Tensor) -> Result<Tensor, String>;
-    fn run_network(&mut self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String>;
-    fn log_scalar(&mut self, name: &str, value: &Tensor);
-}
-
-type HostRef<'h> = &'h mut dyn LossHost;
-
-fn host<'h>(this: *mut c_void) -> &'h mut dyn LossHost {
-    // SAFETY: `this` points at the `HostRef` that `Loss::call` keeps alive for the call.
-    unsafe { &mut **(this as *mut HostRef<'h>) }
-}
-
-extern "C" fn h_phase(t: *mut c_void) -> Phase {
-    guard_or(Phase::Discriminator, || host(t).phase())
-}
-extern "C" fn h_step(t: *mut c_void) -> u64 {
-    guard_or(0, || host(t).step())
-}
-extern "C" fn h_batch_size(t: *mut c_void) -> i64 {
-    guard_or(0, || host(t).batch_size())
-}
-extern "C" fn h_num_classes(t: *mut c_void) -> i64 {
-    guard_or(0, || host(t).num_classes())
-}
-extern "C" fn h_real(t: *mut c_void) -> FfiResult<OwnedTensor> {
-    guard(|| host(t).real().map(OwnedTensor::new))
-}
-extern "C" fn h_real_labels(t: *mut c_void) -> FfiResult<ROption<OwnedTensor>> {
-    guard(|| Ok(host(t).real_labels()?.map(OwnedTensor::new).into()))
-}
-extern "C" fn h_sample_z(t: *mut c_void, n: i64) -> FfiResult<OwnedTensor> {
-    guard(|| host(t).sample_z(n).map(OwnedTensor::new))
-}
-extern "C" fn h_sample_labels(t: *mut c_void, n: i64) -> FfiResult<ROption<OwnedTensor>> {
-    guard(|| Ok(host(t).sample_labels(n)?.map(OwnedTensor::new).into()))
-}
-extern "C" fn h_generate(t: *mut c_void, z: TensorRef<'_>, y: ROption<TensorRef<'_>>) -> FfiResult<OwnedTensor> {
-    guard(|| {
-        let y = y.into_option().map(|y| y.to_tensor());
-        host(t).generate(&z.to_tensor(), y.as_ref()).map(OwnedTensor::new)
-    })
-}
-extern "C" fn h_discriminate(
-    t: *mut c_void,
-    x: TensorRef<'_>,
-    y: ROption<TensorRef<'_>>,
-    augment: bool,
-    role: Role,
-) -> FfiResult<RVec<OwnedTensor>> {
-    guard(|| {
-        let y = y.into_option().map(|y| y.to_tensor());
-        host(t).discriminate(&x.to_tensor(), y.as_ref(), augment, role).map(give_all)
-    })
-}
-extern "C" fn h_augment(t: *mut c_void, x: TensorRef<'_>) -> FfiResult<OwnedTensor> {
-    guard(|| host(t).augment(&x.to_tensor()).map(OwnedTensor::new))
-}
-extern "C" fn h_run_network(
-    t: *mut c_void,
-    name: RStr<'_>,
-    inputs: RSlice<'_, TensorRef<'_>>,
-    train: bool,
-) -> FfiResult<RVec<OwnedTensor>> {
-    guard(|| {
-        let inputs: Vec<Tensor> = inputs.iter().map(TensorRef::to_tensor).collect();
-        host(t).run_network(name.as_str(), &inputs, train).map(give_all)
-    })
-}
-extern "C" fn h_log_scalar(t: *mut c_void, name: RStr<'_>, value: TensorRef<'_>) {
-    guard_or((), || host(t).log_scalar(name.as_str(), &value.to_tensor()))
-}
-
-static HOST_VTABLE: LossContextVTable = LossContextVTable {
-    phase: h_phase,
-    step: h_step,
-    batch_size: h_batch_size,
-    num_classes: h_num_classes,
-    real: h_real,
-    real_labels: h_real_labels,
-    sample_z: h_sample_z,
-    sample_labels: h_sample_labels,
-    generate: h_generate,
-    discriminate: h_discriminate,
-    augment: h_augment,
-    run_network: h_run_network,
-    log_scalar: h_log_scalar,
-};
-
 /// A loss created from a plugin. The library must stay loaded while it lives.
 pub struct Loss {
     obj: LossObj,
 }
+
+/// One group's loss, as the core receives it: `(networks, loss)`, see [`Losses::groups`].
+pub type Group = (Vec<String>, Option<Tensor>);
 
 impl Loss {
     /// # Safety
@@ -349,29 +433,46 @@ impl Loss {
         Self { obj }
     }
 
-    fn call(
-        &mut self,
-        host: &mut dyn LossHost,
-        f: extern "C" fn(*mut c_void, *const LossContext) -> FfiResult<OwnedTensor>,
-    ) -> Result<Tensor, String> {
-        let mut host_ref: HostRef<'_> = host;
-        let ctx = LossContext { this: &mut host_ref as *mut HostRef<'_> as *mut c_void, vtable: &HOST_VTABLE };
-        into_result(f(self.obj.this, &ctx)).map(OwnedTensor::into_tensor)
+    /// The loss's own plan; empty means the default plan.
+    pub fn plan(&self) -> Result<Vec<PhasePlan>> {
+        let specs = into_result((self.obj.vtable.r0.plan)(self.obj.this))?;
+        Ok(specs.into_iter().map(PhasePlan::from_ffi).collect())
     }
 
-    pub fn d_loss(&mut self, host: &mut dyn LossHost) -> Result<Tensor, String> {
-        let f = self.obj.vtable.d_loss;
-        self.call(host, f)
+    /// The groups' losses of one run of `phase`, with the core's services from `host`.
+    pub fn loss(&mut self, phase: &str, host: &mut dyn LossHost) -> Result<Vec<Group>> {
+        let f = self.obj.vtable.r0.loss;
+        let this = self.obj.this;
+        let groups = LossContextGlue::with(host, |ctx| into_result(f(this, phase.into(), ctx)))?;
+        Ok(groups
+            .into_iter()
+            .map(|g| (g.networks.into_iter().map(RString::into_string).collect(), g.loss.into_option().map(OwnedTensor::into_tensor)))
+            .collect())
     }
 
-    pub fn g_loss(&mut self, host: &mut dyn LossHost) -> Result<Tensor, String> {
-        let f = self.obj.vtable.g_loss;
-        self.call(host, f)
+    /// Whether the plugin has revision 1's state methods (built for interface 2.1 or later).
+    pub fn has_state_methods(&self) -> bool {
+        self.obj.vtable.size >= std::mem::offset_of!(LossVTable, r1) + std::mem::size_of::<LossStateMethods>()
+    }
+
+    /// The state to checkpoint; empty for stateless losses and plugins that predate it.
+    pub fn state(&self) -> Result<String> {
+        if !self.has_state_methods() {
+            return Ok(String::new());
+        }
+        into_result((self.obj.vtable.r1.state)(self.obj.this)).map(RString::into_string)
+    }
+
+    pub fn load_state(&mut self, state: &str) -> Result<()> {
+        if !self.has_state_methods() {
+            return Ok(());
+        }
+        into_result((self.obj.vtable.r1.load_state)(self.obj.this, state.into()))
     }
 }
 
 impl Drop for Loss {
     fn drop(&mut self) {
-        (self.obj.vtable.drop)(self.obj.this)
+        guard_or((), || (self.obj.vtable.r0.drop)(self.obj.this))
     }
 }

@@ -8,7 +8,8 @@ use abi_stable::std_types::{RStr, RString, RVec};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
-use crate::library::{guard, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
+use crate::error::Result;
+use crate::library::{guard, guard_or, into_result, BuildEnv, Factory, FfiResult, PluginDescriptor};
 use crate::tensor::TensorRef;
 
 crate::abi! {
@@ -20,7 +21,7 @@ crate::abi! {
     }
 
     #[repr(C)]
-    pub struct MetricVTable {
+    pub struct MetricMethods {
         pub reset: extern "C" fn(*mut c_void) -> FfiResult<()>,
         /// A batch of uint8 NCHW images on the run's device; `fake` says which side it belongs to.
         pub update: extern "C" fn(*mut c_void, TensorRef<'_>, bool) -> FfiResult<()>,
@@ -34,6 +35,13 @@ crate::abi! {
         pub this: *mut c_void,
         pub vtable: &'static MetricVTable,
     }
+}
+
+/// The table: `size`, then one block per revision (only extended at the end).
+#[repr(C)]
+pub struct MetricVTable {
+    pub size: usize,
+    pub r0: MetricMethods,
 }
 
 /// One computed value.
@@ -50,10 +58,10 @@ pub trait MetricPlugin: Sized + Send + 'static {
     const DESCRIPTION: &'static str;
     type Config: Serialize + DeserializeOwned + Default;
 
-    fn create(config: Self::Config, env: BuildEnv) -> Result<Self, String>;
-    fn reset(&mut self) -> Result<(), String>;
-    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String>;
-    fn compute(&mut self) -> Result<Vec<Value>, String>;
+    fn create(config: Self::Config, env: BuildEnv) -> Result<Self>;
+    fn reset(&mut self) -> Result<()>;
+    fn update(&mut self, images: &Tensor, fake: bool) -> Result<()>;
+    fn compute(&mut self) -> Result<Vec<Value>>;
     /// JSON describing the evaluation protocol (feature network, its sha256, resize rule, ...).
     fn protocol(&self) -> String {
         "{}".to_string()
@@ -72,11 +80,14 @@ struct MetricGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: MetricPlugin> MetricGlue<P> {
     const VTABLE: MetricVTable = MetricVTable {
+        size: std::mem::size_of::<MetricVTable>(),
+        r0: MetricMethods {
         reset: Self::reset,
         update: Self::update,
         compute: Self::compute,
         protocol: Self::protocol,
         drop: Self::drop,
+        },
     };
 
     fn this<'a>(this: *const c_void) -> &'a mut P {
@@ -128,25 +139,25 @@ impl Metric {
     pub unsafe fn from_raw(obj: MetricObj) -> Self {
         Self { obj }
     }
-    pub fn reset(&mut self) -> Result<(), String> {
-        into_result((self.obj.vtable.reset)(self.obj.this))
+    pub fn reset(&mut self) -> Result<()> {
+        into_result((self.obj.vtable.r0.reset)(self.obj.this))
     }
-    pub fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
-        into_result((self.obj.vtable.update)(self.obj.this, TensorRef::new(images), fake))
+    pub fn update(&mut self, images: &Tensor, fake: bool) -> Result<()> {
+        into_result((self.obj.vtable.r0.update)(self.obj.this, TensorRef::new(images), fake))
     }
-    pub fn compute(&mut self) -> Result<Vec<Value>, String> {
-        let v = into_result((self.obj.vtable.compute)(self.obj.this))?;
+    pub fn compute(&mut self) -> Result<Vec<Value>> {
+        let v = into_result((self.obj.vtable.r0.compute)(self.obj.this))?;
         Ok(v.into_iter()
             .map(|m| Value { name: m.name.into_string(), value: m.value, higher_is_better: m.higher_is_better })
             .collect())
     }
-    pub fn protocol(&self) -> Result<String, String> {
-        into_result((self.obj.vtable.protocol)(self.obj.this)).map(RString::into_string)
+    pub fn protocol(&self) -> Result<String> {
+        into_result((self.obj.vtable.r0.protocol)(self.obj.this)).map(RString::into_string)
     }
 }
 
 impl Drop for Metric {
     fn drop(&mut self) {
-        (self.obj.vtable.drop)(self.obj.this)
+        guard_or((), || (self.obj.vtable.r0.drop)(self.obj.this))
     }
 }

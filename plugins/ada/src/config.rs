@@ -71,12 +71,12 @@ pub fn default_policy() -> Vec<Step> {
 
 impl AdaConfig {
     /// Checks every key's range, naming the key and what it accepts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> lab_plugin_api::Result<()> {
         let check = |key: &str, ok: bool, expected: &str, found: String| {
             if ok {
                 Ok(())
             } else {
-                Err(format!("key `{key}`: expected {expected}, found {found}"))
+                Err(lab_plugin_api::Error::config(key, format!("expected {expected}, found {found}")))
             }
         };
         check(
@@ -102,7 +102,7 @@ impl AdaConfig {
     }
 
     /// The validated policy; errors name the entry and key (`policy[1].degrees`).
-    pub fn pipeline(&self) -> Result<Pipeline, String> {
+    pub fn pipeline(&self) -> lab_plugin_api::Result<Pipeline> {
         Pipeline::from_toml("policy", &self.policy)
     }
 }

@@ -75,7 +75,7 @@ impl Controller {
 
     /// Takes D's logits on one real batch (`[N]`, `[N, 1]` or `[N, …]`); adjusts p when an
     /// interval is complete. Empty batches are ignored.
-    pub fn feedback(&mut self, d_real: &Tensor) -> Result<(), String> {
+    pub fn feedback(&mut self, d_real: &Tensor) -> lab_plugin_api::Result<()> {
         if d_real.numel() == 0 {
             return Ok(());
         }
@@ -96,17 +96,17 @@ impl Controller {
     }
 
     /// Ends an interval: r_t from the accumulated signs, p moved towards the target.
-    fn adjust(&mut self) -> Result<(), String> {
+    fn adjust(&mut self) -> lab_plugin_api::Result<()> {
         let sign_sum = self.sign_sum();
         let images = if self.batch_size > 0 { self.batch_size * self.state.calls } else { self.state.images };
         let rt = sign_sum / self.state.logits as f64;
         let logits = self.state.logits;
         self.state = State { p: self.state.p, rt: self.state.rt, sign_sum: 0.0, logits: 0, images: 0, calls: 0 };
         if !rt.is_finite() {
-            return Err(format!(
+            return Err(lab_plugin_api::Error::new(format!(
                 "D's logits on real images were not finite over the last {} D steps ({logits} logits); p stays at {}",
                 self.interval, self.state.p
-            ));
+            )));
         }
         // sign(r_t − target), with no move at all when r_t is exactly on target.
         let direction = if rt > self.target {
@@ -139,16 +139,16 @@ impl Controller {
     }
 
     /// Restores a checkpointed state, after checking it is one this controller could have had.
-    pub fn load(&mut self, state: State) -> Result<(), String> {
+    pub fn load(&mut self, state: State) -> lab_plugin_api::Result<()> {
         if !(0.0..=1.0).contains(&state.p) {
-            return Err(format!("`p` must be in [0, 1], found {}", state.p));
+            return Err(lab_plugin_api::Error::new(format!("`p` must be in [0, 1], found {}", state.p)));
         }
         if !(state.sign_sum.is_finite() && state.sign_sum.abs() <= state.logits as f64) {
-            return Err(format!("`sign_sum` {} is not a sum of {} signs", state.sign_sum, state.logits));
+            return Err(lab_plugin_api::Error::new(format!("`sign_sum` {} is not a sum of {} signs", state.sign_sum, state.logits)));
         }
         if let Some(rt) = state.rt {
             if !(-1.0..=1.0).contains(&rt) {
-                return Err(format!("`rt` must be in [-1, 1], found {rt}"));
+                return Err(lab_plugin_api::Error::new(format!("`rt` must be in [-1, 1], found {rt}")));
             }
         }
         self.state = state;

@@ -51,14 +51,14 @@ impl AugmentPlugin for Ada {
          applied with a probability p that tracks E[sign D(real)] towards a target";
     type Config = AdaConfig;
 
-    fn create(config: AdaConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: AdaConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         config.validate()?;
         let pipeline = config.pipeline()?;
         pipeline.check_data(&env.data)?;
         Ok(Self { pipeline, controller: Controller::new(&config) })
     }
 
-    fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor, String> {
+    fn apply(&mut self, x: &Tensor, seed: u64) -> lab_plugin_api::Result<Tensor> {
         let p = self.controller.p();
         if p <= 0.0 {
             lab_augment_ops::check_batch(x)?;
@@ -68,7 +68,7 @@ impl AugmentPlugin for Ada {
         self.pipeline.apply(x, p)
     }
 
-    fn feedback(&mut self, d_real: &Tensor) -> Result<(), String> {
+    fn feedback(&mut self, d_real: &Tensor) -> lab_plugin_api::Result<()> {
         self.controller.feedback(d_real)
     }
 
@@ -78,12 +78,12 @@ impl AugmentPlugin for Ada {
 
     /// Restores [`Ada::state`]'s JSON. An empty object (what augmentations without state save)
     /// keeps the current state, so a run can switch to `ada` on resume.
-    fn load_state(&mut self, json: &str) -> Result<(), String> {
+    fn load_state(&mut self, json: &str) -> lab_plugin_api::Result<()> {
         if json.trim() == "{}" {
             return Ok(());
         }
         let state: State = serde_json::from_str(json).map_err(|e| format!("invalid ada state {json:?}: {e}"))?;
-        self.controller.load(state).map_err(|e| format!("invalid ada state: {e}"))
+        self.controller.load(state).map_err(|e| e.context("invalid ada state"))
     }
 
     /// `p` always; `rt` once it has been measured (after the first `interval` D steps).

@@ -13,7 +13,7 @@ fn env(height: i64, width: i64) -> BuildEnv {
 }
 
 /// Creates the plugin exactly as the core does: config text → descriptor's factory → handle.
-fn ada(config: &str) -> Result<Handle, String> {
+fn ada(config: &str) -> lab_plugin_api::Result<Handle> {
     let Factory::Augmentation(create) = descriptor::<Ada>("0").factory else { panic!("not an augmentation") };
     let obj = into_result(create(config.into(), env(32, 32)))?;
     // SAFETY: the factory comes from this very crate, linked in, so it outlives the handle.
@@ -136,9 +136,9 @@ fn state_round_trip_resumes_exactly() {
 #[test]
 fn invalid_state_and_config_are_refused() {
     let mut h = ada("").unwrap();
-    let err = h.load_state(r#"{"p":1.5,"rt":null,"sign_sum":0.0,"logits":0,"images":0,"calls":0}"#).unwrap_err();
+    let err = h.load_state(r#"{"p":1.5,"rt":null,"sign_sum":0.0,"logits":0,"images":0,"calls":0}"#).unwrap_err().to_string();
     assert_eq!(err, "invalid ada state: `p` must be in [0, 1], found 1.5");
-    assert!(h.load_state(r#"{"p":0.5}"#).unwrap_err().starts_with("invalid ada state"));
+    assert!(h.load_state(r#"{"p":0.5}"#).unwrap_err().to_string().starts_with("invalid ada state"));
     h.load_state("{}").unwrap();
     assert_eq!(p(&h), 0.0, "an empty state keeps the current one");
     assert_eq!(

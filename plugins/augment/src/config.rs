@@ -31,7 +31,7 @@ impl Default for AugmentConfig {
 
 impl AugmentConfig {
     /// The validated pipeline; errors name the entry and key (`pipeline[1].degrees`).
-    pub fn pipeline(&self) -> Result<Pipeline, String> {
+    pub fn pipeline(&self) -> lab_plugin_api::Result<Pipeline> {
         Pipeline::from_toml("pipeline", &self.pipeline)
     }
 }

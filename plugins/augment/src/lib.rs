@@ -42,13 +42,13 @@ impl AugmentPlugin for Augment {
          translate, colour, noise, cutout), each applied per sample with probability p";
     type Config = AugmentConfig;
 
-    fn create(config: AugmentConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: AugmentConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         let pipeline = config.pipeline()?;
         pipeline.check_data(&env.data)?;
         Ok(Self { pipeline })
     }
 
-    fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor, String> {
+    fn apply(&mut self, x: &Tensor, seed: u64) -> lab_plugin_api::Result<Tensor> {
         ops::random::seed(seed);
         self.pipeline.apply(x, 1.0)
     }

@@ -15,7 +15,7 @@ fn data(height: i64, width: i64) -> DataSpec {
 }
 
 /// Creates the plugin exactly as the core does: config text → descriptor's factory → handle.
-fn plugin(config: &str, data: DataSpec) -> Result<Handle, String> {
+fn plugin(config: &str, data: DataSpec) -> lab_plugin_api::Result<Handle> {
     let Factory::Augmentation(create) = descriptor::<Augment>("0").factory else { panic!("not an augmentation") };
     let obj = into_result(create(config.into(), BuildEnv::from_device(Device::Cpu, data)))?;
     // SAFETY: the factory comes from this very crate, linked in, so it outlives the handle.
@@ -30,7 +30,7 @@ fn pipeline(config: &str) -> Pipeline {
 
 fn config_error(config: &str) -> String {
     match lab_plugin_api::config::parse::<AugmentConfig>(config) {
-        Err(e) => e,
+        Err(e) => e.to_string(),
         Ok(c) => c.pipeline().expect_err("an invalid pipeline").to_string(),
     }
 }

@@ -84,7 +84,7 @@ pub struct Settings {
 
 impl BigGanConfig {
     /// Checks every key and resolves `resolution = 0` and the image channels from `data`.
-    pub fn resolve(&self, data: &DataSpec) -> Result<Settings, String> {
+    pub fn resolve(&self, data: &DataSpec) -> lab_plugin_api::Result<Settings> {
         Ok(Settings {
             resolution: self.resolution(data)?,
             image_channels: image_channels(data)?,
@@ -99,67 +99,66 @@ impl BigGanConfig {
         })
     }
 
-    fn resolution(&self, data: &DataSpec) -> Result<i64, String> {
+    fn resolution(&self, data: &DataSpec) -> lab_plugin_api::Result<i64> {
         let supported = SUPPORTED_RESOLUTIONS.map(|r| r.to_string()).join(", ");
         let (h, w) = (data.height, data.width);
         let wanted = if self.resolution == 0 { h } else { self.resolution };
         if h != w || !SUPPORTED_RESOLUTIONS.contains(&wanted) {
-            return Err(format!(
-                "key `resolution`: biggan has block plans for {supported}x{supported} images only \
+            return Err(lab_plugin_api::Error::config("resolution", format!(
+                "biggan has block plans for {supported}x{supported} images only \
                  (BigGAN-PyTorch's arch[32]), but the data is {h}x{w}{}; use 32x32 data or another architecture",
                 if self.resolution == 0 { String::new() } else { format!(" and `resolution` is {wanted}") }
-            ));
+            )));
         }
         if wanted != h {
-            return Err(format!(
-                "key `resolution`: {wanted} does not match the data, which is {h}x{w}; set it to 0 to follow the data"
-            ));
+            return Err(lab_plugin_api::Error::config("resolution", format!(
+                "{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow the data"
+            )));
         }
         Ok(wanted)
     }
 
-    fn classes(&self, data: &DataSpec) -> Result<Option<i64>, String> {
+    fn classes(&self, data: &DataSpec) -> lab_plugin_api::Result<Option<i64>> {
         match (self.conditional, data.num_classes) {
             (false, _) => Ok(None),
             (true, n) if n > 0 => Ok(Some(n)),
-            (true, _) => Err("key `conditional`: a conditional biggan (the default) needs class labels, but the \
-                 data has none; set `conditional = false` or use a labelled dataset"
-                .to_string()),
+            (true, _) => Err(lab_plugin_api::Error::config("conditional", "a conditional biggan (the default) needs class labels, but the \
+                 data has none; set `conditional = false` or use a labelled dataset")),
         }
     }
 
-    fn bn_eps(&self) -> Result<f64, String> {
+    fn bn_eps(&self) -> lab_plugin_api::Result<f64> {
         if self.bn_eps > 0.0 && self.bn_eps.is_finite() {
             Ok(self.bn_eps)
         } else {
-            Err(format!("key `bn_eps`: expected a small positive number such as 1e-5, found {}", self.bn_eps))
+            Err(lab_plugin_api::Error::config("bn_eps", format!("expected a small positive number such as 1e-5, found {}", self.bn_eps)))
         }
     }
 }
 
-fn image_channels(data: &DataSpec) -> Result<i64, String> {
+fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     if data.channels > 0 {
         Ok(data.channels)
     } else {
-        Err(format!("biggan: the data reports {} image channels; expected at least 1", data.channels))
+        Err(lab_plugin_api::Error::new(format!("biggan: the data reports {} image channels; expected at least 1", data.channels)))
     }
 }
 
-fn positive(key: &str, value: i64) -> Result<i64, String> {
+fn positive(key: &str, value: i64) -> lab_plugin_api::Result<i64> {
     if value > 0 {
         Ok(value)
     } else {
-        Err(format!("key `{key}`: expected a positive integer, found {value}"))
+        Err(lab_plugin_api::Error::config(key, format!("expected a positive integer, found {value}")))
     }
 }
 
-fn parse_init(value: &str) -> Result<InitStyle, String> {
+fn parse_init(value: &str) -> lab_plugin_api::Result<InitStyle> {
     match value {
         "N02" => Ok(InitStyle::N02),
         "ortho" => Ok(InitStyle::Ortho),
         other => {
             let valid = INIT_NAMES.map(|n| format!("\"{n}\"")).join(", ");
-            Err(format!("key `init`: unknown value \"{other}\"; valid values: {valid}"))
+            Err(lab_plugin_api::Error::config("init", format!("unknown value \"{other}\"; valid values: {valid}")))
         }
     }
 }
@@ -181,22 +180,22 @@ mod tests {
 
     #[test]
     fn only_32_pixels_are_supported() {
-        let err = BigGanConfig::default().resolve(&data(3, 64, 10)).unwrap_err();
+        let err = BigGanConfig::default().resolve(&data(3, 64, 10)).unwrap_err().to_string();
         assert_eq!(
             err,
             "key `resolution`: biggan has block plans for 32x32 images only (BigGAN-PyTorch's arch[32]), \
              but the data is 64x64; use 32x32 data or another architecture"
         );
         let cfg = BigGanConfig { resolution: 64, ..Default::default() };
-        assert!(cfg.resolve(&data(3, 32, 10)).unwrap_err().contains("and `resolution` is 64"));
+        assert!(cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string().contains("and `resolution` is 64"));
         let non_square = DataSpec { channels: 3, height: 32, width: 64, num_classes: 10 };
-        assert!(BigGanConfig::default().resolve(&non_square).unwrap_err().contains("the data is 32x64"));
+        assert!(BigGanConfig::default().resolve(&non_square).unwrap_err().to_string().contains("the data is 32x64"));
     }
 
     #[test]
     fn conditional_needs_labels() {
         assert_eq!(
-            BigGanConfig::default().resolve(&data(3, 32, 0)).unwrap_err(),
+            BigGanConfig::default().resolve(&data(3, 32, 0)).unwrap_err().to_string(),
             "key `conditional`: a conditional biggan (the default) needs class labels, but the data has none; \
              set `conditional = false` or use a labelled dataset"
         );
@@ -209,7 +208,7 @@ mod tests {
     fn init_lists_valid_values() {
         let cfg = BigGanConfig { init: "xavier".into(), ..Default::default() };
         assert_eq!(
-            cfg.resolve(&data(3, 32, 10)).unwrap_err(),
+            cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string(),
             "key `init`: unknown value \"xavier\"; valid values: \"N02\", \"ortho\""
         );
         let cfg = BigGanConfig { init: "ortho".into(), ..Default::default() };
@@ -219,15 +218,15 @@ mod tests {
     #[test]
     fn sizes_and_eps_must_be_positive() {
         let cfg = BigGanConfig { g_ch: 0, ..Default::default() };
-        assert_eq!(cfg.resolve(&data(3, 32, 10)).unwrap_err(), "key `g_ch`: expected a positive integer, found 0");
+        assert_eq!(cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string(), "key `g_ch`: expected a positive integer, found 0");
         let cfg = BigGanConfig { bn_eps: 0.0, ..Default::default() };
-        assert!(cfg.resolve(&data(3, 32, 10)).unwrap_err().starts_with("key `bn_eps`"));
+        assert!(cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string().starts_with("key `bn_eps`"));
     }
 
     #[test]
     fn unknown_keys_are_refused_through_the_api_parser() {
-        let err = lab_plugin_api::config::parse::<BigGanConfig>("g_chan = 32").unwrap_err();
-        assert!(err.starts_with("unknown key `g_chan`; did you mean `g_ch`?"), "{err}");
+        let err = lab_plugin_api::config::parse::<BigGanConfig>("g_chan = 32").unwrap_err().to_string();
+        assert!(err.starts_with("key `g_chan`: not a key of this plugin; did you mean `g_ch`?"), "{err}");
         let ok = lab_plugin_api::config::parse::<BigGanConfig>("d_sn = false\nbn_eps = 1e-4").unwrap();
         assert_eq!((ok.d_sn, ok.bn_eps, ok.g_ch), (false, 1e-4, 64));
     }

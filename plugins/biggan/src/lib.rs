@@ -50,7 +50,7 @@ impl ArchitecturePlugin for BigGan {
          residual G with class-conditional BN, projection D, spectral norm";
     type Config = BigGanConfig;
 
-    fn create(config: BigGanConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: BigGanConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         Ok(Self { settings: config.resolve(&env.data)?, device: env.device() })
     }
 
@@ -67,7 +67,7 @@ impl ArchitecturePlugin for BigGan {
         gan::networks()
     }
 
-    fn build(&self, name: &str) -> Result<Box<dyn Network>, String> {
+    fn build(&self, name: &str) -> lab_plugin_api::Result<Box<dyn Network>> {
         let s = &self.settings;
         let shapes = Shapes::square(s.z_dim, s.image_channels, s.resolution, s.classes);
         gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))

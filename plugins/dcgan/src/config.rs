@@ -73,7 +73,7 @@ pub struct Settings {
 
 impl DcganConfig {
     /// Checks every key and resolves `resolution = 0` and the channel count from `data`.
-    pub fn resolve(&self, data: &DataSpec) -> Result<Settings, String> {
+    pub fn resolve(&self, data: &DataSpec) -> lab_plugin_api::Result<Settings> {
         Ok(Settings {
             resolution: self.resolution(data)?,
             image_channels: image_channels(data)?,
@@ -86,36 +86,35 @@ impl DcganConfig {
         })
     }
 
-    fn resolution(&self, data: &DataSpec) -> Result<i64, String> {
+    fn resolution(&self, data: &DataSpec) -> lab_plugin_api::Result<i64> {
         let supported = supported_list();
         let (h, w) = (data.height, data.width);
         if h != w {
-            return Err(format!(
-                "key `resolution`: dcgan needs square images, but the data is {h}x{w}; supported sizes: {supported}"
-            ));
+            return Err(lab_plugin_api::Error::config("resolution", format!(
+                "dcgan needs square images, but the data is {h}x{w}; supported sizes: {supported}"
+            )));
         }
         let wanted = if self.resolution == 0 { h } else { self.resolution };
         if !SUPPORTED_RESOLUTIONS.contains(&wanted) {
-            return Err(format!(
-                "key `resolution`: {wanted} is not supported (the data is {h}x{w}); supported sizes: {supported}"
-            ));
+            return Err(lab_plugin_api::Error::config("resolution", format!(
+                "{wanted} is not supported (the data is {h}x{w}); supported sizes: {supported}"
+            )));
         }
         if wanted != h {
-            return Err(format!(
-                "key `resolution`: {wanted} does not match the data, which is {h}x{w}; set it to 0 to follow \
+            return Err(lab_plugin_api::Error::config("resolution", format!(
+                "{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow \
                  the data (supported sizes: {supported})"
-            ));
+            )));
         }
         Ok(wanted)
     }
 
-    fn classes(&self, data: &DataSpec) -> Result<Option<i64>, String> {
+    fn classes(&self, data: &DataSpec) -> lab_plugin_api::Result<Option<i64>> {
         match (self.conditional, data.num_classes) {
             (false, _) => Ok(None),
             (true, n) if n > 0 => Ok(Some(n)),
-            (true, _) => Err("key `conditional`: a conditional dcgan needs class labels, but the data has none; \
-                 set `conditional = false` or use a labelled dataset"
-                .to_string()),
+            (true, _) => Err(lab_plugin_api::Error::config("conditional", "a conditional dcgan needs class labels, but the data has none; \
+                 set `conditional = false` or use a labelled dataset")),
         }
     }
 }
@@ -124,37 +123,37 @@ fn supported_list() -> String {
     SUPPORTED_RESOLUTIONS.map(|r| r.to_string()).join(", ")
 }
 
-fn image_channels(data: &DataSpec) -> Result<i64, String> {
+fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     if data.channels > 0 {
         Ok(data.channels)
     } else {
-        Err(format!("dcgan: the data reports {} image channels; expected at least 1", data.channels))
+        Err(lab_plugin_api::Error::new(format!("dcgan: the data reports {} image channels; expected at least 1", data.channels)))
     }
 }
 
-fn positive(key: &str, value: i64) -> Result<i64, String> {
+fn positive(key: &str, value: i64) -> lab_plugin_api::Result<i64> {
     if value > 0 {
         Ok(value)
     } else {
-        Err(format!("key `{key}`: expected a positive integer, found {value}"))
+        Err(lab_plugin_api::Error::config(key, format!("expected a positive integer, found {value}")))
     }
 }
 
-fn parse_g_norm(value: &str) -> Result<GNorm, String> {
+fn parse_g_norm(value: &str) -> lab_plugin_api::Result<GNorm> {
     match value {
         "batch" => Ok(GNorm::Batch),
         "none" => Ok(GNorm::None),
-        other => Err(format!("key `g_norm`: unknown value \"{other}\"; valid values: \"batch\", \"none\"")),
+        other => Err(lab_plugin_api::Error::config("g_norm", format!("unknown value \"{other}\"; valid values: \"batch\", \"none\""))),
     }
 }
 
-fn parse_d_norm(value: &str) -> Result<DNorm, String> {
+fn parse_d_norm(value: &str) -> lab_plugin_api::Result<DNorm> {
     match value {
         "batch" => Ok(DNorm::Batch),
         "spectral" => Ok(DNorm::Spectral),
         "none" => Ok(DNorm::None),
         other => {
-            Err(format!("key `d_norm`: unknown value \"{other}\"; valid values: \"batch\", \"spectral\", \"none\""))
+            Err(lab_plugin_api::Error::config("d_norm", format!("unknown value \"{other}\"; valid values: \"batch\", \"spectral\", \"none\"")))
         }
     }
 }
@@ -175,14 +174,14 @@ mod tests {
 
     #[test]
     fn unsupported_resolution_is_refused() {
-        let err = DcganConfig::default().resolve(&data(3, 48, 0)).unwrap_err();
+        let err = DcganConfig::default().resolve(&data(3, 48, 0)).unwrap_err().to_string();
         assert_eq!(err, "key `resolution`: 48 is not supported (the data is 48x48); supported sizes: 28, 32, 64");
     }
 
     #[test]
     fn resolution_must_match_the_data() {
         let cfg = DcganConfig { resolution: 64, ..Default::default() };
-        let err = cfg.resolve(&data(3, 32, 0)).unwrap_err();
+        let err = cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string();
         assert_eq!(
             err,
             "key `resolution`: 64 does not match the data, which is 32x32; set it to 0 to follow the data \
@@ -194,7 +193,7 @@ mod tests {
     fn non_square_data_is_refused() {
         let err = DcganConfig::default().resolve(&DataSpec { channels: 3, height: 32, width: 64, num_classes: 0 });
         assert_eq!(
-            err.unwrap_err(),
+            err.unwrap_err().to_string(),
             "key `resolution`: dcgan needs square images, but the data is 32x64; supported sizes: 28, 32, 64"
         );
     }
@@ -203,12 +202,12 @@ mod tests {
     fn norms_list_valid_values() {
         let cfg = DcganConfig { g_norm: "layer".into(), ..Default::default() };
         assert_eq!(
-            cfg.resolve(&data(3, 32, 0)).unwrap_err(),
+            cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(),
             "key `g_norm`: unknown value \"layer\"; valid values: \"batch\", \"none\""
         );
         let cfg = DcganConfig { d_norm: "sn".into(), ..Default::default() };
         assert_eq!(
-            cfg.resolve(&data(3, 32, 0)).unwrap_err(),
+            cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(),
             "key `d_norm`: unknown value \"sn\"; valid values: \"batch\", \"spectral\", \"none\""
         );
     }
@@ -217,7 +216,7 @@ mod tests {
     fn conditional_needs_labels() {
         let cfg = DcganConfig { conditional: true, ..Default::default() };
         assert_eq!(
-            cfg.resolve(&data(3, 32, 0)).unwrap_err(),
+            cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(),
             "key `conditional`: a conditional dcgan needs class labels, but the data has none; \
              set `conditional = false` or use a labelled dataset"
         );
@@ -227,12 +226,12 @@ mod tests {
     #[test]
     fn sizes_must_be_positive() {
         let cfg = DcganConfig { z_dim: 0, ..Default::default() };
-        assert_eq!(cfg.resolve(&data(3, 32, 0)).unwrap_err(), "key `z_dim`: expected a positive integer, found 0");
+        assert_eq!(cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(), "key `z_dim`: expected a positive integer, found 0");
     }
 
     #[test]
     fn unknown_keys_are_refused_through_the_api_parser() {
-        let err = lab_plugin_api::config::parse::<DcganConfig>("z_dimm = 128").unwrap_err();
-        assert!(err.starts_with("unknown key `z_dimm`; did you mean `z_dim`?"), "{err}");
+        let err = lab_plugin_api::config::parse::<DcganConfig>("z_dimm = 128").unwrap_err().to_string();
+        assert!(err.starts_with("key `z_dimm`: not a key of this plugin; did you mean `z_dim`?"), "{err}");
     }
 }

@@ -43,7 +43,7 @@ impl ArchitecturePlugin for Dcgan {
         "DCGAN (Radford et al., 2016) at 28, 32 or 64 pixels; optional class conditioning and spectral norm";
     type Config = DcganConfig;
 
-    fn create(config: DcganConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: DcganConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         Ok(Self { settings: config.resolve(&env.data)?, device: env.device() })
     }
 
@@ -60,7 +60,7 @@ impl ArchitecturePlugin for Dcgan {
         gan::networks()
     }
 
-    fn build(&self, name: &str) -> Result<Box<dyn Network>, String> {
+    fn build(&self, name: &str) -> lab_plugin_api::Result<Box<dyn Network>> {
         let s = &self.settings;
         let shapes = Shapes::square(s.z_dim, s.image_channels, s.resolution, s.classes);
         gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))

@@ -48,7 +48,7 @@ impl PolicyOp {
 
 impl DiffAugmentConfig {
     /// The policy's operations, in order. Names are trimmed; an empty policy is allowed.
-    pub fn policy_ops(&self) -> Result<Vec<PolicyOp>, String> {
+    pub fn policy_ops(&self) -> lab_plugin_api::Result<Vec<PolicyOp>> {
         if self.policy.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -67,7 +67,7 @@ impl DiffAugmentConfig {
                     let hint = did_you_mean(name, valid.iter().copied())
                         .map(|s| format!("did you mean `{s}`? "))
                         .unwrap_or_default();
-                    format!("key `policy`: {what} in \"{}\"; {hint}valid ops: {}", self.policy, valid.join(", "))
+                    lab_plugin_api::Error::config("policy", format!("{what} in \"{}\"; {hint}valid ops: {}", self.policy, valid.join(", ")))
                 })
             })
             .collect()
@@ -76,10 +76,10 @@ impl DiffAugmentConfig {
     /// The policy as pipeline steps, all applied to every sample (p = 1). Each carries
     /// DiffAugment's exact distribution: brightness U(−0.5, 0.5), saturation U(0, 2), contrast
     /// U(0.5, 1.5), integer translation with zero fill, and cutout.
-    pub fn steps(&self) -> Result<Vec<Step>, String> {
+    pub fn steps(&self) -> lab_plugin_api::Result<Vec<Step>> {
         for (key, value) in [("translation_ratio", self.translation_ratio), ("cutout_ratio", self.cutout_ratio)] {
             if !(0.0..=1.0).contains(&value) {
-                return Err(format!("key `{key}`: expected a number in [0, 1], found {value}"));
+                return Err(lab_plugin_api::Error::config(key, format!("expected a number in [0, 1], found {value}")));
             }
         }
         let mut steps = Vec::new();

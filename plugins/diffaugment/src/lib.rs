@@ -56,11 +56,11 @@ impl AugmentPlugin for DiffAugment {
          with fresh parameters per sample, applied to reals and fakes alike";
     type Config = DiffAugmentConfig;
 
-    fn create(config: DiffAugmentConfig, _env: BuildEnv) -> Result<Self, String> {
+    fn create(config: DiffAugmentConfig, _env: BuildEnv) -> lab_plugin_api::Result<Self> {
         Ok(Self { pipeline: Pipeline::new("policy", config.steps()?) })
     }
 
-    fn apply(&mut self, x: &Tensor, seed: u64) -> Result<Tensor, String> {
+    fn apply(&mut self, x: &Tensor, seed: u64) -> lab_plugin_api::Result<Tensor> {
         random::seed(seed);
         self.pipeline.apply(x, 1.0)
     }

@@ -17,7 +17,7 @@ fn env() -> BuildEnv {
 }
 
 /// Creates the plugin exactly as the core does: config text → descriptor's factory → handle.
-fn plugin(config: &str) -> Result<Handle, String> {
+fn plugin(config: &str) -> lab_plugin_api::Result<Handle> {
     let Factory::Augmentation(create) = descriptor::<DiffAugment>("0").factory else { panic!("not an augmentation") };
     let obj = into_result(create(config.into(), env()))?;
     // SAFETY: the factory comes from this very crate, linked in, so it outlives the handle.
@@ -105,7 +105,7 @@ fn unknown_policy_ops_are_refused_with_a_suggestion() {
     );
     assert_eq!(
         plugin("polcy = \"color\"").err().unwrap(),
-        "unknown key `polcy`; did you mean `policy`? valid keys: cutout_ratio, policy, translation_ratio"
+        "key `polcy`: not a key of this plugin; did you mean `policy`? valid keys: cutout_ratio, policy, translation_ratio"
     );
 }
 

@@ -70,11 +70,11 @@ impl PenaltyConfig for WganGpConfig {
 impl Penalties {
     /// Every weight must be a finite, non-negative number: a negative one would reward D for
     /// the very behaviour the penalty exists to prevent.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> lab_plugin_api::Result<()> {
         for (key, value) in [("gp_lambda", self.gp_lambda), ("r1_gamma", self.r1_gamma), ("cr_lambda", self.cr_lambda)]
         {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(format!("key `{key}`: expected a finite number >= 0 (0 turns it off), found {value}"));
+                return Err(lab_plugin_api::Error::config(key, format!("expected a finite number >= 0 (0 turns it off), found {value}")));
             }
         }
         Ok(())

@@ -28,13 +28,13 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
     const DESCRIPTION: &'static str = O::DESCRIPTION;
     type Config = O::Config;
 
-    fn create(config: O::Config, _env: BuildEnv) -> Result<Self, String> {
+    fn create(config: O::Config, _env: BuildEnv) -> lab_plugin_api::Result<Self> {
         let penalties = config.penalties();
         penalties.validate()?;
         Ok(Self { penalties, objective: PhantomData })
     }
 
-    fn d_loss(&mut self, ctx: &mut LossCtx<'_>) -> Result<Tensor, String> {
+    fn d_loss(&mut self, ctx: &mut LossCtx<'_>) -> lab_plugin_api::Result<Tensor> {
         let Penalties { gp_lambda, r1_gamma, cr_lambda, cr_run_augment } = self.penalties;
         let (real, real_input) = penalty::real_logits(ctx, r1_gamma > 0.0)?;
         let fake = penalty::flat(ctx.d_fake()?);
@@ -52,7 +52,7 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
         Ok(terms.into_iter().reduce(|sum, term| sum + term).expect("the objective's own term"))
     }
 
-    fn g_loss(&mut self, ctx: &mut LossCtx<'_>) -> Result<Tensor, String> {
+    fn g_loss(&mut self, ctx: &mut LossCtx<'_>) -> lab_plugin_api::Result<Tensor> {
         Ok(O::g_loss(&penalty::flat(ctx.d_fake()?)))
     }
 }

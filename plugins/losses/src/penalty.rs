@@ -12,16 +12,16 @@ pub fn flat(logits: Tensor) -> Tensor {
 }
 
 /// D's first output (the logit), flattened.
-pub fn logits(outputs: Vec<Tensor>) -> Result<Tensor, String> {
-    outputs.into_iter().next().map(flat).ok_or_else(|| "the discriminator returned no outputs".to_string())
+pub fn logits(outputs: Vec<Tensor>) -> lab_plugin_api::Result<Tensor> {
+    outputs.into_iter().next().map(flat).ok_or_else(|| "the discriminator returned no outputs".into())
 }
 
 /// ∂(Σ out)/∂x, kept in the graph (`create_graph`) so a penalty on it trains D, and keeping the
 /// graph of `out` alive (`keep_graph`) because the caller usually back-propagates `out` as well.
-fn input_gradient(out: &Tensor, x: &Tensor) -> Result<Tensor, String> {
+fn input_gradient(out: &Tensor, x: &Tensor) -> lab_plugin_api::Result<Tensor> {
     let grads = Tensor::f_run_backward(&[out.sum(Kind::Float)], &[x], true, true)
         .map_err(|e| format!("could not differentiate D with respect to its input: {e}"))?;
-    grads.into_iter().next().ok_or_else(|| "autograd returned no input gradient".to_string())
+    grads.into_iter().next().ok_or_else(|| "autograd returned no input gradient".into())
 }
 
 /// Per-sample squared L2 norm of a batch: `[N, ...]` → `[N]`.
@@ -37,7 +37,7 @@ fn leaf_with_grad(x: &Tensor) -> Tensor {
 /// D's logits on the augmented real batch, role Real. When `for_r1` is set, the real batch is
 /// also returned as a leaf requiring grad: R1 then differentiates these same logits instead of
 /// running D a second time (as StyleGAN2 does), and D(x) is reported to the core only once.
-pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> Result<(Tensor, Option<Tensor>), String> {
+pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> lab_plugin_api::Result<(Tensor, Option<Tensor>)> {
     if !for_r1 {
         return Ok((flat(ctx.d_real()?), None));
     }
@@ -49,7 +49,7 @@ pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> Result<(Tensor, Optio
 
 /// R1: γ/2 · E‖∇ₓD(x)‖² on real data, `real_logits` having been computed from the leaf `real`.
 /// The gradient goes through the augmentation to the clean images, as in DiffAugment's StyleGAN2.
-pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) -> Result<Tensor, String> {
+pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) -> lab_plugin_api::Result<Tensor> {
     let grad = input_gradient(real_logits, real)?;
     let term = gamma / 2.0 * squared_norms(&grad).mean(Kind::Float);
     ctx.log("loss/r1", &term.detach());
@@ -58,7 +58,7 @@ pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) ->
 
 /// WGAN-GP: λ · E(‖∇D(x̂)‖ − 1)² with x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) per sample. The
 /// interpolates are not augmented (the penalty constrains D itself) and carry role Other.
-pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> Result<Tensor, String> {
+pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> lab_plugin_api::Result<Tensor> {
     let real = ctx.real()?;
     let y = ctx.real_labels()?;
     let (fake, _) = ctx.fake()?;
@@ -78,7 +78,7 @@ pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> Result<Tensor, St
 /// Consistency regularisation: λ · E(D(T(x)) − D(x))² on real data; neither pass is augmented
 /// by `discriminate` itself. T is CR's own flip-and-shift, or a fresh draw of the run's
 /// augmentation when `run_augment` is set.
-pub fn consistency(ctx: &LossCtx<'_>, lambda: f64, run_augment: bool) -> Result<Tensor, String> {
+pub fn consistency(ctx: &LossCtx<'_>, lambda: f64, run_augment: bool) -> lab_plugin_api::Result<Tensor> {
     let real = ctx.real()?;
     let y = ctx.real_labels()?;
     let clean = logits(ctx.discriminate(&real, y.as_ref(), false, Role::Other)?)?;

@@ -1,9 +1,16 @@
 //! Unit tests through the host-side [`Loss`] handle: every call crosses the same `extern "C"`
 //! tables the core uses, against a fake host with a linear "D" whose parameters live here.
-use lab_plugin_api::library::{into_result, BuildEnv, DataSpec, Factory};
-use lab_plugin_api::loss::{descriptor, Loss, LossHost};
+use lab_plugin_api::host::{into_result, Factory, Loss, LossHost};
+use lab_plugin_api::loss::descriptor;
 use lab_plugin_api::tch::{Device, Kind, Tensor};
-use lab_plugin_api::{LossPlugin, Phase, Role};
+use lab_plugin_api::{BuildEnv, DataSpec, LossPlugin, Role, PHASE_D, PHASE_G};
+
+/// The two phases of the default plan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Discriminator,
+    Generator,
+}
 
 use crate::{Hinge, LeastSquares, Minimax, NonSaturating, WganGp};
 
@@ -58,31 +65,43 @@ impl FakeHost {
 }
 
 impl LossHost for FakeHost {
-    fn phase(&self) -> Phase {
-        self.phase
+    fn phase(&mut self) -> lab_plugin_api::Result<String> {
+        Ok(if self.phase == Phase::Discriminator { PHASE_D } else { PHASE_G }.to_string())
     }
-    fn step(&self) -> u64 {
-        0
+    fn step(&mut self) -> lab_plugin_api::Result<u64> {
+        Ok(0)
     }
-    fn batch_size(&self) -> i64 {
-        3
+    fn repeat_index(&mut self) -> lab_plugin_api::Result<u64> {
+        Ok(0)
     }
-    fn num_classes(&self) -> i64 {
-        0
+    fn batch_size(&mut self) -> lab_plugin_api::Result<i64> {
+        Ok(3)
     }
-    fn real(&mut self) -> Result<Tensor, String> {
+    fn num_classes(&mut self) -> lab_plugin_api::Result<i64> {
+        Ok(0)
+    }
+    fn steps_network(&mut self, name: &str) -> lab_plugin_api::Result<bool> {
+        Ok(match self.phase {
+            Phase::Discriminator => name == "discriminator",
+            Phase::Generator => name == "generator",
+        })
+    }
+    fn real_b(&mut self) -> lab_plugin_api::Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn real(&mut self) -> lab_plugin_api::Result<Tensor> {
         Ok(self.real.shallow_clone())
     }
-    fn real_labels(&mut self) -> Result<Option<Tensor>, String> {
+    fn real_labels(&mut self) -> lab_plugin_api::Result<Option<Tensor>> {
         Ok(None)
     }
-    fn sample_z(&mut self, n: i64) -> Result<Tensor, String> {
+    fn sample_z(&mut self, n: i64) -> lab_plugin_api::Result<Tensor> {
         Ok(Tensor::zeros([n, 1], (Kind::Float, Device::Cpu)))
     }
-    fn sample_labels(&mut self, _n: i64) -> Result<Option<Tensor>, String> {
+    fn sample_labels(&mut self, _n: i64) -> lab_plugin_api::Result<Option<Tensor>> {
         Ok(None)
     }
-    fn generate(&mut self, _z: &Tensor, _labels: Option<&Tensor>) -> Result<Tensor, String> {
+    fn generate(&mut self, _z: &Tensor, _labels: Option<&Tensor>) -> lab_plugin_api::Result<Tensor> {
         // Like the core: no autograd history for G in the D phase.
         Ok(match self.phase {
             Phase::Discriminator => self.g_out.detach(),
@@ -95,24 +114,47 @@ impl LossHost for FakeHost {
         _y: Option<&Tensor>,
         augment: bool,
         role: Role,
-    ) -> Result<Vec<Tensor>, String> {
+    ) -> lab_plugin_api::Result<Vec<Tensor>> {
         self.calls.push((role, augment));
         let x = if augment { self.augment(x)? } else { x.shallow_clone() };
         Ok(vec![x.flatten(1, -1).matmul(&self.w.unsqueeze(1)) + &self.b])
     }
-    fn augment(&mut self, x: &Tensor) -> Result<Tensor, String> {
+    fn augment(&mut self, x: &Tensor) -> lab_plugin_api::Result<Tensor> {
         Ok(x * self.scale)
     }
-    fn run_network(&mut self, name: &str, _inputs: &[Tensor], _train: bool) -> Result<Vec<Tensor>, String> {
-        Err(format!("no network `{name}` in the fake host"))
+    fn run_network(&mut self, name: &str, _inputs: &[Tensor], _train: bool) -> lab_plugin_api::Result<Vec<Tensor>> {
+        Err(lab_plugin_api::Error::new(format!("no network `{name}` in the fake host")))
     }
-    fn log_scalar(&mut self, name: &str, value: &Tensor) {
+    fn log_scalar(&mut self, name: &str, value: &Tensor) -> lab_plugin_api::Result<()> {
         self.logged.push((name.to_string(), value.double_value(&[])));
+        Ok(())
+    }
+}
+
+/// The one loss of the default plan's phase `phase`, through the same call the core makes.
+fn single(loss: &mut Loss, phase: &str, host: &mut FakeHost) -> lab_plugin_api::Result<Tensor> {
+    let mut groups = loss.loss(phase, host)?;
+    assert_eq!(groups.len(), 1, "one group: every network of the phase");
+    assert!(groups[0].0.is_empty(), "the group names no networks: all of the phase's");
+    Ok(groups.remove(0).1.expect("a loss, not a skip"))
+}
+
+trait Phases {
+    fn d_loss(&mut self, host: &mut FakeHost) -> lab_plugin_api::Result<Tensor>;
+    fn g_loss(&mut self, host: &mut FakeHost) -> lab_plugin_api::Result<Tensor>;
+}
+
+impl Phases for Loss {
+    fn d_loss(&mut self, host: &mut FakeHost) -> lab_plugin_api::Result<Tensor> {
+        single(self, PHASE_D, host)
+    }
+    fn g_loss(&mut self, host: &mut FakeHost) -> lab_plugin_api::Result<Tensor> {
+        single(self, PHASE_G, host)
     }
 }
 
 /// Creates loss plugin `P` exactly as the core does: descriptor → factory → handle.
-fn loss<P: LossPlugin>(config: &str) -> Result<Loss, String> {
+fn loss<P: LossPlugin>(config: &str) -> lab_plugin_api::Result<Loss> {
     let env = BuildEnv::from_device(Device::Cpu, DataSpec { channels: 1, height: 2, width: 2, num_classes: 0 });
     let Factory::Loss(create) = descriptor::<P>("0").factory else { panic!("not a loss factory") };
     let obj = into_result(create(config.into(), env))?;
@@ -285,8 +327,8 @@ fn negative_weights_are_refused() {
 
 #[test]
 fn gp_lambda_belongs_to_wgan_gp_only() {
-    let err = loss::<Hinge>("gp_lambda = 10").err().unwrap();
-    assert!(err.starts_with("unknown key `gp_lambda`;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma"), "{err}");
+    let err = loss::<Hinge>("gp_lambda = 10").err().unwrap().to_string();
+    assert!(err.starts_with("key `gp_lambda`: not a key of this plugin;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma"), "{err}");
 }
 
 #[test]

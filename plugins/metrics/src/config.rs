@@ -129,16 +129,16 @@ impl Default for PrConfig {
 }
 
 /// Refuses an integer key below `min`, naming the key.
-pub(crate) fn at_least(key: &str, value: i64, min: i64) -> Result<(), String> {
+pub(crate) fn at_least(key: &str, value: i64, min: i64) -> lab_plugin_api::Result<()> {
     if value < min {
-        return Err(format!("key `{key}`: expected an integer >= {min}, found {value}"));
+        return Err(lab_plugin_api::Error::config(key, format!("expected an integer >= {min}, found {value}")));
     }
     Ok(())
 }
 
 impl NetworkConfig {
     /// Checks the keys that do not need the file system.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> lab_plugin_api::Result<()> {
         at_least("batch_size", self.batch_size, 1)
     }
 }

@@ -83,7 +83,7 @@ pub fn missing_message(path: &Path, source: &Source) -> String {
 }
 
 /// The SHA-256 of a file, in lower-case hex.
-pub fn sha256_file(path: &Path) -> Result<String, String> {
+pub fn sha256_file(path: &Path) -> lab_plugin_api::Result<String> {
     let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -113,7 +113,7 @@ type CacheKey = (PathBuf, u64, Option<std::time::SystemTime>, i32);
 
 /// Every metric of a run uses the same network: it is loaded and hashed once and shared while
 /// any metric holds it (about 100 MB of weights for Inception).
-fn load_shared(path: &Path, device: Device) -> Result<Arc<Loaded>, String> {
+fn load_shared(path: &Path, device: Device) -> lab_plugin_api::Result<Arc<Loaded>> {
     static CACHE: Mutex<Option<HashMap<CacheKey, Weak<Loaded>>>> = Mutex::new(None);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -179,11 +179,11 @@ impl std::fmt::Debug for FeatureNet {
 
 impl FeatureNet {
     /// Finds, hashes and loads the network named by `config` onto `device`.
-    pub fn load(config: &NetworkConfig, device: Device) -> Result<Self, String> {
+    pub fn load(config: &NetworkConfig, device: Device) -> lab_plugin_api::Result<Self> {
         config.validate()?;
         let (path, source) = resolve_path(&config.features);
         if !path.is_file() {
-            return Err(missing_message(&path, &source));
+            return Err(missing_message(&path, &source).into());
         }
         let loaded = load_shared(&path, device)?;
         Ok(Self { loaded, path, device, repeat_gray: config.repeat_gray, batch_size: config.batch_size })
@@ -207,7 +207,7 @@ impl FeatureNet {
     /// Runs `forward(images, args...)` over `images` in chunks of `batch_size` and returns the
     /// outputs as one float32 `[N, D]` tensor on the network's device. Anything after the batch
     /// dimension is flattened, so `[N, D, 1, 1]` outputs work too.
-    pub fn run(&self, images: &Tensor, args: &[bool]) -> Result<Tensor, String> {
+    pub fn run(&self, images: &Tensor, args: &[bool]) -> lab_plugin_api::Result<Tensor> {
         let images = self.prepare(images)?;
         tch::no_grad(|| {
             let mut outputs = Vec::new();
@@ -223,20 +223,20 @@ impl FeatureNet {
                     )
                 })?;
                 let IValue::Tensor(out) = out else {
-                    return Err(format!(
+                    return Err(lab_plugin_api::Error::new(format!(
                         "feature network {}: forward(images, {args:?}) returned something other than a tensor",
                         self.file_name()
-                    ));
+                    )));
                 };
                 if out.dim() < 2 || out.size()[0] != chunk.size()[0] {
-                    return Err(format!(
+                    return Err(lab_plugin_api::Error::new(format!(
                         "feature network {}: forward(images, {args:?}) on {} images returned shape [{}]; \
                          expected [{}, D]",
                         self.file_name(),
                         chunk.size()[0],
                         shape(&out),
                         chunk.size()[0]
-                    ));
+                    )));
                 }
                 outputs.push(out.flatten(1, -1).to_kind(Kind::Float));
             }
@@ -246,12 +246,12 @@ impl FeatureNet {
 
     /// Checks the batch and brings it into the form the network takes: uint8 NCHW on the
     /// network's device, 3 channels if gray ones are repeated.
-    fn prepare(&self, images: &Tensor) -> Result<Tensor, String> {
+    fn prepare(&self, images: &Tensor) -> lab_plugin_api::Result<Tensor> {
         if images.dim() != 4 {
-            return Err(format!("metrics take NCHW image batches; got shape [{}]", shape(images)));
+            return Err(lab_plugin_api::Error::new(format!("metrics take NCHW image batches; got shape [{}]", shape(images))));
         }
         if images.kind() != Kind::Uint8 {
-            return Err(format!("metrics take uint8 images (0-255); got {:?}", images.kind()));
+            return Err(lab_plugin_api::Error::new(format!("metrics take uint8 images (0-255); got {:?}", images.kind())));
         }
         if images.size()[0] == 0 {
             return Err("metrics got an empty batch".into());

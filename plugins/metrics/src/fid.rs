@@ -39,7 +39,7 @@ pub struct Fid {
 
 impl Fid {
     /// Adds a `[N, D]` batch of features to one side; what `update` does after the network.
-    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
+    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         check_features(features)?;
         if fake {
             self.fake.add(features)
@@ -52,13 +52,13 @@ impl Fid {
     }
 
     /// This evaluation's real batches as reference statistics.
-    fn real_stats(&self) -> Result<GaussianStats, String> {
+    fn real_stats(&self) -> lab_plugin_api::Result<GaussianStats> {
         if self.real.count() == 0 {
             return Err("fid has no reference: feed real images (update with fake = false) or set `reference_stats` \
                         to a statistics file"
                 .into());
         }
-        self.real.stats(self.net.sha256()).map_err(|e| format!("fid reference: {e}"))
+        self.real.stats(self.net.sha256()).map_err(|e| e.context("fid reference"))
     }
 }
 
@@ -68,21 +68,21 @@ impl MetricPlugin for Fid {
         "Fréchet Inception distance (Heusel et al., 2017): float64 moments and eigh-based matrix square root on the device";
     type Config = FidConfig;
 
-    fn create(config: FidConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: FidConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         let device = env.device();
         let net = FeatureNet::load(&config.network, device)?;
         let path = PathBuf::from(&config.reference_stats);
         let (reference, source) = if !config.reference_stats.is_empty() && path.is_file() {
             let stats = GaussianStats::load(&path, device)?;
             if stats.features_sha256 != net.sha256() {
-                return Err(format!(
+                return Err(lab_plugin_api::Error::new(format!(
                     "reference statistics {} were computed with a feature network of SHA-256 {}, but {} has {}; \
                      delete the file to recompute them, or point `reference_stats` elsewhere",
                     path.display(),
                     stats.features_sha256,
                     net.file_name(),
                     net.sha256()
-                ));
+                )));
             }
             (Some(stats), Reference::Loaded(path))
         } else {
@@ -102,21 +102,21 @@ impl MetricPlugin for Fid {
 
     /// Forgets the generated side and this evaluation's real batches; a reference read from or
     /// written to `reference_stats` stays.
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> lab_plugin_api::Result<()> {
         self.real = Moments::default();
         self.fake = Moments::default();
         self.real_ignored = 0;
         Ok(())
     }
 
-    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
+    fn update(&mut self, images: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         let features = self.net.run(images, &self.config.feature_args)?;
         self.update_features(&features, fake)
     }
 
-    fn compute(&mut self) -> Result<Vec<Value>, String> {
+    fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
         if self.fake.count() < 2 {
-            return Err(format!("fid needs at least 2 generated images; got {}", self.fake.count()));
+            return Err(lab_plugin_api::Error::new(format!("fid needs at least 2 generated images; got {}", self.fake.count())));
         }
         let fake = self.fake.stats(self.net.sha256())?;
         let mut fresh = match self.reference {

@@ -22,12 +22,12 @@ pub struct Moments {
 
 impl Moments {
     /// Adds a `[N, D]` batch of features.
-    pub fn add(&mut self, features: &Tensor) -> Result<(), String> {
+    pub fn add(&mut self, features: &Tensor) -> lab_plugin_api::Result<()> {
         let x = features.to_kind(Kind::Double);
         let dim = x.size()[1];
         if let Some(sum) = &self.sum {
             if sum.size()[0] != dim {
-                return Err(format!("features changed size: {} before, {dim} now", sum.size()[0]));
+                return Err(lab_plugin_api::Error::new(format!("features changed size: {} before, {dim} now", sum.size()[0])));
             }
         }
         let batch_sum = x.sum_dim_intlist(0, false, Kind::Double);
@@ -53,12 +53,12 @@ impl Moments {
 
     /// Mean and unbiased covariance (divided by n − 1, as `numpy.cov` and the original TTUR
     /// code do; stylegan2-ada-pytorch divides by n, which differs by a factor 1 + 1/(n − 1)).
-    pub fn stats(&self, features_sha256: &str) -> Result<GaussianStats, String> {
+    pub fn stats(&self, features_sha256: &str) -> lab_plugin_api::Result<GaussianStats> {
         let (Some(sum), Some(outer)) = (&self.sum, &self.outer) else {
             return Err("no samples".into());
         };
         if self.count < 2 {
-            return Err(format!("a covariance needs at least 2 samples; got {}", self.count));
+            return Err(lab_plugin_api::Error::new(format!("a covariance needs at least 2 samples; got {}", self.count)));
         }
         let n = self.count as f64;
         let mu = sum / n;
@@ -90,7 +90,7 @@ impl GaussianStats {
 
     /// Writes the statistics to `path` atomically (a temporary file, then a rename), creating
     /// its folder if needed.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> lab_plugin_api::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
@@ -103,11 +103,11 @@ impl GaussianStats {
         ];
         Tensor::write_safetensors(&tensors, &tmp)
             .map_err(|e| format!("cannot write reference statistics {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot write reference statistics {}: {e}", path.display()))
+        Ok(std::fs::rename(&tmp, path).map_err(|e| format!("cannot write reference statistics {}: {e}", path.display()))?)
     }
 
     /// Reads statistics written by [`GaussianStats::save`] onto `device`.
-    pub fn load(path: &Path, device: Device) -> Result<Self, String> {
+    pub fn load(path: &Path, device: Device) -> lab_plugin_api::Result<Self> {
         let bad = |why: String| format!("reference statistics {}: {why}", path.display());
         let tensors = Tensor::read_safetensors(path).map_err(|e| bad(e.to_string()))?;
         let get = |name: &str| {
@@ -125,11 +125,11 @@ impl GaussianStats {
             .map_err(|_| bad("`features_sha256` is not text".into()))?;
         let d = mu.size().first().copied().unwrap_or(0);
         if mu.dim() != 1 || sigma.size() != [d, d] {
-            return Err(bad(format!(
+            return Err(lab_plugin_api::Error::new(bad(format!(
                 "mu has shape [{}] and sigma [{}]; expected [D] and [D, D]",
                 shape(&mu),
                 shape(&sigma)
-            )));
+            ))));
         }
         Ok(Self { mu, sigma, count, features_sha256: sha })
     }
@@ -143,9 +143,9 @@ impl GaussianStats {
 /// is symmetric positive semi-definite, so Tr(M^½) is the sum of the square roots of its
 /// eigenvalues. M has the eigenvalues of Σ₁Σ₂, which is why this equals the usual
 /// `Tr(sqrtm(Σ₁Σ₂))`. Tiny negative eigenvalues from rounding are clamped to 0.
-pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, String> {
+pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> lab_plugin_api::Result<f64> {
     if a.dim() != b.dim() {
-        return Err(format!("the two sides have {}-d and {}-d features", a.dim(), b.dim()));
+        return Err(lab_plugin_api::Error::new(format!("the two sides have {}-d and {}-d features", a.dim(), b.dim())));
     }
     let device = a.mu.device();
     let (mu1, s1) = (a.mu.to_kind(Kind::Double), a.sigma.to_kind(Kind::Double));

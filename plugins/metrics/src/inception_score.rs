@@ -14,21 +14,21 @@ const SUM_TOLERANCE: f64 = 1e-3;
 /// The Inception score's mean and (population) standard deviation over `splits` consecutive
 /// splits of `[N, C]` class probabilities; split i holds rows `i·N/splits .. (i+1)·N/splits`.
 /// Terms with p = 0 count as 0 (the limit of p·log p).
-pub fn inception_score(probs: &Tensor, splits: i64) -> Result<(f64, f64), String> {
+pub fn inception_score(probs: &Tensor, splits: i64) -> lab_plugin_api::Result<(f64, f64)> {
     let n = probs.size()[0];
     if n < splits {
-        return Err(format!("is needs at least as many generated images as splits ({splits}); got {n}"));
+        return Err(lab_plugin_api::Error::new(format!("is needs at least as many generated images as splits ({splits}); got {n}")));
     }
     let p = probs.to_kind(Kind::Double);
     let sums = p.sum_dim_intlist(1, false, Kind::Double);
     let (lo, hi) = (sums.min().double_value(&[]), sums.max().double_value(&[]));
     let negative = p.min().double_value(&[]) < 0.0;
     if negative || (lo - 1.0).abs() > SUM_TOLERANCE || (hi - 1.0).abs() > SUM_TOLERANCE {
-        return Err(format!(
+        return Err(lab_plugin_api::Error::new(format!(
             "is: the network's class outputs are not probabilities (row sums {lo:.4}..{hi:.4}{}); \
              set `softmax = true` if it returns logits, or check `probs_args`",
             if negative { ", negative entries" } else { "" }
-        ));
+        )));
     }
     let scores: Vec<Tensor> = (0..splits)
         .map(|i| {
@@ -56,7 +56,7 @@ pub struct InceptionScore {
 impl InceptionScore {
     /// Stores a `[N, C]` batch of class probabilities (or logits with `softmax = true`) of
     /// generated images; what `update` does after the network.
-    pub fn update_probabilities(&mut self, outputs: &Tensor) -> Result<(), String> {
+    pub fn update_probabilities(&mut self, outputs: &Tensor) -> lab_plugin_api::Result<()> {
         check_features(outputs)?;
         if self.config.softmax {
             self.probs.push(&outputs.softmax(1, Kind::Double))
@@ -72,19 +72,19 @@ impl MetricPlugin for InceptionScore {
         "Inception score (Salimans et al., 2016): mean and std over splits of generated images";
     type Config = IsConfig;
 
-    fn create(config: IsConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: IsConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         at_least("splits", config.splits, 1)?;
         let net = FeatureNet::load(&config.network, env.device())?;
         Ok(Self { config, net, probs: FeatureStore::default(), real_ignored: 0 })
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> lab_plugin_api::Result<()> {
         self.probs = FeatureStore::default();
         self.real_ignored = 0;
         Ok(())
     }
 
-    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
+    fn update(&mut self, images: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         if !fake {
             self.real_ignored += images.size().first().copied().unwrap_or(0);
             return Ok(());
@@ -93,7 +93,7 @@ impl MetricPlugin for InceptionScore {
         self.update_probabilities(&outputs)
     }
 
-    fn compute(&mut self) -> Result<Vec<Value>, String> {
+    fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
         let (mean, std) = inception_score(&self.probs.all(), self.config.splits)?;
         Ok(vec![
             Value { name: "is".into(), value: mean, higher_is_better: true },

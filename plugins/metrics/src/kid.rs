@@ -35,11 +35,11 @@ pub fn kernel_inception_distance(
     subsets: i64,
     subset_size: i64,
     seed: u64,
-) -> Result<(f64, f64), String> {
+) -> lab_plugin_api::Result<(f64, f64)> {
     let (n_real, n_fake) = (real.size()[0], fake.size()[0]);
     let m = subset_size.min(n_real).min(n_fake);
     if m < 2 {
-        return Err(format!("kid needs at least 2 real and 2 generated images; got {n_real} and {n_fake}"));
+        return Err(lab_plugin_api::Error::new(format!("kid needs at least 2 real and 2 generated images; got {n_real} and {n_fake}")));
     }
     let device = real.device();
     let (real, fake) = (real.to_kind(Kind::Double), fake.to_kind(Kind::Double).to_device(device));
@@ -67,7 +67,7 @@ pub struct Kid {
 
 impl Kid {
     /// Stores a `[N, D]` batch of features on one side; what `update` does after the network.
-    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
+    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         self.features.push(features, fake)
     }
 
@@ -82,24 +82,24 @@ impl MetricPlugin for Kid {
         "Kernel Inception distance (Bińkowski et al., 2018): unbiased MMD² with a cubic kernel over random subsets";
     type Config = KidConfig;
 
-    fn create(config: KidConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: KidConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         at_least("subsets", config.subsets, 1)?;
         at_least("subset_size", config.subset_size, 2)?;
         let net = FeatureNet::load(&config.network, env.device())?;
         Ok(Self { config, net, features: RealAndFake::default() })
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> lab_plugin_api::Result<()> {
         self.features.clear();
         Ok(())
     }
 
-    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
+    fn update(&mut self, images: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         let features = self.net.run(images, &self.config.feature_args)?;
         self.update_features(&features, fake)
     }
 
-    fn compute(&mut self) -> Result<Vec<Value>, String> {
+    fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
         let (real, fake) = (self.features.real.all(), self.features.fake.all());
         let (mean, std) =
             kernel_inception_distance(&real, &fake, self.config.subsets, self.config.subset_size, self.config.seed)?;

@@ -43,15 +43,15 @@ lab_plugin_api::export_plugins! {
 }
 
 /// Refuses anything but a non-empty `[N, D]` floating-point batch of features.
-pub(crate) fn check_features(features: &Tensor) -> Result<(), String> {
+pub(crate) fn check_features(features: &Tensor) -> lab_plugin_api::Result<()> {
     if features.dim() != 2 || features.size()[0] == 0 {
-        return Err(format!(
+        return Err(lab_plugin_api::Error::new(format!(
             "expected a non-empty [N, D] batch of features; got shape [{}]",
             features::shape(features)
-        ));
+        )));
     }
     if !features.is_floating_point() {
-        return Err(format!("expected floating-point features; got {:?}", features.kind()));
+        return Err(lab_plugin_api::Error::new(format!("expected floating-point features; got {:?}", features.kind())));
     }
     Ok(())
 }
@@ -66,7 +66,7 @@ pub(crate) struct RealAndFake {
 
 impl RealAndFake {
     /// Checks a `[N, D]` batch of features and stores it on its side.
-    pub(crate) fn push(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
+    pub(crate) fn push(&mut self, features: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         check_features(features)?;
         if fake { &mut self.fake } else { &mut self.real }.push(features)
     }
@@ -86,10 +86,10 @@ pub(crate) struct FeatureStore {
 
 impl FeatureStore {
     /// Keeps a `[N, D]` batch (as float32: the network's precision).
-    pub(crate) fn push(&mut self, features: &Tensor) -> Result<(), String> {
+    pub(crate) fn push(&mut self, features: &Tensor) -> lab_plugin_api::Result<()> {
         if let Some(dim) = self.dim() {
             if features.size()[1] != dim {
-                return Err(format!("features changed size: {dim} before, {} now", features.size()[1]));
+                return Err(lab_plugin_api::Error::new(format!("features changed size: {dim} before, {} now", features.size()[1])));
             }
         }
         self.count += features.size()[0];

@@ -40,12 +40,12 @@ pub fn coverage(query: &Tensor, centres: &Tensor, radii2: &Tensor, row_batch: i6
 }
 
 /// Precision and recall of `fake` against `real` (`[N, D]` features) with k-NN radii.
-pub fn precision_recall(real: &Tensor, fake: &Tensor, k: i64, row_batch: i64) -> Result<(f64, f64), String> {
+pub fn precision_recall(real: &Tensor, fake: &Tensor, k: i64, row_batch: i64) -> lab_plugin_api::Result<(f64, f64)> {
     let (n_real, n_fake) = (real.size()[0], fake.size()[0]);
     if n_real <= k || n_fake <= k {
-        return Err(format!(
+        return Err(lab_plugin_api::Error::new(format!(
             "pr needs more than k = {k} real and generated images (the k-th neighbour of each); got {n_real} and {n_fake}"
-        ));
+        )));
     }
     let real = real.to_kind(Kind::Double);
     let fake = fake.to_kind(Kind::Double).to_device(real.device());
@@ -64,7 +64,7 @@ pub struct PrecisionRecall {
 
 impl PrecisionRecall {
     /// Stores a `[N, D]` batch of features on one side; what `update` does after the network.
-    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> Result<(), String> {
+    pub fn update_features(&mut self, features: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         self.features.push(features, fake)
     }
 }
@@ -75,24 +75,24 @@ impl MetricPlugin for PrecisionRecall {
         "Improved precision and recall (Kynkäänniemi et al., 2019): k-NN manifolds of real and generated features";
     type Config = PrConfig;
 
-    fn create(config: PrConfig, env: BuildEnv) -> Result<Self, String> {
+    fn create(config: PrConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         at_least("k", config.k, 1)?;
         at_least("row_batch", config.row_batch, 1)?;
         let net = FeatureNet::load(&config.network, env.device())?;
         Ok(Self { config, net, features: RealAndFake::default() })
     }
 
-    fn reset(&mut self) -> Result<(), String> {
+    fn reset(&mut self) -> lab_plugin_api::Result<()> {
         self.features.clear();
         Ok(())
     }
 
-    fn update(&mut self, images: &Tensor, fake: bool) -> Result<(), String> {
+    fn update(&mut self, images: &Tensor, fake: bool) -> lab_plugin_api::Result<()> {
         let features = self.net.run(images, &self.config.feature_args)?;
         self.update_features(&features, fake)
     }
 
-    fn compute(&mut self) -> Result<Vec<Value>, String> {
+    fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
         let (precision, recall) =
             precision_recall(&self.features.real.all(), &self.features.fake.all(), self.config.k, self.config.row_batch)?;
         Ok(vec![

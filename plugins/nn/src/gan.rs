@@ -49,7 +49,7 @@ impl Shapes {
 
 /// What `ArchitecturePlugin::networks` returns for a GAN.
 pub fn networks() -> Vec<Spec> {
-    vec![Spec { name: GENERATOR.into(), phases: PHASE_G }, Spec { name: DISCRIMINATOR.into(), phases: PHASE_D }]
+    vec![Spec::new(GENERATOR, &[PHASE_G]), Spec::new(DISCRIMINATOR, &[PHASE_D])]
 }
 
 /// What `ArchitecturePlugin::build` returns for a GAN: the network called `name`, built by
@@ -64,7 +64,7 @@ pub fn build<G: Generator, D: Discriminator>(
     shapes: Shapes,
     generator: impl FnOnce(nn::Path) -> G,
     discriminator: impl FnOnce(nn::Path) -> D,
-) -> Result<Box<dyn Network>, String> {
+) -> lab_plugin_api::Result<Box<dyn Network>> {
     let vs = nn::VarStore::new(device);
     match name {
         GENERATOR => {
@@ -86,7 +86,7 @@ pub fn build<G: Generator, D: Discriminator>(
             };
             Ok(Box::new(VarStoreNetwork { vs, forward }))
         }
-        other => Err(format!("{plugin} has no network `{other}`; valid names: {}", NETWORKS.join(", "))),
+        other => Err(lab_plugin_api::Error::new(format!("{plugin} has no network `{other}`; valid names: {}", NETWORKS.join(", ")))),
     }
 }
 
@@ -128,7 +128,7 @@ mod tests {
         Critic(p.zeros("v", &[1]))
     }
 
-    fn build_toy(name: &str, shapes: Shapes) -> Result<Box<dyn Network>, String> {
+    fn build_toy(name: &str, shapes: Shapes) -> lab_plugin_api::Result<Box<dyn Network>> {
         build("toy", name, Device::Cpu, shapes, toy, critic)
     }
 
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn declares_a_generator_and_a_discriminator() {
         let specs: Vec<_> = networks().into_iter().map(|s| (s.name, s.phases)).collect();
-        assert_eq!(specs, [("generator".to_string(), PHASE_G), ("discriminator".into(), PHASE_D)]);
+        assert_eq!(specs, [("generator".to_string(), vec!["G".to_string()]), ("discriminator".into(), vec!["D".to_string()])]);
     }
 
     #[test]
@@ -174,13 +174,13 @@ mod tests {
         let mut d = build_toy("discriminator", SHAPES).unwrap();
         let labels = Tensor::from_slice(&[0i64, 1]);
         let err = g.forward(&[Tensor::zeros([2, 4], (Kind::Float, Device::Cpu)), labels.shallow_clone()], true);
-        assert_eq!(err.unwrap_err(), "toy generator: z must have shape [N, 3], got [2, 4]");
+        assert_eq!(err.unwrap_err().to_string(), "toy generator: z must have shape [N, 3], got [2, 4]");
         let err = g.forward(&[Tensor::zeros([2, 3], (Kind::Float, Device::Cpu))], true);
-        assert_eq!(err.unwrap_err(), "toy generator is conditional: expected inputs [input, labels], got 1 tensor");
+        assert_eq!(err.unwrap_err().to_string(), "toy generator is conditional: expected inputs [input, labels], got 1 tensor");
         let err = d.forward(&[Tensor::zeros([2, 3, 2, 2], (Kind::Float, Device::Cpu)), labels], true);
-        assert_eq!(err.unwrap_err(), "toy discriminator: images must have shape [N, 1, 2, 2], got [2, 3, 2, 2]");
+        assert_eq!(err.unwrap_err().to_string(), "toy discriminator: images must have shape [N, 1, 2, 2], got [2, 3, 2, 2]");
         let err = d.forward(&[], true);
-        assert_eq!(err.unwrap_err(), "toy discriminator: expected inputs [input, labels], got 0 tensors");
+        assert_eq!(err.unwrap_err().to_string(), "toy discriminator: expected inputs [input, labels], got 0 tensors");
 
         // Unconditional networks never see labels, even when the core passes them.
         struct NoLabels;

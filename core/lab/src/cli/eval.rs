@@ -1,12 +1,13 @@
-//! `lab eval RUN_DIR`: evaluate a run's checkpoint again, with the same or other metrics.
-use std::io::IsTerminal;
+//! `lab eval RUN_DIR`: evaluate a run's checkpoint again, with the same or other metrics. It
+//! loads the sampling generator and the evaluator, nothing else, and never writes to the run
+//! folder (`--out` saves the result elsewhere).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
 use crate::config::{Experiment, Sources};
-use crate::train::{write_json, RunOptions, Trainer};
+use crate::train::{write_json, GeneratorSnapshot};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -24,6 +25,9 @@ pub struct EvalArgs {
     /// Which checkpoint: `last` or `best`.
     #[arg(long, default_value = "last")]
     pub checkpoint: String,
+    /// Also write the values and their protocol as JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Other config overrides, e.g. `--set eval.features=/path/net.pt`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -45,23 +49,20 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if !exp.eval.enabled() {
         anyhow::bail!("{}: no metrics to compute; pass e.g. `--metrics fid`", args.run.display());
     }
-    let opts = RunOptions {
-        runs_dir: PathBuf::new(),
-        resume: Some(args.run.clone()),
-        progress: std::io::stderr().is_terminal(),
-        quiet: false,
-        read_only: true,
-        checkpoint: Some(args.checkpoint.clone()),
-        label: String::new(),
-    };
-    let mut trainer = Trainer::new(exp, &opts)?;
-    let step = trainer.step();
-    let result = trainer.run_eval(step)?;
+    let mut exp = exp;
+    let mut snapshot = GeneratorSnapshot::load(&mut exp, &args.run, &args.checkpoint)?;
+    let step = snapshot.step;
+    let result = snapshot.evaluate(&exp)?;
     for (name, value) in &result.values {
         println!("{name}: {value}");
     }
-    let out = args.run.join(format!("eval-{}-step{step:06}.json", args.checkpoint));
-    write_json(&out, &result)?;
-    println!("({} checkpoint at step {step}; protocol in {})", args.checkpoint, out.display());
+    let which = if snapshot.ema { "EMA generator" } else { "generator" };
+    match &args.out {
+        Some(out) => {
+            write_json(out, &result)?;
+            println!("({which} of the {} checkpoint at step {step}; values and protocol in {})", args.checkpoint, out.display());
+        }
+        None => println!("({which} of the {} checkpoint at step {step}; `--out FILE` saves values and protocol)", args.checkpoint),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut trainer = Trainer::new(exp, &opts).map_err(|e| match e {
         // Plugin choices and plugin configs come from the experiment file: name it.
-        TrainError::Plugin(PluginError::Config { .. } | PluginError::Missing { .. }) => {
+        TrainError::Plugin(PluginError::Config { .. } | PluginError::Missing { .. }) | TrainError::Config { .. } => {
             anyhow::anyhow!("{}: {e}", file.display())
         }
         e => e.into(),

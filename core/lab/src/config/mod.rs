@@ -144,14 +144,14 @@ impl Experiment {
         if t.d_steps < 1 {
             return Err(bad("train.d_steps", "at least 1 discriminator step per generator step", "0".into()));
         }
-        for (key, o) in std::iter::once(("optim".to_string(), self.optim.defaults()))
-            .chain(self.optim.networks.iter().map(|(n, o)| (format!("optim.networks.{n}"), self.optim.resolve(o))))
-        {
-            if !(o.lr > 0.0 && o.lr.is_finite()) {
-                return Err(bad(&format!("{key}.lr"), "a positive learning rate", o.lr.to_string()));
+        self.validate_optim(file)?;
+        for (i, p) in t.phases.iter().enumerate() {
+            let key = format!("train.phases[{i}]");
+            if p.name.is_empty() {
+                return Err(bad(&format!("{key}.name"), "a phase name such as `D` or `G`", "\"\"".into()));
             }
-            if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
-                return Err(bad(&format!("{key}.betas"), "two values in [0, 1)", format!("{:?}", o.betas)));
+            if p.every == 0 {
+                return Err(bad(&format!("{key}.every"), "at least 1 (run every N steps)", "0".into()));
             }
         }
         if !(0.0..=1.0).contains(&self.ema.decay) {
@@ -174,10 +174,89 @@ impl Experiment {
         Ok(())
     }
 
+    /// `[optim]` and every `[optim.networks.<name>]`: known kinds, sane values, and no key set
+    /// that the chosen optimizer would silently ignore.
+    fn validate_optim(&self, file: Option<&Path>) -> Result<(), ConfigError> {
+        use sections::{OptimOverride, OPTIMIZER_KINDS, SCHEDULE_KINDS};
+        let bad = |key: String, expected: String, found: String| ConfigError::Invalid {
+            file: file.map(Path::to_path_buf),
+            key,
+            expected,
+            found,
+        };
+        let top = OptimOverride {
+            kind: Some(self.optim.kind.clone()),
+            betas: (self.optim.betas != OptimConfig::default().betas).then_some(self.optim.betas),
+            momentum: (self.optim.momentum != 0.0).then_some(self.optim.momentum),
+            nesterov: self.optim.nesterov.then_some(true),
+            alpha: (self.optim.alpha != OptimConfig::default().alpha).then_some(self.optim.alpha),
+            ..OptimOverride::default()
+        };
+        let sections = std::iter::once(("optim".to_string(), &top, self.optim.defaults())).chain(
+            self.optim.networks.iter().map(|(n, o)| (format!("optim.networks.{n}"), o, self.optim.resolve(o))),
+        );
+        for (key, set, o) in sections {
+            if !OPTIMIZER_KINDS.contains(&o.kind.as_str()) {
+                return Err(bad(format!("{key}.kind"), format!("one of {}", quoted(&OPTIMIZER_KINDS)), format!("{:?}", o.kind)));
+            }
+            // Keys that only one kind reads: setting one for another kind is a mistake.
+            let only: [(&str, Option<String>, &str); 4] = [
+                ("betas", set.betas.map(|b| format!("{b:?}")), "adam"),
+                ("momentum", set.momentum.map(|m| m.to_string()), "sgd"),
+                ("nesterov", set.nesterov.map(|n| n.to_string()), "sgd"),
+                ("alpha", set.alpha.map(|a| a.to_string()), "rmsprop"),
+            ];
+            for (name, value, kind) in only {
+                let applies = o.kind == kind || (name == "momentum" && o.kind == "rmsprop");
+                if let (Some(value), false) = (value, applies) {
+                    return Err(bad(
+                        format!("{key}.{name}"),
+                        format!(
+                            "no `{name}`, which only `{kind}` reads, for this `{}` optimizer (remove it, or set `{key}.kind = \"{kind}\"`)",
+                            o.kind
+                        ),
+                        format!("{name} = {value}"),
+                    ));
+                }
+            }
+            if !(o.lr > 0.0 && o.lr.is_finite()) {
+                return Err(bad(format!("{key}.lr"), "a positive learning rate".into(), o.lr.to_string()));
+            }
+            if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+                return Err(bad(format!("{key}.betas"), "two values in [0, 1)".into(), format!("{:?}", o.betas)));
+            }
+            if !(0.0..1.0).contains(&o.momentum) {
+                return Err(bad(format!("{key}.momentum"), "a value in [0, 1)".into(), o.momentum.to_string()));
+            }
+            if !(o.clip >= 0.0 && o.clip.is_finite()) {
+                return Err(bad(format!("{key}.clip"), "a bound >= 0 (0 turns clipping off)".into(), o.clip.to_string()));
+            }
+            let s = &o.schedule;
+            if !SCHEDULE_KINDS.contains(&s.kind.as_str()) {
+                return Err(bad(format!("{key}.schedule.kind"), format!("one of {}", quoted(&SCHEDULE_KINDS)), format!("{:?}", s.kind)));
+            }
+            if s.kind == "step" && s.every == 0 {
+                return Err(bad(format!("{key}.schedule.every"), "at least 1 step between decays".into(), "0".into()));
+            }
+            if (s.kind == "exponential" || s.kind == "step") && !(s.factor > 0.0 && s.factor <= 1.0) {
+                return Err(bad(format!("{key}.schedule.factor"), "a factor in (0, 1]".into(), s.factor.to_string()));
+            }
+            if s.momentum_to.is_some() && !(o.kind == "sgd" || o.kind == "adam") {
+                return Err(bad(format!("{key}.schedule.momentum_to"), "a momentum ramp on `sgd` (momentum) or `adam` (β1)".into(), format!("`{}`", o.kind)));
+            }
+        }
+        Ok(())
+    }
+
     /// The resolved config as TOML, exactly what `config.toml` holds.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("the experiment serialises to TOML")
     }
+}
+
+/// `"a", "b", "c"`: choices as users would write them.
+fn quoted(choices: &[&str]) -> String {
+    choices.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
 }
 
 /// `~/rest` as `$HOME/rest`; anything else unchanged.

@@ -61,57 +61,152 @@ pub struct TrainConfig {
     pub batch_size: i64,
     /// Discriminator steps per generator step.
     pub d_steps: u32,
+    /// The phases of a step, replacing the loss's own plan (empty: the loss's plan, or
+    /// `D` × `d_steps` then `G`). See `lab_plugin_api::PhasePlan`.
+    pub phases: Vec<lab_plugin_api::PhasePlan>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { steps: 1000, batch_size: 64, d_steps: 1 }
+        Self { steps: 1000, batch_size: 64, d_steps: 1, phases: Vec::new() }
     }
 }
 
-/// Adam settings for one network; unset fields fall back to `[optim]`.
+/// A learning-rate (and momentum) schedule, as a pure function of the generator step: the
+/// checkpointed step is all a resume needs to continue it exactly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// `constant`, `linear` (to 0 from `start` to `end`), `exponential` (× `factor` per step,
+    /// down to `floor`) or `step` (× `factor` every `every` steps, down to `floor`).
+    pub kind: String,
+    pub start: u64,
+    /// The step where a linear decay reaches 0; 0 means `train.steps`.
+    pub end: u64,
+    pub factor: f64,
+    pub every: u64,
+    /// The lowest learning rate an exponential or step schedule reaches.
+    pub floor: f64,
+    /// A momentum ramp (SGD momentum, Adam β1): from the optimizer's value to `momentum_to`
+    /// over `momentum_steps` steps (the original GAN's 0.5 → 0.7). Off when unset.
+    pub momentum_to: Option<f64>,
+    pub momentum_steps: u64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            kind: "constant".into(),
+            start: 0,
+            end: 0,
+            factor: 0.5,
+            every: 0,
+            floor: 0.0,
+            momentum_to: None,
+            momentum_steps: 0,
+        }
+    }
+}
+
+/// The schedule kinds, as users write them.
+pub const SCHEDULE_KINDS: [&str; 4] = ["constant", "linear", "exponential", "step"];
+/// The optimizer kinds, as users write them.
+pub const OPTIMIZER_KINDS: [&str; 4] = ["adam", "rmsprop", "sgd", "adagrad"];
+
+/// One network's overrides in `[optim.networks.<name>]`; unset fields fall back to `[optim]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimOverride {
+    pub kind: Option<String>,
     pub lr: Option<f64>,
     pub betas: Option<[f64; 2]>,
+    pub eps: Option<f64>,
+    pub momentum: Option<f64>,
+    pub nesterov: Option<bool>,
+    pub alpha: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub clip: Option<f64>,
+    pub schedule: Option<ScheduleConfig>,
 }
 
-/// Resolved Adam settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Adam {
+/// Resolved optimizer settings for one network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimSettings {
+    pub kind: String,
     pub lr: f64,
+    /// Adam's (β1, β2).
     pub betas: [f64; 2],
     pub eps: f64,
+    /// SGD's momentum.
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// RMSprop's smoothing constant.
+    pub alpha: f64,
+    pub weight_decay: f64,
+    /// After each step, clamp every parameter to ±clip (WGAN); 0 = off.
+    pub clip: f64,
+    pub schedule: ScheduleConfig,
 }
 
-/// `[optim]`: Adam for every network, with per-network overrides in `[optim.networks.<name>]`.
+/// `[optim]`: one optimizer per network, with per-network overrides in
+/// `[optim.networks.<name>]`. Keys that do not apply to a kind are refused when set.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
+    /// `adam`, `rmsprop`, `sgd` or `adagrad`.
+    pub kind: String,
     pub lr: f64,
     pub betas: [f64; 2],
     pub eps: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub alpha: f64,
+    pub weight_decay: f64,
+    pub clip: f64,
+    pub schedule: ScheduleConfig,
     pub networks: BTreeMap<String, OptimOverride>,
 }
 
 impl Default for OptimConfig {
     fn default() -> Self {
-        Self { lr: 2e-4, betas: [0.5, 0.999], eps: 1e-8, networks: BTreeMap::new() }
+        Self {
+            kind: "adam".into(),
+            lr: 2e-4,
+            betas: [0.5, 0.999],
+            eps: 1e-8,
+            momentum: 0.0,
+            nesterov: false,
+            alpha: 0.99,
+            weight_decay: 0.0,
+            clip: 0.0,
+            schedule: ScheduleConfig::default(),
+            networks: BTreeMap::new(),
+        }
     }
 }
 
 impl OptimConfig {
-    pub fn defaults(&self) -> Adam {
-        Adam { lr: self.lr, betas: self.betas, eps: self.eps }
+    pub fn defaults(&self) -> OptimSettings {
+        self.resolve(&OptimOverride::default())
     }
 
-    pub fn resolve(&self, o: &OptimOverride) -> Adam {
-        Adam { lr: o.lr.unwrap_or(self.lr), betas: o.betas.unwrap_or(self.betas), eps: self.eps }
+    pub fn resolve(&self, o: &OptimOverride) -> OptimSettings {
+        OptimSettings {
+            kind: o.kind.clone().unwrap_or_else(|| self.kind.clone()),
+            lr: o.lr.unwrap_or(self.lr),
+            betas: o.betas.unwrap_or(self.betas),
+            eps: o.eps.unwrap_or(self.eps),
+            momentum: o.momentum.unwrap_or(self.momentum),
+            nesterov: o.nesterov.unwrap_or(self.nesterov),
+            alpha: o.alpha.unwrap_or(self.alpha),
+            weight_decay: o.weight_decay.unwrap_or(self.weight_decay),
+            clip: o.clip.unwrap_or(self.clip),
+            schedule: o.schedule.clone().unwrap_or_else(|| self.schedule.clone()),
+        }
     }
 
     /// The settings for network `name`.
-    pub fn for_network(&self, name: &str) -> Adam {
+    pub fn for_network(&self, name: &str) -> OptimSettings {
         self.networks.get(name).map(|o| self.resolve(o)).unwrap_or_else(|| self.defaults())
     }
 }
@@ -124,11 +219,31 @@ pub struct EmaConfig {
     pub decay: f64,
     /// Before this step the EMA copies the generator.
     pub start: u64,
+    /// StyleGAN2's form, used instead of `decay` when > 0: the EMA's half-life in thousands
+    /// of generator images (`ema_kimg`).
+    pub half_life_kimg: f64,
+    /// With `half_life_kimg`: the half-life is at most `rampup` × the images seen so far
+    /// (StyleGAN2: 0.05); 0 = no ramp-up.
+    pub rampup: f64,
 }
 
 impl Default for EmaConfig {
     fn default() -> Self {
-        Self { enabled: true, decay: 0.999, start: 0 }
+        Self { enabled: true, decay: 0.999, start: 0, half_life_kimg: 0.0, rampup: 0.0 }
+    }
+}
+
+impl EmaConfig {
+    /// The weight of the old average at generator step `step` with `batch` images a step.
+    pub fn beta(&self, step: u64, batch: i64) -> f64 {
+        if self.half_life_kimg <= 0.0 {
+            return self.decay;
+        }
+        let mut half_life = self.half_life_kimg * 1000.0;
+        if self.rampup > 0.0 {
+            half_life = half_life.min(step as f64 * batch as f64 * self.rampup);
+        }
+        0.5f64.powf(batch as f64 / half_life.max(1e-8))
     }
 }
 

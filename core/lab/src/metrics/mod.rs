@@ -150,8 +150,10 @@ impl Evaluator {
                 }
             }
             let metric = registry.metric(name, &table, env).map_err(|e| match e {
-                PluginError::Config { kind, name, message, .. } => {
-                    PluginError::Config { kind, name: name.clone(), key: format!("eval.config.{name}"), message }
+                // Each metric's config lives in its own table, `eval.config.<metric>`.
+                PluginError::Config { kind, name, key, keyed, message } => {
+                    let key = format!("eval.config.{name}{}", key.strip_prefix("eval.config").unwrap_or(""));
+                    PluginError::Config { kind, name, key, keyed, message }
                 }
                 e => e,
             })?;

@@ -60,7 +60,12 @@ impl LoadedLibrary {
         let info_text = unsafe { CStr::from_ptr(info_ptr) }.to_string_lossy().into_owned();
         let info: BuildInfo = serde_json::from_str(&info_text)
             .map_err(|e| LoadError::Describe { path: path.to_path_buf(), message: format!("bad build info: {e}") })?;
-        if fingerprint() != lab_plugin_api::ABI_FINGERPRINT {
+        // Revision 0 must match; so must every later revision both sides know. A library built
+        // for an older revision hands over shorter tables; a newer one's extras are ignored.
+        let shared = (info.revision.min(lab_plugin_api::REVISION) + 1) as usize;
+        let ours: Vec<String> = lab_plugin_api::FINGERPRINTS[..shared].iter().map(|f| format!("{f:016x}")).collect();
+        let revisions_agree = info.fingerprints.len() >= shared && info.fingerprints[..shared] == ours[..];
+        if fingerprint() != lab_plugin_api::ABI_FINGERPRINT || !revisions_agree {
             let ours = BuildInfo::current("lab", env!("CARGO_PKG_VERSION"));
             return Err(LoadError::Mismatch {
                 path: path.to_path_buf(),

@@ -9,11 +9,8 @@ mod library;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use lab_plugin_api::architecture::Architecture;
-use lab_plugin_api::augment::Augment;
-use lab_plugin_api::library::{into_result, BuildEnv, Factory};
-use lab_plugin_api::loss::Loss;
-use lab_plugin_api::metric::Metric;
+use lab_plugin_api::host::{into_result, Architecture, Augment, Factory, Loss, Metric};
+use lab_plugin_api::BuildEnv;
 use lab_plugin_api::PluginKind;
 use serde::Serialize;
 
@@ -25,8 +22,24 @@ pub enum PluginError {
     Load(#[from] LoadError),
     #[error("no {kind} plugin named `{name}` (config key `{key}`); {hint}available {kind} plugins: {available}. Run `lab plugins` to list everything that is loaded.")]
     Missing { kind: PluginKind, name: String, key: String, hint: String, available: String },
-    #[error("{kind} plugin `{name}`{}: {message}", if message.contains("key `") { String::new() } else { format!(" ({key})") })]
-    Config { kind: PluginKind, name: String, key: String, message: String },
+    /// A plugin's error while being created or configured. `key` is the full config path: the
+    /// plugin's own key under its table (`model.config.z_dim`), or the table itself.
+    #[error("{kind} plugin `{name}`: {}{message}", if *keyed { format!("key `{key}`: ") } else { format!("({key}) ") })]
+    Config { kind: PluginKind, name: String, key: String, keyed: bool, message: String },
+}
+
+impl PluginError {
+    /// A plugin's typed error: its key, relative to the plugin's table, is placed under `table`.
+    pub fn from_plugin(kind: PluginKind, name: &str, table: &str, error: lab_plugin_api::Error) -> Self {
+        if !error.detail.is_empty() {
+            tracing::debug!("{kind} plugin `{name}`: {}", error.detail);
+        }
+        let (key, keyed) = match &error.key {
+            Some(k) => (format!("{table}.{k}"), true),
+            None => (table.to_string(), false),
+        };
+        PluginError::Config { kind, name: name.to_string(), key, keyed, message: error.message }
+    }
 }
 
 /// One plugin, as found in a library.
@@ -172,12 +185,8 @@ impl Registry {
         Err(PluginError::Missing { kind, name: name.to_string(), key: key.to_string(), hint, available })
     }
 
-    fn config_error(info: &PluginInfo, key: &str, message: String) -> PluginError {
-        // The plugin names keys relative to its own table; say where that table is.
-        let message = message
-            .replacen("key `", &format!("key `{key}."), 1)
-            .replacen("did you mean `", &format!("did you mean `{key}."), 1);
-        PluginError::Config { kind: info.kind, name: info.name.clone(), key: key.to_string(), message }
+    fn config_error(info: &PluginInfo, table: &str, error: lab_plugin_api::Error) -> PluginError {
+        PluginError::from_plugin(info.kind, &info.name, table, error)
     }
 
     /// Creates an object of any kind, handing the plugin its config as TOML text.
@@ -189,7 +198,7 @@ impl Registry {
         config_key: &str,
         config: &toml::Table,
         env: BuildEnv,
-        make: impl FnOnce(FactoryFn, &str, BuildEnv) -> Option<Result<T, String>>,
+        make: impl FnOnce(FactoryFn, &str, BuildEnv) -> Option<Result<T, lab_plugin_api::Error>>,
     ) -> Result<T, PluginError> {
         let entry = self.entry(kind, name, name_key)?;
         let text = toml::to_string(config).expect("a TOML table serialises");

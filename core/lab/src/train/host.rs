@@ -1,15 +1,22 @@
-//! The core's side of the loss context: what a loss plugin can ask for during one phase.
-use lab_plugin_api::loss::LossHost;
-use lab_plugin_api::{Phase, Role};
+//! The core's side of the contexts plugins are lent: what a loss can ask for during one run of
+//! a phase ([`PhaseHost`]), and what an architecture can ask for while drawing its own sample
+//! grid ([`GridHost`]).
+use lab_plugin_api::host::{Architecture, LossHost, VisualHost};
+use lab_plugin_api::{Error, Result, Role};
 use tch::{Kind, Tensor};
 
-use crate::seeds::{key, Stream};
 use super::Net;
-use lab_plugin_api::augment::Augment;
+use crate::seeds::{key, Stream};
+use lab_plugin_api::host::{Augment, NetworkHandle};
 
 /// Borrowed view of the trainer for the length of one loss call.
 pub(super) struct PhaseHost<'a> {
-    pub phase: Phase,
+    pub phase: &'a str,
+    /// 0 for `D`, 1 for `G`, 2 + its index in the plan for any other phase: the augmentation
+    /// seed's coordinate, kept as it was for the default plan.
+    pub phase_code: u64,
+    /// The networks this phase steps.
+    pub stepping: &'a [String],
     pub step: u64,
     pub d_index: u64,
     pub seed: u64,
@@ -18,6 +25,7 @@ pub(super) struct PhaseHost<'a> {
     pub z_dim: i64,
     pub device: tch::Device,
     pub architecture: &'a str,
+    pub arch: &'a Architecture,
     pub real: &'a Tensor,
     pub labels: Option<&'a Tensor>,
     pub nets: &'a mut [Net],
@@ -30,21 +38,24 @@ pub(super) struct PhaseHost<'a> {
     pub d_fake: Option<Tensor>,
 }
 
-impl PhaseHost<'_> {
-    fn net(&mut self, name: &str) -> Result<&mut Net, String> {
-        let architecture = self.architecture;
-        let known: Vec<String> = self.nets.iter().map(|n| n.name.clone()).collect();
-        self.nets.iter_mut().find(|n| n.name == name).ok_or_else(|| {
-            format!("architecture `{architecture}` has no network `{name}` (it has: {})", known.join(", "))
-        })
-    }
+/// Runs network `name` of `nets`, naming it and the architecture in errors.
+pub(super) fn forward(nets: &mut [Net], architecture: &str, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
+    let known: Vec<&str> = nets.iter().map(|n| n.name.as_str()).collect();
+    let Some(i) = nets.iter().position(|n| n.name == name) else {
+        return Err(Error::new(format!(
+            "architecture `{architecture}` has no network `{name}` (it has: {})",
+            known.join(", ")
+        )));
+    };
+    nets[i]
+        .handle
+        .forward(inputs, train)
+        .map_err(|e| e.context(format!("network `{name}` of architecture `{architecture}`")))
+}
 
-    fn forward(&mut self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
-        let architecture = self.architecture;
-        let net = self.net(name)?;
-        net.handle
-            .forward(inputs, train)
-            .map_err(|e| format!("network `{name}` of architecture `{architecture}`: {e}"))
+impl PhaseHost<'_> {
+    fn forward(&mut self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
+        forward(self.nets, self.architecture, name, inputs, train)
     }
 
     fn with_labels(&self, x: &Tensor, labels: Option<&Tensor>) -> Vec<Tensor> {
@@ -57,64 +68,69 @@ impl PhaseHost<'_> {
         inputs
     }
 
-    fn apply_augment(&mut self, x: &Tensor) -> Result<Tensor, String> {
-        let phase = self.phase as u64;
-        let seed = key(self.seed, Stream::Augment, &[self.step, phase, self.d_index, self.augment_calls]);
+    fn apply_augment(&mut self, x: &Tensor) -> Result<Tensor> {
+        let seed = key(self.seed, Stream::Augment, &[self.step, self.phase_code, self.d_index, self.augment_calls]);
         self.augment_calls += 1;
         let name = self.augment_name;
         match self.augment.as_deref_mut() {
-            Some(a) => a.apply(x, seed).map_err(|e| format!("augmentation `{name}`: {e}")),
+            Some(a) => a.apply(x, seed).map_err(|e| e.context(format!("augmentation `{name}`"))),
             None => Ok(x.shallow_clone()),
         }
     }
 }
 
 impl LossHost for PhaseHost<'_> {
-    fn phase(&self) -> Phase {
-        self.phase
+    fn phase(&mut self) -> Result<String> {
+        Ok(self.phase.to_string())
     }
-    fn step(&self) -> u64 {
-        self.step
+    fn step(&mut self) -> Result<u64> {
+        Ok(self.step)
     }
-    fn batch_size(&self) -> i64 {
-        self.batch_size
+    fn repeat_index(&mut self) -> Result<u64> {
+        Ok(self.d_index)
     }
-    fn num_classes(&self) -> i64 {
-        self.num_classes
+    fn batch_size(&mut self) -> Result<i64> {
+        Ok(self.batch_size)
     }
-    fn real(&mut self) -> Result<Tensor, String> {
+    fn num_classes(&mut self) -> Result<i64> {
+        Ok(self.num_classes)
+    }
+    fn steps_network(&mut self, name: &str) -> Result<bool> {
+        Ok(self.stepping.iter().any(|n| n == name))
+    }
+    fn real(&mut self) -> Result<Tensor> {
         Ok(self.real.shallow_clone())
     }
-    fn real_labels(&mut self) -> Result<Option<Tensor>, String> {
+    fn real_labels(&mut self) -> Result<Option<Tensor>> {
         Ok(if self.num_classes > 0 { self.labels.map(Tensor::shallow_clone) } else { None })
     }
-    fn sample_z(&mut self, n: i64) -> Result<Tensor, String> {
-        Ok(Tensor::randn([n, self.z_dim], (Kind::Float, self.device)))
+    fn real_b(&mut self) -> Result<Option<Tensor>> {
+        Ok(None)
     }
-    fn sample_labels(&mut self, n: i64) -> Result<Option<Tensor>, String> {
+    fn sample_z(&mut self, n: i64) -> Result<Tensor> {
+        match self.arch.sample_latent(n).map_err(|e| e.context(format!("architecture `{}` latent sampler", self.architecture)))? {
+            Some(z) => Ok(z),
+            None => Ok(Tensor::randn([n, self.z_dim], (Kind::Float, self.device))),
+        }
+    }
+    fn sample_labels(&mut self, n: i64) -> Result<Option<Tensor>> {
         Ok((self.num_classes > 0).then(|| Tensor::randint(self.num_classes, [n], (Kind::Int64, self.device))))
     }
-    fn generate(&mut self, z: &Tensor, labels: Option<&Tensor>) -> Result<Tensor, String> {
+    fn generate(&mut self, z: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
         let inputs = self.with_labels(z, labels);
-        let out = if self.phase == Phase::Discriminator {
-            // D's update never needs G's graph: skip building it.
-            tch::no_grad(|| self.forward("generator", &inputs, true))?
-        } else {
+        let out = if self.stepping.iter().any(|n| n == "generator") {
             self.forward("generator", &inputs, true)?
+        } else {
+            // A phase that does not step G never needs G's graph: skip building it.
+            tch::no_grad(|| self.forward("generator", &inputs, true))?
         };
-        out.into_iter().next().ok_or_else(|| "network `generator` returned no outputs".to_string())
+        out.into_iter().next().ok_or_else(|| Error::new("network `generator` returned no outputs"))
     }
-    fn discriminate(
-        &mut self,
-        x: &Tensor,
-        labels: Option<&Tensor>,
-        augment: bool,
-        role: Role,
-    ) -> Result<Vec<Tensor>, String> {
+    fn discriminate(&mut self, x: &Tensor, labels: Option<&Tensor>, augment: bool, role: Role) -> Result<Vec<Tensor>> {
         let x = if augment { self.apply_augment(x)? } else { x.shallow_clone() };
         let inputs = self.with_labels(&x, labels);
         let out = self.forward("discriminator", &inputs, true)?;
-        let first = out.first().ok_or_else(|| "network `discriminator` returned no outputs".to_string())?;
+        let first = out.first().ok_or_else(|| Error::new("network `discriminator` returned no outputs"))?;
         match role {
             Role::Real => self.d_real = Some(first.detach()),
             Role::Fake => self.d_fake = Some(first.detach()),
@@ -122,13 +138,68 @@ impl LossHost for PhaseHost<'_> {
         }
         Ok(out)
     }
-    fn augment(&mut self, x: &Tensor) -> Result<Tensor, String> {
+    fn augment(&mut self, x: &Tensor) -> Result<Tensor> {
         self.apply_augment(x)
     }
-    fn run_network(&mut self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, String> {
+    fn run_network(&mut self, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
         self.forward(name, inputs, train)
     }
-    fn log_scalar(&mut self, name: &str, value: &Tensor) {
+    fn log_scalar(&mut self, name: &str, value: &Tensor) -> Result<()> {
         self.logs.push((name.to_string(), value.detach().to_kind(Kind::Double).mean(Kind::Double)));
+        Ok(())
+    }
+}
+
+/// What an architecture's `visualize` may use: the sampling generator, the other networks,
+/// the fixed latents, and a fixed real batch. Everything runs in eval mode without autograd.
+pub(super) struct GridHost<'a> {
+    pub architecture: &'a str,
+    /// The EMA generator, when the run keeps one (else `generator` runs from `nets`).
+    pub ema: Option<&'a mut NetworkHandle>,
+    pub nets: &'a mut [Net],
+    pub fixed_z: &'a Tensor,
+    pub fixed_y: Option<&'a Tensor>,
+    pub images: &'a Tensor,
+    pub labels: Option<&'a Tensor>,
+    pub samples: i64,
+    pub num_classes: i64,
+}
+
+impl GridHost<'_> {
+    fn first(&self, t: &Tensor, n: i64) -> Tensor {
+        t.narrow(0, 0, n.clamp(0, t.size()[0]))
+    }
+}
+
+impl VisualHost for GridHost<'_> {
+    fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        tch::no_grad(|| {
+            if let (Some(ema), "generator") = (self.ema.as_deref_mut(), name) {
+                ema.forward(inputs, false).map_err(|e| e.context("network `generator` (EMA)"))
+            } else {
+                forward(self.nets, self.architecture, name, inputs, false)
+            }
+        })
+    }
+    fn fixed_latent(&mut self) -> Result<Tensor> {
+        Ok(self.fixed_z.shallow_clone())
+    }
+    fn fixed_labels(&mut self) -> Result<Option<Tensor>> {
+        Ok(self.fixed_y.map(Tensor::shallow_clone))
+    }
+    fn real(&mut self, n: i64) -> Result<Tensor> {
+        Ok(self.first(self.images, n).to_kind(Kind::Float) / 127.5 - 1.0)
+    }
+    fn real_labels(&mut self, n: i64) -> Result<Option<Tensor>> {
+        Ok(self.labels.map(|l| self.first(l, n)))
+    }
+    fn real_b(&mut self, _n: i64) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn samples(&mut self) -> Result<i64> {
+        Ok(self.samples)
+    }
+    fn num_classes(&mut self) -> Result<i64> {
+        Ok(self.num_classes)
     }
 }

@@ -1,28 +1,29 @@
 //! The trainer: d_steps × (real batch, D loss, D step) → G step → EMA, with logging, sample
 //! grids and checkpoints on schedule. Same config and seed on CPU give byte-identical metrics;
 //! resuming from a checkpoint at step k continues exactly as the uninterrupted run.
-mod adam;
 mod checkpoint;
 mod host;
+pub mod optim;
+pub mod plan;
 mod progress;
 mod run_dir;
 mod sampler;
-
+mod snapshot;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use lab_plugin_api::architecture::{Architecture, NetworkHandle};
-use lab_plugin_api::augment::Augment;
-use lab_plugin_api::loss::Loss;
-use lab_plugin_api::{BuildEnv, Phase, PluginKind, PHASE_D, PHASE_G};
+use lab_plugin_api::host::{Architecture, Augment, Loss, NetworkHandle};
+use lab_plugin_api::{BuildEnv, PluginKind};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-pub use adam::Adam;
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use optim::Optimizer;
+pub use snapshot::GeneratorSnapshot;
 pub use run_dir::{run_label, write_json, Manifest, PluginRecord, RunDir};
 
 use crate::config::Experiment;
@@ -30,7 +31,8 @@ use crate::data::{self, Dataset};
 use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
 use crate::track::{self, GridImage, MetricsLog, MlflowOptions, MlflowTracker, RunStatus, TensorBoard, Tracker};
-use host::PhaseHost;
+use host::{GridHost, PhaseHost};
+use state::{Counters, PluginState, Stateful};
 use progress::Progress;
 use sampler::Sampler;
 use crate::seeds::{key, seed_torch, SplitMix64, Stream};
@@ -52,6 +54,10 @@ pub enum TrainError {
     Io { path: PathBuf, message: String },
     #[error("{0}")]
     Setup(String),
+    /// A config value that only the plugins could show to be wrong (a network the
+    /// architecture does not declare, ...); the CLI names the experiment file in front.
+    #[error("key `{key}`: {message}")]
+    Config { key: String, message: String },
     #[error("step {step}: {message}\n{checkpoint_note}")]
     Step { step: u64, message: String, checkpoint_note: String },
     #[error("interrupted at step {step}; checkpoint saved to {}. Resume with `lab run --resume {}`", checkpoint.display(), run.display())]
@@ -65,11 +71,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 /// A network the core trains: the plugin's handle plus the core's view of its tensors.
 pub(crate) struct Net {
     pub name: String,
-    pub phases: u32,
     pub handle: NetworkHandle,
     /// (name, tensor, trainable), sharing storage with the plugin's tensors.
     pub tensors: Vec<(String, Tensor, bool)>,
-    pub opt: Adam,
+    pub opt: Optimizer,
+}
+
+impl Net {
+    /// The names of the trainable tensors, in the optimizer's order.
+    pub fn trainable_names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.iter().filter(|t| t.2).map(|t| t.0.as_str())
+    }
 }
 
 struct Ema {
@@ -120,6 +132,10 @@ pub struct Trainer {
     z_dim: i64,
     num_classes: i64,
     nets: Vec<Net>,
+    /// The phases of a step, resolved against the architecture.
+    plan: Vec<plan::Phase>,
+    /// Real batches drawn so far.
+    batches: u64,
     ema: Option<Ema>,
     loss: Loss,
     augment: Option<Augment>,
@@ -143,26 +159,14 @@ pub struct Trainer {
     best: Option<(String, f64, u64)>,
     read_only: bool,
     // Architecture last: its handle is dropped after the networks it built.
-    _arch: Architecture,
+    arch: Architecture,
 }
 
 impl Trainer {
     /// Loads data and plugins, creates (or reopens, when resuming) the run folder, and writes the
     /// resolved config and manifest before step 0.
     pub fn new(mut exp: Experiment, opts: &RunOptions) -> Result<Self, TrainError> {
-        let device = crate::config::parse_device(&exp.device).map_err(TrainError::Setup)?;
-        if let Device::Cuda(_) = device {
-            if !tch::Cuda::is_available() {
-                return Err(TrainError::Setup(format!(
-                    "device `{}` was asked for, but CUDA is not available on this machine; use `--device cpu`",
-                    exp.device
-                )));
-            }
-            tch::Cuda::cudnn_set_benchmark(!exp.deterministic);
-        }
-        if exp.threads > 0 {
-            tch::set_num_threads(exp.threads as i32);
-        }
+        let device = prepare_device(&exp)?;
         let registry = Registry::discover(&exp.plugins.paths)?;
 
         let dataset: Dataset = data::load(&exp.data)?;
@@ -176,35 +180,60 @@ impl Trainer {
             exp.augment.config = registry.resolved_config(PluginKind::Augmentation, &exp.augment.name, &exp.augment.config);
         }
 
+        let loss = registry.loss(&exp.loss.name, &exp.loss.config, env)?;
         seed_torch(key(exp.seed, Stream::GPhase, &[u64::MAX]));
         let arch = registry.architecture(&exp.model.architecture, &exp.model.config, env)?;
-        let info = arch.info().map_err(|m| plugin_failure(&exp, "model.config", m))?;
+        let info = arch.info().map_err(|m| plugin_failure(&exp, m))?;
         if info.num_classes > 0 && dataset.num_classes < info.num_classes {
             return Err(TrainError::Setup(format!(
                 "architecture `{}` is conditional on {} classes, but dataset `{}` has {} labelled classes; set `model.config.conditional = false` or use a labelled dataset",
                 exp.model.architecture, info.num_classes, exp.data.dataset, dataset.num_classes
             )));
         }
-        for required in ["generator", "discriminator"] {
-            if !info.networks.iter().any(|s| s.name == required) {
-                return Err(TrainError::Setup(format!(
-                    "architecture `{}` declares no `{required}` network",
-                    exp.model.architecture
-                )));
+        if !info.networks.iter().any(|s| s.name == "generator") {
+            return Err(TrainError::Setup(format!(
+                "architecture `{}` declares no `generator` network (it has: {})",
+                exp.model.architecture,
+                info.networks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let declared: Vec<&str> = info.networks.iter().map(|s| s.name.as_str()).collect();
+        for name in exp.optim.networks.keys() {
+            if !declared.contains(&name.as_str()) {
+                return Err(TrainError::Config {
+                    key: format!("optim.networks.{name}"),
+                    message: format!(
+                        "architecture `{}` has no network `{name}`; expected one of: {}",
+                        exp.model.architecture,
+                        declared.join(", ")
+                    ),
+                });
             }
         }
+        let (phases, plan_key) = if exp.train.phases.is_empty() {
+            let own = loss.plan().map_err(|e| TrainError::Setup(format!("loss `{}`: cannot read its plan: {e}", exp.loss.name)))?;
+            (own, "loss.name")
+        } else {
+            (exp.train.phases.clone(), "train.phases")
+        };
+        let plan = plan::resolve(&phases, &info.networks, &exp.model.architecture).map_err(|(i, message)| {
+            let key = if plan_key == "train.phases" { format!("train.phases[{i}]") } else { plan_key.to_string() };
+            let message = if key == "loss.name" { format!("the plan of loss `{}`: {message}", exp.loss.name) } else { message };
+            TrainError::Config { key, message }
+        })?;
         let mut nets = Vec::new();
         for s in &info.networks {
-            let handle = arch.build(&s.name).map_err(|m| plugin_failure(&exp, "model.config", m))?;
-            let tensors = handle.tensors().map_err(|m| plugin_failure(&exp, "model.config", m))?;
+            let handle = arch.build(&s.name).map_err(|m| plugin_failure(&exp, m))?;
+            let tensors = handle.tensors().map_err(|m| plugin_failure(&exp, m))?;
             let tensors = move_to(tensors, device);
             let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
-            let opt = Adam::new(exp.optim.for_network(&s.name), params);
-            nets.push(Net { name: s.name.clone(), phases: s.phases, handle, tensors, opt });
+            let lazy = plan::lazy_ratio(&plan, &s.name);
+            let opt = Optimizer::new(exp.optim.for_network(&s.name), params, lazy, exp.train.steps);
+            nets.push(Net { name: s.name.clone(), handle, tensors, opt });
         }
         let ema = if exp.ema.enabled {
-            let handle = arch.build("generator").map_err(|m| plugin_failure(&exp, "model.config", m))?;
-            let tensors = move_to(handle.tensors().map_err(|m| plugin_failure(&exp, "model.config", m))?, device);
+            let handle = arch.build("generator").map_err(|m| plugin_failure(&exp, m))?;
+            let tensors = move_to(handle.tensors().map_err(|m| plugin_failure(&exp, m))?, device);
             let g = nets.iter().find(|n| n.name == "generator").expect("checked above");
             tch::no_grad(|| {
                 for ((_, e, _), (_, t, _)) in tensors.iter().zip(&g.tensors) {
@@ -215,7 +244,6 @@ impl Trainer {
         } else {
             None
         };
-        let loss = registry.loss(&exp.loss.name, &exp.loss.config, env)?;
         let augment = if exp.augment.enabled() {
             Some(registry.augment(&exp.augment.name, &exp.augment.config, env)?)
         } else {
@@ -229,7 +257,10 @@ impl Trainer {
         }
 
         seed_torch(key(exp.seed, Stream::FixedZ, &[]));
-        let fixed_z = Tensor::randn([exp.log.samples, info.z_dim], (Kind::Float, device));
+        let fixed_z = match arch.sample_latent(exp.log.samples).map_err(|m| plugin_failure(&exp, m))? {
+            Some(z) => z,
+            None => Tensor::randn([exp.log.samples, info.z_dim], (Kind::Float, device)),
+        };
         let fixed_y = (info.num_classes > 0)
             .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
 
@@ -272,6 +303,8 @@ impl Trainer {
             z_dim: info.z_dim,
             num_classes: info.num_classes,
             nets,
+            plan,
+            batches: 0,
             ema,
             loss,
             augment,
@@ -293,7 +326,7 @@ impl Trainer {
             best: None,
             read_only: opts.read_only,
             exp,
-            _arch: arch,
+            arch,
         };
         if opts.resume.is_some() {
             let which = opts.checkpoint.as_deref().unwrap_or("last");
@@ -448,25 +481,33 @@ impl Trainer {
         }
     }
 
-    fn phase(&mut self, phase: Phase, step: u64, d_index: u64, real: &Tensor, labels: Option<&Tensor>) -> Result<(), TrainError> {
-        let bit = if phase == Phase::Discriminator { PHASE_D } else { PHASE_G };
-        let stream = if phase == Phase::Discriminator { Stream::DPhase } else { Stream::GPhase };
-        seed_torch(key(self.exp.seed, stream, &[step, d_index]));
-        for net in self.nets.iter_mut().filter(|n| n.phases & bit != 0) {
-            net.opt.zero_grad();
+    /// One run of a phase: the loss's groups, each back-propagated into its own networks'
+    /// parameters only, then those networks' optimizer steps.
+    fn run_phase(&mut self, p: usize, step: u64, repeat: u64, real: &Tensor, labels: Option<&Tensor>) -> Result<(), TrainError> {
+        let phase = self.plan[p].clone();
+        let name = phase.plan.name.as_str();
+        // The default plan's seeds are those of version 1, so its runs are unchanged.
+        match phase.code {
+            0 => seed_torch(key(self.exp.seed, Stream::DPhase, &[step, repeat])),
+            1 => seed_torch(key(self.exp.seed, Stream::GPhase, &[step, repeat])),
+            code => seed_torch(key(self.exp.seed, Stream::Phase, &[step, code, repeat])),
         }
+        let batch_size = if phase.plan.batch_size > 0 { phase.plan.batch_size } else { self.exp.train.batch_size };
         let mut logs = Vec::new();
-        let (loss, d_real, d_fake) = {
+        let (groups, d_real, d_fake) = {
             let mut host = PhaseHost {
-                phase,
+                phase: name,
+                phase_code: phase.code,
+                stepping: &phase.networks,
                 step,
-                d_index,
+                d_index: repeat,
                 seed: self.exp.seed,
-                batch_size: self.exp.train.batch_size,
+                batch_size,
                 num_classes: self.num_classes,
                 z_dim: self.z_dim,
                 device: self.device,
                 architecture: &self.arch_name,
+                arch: &self.arch,
                 real,
                 labels,
                 nets: &mut self.nets,
@@ -477,41 +518,52 @@ impl Trainer {
                 d_real: None,
                 d_fake: None,
             };
-            let loss = match phase {
-                Phase::Discriminator => self.loss.d_loss(&mut host),
-                Phase::Generator => self.loss.g_loss(&mut host),
-            };
-            (loss, host.d_real, host.d_fake)
+            let groups = self.loss.loss(name, &mut host);
+            (groups, host.d_real, host.d_fake)
         };
-        let (which, key_name) = match phase {
-            Phase::Discriminator => ("discriminator", "loss/d"),
-            Phase::Generator => ("generator", "loss/g"),
-        };
-        let loss = loss.map_err(|m| self.step_error(step, format!("loss `{}` ({which} phase) failed: {m}", self.exp.loss.name)))?;
-        if loss.numel() != 1 {
-            return Err(self.step_error(step, format!("loss `{}` returned a {which} loss of shape {:?}; expected a scalar", self.exp.loss.name, loss.size())));
-        }
-        let value = loss.double_value(&[]);
-        if !value.is_finite() {
-            return Err(self.step_error(step, format!(
-                "the {which} loss (`{}`) is {value}; training stopped before applying it. Lower the learning rate, check the data range, or enable a gradient penalty.",
-                self.exp.loss.name
-            )));
-        }
-        loss.backward();
-        for net in self.nets.iter_mut().filter(|n| n.phases & bit != 0) {
-            net.opt.step();
-        }
-        self.accumulate(key_name, &loss);
-        if phase == Phase::Discriminator {
-            if let Some(r) = &d_real {
-                self.accumulate("d/real_logit", r);
-                self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
-                if let Some(a) = self.augment.as_mut() {
-                    a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
-                }
+        let loss_name = self.exp.loss.name.clone();
+        let groups = groups.map_err(|e| self.step_error(step, format!("loss `{loss_name}` ({} phase) failed: {e}", phase_label(name))))?;
+        let groups = self.check_groups(step, &phase, groups)?;
+        // Every group's gradients first, then every step: a step changes parameters in place,
+        // which later groups' backward passes may still need (VAE-GAN's groups share a graph).
+        let last = groups.iter().rposition(|g| g.1.is_some());
+        let mut updates: Vec<(usize, Vec<Tensor>)> = Vec::new();
+        for (i, (networks, loss)) in groups.iter().enumerate() {
+            let Some(loss) = loss else { continue };
+            let key_name = loss_key(name, networks, groups.len());
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                return Err(self.step_error(step, format!(
+                    "the {} loss (`{loss_name}`) is {value}; training stopped before applying it. Lower the learning rate, check the data range, or enable a gradient penalty.",
+                    phase_label(name)
+                )));
             }
-            if let Some(f) = &d_fake {
+            let targets: Vec<usize> = self.nets.iter().enumerate().filter(|(_, n)| networks.contains(&n.name)).map(|(k, _)| k).collect();
+            let params: Vec<Tensor> = targets.iter().flat_map(|&k| self.nets[k].opt.params.iter().map(Tensor::shallow_clone)).collect();
+            // Later groups may share this group's graph: keep it until the last one.
+            let grads = Tensor::f_run_backward(&[loss], &params, Some(i) != last, false)
+                .map_err(|e| self.step_error(step, format!("back-propagating the {key_name} loss failed: {e}")))?;
+            let mut grads = grads.into_iter();
+            for &k in &targets {
+                let n = self.nets[k].opt.params.len();
+                updates.push((k, grads.by_ref().take(n).collect()));
+            }
+            self.accumulate(&key_name, loss);
+        }
+        for (k, grads) in updates {
+            self.nets[k].opt.step(&grads, step);
+        }
+        // D(x) and D(G(z)) statistics, and adaptive augmentation's feedback, come from the
+        // discriminator phase only.
+        if let (Some(r), 0) = (&d_real, phase.code) {
+            self.accumulate("d/real_logit", r);
+            self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
+            if let Some(a) = self.augment.as_mut() {
+                a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
+            }
+        }
+        if let Some(f) = &d_fake {
+            if phase.code == 0 {
                 self.accumulate("d/fake_logit", f);
                 self.accumulate("d/fake_acc", &f.lt(0.0).to_kind(Kind::Double));
             }
@@ -522,18 +574,87 @@ impl Trainer {
         Ok(())
     }
 
-    fn train_step(&mut self, step: u64) -> Result<(), TrainError> {
-        let d_steps = self.exp.train.d_steps as u64;
-        let mut last = None;
-        for d in 0..d_steps {
-            let (x, y) = self.real_batch(step * d_steps + d);
-            self.phase(Phase::Discriminator, step, d, &x, y.as_ref())?;
-            last = Some((x, y));
+    /// Resolves each group's networks (none named: every network the phase steps) and refuses
+    /// a group naming a network the phase does not step, a network left without a loss, and a
+    /// loss that is not a scalar.
+    fn check_groups(&self, step: u64, phase: &plan::Phase, groups: Vec<lab_plugin_api::host::Group>) -> Result<Vec<(Vec<String>, Option<Tensor>)>, TrainError> {
+        let loss = &self.exp.loss.name;
+        let mut covered: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (networks, value) in groups {
+            let networks = if networks.is_empty() { phase.networks.clone() } else { networks };
+            for n in &networks {
+                if !phase.networks.contains(n) {
+                    return Err(self.step_error(step, format!(
+                        "loss `{loss}` returned a loss for network `{n}` in phase `{}`, which steps only: {}",
+                        phase.plan.name,
+                        phase.networks.join(", ")
+                    )));
+                }
+            }
+            if let Some(v) = &value {
+                if v.numel() != 1 {
+                    return Err(self.step_error(step, format!(
+                        "loss `{loss}` returned a {} loss of shape {:?}; expected a scalar",
+                        phase_label(&phase.plan.name),
+                        v.size()
+                    )));
+                }
+            }
+            out.push((networks, value));
         }
-        let (x, y) = last.expect("d_steps >= 1");
-        self.phase(Phase::Generator, step, 0, &x, y.as_ref())?;
+        for (networks, _) in &out {
+            for n in networks {
+                if covered.contains(&n.as_str()) {
+                    return Err(self.step_error(step, format!(
+                        "loss `{loss}` returned two losses for network `{n}` in phase `{}`; each network minimises one",
+                        phase.plan.name
+                    )));
+                }
+                covered.push(n);
+            }
+        }
+        if let Some(n) = phase.networks.iter().find(|n| !covered.contains(&n.as_str())) {
+            return Err(self.step_error(step, format!(
+                "loss `{loss}` returned no loss for network `{n}` in phase `{}`; return one, or skip it (`Losses::skip`)",
+                phase.plan.name
+            )));
+        }
+        Ok(out)
+    }
+
+    /// One generator step: every phase of the plan that runs at `step`, each as many times as
+    /// it repeats, then the EMA.
+    fn train_step(&mut self, step: u64) -> Result<(), TrainError> {
+        let d_steps = self.exp.train.d_steps;
+        let mut last: Option<(Tensor, Option<Tensor>)> = None;
+        let mut images = 0u64;
+        for p in 0..self.plan.len() {
+            let phase = &self.plan[p].plan;
+            if !phase.runs_at(step) {
+                continue;
+            }
+            let repeats = phase.repeats_at(step, d_steps);
+            // G reuses the batch of the last D step, as version 1 did.
+            let reuse = self.plan[p].code == 1;
+            for r in 0..repeats as u64 {
+                let (x, y) = match (&last, reuse) {
+                    (Some((x, y)), true) => (x.shallow_clone(), y.as_ref().map(Tensor::shallow_clone)),
+                    _ => {
+                        let b = self.batches;
+                        self.batches += 1;
+                        if self.plan[p].code == 0 {
+                            images += self.exp.train.batch_size as u64;
+                        }
+                        self.real_batch(b)
+                    }
+                };
+                self.run_phase(p, step, r, &x, y.as_ref())?;
+                last = Some((x, y));
+            }
+        }
         self.update_ema(step);
-        self.interval_images += (self.exp.train.batch_size as u64) * d_steps;
+        self.interval_images += images;
         Ok(())
     }
 
@@ -541,7 +662,7 @@ impl Trainer {
         let Some(ema) = &self.ema else { return };
         let g = self.nets.iter().find(|n| n.name == "generator").expect("checked at start");
         let copy = step < self.exp.ema.start;
-        let w = 1.0 - self.exp.ema.decay;
+        let w = 1.0 - self.exp.ema.beta(step, self.exp.train.batch_size);
         tch::no_grad(|| {
             for ((_, e, trainable), (_, t, _)) in ema.tensors.iter().zip(&g.tensors) {
                 let mut e = e.shallow_clone();
@@ -587,8 +708,28 @@ impl Trainer {
         Ok(line)
     }
 
-    /// The fixed-z grid from the EMA generator (or G without EMA), in eval mode.
+    /// The architecture's own grid when it draws one; otherwise the fixed-z grid from the EMA
+    /// generator (or G without EMA), in eval mode.
     pub fn sample_grid(&mut self) -> Result<GridImage, TrainError> {
+        let nrow_default = (self.exp.log.samples as f64).sqrt().ceil() as i64;
+        let mut host = GridHost {
+            architecture: &self.arch_name,
+            ema: self.ema.as_mut().map(|e| &mut e.handle),
+            nets: &mut self.nets,
+            fixed_z: &self.fixed_z,
+            fixed_y: self.fixed_y.as_ref(),
+            images: &self.images,
+            labels: self.labels.as_ref(),
+            samples: self.exp.log.samples,
+            num_classes: self.num_classes,
+        };
+        let custom = self
+            .arch
+            .visualize(&mut host)
+            .map_err(|e| TrainError::Setup(format!("architecture `{}` failed to draw its sample grid: {e}", self.arch_name)))?;
+        if let Some((images, nrow)) = custom {
+            return Ok(track::grid(&images, nrow.max(1), 2)?);
+        }
         let mut inputs = vec![self.fixed_z.shallow_clone()];
         if let Some(y) = &self.fixed_y {
             inputs.push(y.shallow_clone());
@@ -600,8 +741,7 @@ impl Trainer {
         let out = tch::no_grad(|| handle.forward(&inputs, false))
             .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
         let images = out.into_iter().next().ok_or_else(|| TrainError::Setup("generator returned nothing".into()))?;
-        let nrow = (self.exp.log.samples as f64).sqrt().ceil() as i64;
-        Ok(track::grid(&images, nrow, 2)?)
+        Ok(track::grid(&images, nrow_default, 2)?)
     }
 
     fn write_samples(&mut self, step: u64) -> Result<PathBuf, TrainError> {
@@ -614,37 +754,31 @@ impl Trainer {
         Ok(path)
     }
 
-    fn checkpoint_tensors(&self) -> Checkpoint {
+    fn counters(&self) -> Counters {
+        Counters {
+            step: self.step,
+            batches: self.batches,
+            best: self.best.clone(),
+            seed: self.exp.seed,
+            d_steps: self.exp.train.d_steps as u64,
+        }
+    }
+
+    /// The whole training state, through the one protocol ([`state::Stateful`]).
+    fn checkpoint_tensors(&mut self) -> Result<Checkpoint, TrainError> {
         let mut c = Checkpoint::default();
         for net in &self.nets {
-            for (name, t, _) in &net.tensors {
-                c.tensors.insert(format!("net.{}.{name}", net.name), t.shallow_clone());
-            }
-            let names = net.tensors.iter().filter(|t| t.2).map(|t| &t.0);
-            for ((name, m), v) in names.zip(&net.opt.m).zip(&net.opt.v) {
-                c.tensors.insert(format!("optim.{}.m.{name}", net.name), m.shallow_clone());
-                c.tensors.insert(format!("optim.{}.v.{name}", net.name), v.shallow_clone());
-            }
-            c.metadata.insert(format!("optim.{}.t", net.name), net.opt.t.to_string());
+            net.save(&mut c)?;
         }
         if let Some(ema) = &self.ema {
-            for (name, t, _) in &ema.tensors {
-                c.tensors.insert(format!("ema.generator.{name}"), t.shallow_clone());
-            }
+            ema.save(&mut c)?;
         }
-        c.metadata.insert("step".into(), self.step.to_string());
-        c.metadata.insert("seed".into(), self.exp.seed.to_string());
-        c.metadata.insert("lab_version".into(), env!("CARGO_PKG_VERSION").into());
-        c.metadata.insert("rng".into(), "keyed by (seed, stream, step); see train::seeds".into());
-        if let Some(a) = &self.augment {
-            c.metadata.insert("augment.state".into(), a.state().unwrap_or_else(|_| "{}".into()));
+        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.save(&mut c)?;
+        if let Some(a) = self.augment.as_mut() {
+            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.save(&mut c)?;
         }
-        if let Some((name, value, step)) = &self.best {
-            c.metadata.insert("best.metric".into(), name.clone());
-            c.metadata.insert("best.value".into(), format!("{value:?}"));
-            c.metadata.insert("best.step".into(), step.to_string());
-        }
-        c
+        self.counters().save(&mut c)?;
+        Ok(c)
     }
 
     /// Evaluates the EMA generator (or G without EMA) with every configured metric, logs the
@@ -662,7 +796,7 @@ impl Trainer {
             if let Some(y) = y {
                 inputs.push(y.shallow_clone());
             }
-            handle.forward(&inputs, false).map(|mut out| out.remove(0))
+            handle.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
         });
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
         let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
@@ -676,7 +810,7 @@ impl Trainer {
                 if better {
                     self.best = Some((name, value, step));
                     let path = self.run.path.join("checkpoints").join("best.safetensors");
-                    self.checkpoint_tensors().save(&path)?;
+                    self.checkpoint_tensors()?.save(&path)?;
                 }
                 // The best value so far, so that its last point (e.g. in TensorBoard's HParams
                 // table or MLflow's run list) is the run's best.
@@ -699,7 +833,7 @@ impl Trainer {
     /// Writes `checkpoints/last.safetensors` atomically.
     pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
         let path = self.run.last_checkpoint();
-        self.checkpoint_tensors().save(&path)?;
+        self.checkpoint_tensors()?.save(&path)?;
         self.last_checkpoint_step = Some(self.step);
         Ok(path)
     }
@@ -714,33 +848,21 @@ impl Trainer {
         }
         let c = Checkpoint::load(&path)?;
         for net in &mut self.nets {
-            for (name, t, _) in &net.tensors {
-                c.restore_into(&path, &format!("net.{}.{name}", net.name), t)?;
-            }
-            let names: Vec<String> = net.tensors.iter().filter(|t| t.2).map(|t| t.0.clone()).collect();
-            for ((name, m), v) in names.iter().zip(&net.opt.m).zip(&net.opt.v) {
-                c.restore_into(&path, &format!("optim.{}.m.{name}", net.name), m)?;
-                c.restore_into(&path, &format!("optim.{}.v.{name}", net.name), v)?;
-            }
-            net.opt.t = c.metadata.get(&format!("optim.{}.t", net.name)).and_then(|s| s.parse().ok()).unwrap_or(0);
+            net.load(&c, &path)?;
         }
-        if let Some(ema) = &self.ema {
-            for (name, t, _) in &ema.tensors {
-                c.restore_into(&path, &format!("ema.generator.{name}"), t)?;
-            }
+        if let Some(ema) = self.ema.as_mut() {
+            ema.load(&c, &path)?;
         }
-        if let (Some(a), Some(state)) = (self.augment.as_mut(), c.metadata.get("augment.state")) {
-            a.load_state(state).map_err(|m| TrainError::Setup(format!("augmentation `{}`: cannot restore state: {m}", self.exp.augment.name)))?;
+        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.load(&c, &path)?;
+        if let Some(a) = self.augment.as_mut() {
+            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.load(&c, &path)?;
         }
-        self.step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut counters = self.counters();
+        counters.load(&c, &path)?;
+        self.step = counters.step;
+        self.batches = counters.batches;
+        self.best = counters.best;
         self.last_checkpoint_step = Some(self.step);
-        if let (Some(name), Some(value), Some(step)) = (
-            c.metadata.get("best.metric"),
-            c.metadata.get("best.value").and_then(|v| v.parse().ok()),
-            c.metadata.get("best.step").and_then(|v| v.parse().ok()),
-        ) {
-            self.best = Some((name.clone(), value, step));
-        }
         if !self.read_only {
             // Whatever was logged after the checkpoint is about to be logged again.
             self.metrics = MetricsLog::resume(&self.run.metrics(), self.step)?;
@@ -842,13 +964,50 @@ fn move_to(tensors: Vec<(String, Tensor, bool)>, device: Device) -> Vec<(String,
         .collect()
 }
 
-fn plugin_failure(exp: &Experiment, key: &str, message: String) -> TrainError {
-    TrainError::Plugin(PluginError::Config {
-        kind: PluginKind::Architecture,
-        name: exp.model.architecture.clone(),
-        key: key.to_string(),
-        message,
-    })
+/// The run's device, with CUDA's settings and the thread count applied.
+fn prepare_device(exp: &Experiment) -> Result<Device, TrainError> {
+    let device = crate::config::parse_device(&exp.device).map_err(TrainError::Setup)?;
+    if let Device::Cuda(_) = device {
+        if !tch::Cuda::is_available() {
+            return Err(TrainError::Setup(format!(
+                "device `{}` was asked for, but CUDA is not available on this machine; use `--device cpu`",
+                exp.device
+            )));
+        }
+        tch::Cuda::cudnn_set_benchmark(!exp.deterministic);
+    }
+    if exp.threads > 0 {
+        tch::set_num_threads(exp.threads as i32);
+    }
+    Ok(device)
+}
+
+fn plugin_failure(exp: &Experiment, error: lab_plugin_api::Error) -> TrainError {
+    TrainError::Plugin(PluginError::from_plugin(PluginKind::Architecture, &exp.model.architecture, "model.config", error))
+}
+
+/// `discriminator` / `generator` for the default phases, the phase's name otherwise.
+fn phase_label(phase: &str) -> String {
+    match phase {
+        lab_plugin_api::PHASE_D => "discriminator".into(),
+        lab_plugin_api::PHASE_G => "generator".into(),
+        other => format!("`{other}`"),
+    }
+}
+
+/// `loss/d` and `loss/g` for the default phases' single group (as in version 1);
+/// `loss/<phase>` or `loss/<phase>/<network>` otherwise.
+fn loss_key(phase: &str, networks: &[String], groups: usize) -> String {
+    let base = match phase {
+        lab_plugin_api::PHASE_D => "loss/d".to_string(),
+        lab_plugin_api::PHASE_G => "loss/g".to_string(),
+        other => format!("loss/{other}"),
+    };
+    if groups > 1 {
+        format!("{base}/{}", networks.join("+"))
+    } else {
+        base
+    }
 }
 
 fn record(registry: &Registry, kind: PluginKind, name: &str) -> Result<PluginRecord, TrainError> {

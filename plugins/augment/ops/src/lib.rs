@@ -42,13 +42,13 @@ pub use pipeline::Pipeline;
 use lab_plugin_api::tch::Tensor;
 
 /// Checks that `x` is a batch of float images `[N, C, H, W]`, the only input the kernels accept.
-pub fn check_batch(x: &Tensor) -> Result<(), String> {
+pub fn check_batch(x: &Tensor) -> lab_plugin_api::Result<()> {
     if x.dim() != 4 || !x.is_floating_point() {
-        return Err(format!(
+        return Err(lab_plugin_api::Error::new(format!(
             "expected a float image batch [N, C, H, W], got a {:?} tensor of shape {:?}",
             x.kind(),
             x.size()
-        ));
+        )));
     }
     Ok(())
 }

@@ -179,7 +179,7 @@ impl Op {
     }
 
     /// Draws this operation's parameters for every sample of `x` and applies it to all of them.
-    pub fn sample_apply(&self, x: &Tensor) -> Result<Tensor, String> {
+    pub fn sample_apply(&self, x: &Tensor) -> lab_plugin_api::Result<Tensor> {
         let (n, _, h, w) = x.size4().map_err(|e| e.to_string())?;
         let device = x.device();
         Ok(match *self {

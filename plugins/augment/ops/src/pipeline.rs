@@ -25,7 +25,7 @@ impl Pipeline {
     }
 
     /// Parses the TOML array at `key` (see [`spec`]).
-    pub fn from_toml(key: &str, entries: &[Value]) -> Result<Self, String> {
+    pub fn from_toml(key: &str, entries: &[Value]) -> lab_plugin_api::Result<Self> {
         Ok(Self::new(key, spec::parse_steps(key, entries)?))
     }
 
@@ -36,15 +36,15 @@ impl Pipeline {
 
     /// Refuses operations the data cannot take (quarter turns of non-square images), naming the
     /// entry. Sizes of 0 mean unknown and are not checked.
-    pub fn check_data(&self, data: &DataSpec) -> Result<(), String> {
+    pub fn check_data(&self, data: &DataSpec) -> lab_plugin_api::Result<()> {
         let (h, w) = (data.height, data.width);
         for (i, step) in self.steps.iter().enumerate() {
             if step.op.needs_square() && h > 0 && w > 0 && h != w {
-                return Err(format!(
+                return Err(lab_plugin_api::Error::new(format!(
                     "`{}[{i}]`: `{}` needs square images, but the data is {h}×{w} (H×W); remove that entry",
                     self.key,
                     step.op.name()
-                ));
+                )));
             }
         }
         Ok(())
@@ -53,7 +53,7 @@ impl Pipeline {
     /// Applies every step to each sample of `x` with probability `strength · p` (a global
     /// strength, such as ADA's adaptive p, scales every step's own). Draws from libtorch's
     /// default generator: call [`random::seed`] first. Steps whose probability is 0 draw nothing.
-    pub fn apply(&self, x: &Tensor, strength: f64) -> Result<Tensor, String> {
+    pub fn apply(&self, x: &Tensor, strength: f64) -> lab_plugin_api::Result<Tensor> {
         check_batch(x)?;
         let (n, _, h, w) = x.size4().map_err(|e| e.to_string())?;
         let mut out = x.shallow_clone();

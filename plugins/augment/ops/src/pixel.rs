@@ -12,10 +12,10 @@ pub fn hflip(x: &Tensor) -> Tensor {
 
 /// Turns sample `i` by `k[i]` quarter turns counter-clockwise (`k` is `[N]` integers; only
 /// `k mod 4` matters). Quarter turns keep the shape only for square images.
-pub fn rotate90(x: &Tensor, k: &Tensor) -> Result<Tensor, String> {
+pub fn rotate90(x: &Tensor, k: &Tensor) -> lab_plugin_api::Result<Tensor> {
     let size = x.size();
     if size[2] != size[3] {
-        return Err(format!("rotate90 needs square images, got {}×{} (H×W)", size[2], size[3]));
+        return Err(lab_plugin_api::Error::new(format!("rotate90 needs square images, got {}×{} (H×W)", size[2], size[3])));
     }
     let k = k.remainder(4).view([-1, 1, 1, 1]);
     let mut out = x.shallow_clone();

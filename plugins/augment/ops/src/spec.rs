@@ -14,7 +14,7 @@ use toml::{Table, Value};
 use crate::{Op, Padding, Step};
 
 /// Parses the entries of the array at `key` (e.g. `pipeline`).
-pub fn parse_steps(key: &str, entries: &[Value]) -> Result<Vec<Step>, String> {
+pub fn parse_steps(key: &str, entries: &[Value]) -> lab_plugin_api::Result<Vec<Step>> {
     entries.iter().enumerate().map(|(i, entry)| parse_step(&format!("{key}[{i}]"), entry)).collect()
 }
 
@@ -24,28 +24,28 @@ pub fn to_toml(steps: &[Step]) -> Vec<Value> {
 }
 
 /// Parses one entry; `path` (e.g. `pipeline[2]`) prefixes every error.
-pub fn parse_step(path: &str, entry: &Value) -> Result<Step, String> {
+pub fn parse_step(path: &str, entry: &Value) -> lab_plugin_api::Result<Step> {
     let given = match entry {
         Value::Table(t) => t.clone(),
         Value::String(name) => Table::from_iter([("op".to_string(), Value::String(name.clone()))]),
         other => {
-            return Err(format!(
+            return Err(lab_plugin_api::Error::new(format!(
                 "`{path}`: expected a table such as {{ op = \"hflip\", p = 0.5 }} or an op name, found {}",
                 type_name(other)
-            ))
+            )))
         }
     };
     let name = match given.get("op") {
         Some(Value::String(name)) => name.as_str(),
-        Some(other) => return Err(format!("`{path}.op`: expected an op name (a string), found {}", type_name(other))),
-        None => return Err(format!("`{path}`: missing `op`; valid ops: {}", Op::NAMES.join(", "))),
+        Some(other) => return Err(lab_plugin_api::Error::new(format!("`{path}.op`: expected an op name (a string), found {}", type_name(other)))),
+        None => return Err(lab_plugin_api::Error::new(format!("`{path}`: missing `op`; valid ops: {}", Op::NAMES.join(", ")))),
     };
     let Some(default) = Op::default_for(name) else {
-        return Err(format!(
+        return Err(lab_plugin_api::Error::new(format!(
             "`{path}.op`: unknown op `{name}`; {}valid ops: {}",
             hint(name, Op::NAMES),
             Op::NAMES.join(", ")
-        ));
+        )));
     };
     let entry = Entry::new(path, &default, given)?;
     let p = entry.number_in("p", 0.0, 1.0)?;
@@ -94,30 +94,30 @@ struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// Checks the given keys against those `default` accepts, and fills in the rest.
-    fn new(path: &'a str, default: &Op, given: Table) -> Result<Self, String> {
+    fn new(path: &'a str, default: &Op, given: Table) -> lab_plugin_api::Result<Self> {
         let mut values: Table = params(default).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         values.insert("p".into(), Value::Float(1.0));
         let mut valid: Vec<&str> = vec!["op"];
         valid.extend(values.keys().map(String::as_str));
         for key in given.keys() {
             if !valid.contains(&key.as_str()) {
-                return Err(format!(
+                return Err(lab_plugin_api::Error::new(format!(
                     "`{path}.{key}`: op `{}` has no parameter `{key}`; {}valid keys: {}",
                     default.name(),
                     hint(key, valid.iter().copied()),
                     valid.join(", ")
-                ));
+                )));
             }
         }
         values.extend(given);
         Ok(Self { path, values })
     }
 
-    fn error(&self, key: &str, expected: &str) -> String {
-        format!("`{}.{key}`: expected {expected}, found {}", self.path, self.values[key])
+    fn error(&self, key: &str, expected: &str) -> lab_plugin_api::Error {
+        lab_plugin_api::Error::new(format!("`{}.{key}`: expected {expected}, found {}", self.path, self.values[key]))
     }
 
-    fn number(&self, key: &str) -> Result<f64, String> {
+    fn number(&self, key: &str) -> lab_plugin_api::Result<f64> {
         match &self.values[key] {
             Value::Float(v) if v.is_finite() => Ok(*v),
             Value::Integer(v) => Ok(*v as f64),
@@ -126,7 +126,7 @@ impl<'a> Entry<'a> {
     }
 
     /// A number in `[low, high]`.
-    fn number_in(&self, key: &str, low: f64, high: f64) -> Result<f64, String> {
+    fn number_in(&self, key: &str, low: f64, high: f64) -> lab_plugin_api::Result<f64> {
         let v = self.number(key)?;
         if !(low..=high).contains(&v) {
             let range = if high.is_infinite() { format!(">= {low}") } else { format!("in [{low}, {high}]") };
@@ -136,7 +136,7 @@ impl<'a> Entry<'a> {
     }
 
     /// `(min, max)` with `lower < min` (or `<=` when `min_may_equal`) and `min <= max`.
-    fn ordered(&self, min_key: &str, max_key: &str, lower: f64, min_may_equal: bool) -> Result<(f64, f64), String> {
+    fn ordered(&self, min_key: &str, max_key: &str, lower: f64, min_may_equal: bool) -> lab_plugin_api::Result<(f64, f64)> {
         let (min, max) = (self.number(min_key)?, self.number(max_key)?);
         let ok = if min_may_equal { min >= lower } else { min > lower };
         if !ok {
@@ -144,13 +144,13 @@ impl<'a> Entry<'a> {
             return Err(self.error(min_key, &format!("a number {bound} {lower}")));
         }
         if min > max {
-            return Err(format!("`{}`: `{min_key}` ({min}) must not exceed `{max_key}` ({max})", self.path));
+            return Err(lab_plugin_api::Error::new(format!("`{}`: `{min_key}` ({min}) must not exceed `{max_key}` ({max})", self.path)));
         }
         Ok((min, max))
     }
 
     /// A `[low, high]` pair with `0 < low <= high` (and `high <= cap`).
-    fn pair(&self, key: &str, cap: f64) -> Result<[f64; 2], String> {
+    fn pair(&self, key: &str, cap: f64) -> lab_plugin_api::Result<[f64; 2]> {
         let bound = if cap.is_infinite() { String::new() } else { format!(" <= {cap}") };
         let expected = format!("a pair [low, high] with 0 < low <= high{bound}");
         let Value::Array(items) = &self.values[key] else { return Err(self.error(key, &expected)) };
@@ -168,23 +168,23 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn padding(&self) -> Result<Padding, String> {
+    fn padding(&self) -> lab_plugin_api::Result<Padding> {
         let names: Vec<&str> = Padding::ALL.iter().map(|p| p.name()).collect();
         match &self.values["padding"] {
             Value::String(s) => Padding::from_name(s).ok_or_else(|| {
-                format!(
+                lab_plugin_api::Error::new(format!(
                     "`{}.padding`: unknown padding `{s}`; {}valid: {}",
                     self.path,
                     hint(s, names.clone()),
                     names.join(", ")
-                )
+                ))
             }),
             _ => Err(self.error("padding", &format!("one of {}", names.join(", ")))),
         }
     }
 
     /// The operation `default` is, with this entry's parameters.
-    fn op(&self, default: &Op) -> Result<Op, String> {
+    fn op(&self, default: &Op) -> lab_plugin_api::Result<Op> {
         let unbounded = f64::INFINITY;
         Ok(match default {
             Op::Hflip => Op::Hflip,

@@ -92,7 +92,7 @@ fn statistics_files_round_trip_exactly() {
     let back = GaussianStats::load(&path, Device::Cpu).unwrap();
     assert!(back.mu.equal(&original.mu) && back.sigma.equal(&original.sigma));
     assert_eq!((back.count, back.features_sha256.as_str()), (10_000, original.features_sha256.as_str()));
-    let err = GaussianStats::load(&path.with_file_name("missing.safetensors"), Device::Cpu).unwrap_err();
+    let err = GaussianStats::load(&path.with_file_name("missing.safetensors"), Device::Cpu).unwrap_err().to_string();
     assert!(err.starts_with("reference statistics "), "{err}");
 }
 
@@ -147,7 +147,7 @@ fn fid_without_a_reference_says_what_to_do() {
     let mut rng = SplitMix64::new(8);
     feed(&mut fid, &images(&mut rng, 8, 3, 16, 0, 255), true, 8);
     assert_eq!(
-        fid.compute().unwrap_err(),
+        fid.compute().unwrap_err().to_string(),
         "fid has no reference: feed real images (update with fake = false) or set `reference_stats` to a statistics file"
     );
 }

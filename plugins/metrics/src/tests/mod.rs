@@ -77,7 +77,7 @@ fn tiny_net() -> &'static Path {
 }
 
 /// Creates metric plugin `P` as the core does: descriptor → factory → handle.
-fn metric<P: MetricPlugin>(config: &str) -> Result<Metric, String> {
+fn metric<P: MetricPlugin>(config: &str) -> lab_plugin_api::Result<Metric> {
     let env = BuildEnv::from_device(Device::Cpu, DataSpec { channels: 3, height: 16, width: 16, num_classes: 0 });
     let Factory::Metric(create) = descriptor::<P>("0").factory else { panic!("not a metric factory") };
     let obj = into_result(create(config.into(), env))?;
@@ -89,7 +89,7 @@ fn metric<P: MetricPlugin>(config: &str) -> Result<Metric, String> {
 fn metric_err<P: MetricPlugin>(config: &str) -> String {
     match metric::<P>(config) {
         Ok(_) => panic!("expected `{config}` to be refused"),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     }
 }
 

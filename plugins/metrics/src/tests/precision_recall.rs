@@ -51,6 +51,6 @@ fn far_apart_sets_have_none() {
 fn too_few_samples_are_refused() {
     let mut rng = SplitMix64::new(34);
     let x = normal(&mut rng, 3, 4, 0.0, 1.0);
-    let err = precision_recall(&x, &x, 3, 10).unwrap_err();
+    let err = precision_recall(&x, &x, 3, 10).unwrap_err().to_string();
     assert_eq!(err, "pr needs more than k = 3 real and generated images (the k-th neighbour of each); got 3 and 3");
 }

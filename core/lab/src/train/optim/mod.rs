@@ -1,0 +1,103 @@
+//! Optimizers, written in the core so their state is checkpointed and restored exactly (tch's
+//! keep theirs inside libtorch, out of reach). One [`Rule`] per kind (Adam, RMSprop, SGD with
+//! momentum and Nesterov, Adagrad), each the same update as PyTorch's non-fused implementation;
+//! [`Optimizer`] adds what every kind shares: per-parameter state buffers, the schedule, lazy
+//! regularisation's rescaling, and post-step clipping.
+mod rules;
+pub mod schedule;
+
+use tch::Tensor;
+
+pub use rules::{Adagrad, Adam, Hyper, RmsProp, Rule, Sgd};
+
+use crate::config::OptimSettings;
+
+/// The rule for a kind named in config (validated before).
+pub fn rule(kind: &str) -> Box<dyn Rule> {
+    match kind {
+        "rmsprop" => Box::new(RmsProp),
+        "sgd" => Box::new(Sgd),
+        "adagrad" => Box::new(Adagrad),
+        _ => Box::new(Adam),
+    }
+}
+
+/// One network's optimizer.
+pub struct Optimizer {
+    pub settings: OptimSettings,
+    /// stylegan2-ada's lazy-regularisation ratio N/(N+1) (1 when not lazy): lr × ratio,
+    /// Adam's betas ^ ratio.
+    pub lazy_ratio: f64,
+    rule: Box<dyn Rule>,
+    /// Steps taken, for bias correction.
+    pub t: i64,
+    pub params: Vec<Tensor>,
+    /// Per slot (`m`, `v`, `square_avg`, ...), one buffer per parameter.
+    pub slots: Vec<(&'static str, Vec<Tensor>)>,
+    /// `train.steps`, the default end of a linear decay.
+    total_steps: u64,
+}
+
+impl Optimizer {
+    pub fn new(settings: OptimSettings, params: Vec<Tensor>, lazy_ratio: f64, total_steps: u64) -> Self {
+        let rule = rule(&settings.kind);
+        let slots = rule
+            .slots(&settings)
+            .iter()
+            .map(|name| (*name, params.iter().map(Tensor::zeros_like).collect()))
+            .collect();
+        Self { settings, lazy_ratio, rule, t: 0, params, slots, total_steps }
+    }
+
+    /// The hyperparameters in force at generator step `step`.
+    pub fn hyper(&self, step: u64) -> Hyper {
+        let s = &self.settings;
+        let lr = schedule::lr(s.lr, &s.schedule, step, self.total_steps) * self.lazy_ratio;
+        let ramp = schedule::momentum(&s.schedule, step);
+        let mut betas = s.betas;
+        let mut momentum = s.momentum;
+        if let Some(m) = ramp {
+            if s.kind == "adam" {
+                betas[0] = schedule::ramp(s.betas[0], m, &s.schedule, step);
+            } else {
+                momentum = schedule::ramp(s.momentum, m, &s.schedule, step);
+            }
+        }
+        if self.lazy_ratio != 1.0 {
+            betas = [betas[0].powf(self.lazy_ratio), betas[1].powf(self.lazy_ratio)];
+        }
+        Hyper {
+            lr,
+            betas,
+            eps: s.eps,
+            momentum,
+            nesterov: s.nesterov,
+            alpha: s.alpha,
+            weight_decay: s.weight_decay,
+        }
+    }
+
+    /// One update from `grads` (one per parameter; undefined for a parameter the loss did not
+    /// reach, which is then left alone), then the clip constraint.
+    pub fn step(&mut self, grads: &[Tensor], step: u64) {
+        self.t += 1;
+        let h = self.hyper(step);
+        let t = self.t;
+        let clip = self.settings.clip;
+        tch::no_grad(|| {
+            for (i, (p, g)) in self.params.iter_mut().zip(grads).enumerate() {
+                if !g.defined() {
+                    continue;
+                }
+                let mut state: Vec<Tensor> = self.slots.iter().map(|(_, b)| b[i].shallow_clone()).collect();
+                self.rule.update(p, g, &mut state, &h, t);
+                if clip > 0.0 {
+                    let _ = p.clamp_(-clip, clip);
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,34 @@
+//! Schedules as pure functions of the generator step, so a checkpoint's step is all a resume
+//! needs to continue them exactly.
+use crate::config::ScheduleConfig;
+
+/// The learning rate at `step`, from the base rate `lr`.
+pub fn lr(lr: f64, s: &ScheduleConfig, step: u64, total_steps: u64) -> f64 {
+    match s.kind.as_str() {
+        "linear" => {
+            let end = if s.end == 0 { total_steps } else { s.end };
+            if step < s.start || end <= s.start {
+                lr
+            } else {
+                lr * (1.0 - (step - s.start) as f64 / (end - s.start) as f64).max(0.0)
+            }
+        }
+        "exponential" => (lr * s.factor.powf(step as f64)).max(s.floor),
+        "step" => (lr * s.factor.powi((step / s.every.max(1)) as i32)).max(s.floor),
+        _ => lr,
+    }
+}
+
+/// The target of the momentum ramp, when there is one.
+pub fn momentum(s: &ScheduleConfig, _step: u64) -> Option<f64> {
+    s.momentum_to
+}
+
+/// A linear ramp from `from` to `to` over `momentum_steps` steps, then `to`.
+pub fn ramp(from: f64, to: f64, s: &ScheduleConfig, step: u64) -> f64 {
+    if s.momentum_steps == 0 {
+        return to;
+    }
+    let f = (step as f64 / s.momentum_steps as f64).min(1.0);
+    from + (to - from) * f
+}

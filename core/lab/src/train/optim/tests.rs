@@ -1,0 +1,111 @@
+//! Each rule against the update written out from its paper / PyTorch's documentation, in
+//! float64 on a two-element parameter.
+use tch::{Kind, Tensor};
+
+use super::*;
+use crate::config::{OptimConfig, ScheduleConfig};
+
+fn settings(kind: &str) -> OptimSettings {
+    OptimConfig { kind: kind.into(), ..OptimConfig::default() }.defaults()
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    Vec::try_from(&t.detach().to_kind(Kind::Double)).unwrap()
+}
+
+/// Runs `steps` updates of `opt` on p with the fixed gradient g = [0.5, -2.0].
+fn run(mut opt: Optimizer, steps: u64) -> Vec<f64> {
+    let g = Tensor::from_slice(&[0.5f64, -2.0]);
+    for s in 0..steps {
+        opt.step(&[g.shallow_clone()], s);
+    }
+    values(&opt.params[0])
+}
+
+fn param() -> Tensor {
+    Tensor::from_slice(&[1.0f64, -1.0])
+}
+
+#[test]
+fn adam_first_step_moves_by_lr_against_the_gradient_sign() {
+    let mut s = settings("adam");
+    s.lr = 0.1;
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
+    assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 0.9).abs() < 1e-6, "{p:?}");
+}
+
+#[test]
+fn sgd_with_momentum_and_nesterov_match_the_written_out_updates() {
+    let mut s = settings("sgd");
+    s.lr = 0.1;
+    s.momentum = 0.9;
+    // buf1 = g, buf2 = 0.9 g + g = 1.9 g: p2 = p0 − 0.1 (g + 1.9 g) = p0 − 0.29 g.
+    let p = run(Optimizer::new(s.clone(), vec![param()], 1.0, 10), 2);
+    assert!((p[0] - (1.0 - 0.29 * 0.5)).abs() < 1e-12 && (p[1] - (-1.0 + 0.29 * 2.0)).abs() < 1e-12, "{p:?}");
+    s.nesterov = true;
+    // Nesterov: step direction g + 0.9 buf: (1 + 0.9) g then (1 + 0.9·1.9) g.
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
+    let total = 0.1 * (1.9 + 1.0 + 0.9 * 1.9);
+    assert!((p[0] - (1.0 - total * 0.5)).abs() < 1e-12, "{p:?}");
+}
+
+#[test]
+fn rmsprop_matches_the_written_out_update() {
+    let mut s = settings("rmsprop");
+    s.lr = 0.01;
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
+    // square_avg = (1 − α) g², step = lr · g / (sqrt(square_avg) + eps).
+    let expect = |g: f64| 0.01 * g / ((0.01f64 * g * g).sqrt() + 1e-8);
+    assert!((p[0] - (1.0 - expect(0.5))).abs() < 1e-12, "{p:?}");
+    assert!((p[1] - (-1.0 - expect(-2.0))).abs() < 1e-12, "{p:?}");
+}
+
+#[test]
+fn adagrad_matches_the_written_out_update() {
+    let mut s = settings("adagrad");
+    s.lr = 0.1;
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
+    // sum1 = g², sum2 = 2 g²: p2 = p0 − 0.1 g (1/|g| + 1/(√2 |g|)) (eps aside).
+    let moved = 0.1 * (1.0 + 1.0 / 2f64.sqrt());
+    assert!((p[0] - (1.0 - moved)).abs() < 1e-6 && (p[1] - (-1.0 + moved)).abs() < 1e-6, "{p:?}");
+}
+
+#[test]
+fn clipping_keeps_every_parameter_within_the_bound_after_each_step() {
+    let mut s = settings("rmsprop");
+    s.lr = 0.5;
+    s.clip = 0.01;
+    let mut opt = Optimizer::new(s, vec![Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], 1.0, 10);
+    for step in 0..5 {
+        opt.step(&[Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], step);
+        let max = opt.params[0].abs().max().double_value(&[]);
+        assert!(max <= 0.01, "step {step}: max |w| = {max}");
+    }
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let linear = ScheduleConfig { kind: "linear".into(), start: 10, ..ScheduleConfig::default() };
+    assert_eq!(schedule::lr(1.0, &linear, 5, 110), 1.0);
+    assert_eq!(schedule::lr(1.0, &linear, 60, 110), 0.5);
+    assert_eq!(schedule::lr(1.0, &linear, 110, 110), 0.0);
+    let exp = ScheduleConfig { kind: "exponential".into(), factor: 0.5, floor: 0.2, ..ScheduleConfig::default() };
+    assert_eq!(schedule::lr(1.0, &exp, 1, 0), 0.5);
+    assert_eq!(schedule::lr(1.0, &exp, 5, 0), 0.2);
+    let step = ScheduleConfig { kind: "step".into(), every: 100, ..ScheduleConfig::default() };
+    assert_eq!(schedule::lr(1.0, &step, 99, 0), 1.0);
+    assert_eq!(schedule::lr(1.0, &step, 250, 0), 0.25);
+    let ramp = ScheduleConfig { momentum_to: Some(0.7), momentum_steps: 100, ..ScheduleConfig::default() };
+    assert!((schedule::ramp(0.5, 0.7, &ramp, 50) - 0.6).abs() < 1e-12);
+    assert_eq!(schedule::ramp(0.5, 0.7, &ramp, 500), 0.7);
+}
+
+#[test]
+fn lazy_regularisation_rescales_lr_and_betas() {
+    let s = settings("adam");
+    let opt = Optimizer::new(s.clone(), vec![param()], 16.0 / 17.0, 10);
+    let h = opt.hyper(0);
+    assert!((h.lr - s.lr * 16.0 / 17.0).abs() < 1e-15);
+    assert!((h.betas[0] - s.betas[0].powf(16.0 / 17.0)).abs() < 1e-15);
+    assert!((h.betas[1] - s.betas[1].powf(16.0 / 17.0)).abs() < 1e-15);
+}

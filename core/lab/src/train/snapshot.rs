@@ -1,0 +1,72 @@
+//! A generator snapshot: what `lab eval` needs from a finished run (its config, its plugins,
+//! the sampling generator's weights from a checkpoint), loaded without a trainer and without
+//! writing anything to the run folder.
+use std::path::Path;
+
+use lab_plugin_api::host::{Architecture, NetworkHandle};
+use lab_plugin_api::{BuildEnv, PluginKind};
+use tch::Device;
+
+use super::{checkpoint::Checkpoint, plugin_failure, prepare_device, TrainError};
+use crate::config::Experiment;
+use crate::data;
+use crate::metrics::{EvalResult, Evaluator};
+use crate::plugins::Registry;
+
+/// The generator the run samples from (the EMA when it kept one), ready to evaluate.
+pub struct GeneratorSnapshot {
+    // Dropped before the architecture that built it.
+    generator: NetworkHandle,
+    _arch: Architecture,
+    registry: Registry,
+    env: BuildEnv,
+    device: Device,
+    z_dim: i64,
+    num_classes: i64,
+    /// The checkpoint's generator step.
+    pub step: u64,
+    /// Whether the weights are the EMA generator's.
+    pub ema: bool,
+}
+
+impl GeneratorSnapshot {
+    /// Loads `checkpoints/<which>.safetensors` of `run` for the resolved experiment `exp`.
+    pub fn load(exp: &mut Experiment, run: &Path, which: &str) -> Result<Self, TrainError> {
+        let device = prepare_device(exp)?;
+        let path = run.join("checkpoints").join(format!("{which}.safetensors"));
+        if !path.exists() {
+            return Err(TrainError::Setup(format!("{}: no such checkpoint; `last` and `best` are the ones a run keeps", path.display())));
+        }
+        let registry = Registry::discover(&exp.plugins.paths)?;
+        let dataset = data::load(&exp.data)?;
+        let env = BuildEnv::from_device(device, data::spec(&dataset));
+        exp.model.config = registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
+        let arch = registry.architecture(&exp.model.architecture, &exp.model.config, env)?;
+        let info = arch.info().map_err(|e| plugin_failure(exp, e))?;
+        let generator = arch.build("generator").map_err(|e| plugin_failure(exp, e))?;
+        let c = Checkpoint::load(&path)?;
+        let ema = c.tensors.keys().any(|k| k.starts_with("ema.generator."));
+        let prefix = if ema { "ema.generator" } else { "net.generator" };
+        for (name, t, _) in generator.tensors().map_err(|e| plugin_failure(exp, e))? {
+            c.restore_into(&path, &format!("{prefix}.{name}"), &t)?;
+        }
+        let step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(Self { generator, _arch: arch, registry, env, device, z_dim: info.z_dim, num_classes: info.num_classes, step, ema })
+    }
+
+    /// Evaluates the snapshot with `exp`'s metrics, exactly as training does at this step.
+    pub fn evaluate(&mut self, exp: &Experiment) -> Result<EvalResult, TrainError> {
+        let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?;
+        let generator = &mut self.generator;
+        evaluator
+            .evaluate(self.step, exp.seed, self.z_dim, self.num_classes, |z, y| {
+                let mut inputs = vec![z.shallow_clone()];
+                if let Some(y) = y {
+                    inputs.push(y.shallow_clone());
+                }
+                generator.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
+            })
+            .map_err(|m| TrainError::Setup(format!("evaluation failed: {m}")))
+    }
+}
+

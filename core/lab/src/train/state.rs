@@ -1,0 +1,191 @@
+//! The training state and its one save/load protocol. Every piece implements [`Stateful`];
+//! the checkpoint's layout is these implementations and nothing else:
+//! - `net.<network>.<tensor>`: every parameter and buffer;
+//! - `optim.<network>.<slot>.<parameter>` and `optim.<network>.t`: optimizer state (Adam's
+//!   slots are `m` and `v`, as in checkpoints written before version 2, which therefore load);
+//! - `ema.generator.<tensor>`;
+//! - metadata `loss.state`, `augment.state`: the plugins' own state;
+//! - metadata `step`, `batches`, `best.*`, `seed`, `format`.
+use std::path::Path;
+
+use lab_plugin_api::host::{Augment, Loss};
+
+use super::checkpoint::{Checkpoint, CheckpointError};
+use super::{Ema, Net, TrainError};
+
+/// Checkpoints written by this version say so; those without the key predate it.
+pub const FORMAT: &str = "2";
+
+/// A piece of training state.
+pub trait Stateful {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError>;
+    fn load(&mut self, c: &Checkpoint, path: &Path) -> Result<(), TrainError>;
+}
+
+impl Stateful for Net {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        for (name, t, _) in &self.tensors {
+            c.tensors.insert(format!("net.{}.{name}", self.name), t.shallow_clone());
+        }
+        for (slot, buffers) in &self.opt.slots {
+            for (param, b) in self.trainable_names().zip(buffers) {
+                c.tensors.insert(format!("optim.{}.{slot}.{param}", self.name), b.shallow_clone());
+            }
+        }
+        c.metadata.insert(format!("optim.{}.t", self.name), self.opt.t.to_string());
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint, path: &Path) -> Result<(), TrainError> {
+        for (name, t, _) in &self.tensors {
+            c.restore_into(path, &format!("net.{}.{name}", self.name), t)?;
+        }
+        let names: Vec<String> = self.trainable_names().map(str::to_string).collect();
+        for (slot, buffers) in &self.opt.slots {
+            for (param, b) in names.iter().zip(buffers) {
+                c.restore_into(path, &format!("optim.{}.{slot}.{param}", self.name), b).map_err(|e| match e {
+                    CheckpointError::MissingTensor { .. } => missing(
+                        path,
+                        &format!("`{slot}` state for the optimizer of network `{}`", self.name),
+                        "it was written with another optimizer kind for this network",
+                    ),
+                    other => other.into(),
+                })?;
+            }
+        }
+        self.opt.t = c.metadata.get(&format!("optim.{}.t", self.name)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(())
+    }
+}
+
+impl Stateful for Ema {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        for (name, t, _) in &self.tensors {
+            c.tensors.insert(format!("ema.generator.{name}"), t.shallow_clone());
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint, path: &Path) -> Result<(), TrainError> {
+        for (name, t, _) in &self.tensors {
+            c.restore_into(path, &format!("ema.generator.{name}"), t)?;
+        }
+        Ok(())
+    }
+}
+
+/// A plugin's own state, saved as text under `<component>.state`.
+pub struct PluginState<'a, P> {
+    /// `loss` or `augment`.
+    pub component: &'static str,
+    pub name: &'a str,
+    pub plugin: &'a mut P,
+}
+
+/// The two plugin kinds that keep state.
+pub trait HasState {
+    fn get(&self) -> lab_plugin_api::Result<String>;
+    fn set(&mut self, state: &str) -> lab_plugin_api::Result<()>;
+}
+
+impl HasState for Loss {
+    fn get(&self) -> lab_plugin_api::Result<String> {
+        self.state()
+    }
+    fn set(&mut self, state: &str) -> lab_plugin_api::Result<()> {
+        self.load_state(state)
+    }
+}
+
+impl HasState for Augment {
+    fn get(&self) -> lab_plugin_api::Result<String> {
+        self.state()
+    }
+    fn set(&mut self, state: &str) -> lab_plugin_api::Result<()> {
+        self.load_state(state)
+    }
+}
+
+impl<P: HasState> Stateful for PluginState<'_, P> {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        let state = self.plugin.get().map_err(|e| {
+            TrainError::Setup(format!("{} `{}`: cannot save its state: {e}", self.component, self.name))
+        })?;
+        if !state.is_empty() {
+            c.metadata.insert(format!("{}.state", self.component), state);
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint, path: &Path) -> Result<(), TrainError> {
+        let key = format!("{}.state", self.component);
+        match c.metadata.get(&key) {
+            Some(state) => self.plugin.set(state).map_err(|e| {
+                TrainError::Setup(format!("{} `{}`: cannot restore its state from {}: {e}", self.component, self.name, path.display()))
+            }),
+            None => {
+                // Stateless now and then: nothing to do. Stateful now but not then: refuse
+                // rather than resume from a silently reset state.
+                let now = self.plugin.get().unwrap_or_default();
+                if now.is_empty() {
+                    Ok(())
+                } else {
+                    Err(missing(path, &format!("state for {} `{}`", self.component, self.name), "it was written before that plugin kept state"))
+                }
+            }
+        }
+    }
+}
+
+fn missing(path: &Path, what: &str, why: &str) -> TrainError {
+    TrainError::Setup(format!(
+        "{}: the checkpoint has no {what} ({why}), which this run needs to resume exactly; resume with the run's own config.toml and plugins, or start a new run",
+        path.display()
+    ))
+}
+
+/// The trainer's own counters and records.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counters {
+    /// Generator steps done.
+    pub step: u64,
+    /// Real batches drawn so far (the data order's position).
+    pub batches: u64,
+    /// (metric, value, step) of the best evaluation so far.
+    pub best: Option<(String, f64, u64)>,
+    pub seed: u64,
+    /// `train.d_steps`, to derive `batches` for checkpoints written before it was recorded.
+    pub d_steps: u64,
+}
+
+impl Stateful for Counters {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        c.metadata.insert("format".into(), FORMAT.into());
+        c.metadata.insert("step".into(), self.step.to_string());
+        c.metadata.insert("batches".into(), self.batches.to_string());
+        c.metadata.insert("seed".into(), self.seed.to_string());
+        c.metadata.insert("lab_version".into(), env!("CARGO_PKG_VERSION").into());
+        c.metadata.insert("rng".into(), "keyed by (seed, stream, step); see lab::seeds".into());
+        if let Some((name, value, step)) = &self.best {
+            c.metadata.insert("best.metric".into(), name.clone());
+            c.metadata.insert("best.value".into(), format!("{value:?}"));
+            c.metadata.insert("best.step".into(), step.to_string());
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint, _path: &Path) -> Result<(), TrainError> {
+        self.step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        // Before version 2 only D phases drew batches, d_steps a step.
+        self.batches = c.metadata.get("batches").and_then(|s| s.parse().ok()).unwrap_or(self.step * self.d_steps);
+        self.best = match (
+            c.metadata.get("best.metric"),
+            c.metadata.get("best.value").and_then(|v| v.parse().ok()),
+            c.metadata.get("best.step").and_then(|v| v.parse().ok()),
+        ) {
+            (Some(name), Some(value), Some(step)) => Some((name.clone(), value, step)),
+            _ => None,
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! Interface v2 end to end, with toy plugins built in the test: every training shape the zoo
+//! needs resumes bit-exactly on CPU (RMSprop with clipping and a critic schedule, SGD with
+//! momentum and schedules, a stateful loss, lazy regularisation, three loss groups in one phase,
+//! a G-only plan), bad loss output stops the run cleanly, an architecture draws its own grid,
+//! and a plugin built for an earlier interface revision still loads.
+use std::path::{Path, PathBuf};
+
+use lab_tests::*;
+
+/// The toy plugins, built against this checkout's interface (or a patched copy of it).
+fn toys(api_name: &str, lib_rs_edit: impl Fn(&str) -> String) -> PathBuf {
+    let api = patched_api(api_name, "lib.rs", lib_rs_edit);
+    build_plugin(&format!("toys-{api_name}"), include_str!("fixtures/toys.rs"), &api)
+}
+
+fn current_toys() -> PathBuf {
+    toys("current", |t| t.to_string())
+}
+
+const TOY: &str = "name = \"toy\"\nseed = 3\ndevice = \"cpu\"\n[data]\ndataset = \"fashion-mnist\"\nfraction = 0.01\n[model]\narchitecture = \"toy\"\n[train]\nbatch_size = 8\n[log]\nevery = 1\nsamples_every = 0\nsamples = 4\n[checkpoint]\nevery = 4\n";
+
+/// Runs the toy experiment with `set` for `steps` steps into `runs`; returns the run folder.
+fn train(so: &Path, runs: &Path, steps: u64, set: &[&str]) -> PathBuf {
+    let file = runs.with_extension("toml");
+    std::fs::create_dir_all(runs.parent().unwrap()).unwrap();
+    std::fs::write(&file, TOY).unwrap();
+    let mut cmd = lab();
+    cmd.arg("run").arg(&file).arg("--quiet").arg("--runs-dir").arg(runs).env("LAB_PLUGIN_PATH", so);
+    cmd.args(["--set", &format!("train.steps={steps}")]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    only_run(runs, "toy")
+}
+
+/// An uninterrupted run of 8 steps and one stopped at 4 and resumed agree on every value.
+fn resumes_exactly(name: &str, set: &[&str]) -> PathBuf {
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let full = train(&so, &tmp.join(format!("{name}-full")), 8, set);
+    let part = train(&so, &tmp.join(format!("{name}-part")), 4, set);
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]).env("LAB_PLUGIN_PATH", &so));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
+    assert!(a.iter().any(|m| m.0 > 4), "{name}: nothing logged after the resume point");
+    assert_eq!(b, a, "{name}: the resumed run diverged from the uninterrupted one");
+    full
+}
+
+fn keys_at(run: &Path, key: &str) -> Vec<u64> {
+    metrics(run).into_iter().filter(|m| m.1 == key).map(|m| m.0).collect()
+}
+
+#[test]
+fn rmsprop_with_clipping_and_a_critic_schedule_resumes_exactly() {
+    let run_dir = resumes_exactly(
+        "wgan",
+        &[
+            "loss.name=\"toy-wgan\"",
+            "optim.networks.discriminator.kind=\"rmsprop\"",
+            "optim.networks.discriminator.lr=5e-3",
+            "optim.networks.discriminator.clip=0.01",
+        ],
+    );
+    // Every critic parameter is within ±c after its last step.
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    let mut checked = 0;
+    for (name, t) in c.tensors.iter().filter(|(n, _)| n.starts_with("net.discriminator.")) {
+        let max = t.abs().max().double_value(&[]);
+        assert!(max <= 0.01, "{name}: max |w| = {max}");
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "the toy critic's weight and bias");
+    assert!(c.tensors.contains_key("optim.discriminator.square_avg.fc.weight"), "RMSprop's state is checkpointed");
+}
+
+#[test]
+fn sgd_with_momentum_and_schedules_resumes_exactly() {
+    resumes_exactly(
+        "sgd",
+        &[
+            "loss.name=\"toy-gan\"",
+            "optim.kind=\"sgd\"",
+            "optim.lr=0.05",
+            "optim.momentum=0.5",
+            "optim.nesterov=true",
+            "optim.schedule.kind=\"linear\"",
+            "optim.schedule.start=2",
+            // The end of the decay is fixed: by default it is `train.steps`, which the
+            // stopped run has shorter.
+            "optim.schedule.end=8",
+            "optim.schedule.momentum_to=0.7",
+            "optim.schedule.momentum_steps=6",
+        ],
+    );
+}
+
+#[test]
+fn a_stateful_loss_resumes_exactly_and_an_old_checkpoint_without_its_state_is_refused() {
+    let run_dir = resumes_exactly("began", &["loss.name=\"toy-began\""]);
+    assert_eq!(keys_at(&run_dir, "began/k").len(), 8, "k_t is logged every step");
+
+    // A checkpoint written by a stateless loss cannot resume a loss that keeps state.
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap();
+    let part = train(&so, &tmp.path().join("runs"), 4, &["loss.name=\"toy-gan\""]);
+    let out = run(lab()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&part)
+        .args(["--set", "train.steps=8", "--set", "loss.name=\"toy-began\""])
+        .env("LAB_PLUGIN_PATH", &so));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("the checkpoint has no state for loss `toy-began` (it was written before that plugin kept state)"), "{err}");
+}
+
+#[test]
+fn lazy_regularisation_runs_every_4_steps_and_resumes_exactly() {
+    let run_dir = resumes_exactly("lazy", &["loss.name=\"toy-lazy\""]);
+    // Logged at the end of steps 0, 4 (counted from 1: 1, 5).
+    assert_eq!(keys_at(&run_dir, "reg/ran"), [1, 5]);
+    assert_eq!(keys_at(&run_dir, "loss/D_reg"), [1, 5]);
+    assert_eq!(keys_at(&run_dir, "loss/d").len(), 8);
+}
+
+#[test]
+fn three_loss_groups_in_one_phase_resume_exactly_with_gating() {
+    let run_dir = resumes_exactly("vaegan", &["loss.name=\"toy-vaegan\"", "model.config.encoder=true"]);
+    assert_eq!(keys_at(&run_dir, "loss/VG/encoder").len(), 8);
+    assert_eq!(keys_at(&run_dir, "loss/VG/discriminator").len(), 8);
+    // The decoder skips odd steps: its loss exists only after steps 0, 2, 4, 6.
+    assert_eq!(keys_at(&run_dir, "loss/VG/generator"), [1, 3, 5, 7]);
+}
+
+#[test]
+fn a_generator_only_plan_trains_without_a_discriminator() {
+    let run_dir = resumes_exactly(
+        "vae",
+        &["loss.name=\"toy-vae\"", "model.config.encoder=true", "model.config.discriminator=false"],
+    );
+    assert_eq!(keys_at(&run_dir, "loss/g").len(), 8);
+    assert!(keys_at(&run_dir, "loss/d").is_empty());
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.tensors.keys().all(|k| !k.contains("discriminator")));
+}
+
+fn failing_run(set: &[&str]) -> (String, PathBuf) {
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let runs = tmp.join("runs");
+    let file = tmp.join("toy.toml");
+    std::fs::write(&file, TOY).unwrap();
+    let mut cmd = lab();
+    cmd.arg("run").arg(&file).arg("--quiet").arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so);
+    cmd.args(["--set", "train.steps=8", "--set", "loss.name=\"toy-bad\""]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(!out.status.success(), "the run must fail");
+    let dir = std::fs::read_dir(runs.join("toy")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+    (stderr(&out), dir.unwrap_or_default())
+}
+
+#[test]
+fn a_loss_for_a_network_the_phase_does_not_step_stops_the_run_and_keeps_the_checkpoint() {
+    let (err, run_dir) = failing_run(&["loss.config.at=5"]);
+    assert!(
+        err.contains("step 5: loss `toy-bad` returned a loss for network `generator` in phase `D`, which steps only: discriminator"),
+        "{err}"
+    );
+    assert!(err.contains("The last good checkpoint (step 4) is intact"), "{err}");
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert_eq!(c.metadata["step"], "4");
+}
+
+#[test]
+fn a_non_scalar_loss_stops_the_run() {
+    let (err, _) = failing_run(&["loss.config.at=2", "loss.config.mode=\"shape\""]);
+    assert!(err.contains("step 2: loss `toy-bad` returned a discriminator loss of shape [3]; expected a scalar"), "{err}");
+}
+
+#[test]
+fn a_plugin_error_with_a_key_names_the_plugin_and_the_full_key() {
+    let (err, _) = failing_run(&["loss.config.mode=\"bogus\""]);
+    assert!(
+        err.contains("loss plugin `toy-bad`: key `loss.config.mode`: expected \"network\" or \"shape\", found \"bogus\""),
+        "{err}"
+    );
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn an_architecture_draws_its_own_sample_grid() {
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap();
+    let default = train(&so, &tmp.path().join("default"), 2, &["loss.name=\"toy-gan\""]);
+    let own = train(&so, &tmp.path().join("own"), 2, &["loss.name=\"toy-gan\"", "model.config.own_grid=true"]);
+    let last = |run: &Path| run.join("samples/step_000002.png");
+    // The core's grid: 4 samples as 2 × 2 tiles of 28 px with 2 px padding.
+    assert_eq!(png_size(&last(&default)), (2 + 2 * 30, 2 + 2 * 30));
+    // The toy's own: a row of 4 fakes above a row of 4 reals.
+    assert_eq!(png_size(&last(&own)), (2 + 4 * 30, 2 + 2 * 30));
+}
+
+#[test]
+fn a_plugin_built_for_revision_0_still_loads_and_its_later_methods_are_not_called() {
+    // Interface revision 0 had no loss state: a library built for it hands over a loss table
+    // that ends before the state methods, and reports only revision 0's fingerprint.
+    let so = toys("revision0", |t| {
+        let edited = t.replacen("pub const REVISION: u32 = 1;", "pub const REVISION: u32 = 0;", 1);
+        assert_ne!(edited, t, "lib.rs declares the revision");
+        edited
+    });
+    let out = run(lab().args(["plugins", "--json"]).env("LAB_PLUGIN_PATH", &so));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("toy-began"));
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = train(&so, &tmp.path().join("runs"), 4, &["loss.name=\"toy-began\""]);
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(!c.metadata.contains_key("loss.state"), "a revision-0 loss has no state methods to call");
+    assert_eq!(c.metadata["step"], "4");
+}
