@@ -229,3 +229,75 @@ fn a_plugin_built_for_revision_0_still_loads_and_its_later_methods_are_not_calle
     assert!(!c.metadata.contains_key("loss.state"), "a revision-0 loss has no state methods to call");
     assert_eq!(c.metadata["step"], "4");
 }
+
+#[test]
+fn a_two_d_mixture_trains_and_is_drawn_as_a_scatter_with_its_mode_coverage() {
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = train(
+        &so,
+        &tmp.path().join("runs"),
+        4,
+        &["loss.name=\"toy-gan\"", "data.dataset=\"ring\"", "data.fraction=1.0", "data.synthetic_count=512", "log.samples_every=2"],
+    );
+    for step in [2, 4] {
+        assert_eq!(png_size(&run_dir.join(format!("samples/step_{step:06}.png"))), (480, 480));
+    }
+    let modes: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "toy/modes").map(|m| (m.0, m.2)).collect();
+    assert_eq!(modes.iter().map(|m| m.0).collect::<Vec<_>>(), [2, 4]);
+    assert!(modes.iter().all(|m| (0.0..=8.0).contains(&m.1)), "{modes:?}");
+    assert_eq!(keys_at(&run_dir, "toy/high_quality"), [2, 4]);
+}
+
+/// Writes `n` PNGs of `w` × `h` into `dir` with `pixel(i, x)` as every channel's value.
+fn write_pngs(dir: &Path, n: u32, w: u32, h: u32, pixel: impl Fn(u32, u32) -> u8) {
+    std::fs::create_dir_all(dir).unwrap();
+    let status = std::process::Command::new(root().join(".venv/bin/python3"))
+        .arg("-c")
+        .arg(format!(
+            "import numpy as np, PIL.Image as I, sys\nv = [{values}]\nfor i in range({n}):\n    a = np.array([[[v[i * {w} + x]] * 3 for x in range({w})] for _ in range({h})], dtype=np.uint8)\n    I.fromarray(a).save(sys.argv[1] + f'/{{i}}.png')",
+            values = (0..n).flat_map(|i| (0..w).map(move |x| (i, x))).map(|(i, x)| pixel(i, x).to_string()).collect::<Vec<_>>().join(","),
+        ))
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired() {
+    let so = current_toys();
+    let tmp = tempfile::tempdir().unwrap();
+    // pix2pix's layout: A on the left half, B = 255 − A on the right, a horizontal gradient so
+    // that a flip applied to only one side would show.
+    let paired = tmp.path().join("paired");
+    write_pngs(&paired, 12, 16, 8, |i, x| if x < 8 { (i * 10 + x * 20) as u8 } else { 255 - (i * 10 + (x - 8) * 20) as u8 });
+    let set = |dataset: &str, extra: &[&str]| -> Vec<String> {
+        let mut s = vec![
+            "loss.name=\"toy-pair\"".to_string(),
+            format!("data.dataset=\"{dataset}\""),
+            "data.fraction=1.0".into(),
+            "data.image_size=8".into(),
+            "data.channels=1".into(),
+            "data.hflip=true".into(),
+        ];
+        s.extend(extra.iter().map(|e| e.to_string()));
+        s
+    };
+    let args = set("paired-folder", &[&format!("data.path={:?}", paired.display().to_string())]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run_dir = train(&so, &tmp.path().join("p"), 3, &refs);
+    assert_eq!(keys_at(&run_dir, "pair/gap").len(), 3);
+
+    // Unpaired: two folders of different sizes; B's batches are drawn on their own.
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write_pngs(&a, 10, 8, 8, |i, _| (i * 20) as u8);
+    write_pngs(&b, 7, 8, 8, |_, _| 255);
+    let args = set(
+        "unpaired-folders",
+        &[&format!("data.path={:?}", a.display().to_string()), &format!("data.path_b={:?}", b.display().to_string()), "loss.config.paired=false"],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run_dir = train(&so, &tmp.path().join("u"), 3, &refs);
+    assert_eq!(keys_at(&run_dir, "pair/gap").len(), 3);
+}

@@ -112,6 +112,10 @@ crate-type = ["cdylib"]
 lab-plugin-api = {{ path = "{}" }}
 serde = {{ version = "1", features = ["derive"] }}
 
+[features]
+default = ["export"]
+export = []
+
 [workspace]
 "#,
         api.display()

@@ -215,14 +215,21 @@ pub fn into_result<T>(r: FfiResult<T>) -> Result<T, Error> {
 /// ```ignore
 /// lab_plugin_api::export_plugins! { architecture: Dcgan, loss: Hinge }
 /// ```
+///
+/// The entry points are compiled only with the plugin crate's `export` feature (on by default:
+/// `[features] default = ["export"]`, `export = []`). A crate that links another plugin crate as
+/// a library depends on it with `default-features = false`, so the two libraries' entry points
+/// do not collide.
 #[macro_export]
 macro_rules! export_plugins {
     ($($kind:ident : $ty:ty),* $(,)?) => {
+        #[cfg(feature = "export")]
         #[no_mangle]
         pub extern "C" fn lab_plugin_fingerprint() -> u64 {
             $crate::FINGERPRINTS[0]
         }
 
+        #[cfg(feature = "export")]
         #[no_mangle]
         pub extern "C" fn lab_plugin_build_info() -> *const ::std::os::raw::c_char {
             static INFO: ::std::sync::OnceLock<::std::ffi::CString> = ::std::sync::OnceLock::new();
@@ -232,6 +239,7 @@ macro_rules! export_plugins {
             .as_ptr()
         }
 
+        #[cfg(feature = "export")]
         #[no_mangle]
         pub extern "C" fn lab_plugin_library() -> $crate::library::PluginLibrary {
             $crate::library::install_quiet_panic_hook();

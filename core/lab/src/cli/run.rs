@@ -60,8 +60,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         resume: args.resume.clone(),
         progress: std::io::stderr().is_terminal(),
         quiet: args.quiet,
-        read_only: false,
-        checkpoint: None,
         label: crate::train::run_label(&args.set),
     };
     let mut trainer = Trainer::new(exp, &opts).map_err(|e| match e {

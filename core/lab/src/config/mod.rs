@@ -219,14 +219,14 @@ impl Experiment {
                     ));
                 }
             }
-            if !(o.lr > 0.0 && o.lr.is_finite()) {
-                return Err(bad(format!("{key}.lr"), "a positive learning rate".into(), o.lr.to_string()));
+            if !(o.hyper.lr > 0.0 && o.hyper.lr.is_finite()) {
+                return Err(bad(format!("{key}.lr"), "a positive learning rate".into(), o.hyper.lr.to_string()));
             }
-            if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
-                return Err(bad(format!("{key}.betas"), "two values in [0, 1)".into(), format!("{:?}", o.betas)));
+            if o.hyper.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+                return Err(bad(format!("{key}.betas"), "two values in [0, 1)".into(), format!("{:?}", o.hyper.betas)));
             }
-            if !(0.0..1.0).contains(&o.momentum) {
-                return Err(bad(format!("{key}.momentum"), "a value in [0, 1)".into(), o.momentum.to_string()));
+            if !(0.0..1.0).contains(&o.hyper.momentum) {
+                return Err(bad(format!("{key}.momentum"), "a value in [0, 1)".into(), o.hyper.momentum.to_string()));
             }
             if !(o.clip >= 0.0 && o.clip.is_finite()) {
                 return Err(bad(format!("{key}.clip"), "a bound >= 0 (0 turns clipping off)".into(), o.clip.to_string()));

@@ -129,20 +129,27 @@ pub struct OptimOverride {
     pub schedule: Option<ScheduleConfig>,
 }
 
-/// Resolved optimizer settings for one network.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OptimSettings {
-    pub kind: String,
+/// An optimizer's numeric hyperparameters: as configured, or in force at a step (after the
+/// schedule and lazy regularisation's rescaling).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyper {
     pub lr: f64,
     /// Adam's (β1, β2).
     pub betas: [f64; 2],
     pub eps: f64,
-    /// SGD's momentum.
+    /// SGD's (and RMSprop's) momentum.
     pub momentum: f64,
     pub nesterov: bool,
     /// RMSprop's smoothing constant.
     pub alpha: f64,
     pub weight_decay: f64,
+}
+
+/// Resolved optimizer settings for one network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimSettings {
+    pub kind: String,
+    pub hyper: Hyper,
     /// After each step, clamp every parameter to ±clip (WGAN); 0 = off.
     pub clip: f64,
     pub schedule: ScheduleConfig,
@@ -193,13 +200,15 @@ impl OptimConfig {
     pub fn resolve(&self, o: &OptimOverride) -> OptimSettings {
         OptimSettings {
             kind: o.kind.clone().unwrap_or_else(|| self.kind.clone()),
-            lr: o.lr.unwrap_or(self.lr),
-            betas: o.betas.unwrap_or(self.betas),
-            eps: o.eps.unwrap_or(self.eps),
-            momentum: o.momentum.unwrap_or(self.momentum),
-            nesterov: o.nesterov.unwrap_or(self.nesterov),
-            alpha: o.alpha.unwrap_or(self.alpha),
-            weight_decay: o.weight_decay.unwrap_or(self.weight_decay),
+            hyper: Hyper {
+                lr: o.lr.unwrap_or(self.lr),
+                betas: o.betas.unwrap_or(self.betas),
+                eps: o.eps.unwrap_or(self.eps),
+                momentum: o.momentum.unwrap_or(self.momentum),
+                nesterov: o.nesterov.unwrap_or(self.nesterov),
+                alpha: o.alpha.unwrap_or(self.alpha),
+                weight_decay: o.weight_decay.unwrap_or(self.weight_decay),
+            },
             clip: o.clip.unwrap_or(self.clip),
             schedule: o.schedule.clone().unwrap_or_else(|| self.schedule.clone()),
         }

@@ -6,18 +6,57 @@
 //! filter, ignoring its aspect ratio. When every file sits inside a subfolder, the top-level
 //! subfolder names (sorted) become class ids 0, 1, …; if any file sits directly in the folder,
 //! the dataset is unlabelled.
+//!
+//! Two-domain sets for image-to-image translation: `paired-folder` reads pix2pix's layout (each
+//! file holds A and B side by side, A on the left) and `unpaired-folders` two folders, one per
+//! domain (CycleGAN's trainA/trainB).
 
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
 
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, DomainB};
 
 const NAME: &str = "image-folder";
 const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
 
 /// Loads every image under `dir` as `channels` x `size` x `size`.
 pub fn load(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
+    let (files, labels, num_classes) = list(dir)?;
+    let paths: Vec<PathBuf> = files.iter().map(|rel| dir.join(rel)).collect();
+    let pixels = decode_all(&paths, size as u32, channels as u8, Part::Whole)?;
+    let images = tch::Tensor::from_slice(&pixels).view([files.len() as i64, channels, size, size]);
+    Ok(Dataset::whole(NAME, images, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes))
+}
+
+/// pix2pix's aligned layout: each image under `dir` holds A | B side by side. Both halves are
+/// resized to `size` × `size`; A becomes the images, B the aligned second domain.
+pub fn load_paired(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
+    let (files, labels, num_classes) = list(dir)?;
+    let paths: Vec<PathBuf> = files.iter().map(|rel| dir.join(rel)).collect();
+    // Each half is cut out first and resized on its own, so nothing blends across the seam.
+    let shape = [files.len() as i64, channels, size, size];
+    let a = tch::Tensor::from_slice(&decode_all(&paths, size as u32, channels as u8, Part::Left)?).view(shape);
+    let b = tch::Tensor::from_slice(&decode_all(&paths, size as u32, channels as u8, Part::Right)?).view(shape);
+    let mut ds = Dataset::whole("paired-folder", a, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes);
+    ds.domain_b = Some(DomainB { images: b, paired: true });
+    Ok(ds)
+}
+
+/// CycleGAN's unpaired layout: domain A's images under `dir_a`, domain B's under `dir_b`, in any
+/// numbers; both resized to `size` × `size`.
+pub fn load_unpaired(dir_a: &Path, dir_b: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
+    let a = load(dir_a, size, channels)?;
+    let b = load(dir_b, size, channels)?;
+    let mut ds = Dataset::whole("unpaired-folders", a.images, a.labels, a.num_classes);
+    ds.domain_b = Some(DomainB { images: b.images, paired: false });
+    Ok(ds)
+}
+
+/// The image files under `dir` (sorted, relative) and their class labels, if every file is in a
+/// class subfolder.
+#[allow(clippy::type_complexity)]
+fn list(dir: &Path) -> Result<(Vec<PathBuf>, Option<Vec<i64>>, i64), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing {
             dataset: NAME.into(),
@@ -36,9 +75,6 @@ pub fn load(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> 
         });
     }
     let (labels, num_classes) = class_labels(&files);
-    let paths: Vec<PathBuf> = files.iter().map(|rel| dir.join(rel)).collect();
-    let pixels = decode_all(&paths, size as u32, channels as u8)?;
-    let images = tch::Tensor::from_slice(&pixels).view([files.len() as i64, channels, size, size]);
     match &labels {
         Some(_) => {
             tracing::info!(folder = %dir.display(), images = files.len(), classes = num_classes, "image folder with class subfolders")
@@ -47,7 +83,7 @@ pub fn load(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> 
             tracing::info!(folder = %dir.display(), images = files.len(), "image folder, unlabelled (some files are not in a class subfolder)")
         }
     }
-    Ok(Dataset::whole(NAME, images, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes))
+    Ok((files, labels, num_classes))
 }
 
 /// Appends the paths (relative to `root`) of the images under `dir`.
@@ -96,7 +132,15 @@ fn class_labels(files: &[PathBuf]) -> (Option<Vec<i64>>, i64) {
 }
 
 /// Decodes, converts and resizes every image, in parallel, into one CHW buffer in file order.
-fn decode_all(paths: &[PathBuf], size: u32, channels: u8) -> Result<Vec<u8>, DataError> {
+/// Which part of each file an image is: all of it, or the left or right half (pix2pix's A|B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Whole,
+    Left,
+    Right,
+}
+
+fn decode_all(paths: &[PathBuf], size: u32, channels: u8, part: Part) -> Result<Vec<u8>, DataError> {
     let per_image = channels as usize * (size * size) as usize;
     let mut pixels = vec![0u8; paths.len() * per_image];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
@@ -108,7 +152,7 @@ fn decode_all(paths: &[PathBuf], size: u32, channels: u8) -> Result<Vec<u8>, Dat
             .map(|(paths, out)| {
                 scope.spawn(move || {
                     for (path, image) in paths.iter().zip(out.chunks_exact_mut(per_image)) {
-                        decode_into(path, size, channels, image)?;
+                        decode_into(path, size, channels, part, image)?;
                     }
                     Ok::<(), DataError>(())
                 })
@@ -121,19 +165,26 @@ fn decode_all(paths: &[PathBuf], size: u32, channels: u8) -> Result<Vec<u8>, Dat
     Ok(pixels)
 }
 
-/// Decodes one image into `out` (CHW, `channels` x `size` x `size`).
-fn decode_into(path: &Path, size: u32, channels: u8, out: &mut [u8]) -> Result<(), DataError> {
+/// Decodes `part` of one image into `out` (CHW, `channels` x `size` x `size`).
+fn decode_into(path: &Path, size: u32, channels: u8, part: Part, out: &mut [u8]) -> Result<(), DataError> {
     let reader = image::ImageReader::open(path)
         .map_err(DataError::io(path, "open the image"))?
         .with_guessed_format()
         .map_err(DataError::io(path, "read the image"))?;
     let img = reader.decode().map_err(|source| DataError::Image { path: path.to_path_buf(), source })?;
-    let plane = (size * size) as usize;
+    let half = img.width() / 2;
+    let img = match part {
+        Part::Whole => img,
+        Part::Left => img.crop_imm(0, 0, half.max(1), img.height()),
+        Part::Right => img.crop_imm(half, 0, (img.width() - half).max(1), img.height()),
+    };
+    let (width, height) = (size, size);
+    let plane = (width * height) as usize;
     if channels == 1 {
-        let grey = image::imageops::resize(&img.to_luma8(), size, size, FilterType::Triangle);
+        let grey = image::imageops::resize(&img.to_luma8(), width, height, FilterType::Triangle);
         out.copy_from_slice(grey.as_raw());
     } else {
-        let rgb = image::imageops::resize(&img.to_rgb8(), size, size, FilterType::Triangle);
+        let rgb = image::imageops::resize(&img.to_rgb8(), width, height, FilterType::Triangle);
         // HWC → CHW.
         for (p, px) in rgb.pixels().enumerate() {
             for c in 0..3 {
@@ -151,6 +202,40 @@ mod tests {
     fn write_png(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         image::RgbImage::from_pixel(w, h, image::Rgb(colour)).save(path).unwrap();
+    }
+
+    #[test]
+    fn a_paired_image_splits_into_aligned_a_and_b() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (i, v) in [10u8, 60, 200].iter().enumerate() {
+            // A on the left, B = 255 − A on the right.
+            let img = image::RgbImage::from_fn(16, 8, |x, _| if x < 8 { image::Rgb([*v; 3]) } else { image::Rgb([255 - v; 3]) });
+            img.save(tmp.path().join(format!("{i}.png"))).unwrap();
+        }
+        let ds = load_paired(tmp.path(), 4, 3).unwrap();
+        assert_eq!(ds.images.size(), [3, 3, 4, 4]);
+        let b = ds.domain_b.as_ref().unwrap();
+        assert!(b.paired);
+        assert_eq!(b.images.size(), [3, 3, 4, 4]);
+        let sum = ds.images.to_kind(tch::Kind::Int64) + b.images.to_kind(tch::Kind::Int64);
+        assert_eq!(sum.min().int64_value(&[]), 255);
+        assert_eq!(sum.max().int64_value(&[]), 255);
+    }
+
+    #[test]
+    fn unpaired_folders_keep_their_own_sizes() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            write_png(&tmp.path().join(format!("a/{i}.png")), 6, 6, [1, 2, 3]);
+        }
+        for i in 0..5 {
+            write_png(&tmp.path().join(format!("b/{i}.png")), 9, 9, [200, 200, 200]);
+        }
+        let ds = load_unpaired(&tmp.path().join("a"), &tmp.path().join("b"), 4, 1).unwrap();
+        assert_eq!(ds.images.size(), [3, 1, 4, 4]);
+        let b = ds.domain_b.as_ref().unwrap();
+        assert!(!b.paired);
+        assert_eq!(b.images.size(), [5, 1, 4, 4]);
     }
 
     #[test]

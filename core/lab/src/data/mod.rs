@@ -21,6 +21,7 @@ pub mod idx;
 
 pub mod subset;
 pub mod synthetic;
+pub mod toy;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,8 @@ use serde::{Deserialize, Serialize};
 pub use fetch::fetch;
 
 /// The dataset names `[data] dataset` accepts.
-pub const DATASETS: &[&str] = &["fashion-mnist", "mnist", "cifar10", "image-folder", "shapes"];
+pub const DATASETS: &[&str] =
+    &["fashion-mnist", "mnist", "cifar10", "image-folder", "paired-folder", "unpaired-folders", "shapes", "ring", "grid"];
 /// The splits `[data] split` accepts.
 pub const SPLITS: &[&str] = &["train", "test"];
 
@@ -38,7 +40,8 @@ pub const SPLITS: &[&str] = &["train", "test"];
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// `fashion-mnist` (default), `mnist`, `cifar10`, `image-folder` or `shapes`.
+    /// `fashion-mnist` (default), `mnist`, `cifar10`, `image-folder`, `shapes`, or the 2-D toy
+    /// mixtures `ring` and `grid` ([`toy`]).
     pub dataset: String,
     /// Where datasets live; `None` means `$LAB_DATA`, else `~/.cache/lab/datasets`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,13 +57,23 @@ pub struct DataConfig {
     pub subset_seed: u64,
     /// Horizontal flips of the reals, applied by the trainer (carried here, not applied).
     pub hflip: bool,
-    /// `image-folder`: the folder of PNG/JPEG files.
+    /// `image-folder`: the folder of PNG/JPEG files; `paired-folder`: the folder of A|B images
+    /// (A on the left); `unpaired-folders`: domain A's folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// `unpaired-folders`: domain B's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_b: Option<PathBuf>,
     /// `image-folder`: the square side images are resized to; `shapes`: the image side.
     pub image_size: i64,
-    /// `shapes`: the number of images.
+    /// `shapes`: the number of images; `ring`, `grid`: the number of points.
     pub synthetic_count: i64,
+    /// `ring`: the number of modes; `grid`: the number of modes, a square (25 = 5 × 5).
+    pub toy_modes: i64,
+    /// `ring`: the circle's radius; `grid`: the spacing between modes.
+    pub toy_radius: f64,
+    /// `ring`, `grid`: each mode's standard deviation.
+    pub toy_std: f64,
     /// `image-folder` and `shapes`: 1 (grey) or 3 (RGB).
     pub channels: i64,
     /// Download canonical archives when they are missing (and the network is there).
@@ -78,8 +91,12 @@ impl Default for DataConfig {
             subset_seed: 0,
             hflip: false,
             path: None,
+            path_b: None,
             image_size: 32,
             synthetic_count: 2048,
+            toy_modes: 8,
+            toy_radius: 1.0,
+            toy_std: 0.01,
             channels: 3,
             download: true,
         }
@@ -87,6 +104,18 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// The mixture of a 2-D toy dataset (`ring`, `grid`); `None` for image datasets.
+    pub fn mixture(&self) -> Option<toy::Mixture> {
+        match self.dataset.as_str() {
+            "ring" => Some(toy::Mixture::ring(self.toy_modes.max(1) as usize, self.toy_radius, self.toy_std)),
+            "grid" => {
+                let side = (self.toy_modes as f64).sqrt().round().max(1.0) as usize;
+                Some(toy::Mixture::grid(side, self.toy_radius, self.toy_std))
+            }
+            _ => None,
+        }
+    }
+
     /// Checks every key and the rules between them; the error names the key and the fix.
     pub fn validate(&self) -> Result<(), DataError> {
         let invalid = |key: &'static str, expected: &str, found: String| DataError::Invalid {
@@ -118,11 +147,19 @@ impl DataConfig {
             ));
         }
         match self.dataset.as_str() {
-            "image-folder" => {
+            "image-folder" | "paired-folder" | "unpaired-folders" => {
+                let what = match self.dataset.as_str() {
+                    "image-folder" => "the folder of PNG/JPEG images for dataset = \"image-folder\" (e.g. path = \"/data/faces\")",
+                    "paired-folder" => "the folder of A|B images (A on the left) for dataset = \"paired-folder\" (e.g. path = \"/data/facades/train\")",
+                    _ => "domain A's folder for dataset = \"unpaired-folders\" (e.g. path = \"/data/horse2zebra/trainA\")",
+                };
                 if self.path.is_none() {
+                    return Err(invalid("path", what, "nothing".into()));
+                }
+                if self.dataset == "unpaired-folders" && self.path_b.is_none() {
                     return Err(invalid(
-                        "path",
-                        "the folder of PNG/JPEG images for dataset = \"image-folder\" (e.g. path = \"/data/faces\")",
+                        "path_b",
+                        "domain B's folder for dataset = \"unpaired-folders\" (e.g. path_b = \"/data/horse2zebra/trainB\")",
                         "nothing".into(),
                     ));
                 }
@@ -134,6 +171,22 @@ impl DataConfig {
                     ));
                 }
                 self.validate_image_keys()?;
+            }
+            "ring" | "grid" => {
+                if self.synthetic_count < 1 {
+                    return Err(invalid("synthetic_count", "at least 1 point", self.synthetic_count.to_string()));
+                }
+                let side = (self.toy_modes as f64).sqrt().round() as i64;
+                if self.toy_modes < 1 || (self.dataset == "grid" && side * side != self.toy_modes) {
+                    let what = if self.dataset == "grid" { "a square number of modes (9, 25, ...)" } else { "at least 1 mode" };
+                    return Err(invalid("toy_modes", what, self.toy_modes.to_string()));
+                }
+                if !(self.toy_std > 0.0 && self.toy_std.is_finite()) {
+                    return Err(invalid("toy_std", "a positive standard deviation", self.toy_std.to_string()));
+                }
+                if !(self.toy_radius > 0.0 && self.toy_radius.is_finite()) {
+                    return Err(invalid("toy_radius", "a positive radius (ring) or spacing (grid)", self.toy_radius.to_string()));
+                }
             }
             "shapes" => {
                 self.validate_image_keys()?;
@@ -186,6 +239,16 @@ pub fn default_root() -> PathBuf {
     }
 }
 
+/// The second domain of a two-domain dataset (image-to-image translation).
+pub struct DomainB {
+    /// uint8, NCHW, on the CPU.
+    pub images: tch::Tensor,
+    /// Paired: `images[i]` is the translation of the first domain's `images[i]` (pix2pix), so
+    /// subsets, batches and flips select both alike. Unpaired: any number of images, drawn on
+    /// their own (CycleGAN).
+    pub paired: bool,
+}
+
 /// A loaded dataset.
 pub struct Dataset {
     /// The dataset's name (`fashion-mnist`, ...).
@@ -198,6 +261,8 @@ pub struct Dataset {
     pub num_classes: i64,
     /// The source indices kept by the subset, ascending (recorded in the run folder).
     pub indices: Vec<i64>,
+    /// The second domain, for two-domain datasets.
+    pub domain_b: Option<DomainB>,
 }
 
 impl Dataset {
@@ -214,7 +279,7 @@ impl Dataset {
     /// A dataset of all `images` (N first), recording indices `0..N`.
     pub(crate) fn whole(name: &str, images: tch::Tensor, labels: Option<tch::Tensor>, num_classes: i64) -> Self {
         let n = images.size()[0];
-        Self { name: name.to_string(), images, labels, num_classes, indices: (0..n).collect() }
+        Self { name: name.to_string(), images, labels, num_classes, indices: (0..n).collect(), domain_b: None }
     }
 }
 
@@ -324,7 +389,19 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
             let path = cfg.path.as_deref().expect("validate() requires a path for image-folder");
             folder::load(path, cfg.image_size, cfg.channels)?
         }
+        "paired-folder" => {
+            let path = cfg.path.as_deref().expect("validate() requires a path for paired-folder");
+            folder::load_paired(path, cfg.image_size, cfg.channels)?
+        }
+        "unpaired-folders" => {
+            let (a, b) = (cfg.path.as_deref(), cfg.path_b.as_deref());
+            folder::load_unpaired(a.expect("validated"), b.expect("validated"), cfg.image_size, cfg.channels)?
+        }
         "shapes" => synthetic::shapes(&cfg.split, cfg.synthetic_count, cfg.image_size, cfg.channels, cfg.subset_seed),
+        "ring" | "grid" => {
+            let mixture = cfg.mixture().expect("a toy dataset has a mixture");
+            toy::load(&cfg.dataset, &mixture, &cfg.split, cfg.synthetic_count, cfg.subset_seed)
+        }
         other => unreachable!("validate() accepted unknown dataset {other}"),
     };
     let total = full.len();
@@ -381,11 +458,11 @@ mod tests {
         assert_eq!(
             cfg.validate().unwrap_err().to_string(),
             "[data] dataset = \"cifar-10\" is not a dataset lab knows: expected one of fashion-mnist, mnist, \
-             cifar10, image-folder, shapes (did you mean \"cifar10\"?)"
+             cifar10, image-folder, paired-folder, unpaired-folders, shapes, ring, grid (did you mean \"cifar10\"?)"
         );
         let cfg = DataConfig { dataset: "imagenet".into(), ..Default::default() };
         let msg = cfg.validate().unwrap_err().to_string();
-        assert!(msg.ends_with("expected one of fashion-mnist, mnist, cifar10, image-folder, shapes"), "{msg}");
+        assert!(msg.ends_with("expected one of fashion-mnist, mnist, cifar10, image-folder, paired-folder, unpaired-folders, shapes, ring, grid"), "{msg}");
         assert_eq!(did_you_mean("fashion_mnist", DATASETS).as_deref(), Some("fashion-mnist"));
         assert_eq!(did_you_mean("Shape", DATASETS).as_deref(), Some("shapes"));
     }

@@ -56,12 +56,18 @@ pub(crate) fn apply(ds: Dataset, indices: Vec<i64>) -> Dataset {
     }
     let select = tch::Tensor::from_slice(&indices);
     let source: Vec<i64> = indices.iter().map(|&i| ds.indices[i as usize]).collect();
+    // A paired second domain is subset alike; an unpaired one is kept whole.
+    let domain_b = ds.domain_b.map(|b| match b.paired {
+        true => super::DomainB { images: b.images.index_select(0, &select), paired: true },
+        false => b,
+    });
     Dataset {
         name: ds.name,
         images: ds.images.index_select(0, &select),
         labels: ds.labels.map(|l| l.index_select(0, &select)),
         num_classes: ds.num_classes,
         indices: source,
+        domain_b,
     }
 }
 
@@ -116,7 +122,7 @@ mod tests {
     fn apply_composes_source_indices() {
         let images = tch::Tensor::arange(6, (tch::Kind::Uint8, tch::Device::Cpu)).view([6, 1, 1, 1]);
         let ds =
-            Dataset { name: "t".into(), images, labels: None, num_classes: 0, indices: vec![10, 11, 12, 13, 14, 15] };
+            Dataset { name: "t".into(), images, labels: None, num_classes: 0, indices: vec![10, 11, 12, 13, 14, 15], domain_b: None };
         let sub = apply(ds, vec![1, 4]);
         assert_eq!(sub.indices, vec![11, 14]);
         assert_eq!(Vec::<u8>::try_from(sub.images.flatten(0, -1)).unwrap(), vec![1, 4]);

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 mod grid;
 mod jsonl;
 mod proto;
+mod scatter;
 mod tensorboard;
 pub mod local_server;
 pub mod mlflow;
@@ -22,6 +23,7 @@ pub mod spool;
 pub mod tensorboard_server;
 
 pub use grid::{grid, GridImage};
+pub use scatter::scatter;
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};
 pub use mlflow::{flatten_config, sync, MlflowOptions, MlflowTracker, SyncReport};
 pub use tensorboard::{

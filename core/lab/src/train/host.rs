@@ -28,6 +28,7 @@ pub(super) struct PhaseHost<'a> {
     pub arch: &'a Architecture,
     pub real: &'a Tensor,
     pub labels: Option<&'a Tensor>,
+    pub real_b: Option<&'a Tensor>,
     pub nets: &'a mut [Net],
     pub augment: Option<&'a mut Augment>,
     pub augment_name: &'a str,
@@ -105,7 +106,7 @@ impl LossHost for PhaseHost<'_> {
         Ok(if self.num_classes > 0 { self.labels.map(Tensor::shallow_clone) } else { None })
     }
     fn real_b(&mut self) -> Result<Option<Tensor>> {
-        Ok(None)
+        Ok(self.real_b.map(Tensor::shallow_clone))
     }
     fn sample_z(&mut self, n: i64) -> Result<Tensor> {
         match self.arch.sample_latent(n).map_err(|e| e.context(format!("architecture `{}` latent sampler", self.architecture)))? {
@@ -161,6 +162,7 @@ pub(super) struct GridHost<'a> {
     pub fixed_y: Option<&'a Tensor>,
     pub images: &'a Tensor,
     pub labels: Option<&'a Tensor>,
+    pub images_b: Option<&'a Tensor>,
     pub samples: i64,
     pub num_classes: i64,
 }
@@ -188,18 +190,27 @@ impl VisualHost for GridHost<'_> {
         Ok(self.fixed_y.map(Tensor::shallow_clone))
     }
     fn real(&mut self, n: i64) -> Result<Tensor> {
-        Ok(self.first(self.images, n).to_kind(Kind::Float) / 127.5 - 1.0)
+        Ok(scaled(self.first(self.images, n)))
     }
     fn real_labels(&mut self, n: i64) -> Result<Option<Tensor>> {
         Ok(self.labels.map(|l| self.first(l, n)))
     }
-    fn real_b(&mut self, _n: i64) -> Result<Option<Tensor>> {
-        Ok(None)
+    fn real_b(&mut self, n: i64) -> Result<Option<Tensor>> {
+        Ok(self.images_b.map(|b| scaled(self.first(b, n))))
     }
     fn samples(&mut self) -> Result<i64> {
         Ok(self.samples)
     }
     fn num_classes(&mut self) -> Result<i64> {
         Ok(self.num_classes)
+    }
+}
+
+/// uint8 images as floats in [-1, 1]; float data (toy points) as it is.
+fn scaled(x: Tensor) -> Tensor {
+    if x.kind() == Kind::Uint8 {
+        x.to_kind(Kind::Float) / 127.5 - 1.0
+    } else {
+        x
     }
 }

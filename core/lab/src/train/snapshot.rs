@@ -7,7 +7,8 @@ use lab_plugin_api::host::{Architecture, NetworkHandle};
 use lab_plugin_api::{BuildEnv, PluginKind};
 use tch::Device;
 
-use super::{checkpoint::Checkpoint, plugin_failure, prepare_device, TrainError};
+use super::build::{plugin_failure, prepare_device};
+use super::{checkpoint::Checkpoint, TrainError};
 use crate::config::Experiment;
 use crate::data;
 use crate::metrics::{EvalResult, Evaluator};

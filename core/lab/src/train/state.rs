@@ -10,8 +10,10 @@ use std::path::Path;
 
 use lab_plugin_api::host::{Augment, Loss};
 
+
 use super::checkpoint::{Checkpoint, CheckpointError};
-use super::{Ema, Net, TrainError};
+use super::{Ema, Net, TrainError, Trainer};
+use crate::track::MetricsLog;
 
 /// Checkpoints written by this version say so; those without the key predate it.
 pub const FORMAT: &str = "2";
@@ -186,6 +188,66 @@ impl Stateful for Counters {
             (Some(name), Some(value), Some(step)) => Some((name.clone(), value, step)),
             _ => None,
         };
+        Ok(())
+    }
+}
+
+/// The trainer's side of the protocol: every piece, in one place.
+impl Trainer {
+    pub(super) fn counters(&self) -> Counters {
+        Counters {
+            step: self.step,
+            batches: self.batches,
+            best: self.best.clone(),
+            seed: self.exp.seed,
+            d_steps: self.exp.train.d_steps as u64,
+        }
+    }
+
+    /// The whole training state, through the one protocol ([`state::Stateful`]).
+    pub(super) fn checkpoint_tensors(&mut self) -> Result<Checkpoint, TrainError> {
+        let mut c = Checkpoint::default();
+        for net in &self.nets {
+            net.save(&mut c)?;
+        }
+        if let Some(ema) = &self.ema {
+            ema.save(&mut c)?;
+        }
+        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.save(&mut c)?;
+        if let Some(a) = self.augment.as_mut() {
+            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.save(&mut c)?;
+        }
+        self.counters().save(&mut c)?;
+        Ok(c)
+    }
+
+    pub(super) fn restore(&mut self, which: &str) -> Result<(), TrainError> {
+        let path = self.run.path.join("checkpoints").join(format!("{which}.safetensors"));
+        if !path.exists() {
+            return Err(TrainError::Setup(format!(
+                "{}: no checkpoint to resume from; the run stopped before its first checkpoint. Start it again without --resume.",
+                path.display()
+            )));
+        }
+        let c = Checkpoint::load(&path)?;
+        for net in &mut self.nets {
+            net.load(&c, &path)?;
+        }
+        if let Some(ema) = self.ema.as_mut() {
+            ema.load(&c, &path)?;
+        }
+        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.load(&c, &path)?;
+        if let Some(a) = self.augment.as_mut() {
+            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.load(&c, &path)?;
+        }
+        let mut counters = self.counters();
+        counters.load(&c, &path)?;
+        self.step = counters.step;
+        self.batches = counters.batches;
+        self.best = counters.best;
+        self.last_checkpoint_step = Some(self.step);
+        // Whatever was logged after the checkpoint is about to be logged again.
+        self.metrics = MetricsLog::resume(&self.run.metrics(), self.step)?;
         Ok(())
     }
 }

@@ -52,29 +52,19 @@ impl Optimizer {
     /// The hyperparameters in force at generator step `step`.
     pub fn hyper(&self, step: u64) -> Hyper {
         let s = &self.settings;
-        let lr = schedule::lr(s.lr, &s.schedule, step, self.total_steps) * self.lazy_ratio;
-        let ramp = schedule::momentum(&s.schedule, step);
-        let mut betas = s.betas;
-        let mut momentum = s.momentum;
-        if let Some(m) = ramp {
+        let mut h = s.hyper;
+        h.lr = schedule::lr(h.lr, &s.schedule, step, self.total_steps) * self.lazy_ratio;
+        if let Some(to) = schedule::momentum(&s.schedule, step) {
             if s.kind == "adam" {
-                betas[0] = schedule::ramp(s.betas[0], m, &s.schedule, step);
+                h.betas[0] = schedule::ramp(s.hyper.betas[0], to, &s.schedule, step);
             } else {
-                momentum = schedule::ramp(s.momentum, m, &s.schedule, step);
+                h.momentum = schedule::ramp(s.hyper.momentum, to, &s.schedule, step);
             }
         }
         if self.lazy_ratio != 1.0 {
-            betas = [betas[0].powf(self.lazy_ratio), betas[1].powf(self.lazy_ratio)];
+            h.betas = [h.betas[0].powf(self.lazy_ratio), h.betas[1].powf(self.lazy_ratio)];
         }
-        Hyper {
-            lr,
-            betas,
-            eps: s.eps,
-            momentum,
-            nesterov: s.nesterov,
-            alpha: s.alpha,
-            weight_decay: s.weight_decay,
-        }
+        h
     }
 
     /// One update from `grads` (one per parameter; undefined for a parameter the loss did not

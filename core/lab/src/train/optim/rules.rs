@@ -2,19 +2,8 @@
 //! in-place tensor ops so the state buffers are updated where they live.
 use tch::Tensor;
 
+pub use crate::config::Hyper;
 use crate::config::OptimSettings;
-
-/// The hyperparameters of one step, after schedules and lazy rescaling.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hyper {
-    pub lr: f64,
-    pub betas: [f64; 2],
-    pub eps: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    pub alpha: f64,
-    pub weight_decay: f64,
-}
 
 /// One optimizer kind.
 pub trait Rule: Send {
@@ -58,7 +47,7 @@ pub struct RmsProp;
 
 impl Rule for RmsProp {
     fn slots(&self, settings: &OptimSettings) -> &'static [&'static str] {
-        if settings.momentum > 0.0 || settings.schedule.momentum_to.is_some() {
+        if settings.hyper.momentum > 0.0 || settings.schedule.momentum_to.is_some() {
             &["square_avg", "momentum_buffer"]
         } else {
             &["square_avg"]
@@ -82,7 +71,7 @@ pub struct Sgd;
 
 impl Rule for Sgd {
     fn slots(&self, settings: &OptimSettings) -> &'static [&'static str] {
-        if settings.momentum > 0.0 || settings.schedule.momentum_to.is_some() {
+        if settings.hyper.momentum > 0.0 || settings.schedule.momentum_to.is_some() {
             &["momentum_buffer"]
         } else {
             &[]

@@ -29,7 +29,7 @@ fn param() -> Tensor {
 #[test]
 fn adam_first_step_moves_by_lr_against_the_gradient_sign() {
     let mut s = settings("adam");
-    s.lr = 0.1;
+    s.hyper.lr = 0.1;
     let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
     assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 0.9).abs() < 1e-6, "{p:?}");
 }
@@ -37,12 +37,12 @@ fn adam_first_step_moves_by_lr_against_the_gradient_sign() {
 #[test]
 fn sgd_with_momentum_and_nesterov_match_the_written_out_updates() {
     let mut s = settings("sgd");
-    s.lr = 0.1;
-    s.momentum = 0.9;
+    s.hyper.lr = 0.1;
+    s.hyper.momentum = 0.9;
     // buf1 = g, buf2 = 0.9 g + g = 1.9 g: p2 = p0 − 0.1 (g + 1.9 g) = p0 − 0.29 g.
     let p = run(Optimizer::new(s.clone(), vec![param()], 1.0, 10), 2);
     assert!((p[0] - (1.0 - 0.29 * 0.5)).abs() < 1e-12 && (p[1] - (-1.0 + 0.29 * 2.0)).abs() < 1e-12, "{p:?}");
-    s.nesterov = true;
+    s.hyper.nesterov = true;
     // Nesterov: step direction g + 0.9 buf: (1 + 0.9) g then (1 + 0.9·1.9) g.
     let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
     let total = 0.1 * (1.9 + 1.0 + 0.9 * 1.9);
@@ -52,7 +52,7 @@ fn sgd_with_momentum_and_nesterov_match_the_written_out_updates() {
 #[test]
 fn rmsprop_matches_the_written_out_update() {
     let mut s = settings("rmsprop");
-    s.lr = 0.01;
+    s.hyper.lr = 0.01;
     let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
     // square_avg = (1 − α) g², step = lr · g / (sqrt(square_avg) + eps).
     let expect = |g: f64| 0.01 * g / ((0.01f64 * g * g).sqrt() + 1e-8);
@@ -63,7 +63,7 @@ fn rmsprop_matches_the_written_out_update() {
 #[test]
 fn adagrad_matches_the_written_out_update() {
     let mut s = settings("adagrad");
-    s.lr = 0.1;
+    s.hyper.lr = 0.1;
     let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
     // sum1 = g², sum2 = 2 g²: p2 = p0 − 0.1 g (1/|g| + 1/(√2 |g|)) (eps aside).
     let moved = 0.1 * (1.0 + 1.0 / 2f64.sqrt());
@@ -73,7 +73,7 @@ fn adagrad_matches_the_written_out_update() {
 #[test]
 fn clipping_keeps_every_parameter_within_the_bound_after_each_step() {
     let mut s = settings("rmsprop");
-    s.lr = 0.5;
+    s.hyper.lr = 0.5;
     s.clip = 0.01;
     let mut opt = Optimizer::new(s, vec![Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], 1.0, 10);
     for step in 0..5 {
@@ -105,7 +105,7 @@ fn lazy_regularisation_rescales_lr_and_betas() {
     let s = settings("adam");
     let opt = Optimizer::new(s.clone(), vec![param()], 16.0 / 17.0, 10);
     let h = opt.hyper(0);
-    assert!((h.lr - s.lr * 16.0 / 17.0).abs() < 1e-15);
-    assert!((h.betas[0] - s.betas[0].powf(16.0 / 17.0)).abs() < 1e-15);
-    assert!((h.betas[1] - s.betas[1].powf(16.0 / 17.0)).abs() < 1e-15);
+    assert!((h.lr - s.hyper.lr * 16.0 / 17.0).abs() < 1e-15);
+    assert!((h.betas[0] - s.hyper.betas[0].powf(16.0 / 17.0)).abs() < 1e-15);
+    assert!((h.betas[1] - s.hyper.betas[1].powf(16.0 / 17.0)).abs() < 1e-15);
 }

@@ -1,0 +1,226 @@
+//! What happens on schedule around the steps: scalars to every tracker (one fan-out), sample
+//! grids, checkpoints, evaluation with the best checkpoint, and the run's end.
+use super::*;
+
+impl Trainer {
+    /// Averages the interval's accumulators (the only host sync), logs them, returns a summary line.
+    pub(super) fn log_scalars(&mut self, step: u64) -> Result<String, TrainError> {
+        let elapsed = self.interval_start.elapsed().as_secs_f64().max(1e-9);
+        let mut values: Vec<(String, f64)> = std::mem::take(&mut self.sums)
+            .into_iter()
+            .map(|(k, (sum, n))| (k, sum.double_value(&[]) / n as f64))
+            .collect();
+        if let Some(a) = &self.augment {
+            let scalars = a.scalars().map_err(|m| TrainError::Setup(format!("augmentation `{}`: {m}", self.exp.augment.name)))?;
+            values.extend(scalars.into_iter().map(|(k, v)| (format!("augment/{k}"), v)));
+        }
+        values.push(("perf/img_per_s".into(), self.interval_images as f64 / elapsed));
+        self.interval_start = Instant::now();
+        self.interval_images = 0;
+        let wall = self.run_start.elapsed().as_secs_f64();
+        self.log_values(step, &values)?;
+        let line = values
+            .iter()
+            .filter(|(k, _)| k.starts_with("loss/") || k == "perf/img_per_s")
+            .map(|(k, v)| format!("{} {}", k.trim_start_matches("loss/").trim_start_matches("perf/"), fmt_value(*v)))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let _ = wall;
+        self.last_scalars = values.into_iter().collect();
+        Ok(line)
+    }
+
+    /// The architecture's own grid when it draws one; otherwise the fixed-z grid from the EMA
+    /// generator (or G without EMA), in eval mode.
+    pub fn sample_grid(&mut self) -> Result<GridImage, TrainError> {
+        let nrow_default = (self.exp.log.samples as f64).sqrt().ceil() as i64;
+        let mut host = GridHost {
+            architecture: &self.arch_name,
+            ema: self.ema.as_mut().map(|e| &mut e.handle),
+            nets: &mut self.nets,
+            fixed_z: &self.fixed_z,
+            fixed_y: self.fixed_y.as_ref(),
+            images: &self.images,
+            labels: self.labels.as_ref(),
+            images_b: self.domain_b.as_ref().map(|d| &d.images),
+            samples: self.exp.log.samples,
+            num_classes: self.num_classes,
+        };
+        let custom = self
+            .arch
+            .visualize(&mut host)
+            .map_err(|e| TrainError::Setup(format!("architecture `{}` failed to draw its sample grid: {e}", self.arch_name)))?;
+        if let Some((images, nrow)) = custom {
+            return Ok(track::grid(&images, nrow.max(1), 2)?);
+        }
+        let mut inputs = vec![self.fixed_z.shallow_clone()];
+        if let Some(y) = &self.fixed_y {
+            inputs.push(y.shallow_clone());
+        }
+        let handle = match self.ema.as_mut() {
+            Some(e) => &mut e.handle,
+            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
+        };
+        let out = tch::no_grad(|| handle.forward(&inputs, false))
+            .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
+        let images = out.into_iter().next().ok_or_else(|| TrainError::Setup("generator returned nothing".into()))?;
+        Ok(track::grid(&images, nrow_default, 2)?)
+    }
+
+    /// Sends `values` at `step` to every tracker: `metrics.jsonl`, TensorBoard, MLflow.
+    pub(super) fn log_values(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), TrainError> {
+        self.metrics.scalars(step, values)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.scalars(step, values)?;
+        }
+        if let Some(m) = self.mlflow.as_mut() {
+            m.scalars(step, values)?;
+        }
+        Ok(())
+    }
+
+    /// For a 2-D toy mixture: a scatter of 2,000 generated points (always the same latents)
+    /// over the modes, and the modes they cover (`toy/modes`) and their share within 3σ of a
+    /// mode (`toy/high_quality`), logged at `step`.
+    fn toy_samples(&mut self, step: u64) -> Result<GridImage, TrainError> {
+        let mixture = self.toy.clone().expect("called for toy data only");
+        seed_torch(key(self.exp.seed, Stream::FixedZ, &[1]));
+        let n = 2000;
+        let z = match self.arch.sample_latent(n).map_err(|e| build::plugin_failure(&self.exp, e))? {
+            Some(z) => z,
+            None => Tensor::randn([n, self.z_dim], (Kind::Float, self.device)),
+        };
+        let handle = match self.ema.as_mut() {
+            Some(e) => &mut e.handle,
+            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
+        };
+        let points = tch::no_grad(|| handle.forward(&[z], false))
+            .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?
+            .remove(0);
+        let c = mixture.coverage(&points, 0.2);
+        let values = vec![("toy/modes".to_string(), c.modes as f64), ("toy/high_quality".to_string(), c.high_quality)];
+        self.log_values(step, &values)?;
+        let flat: Vec<f64> = Vec::try_from(&points.reshape([-1]).to_kind(Kind::Double).to_device(Device::Cpu)).unwrap_or_default();
+        let xy: Vec<[f64; 2]> = flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+        Ok(track::scatter(&xy, &mixture.centres, 3.0 * mixture.std, 480)?)
+    }
+
+    pub(super) fn write_samples(&mut self, step: u64) -> Result<PathBuf, TrainError> {
+        let grid = if self.toy.is_some() { self.toy_samples(step)? } else { self.sample_grid()? };
+        let path = self.run.samples().join(format!("step_{step:06}.png"));
+        grid.save_png(&path)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.image(step, "samples", &grid)?;
+        }
+        Ok(path)
+    }
+
+    /// Evaluates the EMA generator (or G without EMA) with every configured metric, logs the
+    /// values as `eval/<name>`, and keeps `checkpoints/best.safetensors` by the primary metric.
+    pub fn run_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
+        let Some(evaluator) = self.evaluator.as_mut() else {
+            return Err(TrainError::Setup("no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into()));
+        };
+        let handle = match self.ema.as_mut() {
+            Some(e) => &mut e.handle,
+            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
+        };
+        let result = evaluator.evaluate(step, self.exp.seed, self.z_dim, self.num_classes, |z, y| {
+            let mut inputs = vec![z.shallow_clone()];
+            if let Some(y) = y {
+                inputs.push(y.shallow_clone());
+            }
+            handle.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
+        });
+        let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
+        let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
+        let mut values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();
+        if let Some((name, value, higher)) = primary {
+            let better = match &self.best {
+                None => true,
+                Some((_, best, _)) => if higher { value > *best } else { value < *best },
+            };
+            if better {
+                self.best = Some((name, value, step));
+                let path = self.run.path.join("checkpoints").join("best.safetensors");
+                self.checkpoint_tensors()?.save(&path)?;
+            }
+            // The best value so far, so that its last point (e.g. in TensorBoard's HParams
+            // table or MLflow's run list) is the run's best.
+            if let Some((name, best, _)) = &self.best {
+                values.push((format!("best/{name}"), *best));
+            }
+        }
+        self.log_values(step, &values)?;
+        self.last_eval = Some(result.clone());
+        Ok(result)
+    }
+
+    /// Writes `checkpoints/last.safetensors` atomically.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        let path = self.run.last_checkpoint();
+        self.checkpoint_tensors()?.save(&path)?;
+        self.last_checkpoint_step = Some(self.step);
+        Ok(path)
+    }
+
+    pub(super) fn finish(&mut self, status: RunStatus) -> Result<Summary, TrainError> {
+        let mut samples = None;
+        let mut checkpoint = None;
+        if status == RunStatus::Finished && self.evaluator.is_some() {
+            self.run_eval(self.step)?;
+        }
+        if status != RunStatus::Failed {
+            samples = Some(self.write_samples(self.step)?);
+            checkpoint = Some(self.save_checkpoint()?);
+        }
+        let wall = self.run_start.elapsed().as_secs_f64();
+        let status_name = match status {
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Killed => "killed",
+        };
+        let images = self.step as f64 * self.exp.train.batch_size as f64 * self.exp.train.d_steps as f64;
+        let eval = self.last_eval.as_ref().map(|e| {
+            serde_json::json!({
+                "final": e,
+                "best": self.best.as_ref().map(|(name, value, step)| serde_json::json!({
+                    "metric": name, "value": value, "step": step,
+                    "checkpoint": self.run.path.join("checkpoints/best.safetensors"),
+                })),
+            })
+        });
+        let summary = Summary {
+            status: status_name.into(),
+            eval,
+            steps: self.step,
+            wall_time_s: wall,
+            images_per_s: images / wall.max(1e-9),
+            final_scalars: self.last_scalars.clone(),
+            samples,
+            checkpoint,
+        };
+        write_json(&self.run.summary(), &summary).map_err(io_err(&self.run.summary()))?;
+        self.manifest.finished = Some(run_dir::now());
+        self.manifest.status = status_name.into();
+        self.manifest.plugins = self.registry_records.clone();
+        self.manifest.write(&self.run.manifest()).map_err(io_err(&self.run.manifest()))?;
+        self.metrics.finish(status)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.finish(status)?;
+        }
+        // Last: MLflow uploads the summary, manifest and samples written above.
+        if let Some(m) = self.mlflow.as_mut() {
+            m.finish(status)?;
+        }
+        Ok(summary)
+    }
+}
+
+pub(super) fn fmt_value(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
