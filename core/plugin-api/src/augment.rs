@@ -84,12 +84,12 @@ impl<P: AugmentPlugin> AugmentGlue<P> {
     const VTABLE: AugmentVTable = AugmentVTable {
         size: std::mem::size_of::<AugmentVTable>(),
         r0: AugmentMethods {
-        apply: Self::apply,
-        feedback: Self::feedback,
-        state: Self::state,
-        load_state: Self::load_state,
-        scalars: Self::scalars,
-        drop: Self::drop,
+            apply: Self::apply,
+            feedback: Self::feedback,
+            state: Self::state,
+            load_state: Self::load_state,
+            scalars: Self::scalars,
+            drop: Self::drop,
         },
     };
 

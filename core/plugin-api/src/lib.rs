@@ -33,7 +33,8 @@
 //! newer one loads too (its extra methods are ignored; a context method the core lacks fails
 //! with a clear error when called). Any other change to a definition changes revision 0's
 //! fingerprint, and the library is refused with a one-paragraph message instead of crashing.
-//! Revision 1 added checkpointed loss state.
+//! Revision 1 added checkpointed loss state and the metrics' reference hook (what a metric may
+//! cache about the reference set, such as FID's statistics).
 //!
 //! ## The zoo, written against this interface
 //! Networks name the phases their optimizers step in; the default plan is `D` ×
@@ -158,7 +159,7 @@ const FINGERPRINT_R0: u64 = {
 };
 
 /// The fingerprint of each revision: revision r's hashes r − 1's and the items r added.
-pub const FINGERPRINTS: [u64; 2] = [FINGERPRINT_R0, fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1)];
+pub const FINGERPRINTS: [u64; 2] = [FINGERPRINT_R0, fnv1a(fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1), metric::LAYOUT_R1)];
 
 /// Revision 0's fingerprint, which every library exports through a function that never
 /// changes shape.

@@ -37,11 +37,21 @@ crate::abi! {
     }
 }
 
+crate::abi! {
+    revision 1:
+    /// Revision 1: the reference set's identity, so a metric can cache what it derives from it.
+    #[repr(C)]
+    pub struct MetricReferenceMethods {
+        pub reference: extern "C" fn(*mut c_void, RStr<'_>, RStr<'_>) -> FfiResult<()>,
+    }
+}
+
 /// The table: `size`, then one block per revision (only extended at the end).
 #[repr(C)]
 pub struct MetricVTable {
     pub size: usize,
     pub r0: MetricMethods,
+    pub r1: MetricReferenceMethods,
 }
 
 /// One computed value.
@@ -62,6 +72,13 @@ pub trait MetricPlugin: Sized + Send + 'static {
     fn reset(&mut self) -> Result<()>;
     fn update(&mut self, images: &Tensor, fake: bool) -> Result<()>;
     fn compute(&mut self) -> Result<Vec<Value>>;
+    /// Before the first `update`: the reference set the core will feed as real images is `id`
+    /// (dataset, split and count, e.g. `fashion-mnist-test-10000`), and what a metric derives
+    /// from it alone (FID's statistics) may be cached under `cache_dir`, keyed by `id` and
+    /// whatever else it depends on (the feature network).
+    fn reference(&mut self, _id: &str, _cache_dir: &std::path::Path) -> Result<()> {
+        Ok(())
+    }
     /// JSON describing the evaluation protocol (feature network, its sha256, resize rule, ...).
     fn protocol(&self) -> String {
         "{}".to_string()
@@ -80,14 +97,18 @@ struct MetricGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: MetricPlugin> MetricGlue<P> {
     const VTABLE: MetricVTable = MetricVTable {
-        size: std::mem::size_of::<MetricVTable>(),
+        size: crate::library::table_size(
+            crate::REVISION,
+            &[std::mem::offset_of!(MetricVTable, r1), std::mem::size_of::<MetricVTable>()],
+        ),
         r0: MetricMethods {
-        reset: Self::reset,
-        update: Self::update,
-        compute: Self::compute,
-        protocol: Self::protocol,
-        drop: Self::drop,
+            reset: Self::reset,
+            update: Self::update,
+            compute: Self::compute,
+            protocol: Self::protocol,
+            drop: Self::drop,
         },
+        r1: MetricReferenceMethods { reference: Self::reference },
     };
 
     fn this<'a>(this: *const c_void) -> &'a mut P {
@@ -108,6 +129,9 @@ impl<P: MetricPlugin> MetricGlue<P> {
                 .map(|v| MetricValue { name: v.name.into(), value: v.value, higher_is_better: v.higher_is_better })
                 .collect())
         })
+    }
+    extern "C" fn reference(this: *mut c_void, id: RStr<'_>, cache_dir: RStr<'_>) -> FfiResult<()> {
+        guard(|| Self::this(this).reference(id.as_str(), std::path::Path::new(cache_dir.as_str())))
     }
     extern "C" fn protocol(this: *const c_void) -> FfiResult<RString> {
         guard(|| Ok(Self::this(this).protocol().into()))
@@ -150,6 +174,16 @@ impl Metric {
         Ok(v.into_iter()
             .map(|m| Value { name: m.name.into_string(), value: m.value, higher_is_better: m.higher_is_better })
             .collect())
+    }
+    /// Tells the metric which reference set it will see (a no-op for plugins built before
+    /// revision 1).
+    pub fn reference(&mut self, id: &str, cache_dir: &std::path::Path) -> Result<()> {
+        let has = self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r1) + std::mem::size_of::<MetricReferenceMethods>();
+        if !has {
+            return Ok(());
+        }
+        let dir = cache_dir.to_string_lossy();
+        into_result((self.obj.vtable.r1.reference)(self.obj.this, id.into(), dir.as_ref().into()))
     }
     pub fn protocol(&self) -> Result<String> {
         into_result((self.obj.vtable.r0.protocol)(self.obj.this)).map(RString::into_string)

@@ -12,9 +12,9 @@
 //!
 //! `reference/biggan_cifar.py` is an independent PyTorch re-implementation of the same
 //! architecture; a test feeds it this crate's weights and compares outputs and parameter counts.
-use lab_nn::gan::{self, Shapes};
-use lab_plugin_api::tch::Device;
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Network, Spec};
+use lab_nn::gan::{Gan, GanModel, Shapes};
+use lab_plugin_api::tch::nn;
+use lab_plugin_api::DataSpec;
 
 pub mod config;
 pub mod discriminator;
@@ -29,48 +29,36 @@ pub use generator::Generator;
 
 lab_plugin_api::export_plugins! { architecture: BigGan }
 
-/// The `biggan` architecture: a validated config and where to put the weights.
-#[derive(Debug)]
-pub struct BigGan {
-    settings: Settings,
-    device: Device,
-}
+/// The `biggan` architecture: lab-nn's G/D adapter around this crate's settings and networks.
+pub type BigGan = Gan<Settings>;
 
-impl BigGan {
-    /// The config after validation and resolution against the data.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-}
-
-impl ArchitecturePlugin for BigGan {
+impl GanModel for Settings {
     const NAME: &'static str = "biggan";
     const DESCRIPTION: &'static str =
         "BigGAN (Brock et al., 2019), the CIFAR 32x32 variant of the DiffAugment scripts: \
          residual G with class-conditional BN, projection D, spectral norm";
     type Config = BigGanConfig;
+    type G = Generator;
+    type D = Discriminator;
 
-    fn create(config: BigGanConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
-        Ok(Self { settings: config.resolve(&env.data)?, device: env.device() })
+    fn resolve(config: BigGanConfig, data: &DataSpec) -> lab_plugin_api::Result<Self> {
+        config.resolve(data)
     }
 
-    fn z_dim(&self) -> i64 {
-        self.settings.z_dim
+    fn shapes(&self) -> Shapes {
+        Shapes::square(self.z_dim, self.image_channels, self.resolution, self.classes)
     }
 
-    /// The core passes labels (`[z, y]`, `[x, y]`) exactly when this is non-zero.
     fn num_classes(&self) -> i64 {
-        self.settings.classes.unwrap_or(0)
+        self.classes.unwrap_or(0)
     }
 
-    fn networks(&self) -> Vec<Spec> {
-        gan::networks()
+    fn generator(&self, p: nn::Path) -> Generator {
+        Generator::new(p, self)
     }
 
-    fn build(&self, name: &str) -> lab_plugin_api::Result<Box<dyn Network>> {
-        let s = &self.settings;
-        let shapes = Shapes::square(s.z_dim, s.image_channels, s.resolution, s.classes);
-        gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))
+    fn discriminator(&self, p: nn::Path) -> Discriminator {
+        Discriminator::new(p, self)
     }
 }
 

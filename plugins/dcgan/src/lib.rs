@@ -6,9 +6,9 @@
 //!
 //! Every weight comes from libtorch's global RNG, which the core seeds before building, so two
 //! builds under the same seed are identical.
-use lab_nn::gan::{self, Shapes};
-use lab_plugin_api::tch::Device;
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Network, Spec};
+use lab_nn::gan::{Gan, GanModel, Shapes};
+use lab_plugin_api::tch::nn;
+use lab_plugin_api::DataSpec;
 
 pub mod config;
 pub mod discriminator;
@@ -23,47 +23,35 @@ pub use generator::Generator;
 
 lab_plugin_api::export_plugins! { architecture: Dcgan }
 
-/// The `dcgan` architecture: a validated config and where to put the weights.
-#[derive(Debug)]
-pub struct Dcgan {
-    settings: Settings,
-    device: Device,
-}
+/// The `dcgan` architecture: lab-nn's G/D adapter around this crate's settings and networks.
+pub type Dcgan = Gan<Settings>;
 
-impl Dcgan {
-    /// The config after validation and resolution against the data.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-}
-
-impl ArchitecturePlugin for Dcgan {
+impl GanModel for Settings {
     const NAME: &'static str = "dcgan";
     const DESCRIPTION: &'static str =
         "DCGAN (Radford et al., 2016) at 28, 32 or 64 pixels; optional class conditioning and spectral norm";
     type Config = DcganConfig;
+    type G = Generator;
+    type D = Discriminator;
 
-    fn create(config: DcganConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
-        Ok(Self { settings: config.resolve(&env.data)?, device: env.device() })
+    fn resolve(config: DcganConfig, data: &DataSpec) -> lab_plugin_api::Result<Self> {
+        config.resolve(data)
     }
 
-    fn z_dim(&self) -> i64 {
-        self.settings.z_dim
+    fn shapes(&self) -> Shapes {
+        Shapes::square(self.z_dim, self.image_channels, self.resolution, self.classes)
     }
 
-    /// The core passes labels (`[z, y]`, `[x, y]`) exactly when this is non-zero.
     fn num_classes(&self) -> i64 {
-        self.settings.classes.unwrap_or(0)
+        self.classes.unwrap_or(0)
     }
 
-    fn networks(&self) -> Vec<Spec> {
-        gan::networks()
+    fn generator(&self, p: nn::Path) -> Generator {
+        Generator::new(p, self)
     }
 
-    fn build(&self, name: &str) -> lab_plugin_api::Result<Box<dyn Network>> {
-        let s = &self.settings;
-        let shapes = Shapes::square(s.z_dim, s.image_channels, s.resolution, s.classes);
-        gan::build(Self::NAME, name, self.device, shapes, |p| Generator::new(p, s), |p| Discriminator::new(p, s))
+    fn discriminator(&self, p: nn::Path) -> Discriminator {
+        Discriminator::new(p, self)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `fid`: the Fréchet Inception distance between the real (reference) and generated feature
 //! distributions, each summarised by streaming float64 moments on the device.
+use sha2::Digest;
 use std::path::PathBuf;
 
 use lab_plugin_api::tch::{Device, Tensor};
@@ -62,6 +63,31 @@ impl Fid {
     }
 }
 
+impl Fid {
+    /// Reads `reference_stats` when it names an existing file, refusing one computed with
+    /// another feature network.
+    fn load_reference(&mut self) -> lab_plugin_api::Result<()> {
+        let path = PathBuf::from(&self.config.reference_stats);
+        if self.config.reference_stats.is_empty() || !path.is_file() {
+            return Ok(());
+        }
+        let stats = GaussianStats::load(&path, self.device)?;
+        if stats.features_sha256 != self.net.sha256() {
+            return Err(lab_plugin_api::Error::new(format!(
+                "reference statistics {} were computed with a feature network of SHA-256 {}, but {} has {}; \
+                 delete the file to recompute them, or point `reference_stats` elsewhere",
+                path.display(),
+                stats.features_sha256,
+                self.net.file_name(),
+                self.net.sha256()
+            )));
+        }
+        self.reference = Some(stats);
+        self.source = Reference::Loaded(path);
+        Ok(())
+    }
+}
+
 impl MetricPlugin for Fid {
     const NAME: &'static str = "fid";
     const DESCRIPTION: &'static str =
@@ -71,33 +97,32 @@ impl MetricPlugin for Fid {
     fn create(config: FidConfig, env: BuildEnv) -> lab_plugin_api::Result<Self> {
         let device = env.device();
         let net = FeatureNet::load(&config.network, device)?;
-        let path = PathBuf::from(&config.reference_stats);
-        let (reference, source) = if !config.reference_stats.is_empty() && path.is_file() {
-            let stats = GaussianStats::load(&path, device)?;
-            if stats.features_sha256 != net.sha256() {
-                return Err(lab_plugin_api::Error::new(format!(
-                    "reference statistics {} were computed with a feature network of SHA-256 {}, but {} has {}; \
-                     delete the file to recompute them, or point `reference_stats` elsewhere",
-                    path.display(),
-                    stats.features_sha256,
-                    net.file_name(),
-                    net.sha256()
-                )));
-            }
-            (Some(stats), Reference::Loaded(path))
-        } else {
-            (None, Reference::Batches)
-        };
-        Ok(Self {
+        let mut fid = Self {
             config,
             net,
             device,
             real: Moments::default(),
             fake: Moments::default(),
-            reference,
-            source,
+            reference: None,
+            source: Reference::Batches,
             real_ignored: 0,
-        })
+        };
+        fid.load_reference()?;
+        Ok(fid)
+    }
+
+    /// Caches the reference statistics under `cache_dir`, named by the reference set and the
+    /// feature network, unless `reference_stats` names a file already.
+    fn reference(&mut self, id: &str, cache_dir: &std::path::Path) -> lab_plugin_api::Result<()> {
+        if !self.config.reference_stats.is_empty() {
+            return Ok(());
+        }
+        let key = format!("{id}|{}", self.net.sha256());
+        let hash = format!("{:x}", sha2::Sha256::digest(key.as_bytes()));
+        std::fs::create_dir_all(cache_dir).map_err(|e| format!("cannot create {}: {e}", cache_dir.display()))?;
+        let file = cache_dir.join(format!("fid-{}-{}.safetensors", id.replace(['/', '|'], "-"), &hash[..16]));
+        self.config.reference_stats = file.display().to_string();
+        self.load_reference()
     }
 
     /// Forgets the generated side and this evaluation's real batches; a reference read from or

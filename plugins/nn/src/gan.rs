@@ -6,7 +6,8 @@
 //! one-line error naming the plugin, the network and the expected shape.
 use lab_plugin_api::inputs;
 use lab_plugin_api::tch::{nn, Device, Tensor};
-use lab_plugin_api::{Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use serde::{de::DeserializeOwned, Serialize};
 
 /// The network names a GAN architecture answers to, in the order `lab plugins` lists them.
 pub const NETWORKS: [&str; 2] = [GENERATOR, DISCRIMINATOR];
@@ -87,6 +88,71 @@ pub fn build<G: Generator, D: Discriminator>(
             Ok(Box::new(VarStoreNetwork { vs, forward }))
         }
         other => Err(lab_plugin_api::Error::new(format!("{plugin} has no network `{other}`; valid names: {}", NETWORKS.join(", ")))),
+    }
+}
+
+/// A G/D architecture reduced to what is its own: its config, resolved against the data into
+/// settings, and its two networks. [`Gan`] makes it a complete architecture plugin.
+pub trait GanModel: Sized + Send + 'static {
+    /// The name users write as `model.architecture`.
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// `[model.config]`, parsed with unknown keys refused; `Default` is the documented default.
+    type Config: Serialize + DeserializeOwned + Default;
+    type G: Generator;
+    type D: Discriminator;
+
+    /// Checks the config and resolves it against the data (sizes, channels, classes).
+    fn resolve(config: Self::Config, data: &DataSpec) -> lab_plugin_api::Result<Self>;
+    /// What the networks accept.
+    fn shapes(&self) -> Shapes;
+    /// The number of classes the networks are conditioned on; 0 when unconditional.
+    fn num_classes(&self) -> i64;
+    /// A fresh generator under `p`.
+    fn generator(&self, p: nn::Path) -> Self::G;
+    /// A fresh discriminator under `p`.
+    fn discriminator(&self, p: nn::Path) -> Self::D;
+}
+
+/// The architecture plugin of a [`GanModel`]: `export_plugins! { architecture: Gan<MyModel> }`.
+#[derive(Debug)]
+pub struct Gan<M> {
+    model: M,
+    device: Device,
+}
+
+impl<M> Gan<M> {
+    /// The resolved settings.
+    pub fn settings(&self) -> &M {
+        &self.model
+    }
+}
+
+impl<M: GanModel> ArchitecturePlugin for Gan<M> {
+    const NAME: &'static str = M::NAME;
+    const DESCRIPTION: &'static str = M::DESCRIPTION;
+    type Config = M::Config;
+
+    fn create(config: M::Config, env: BuildEnv) -> lab_plugin_api::Result<Self> {
+        Ok(Self { model: M::resolve(config, &env.data)?, device: env.device() })
+    }
+
+    fn z_dim(&self) -> i64 {
+        self.model.shapes().z_dim
+    }
+
+    /// The core passes labels (`[z, y]`, `[x, y]`) exactly when this is non-zero.
+    fn num_classes(&self) -> i64 {
+        self.model.num_classes()
+    }
+
+    fn networks(&self) -> Vec<Spec> {
+        networks()
+    }
+
+    fn build(&self, name: &str) -> lab_plugin_api::Result<Box<dyn Network>> {
+        let m = &self.model;
+        build(M::NAME, name, self.device, m.shapes(), |p| m.generator(p), |p| m.discriminator(p))
     }
 }
 

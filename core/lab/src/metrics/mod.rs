@@ -12,9 +12,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lab_plugin_api::metric::Metric;
-use lab_plugin_api::{BuildEnv, Value};
+use lab_plugin_api::{BuildEnv, PluginKind, Value};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{self, DataConfig};
@@ -93,21 +92,6 @@ fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/lab"))
 }
 
-/// Where a metric plugin will look for the feature network, mirroring its own lookup.
-fn feature_file(configured: &str) -> PathBuf {
-    if !configured.is_empty() {
-        return PathBuf::from(configured);
-    }
-    if let Some(p) = std::env::var_os("LAB_FEATURES") {
-        return PathBuf::from(p);
-    }
-    cache_dir().join("inception-2015-12-05.pt")
-}
-
-fn sha256_file(path: &std::path::Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| format!("{:x}", Sha256::digest(&b)))
-}
-
 impl Evaluator {
     pub fn new(
         cfg: &EvalConfig,
@@ -122,7 +106,7 @@ impl Evaluator {
         let count = if cfg.reference_count > 0 { cfg.reference_count.min(available) } else { available };
         let reference = ds.images.narrow(0, 0, count);
         let mut metrics = Vec::new();
-        let mut protocol_base = serde_json::json!({
+        let protocol_base = serde_json::json!({
             "dataset": data_cfg.dataset, "split": cfg.reference, "count": count,
         });
         for name in &cfg.metrics {
@@ -130,32 +114,19 @@ impl Evaluator {
             if !cfg.features.is_empty() && !table.contains_key("features") {
                 table.insert("features".into(), cfg.features.clone().into());
             }
-            let features = feature_file(table.get("features").and_then(|v| v.as_str()).unwrap_or(""));
-            if name == "fid" && !table.contains_key("reference_stats") {
-                if let Some(sha) = sha256_file(&features) {
-                    let key = format!("{}|{}|{}|{}|{}", data_cfg.dataset, cfg.reference, count, sha, "network-internal");
-                    let hash = format!("{:x}", Sha256::digest(key.as_bytes()));
-                    let file = cache_dir().join("stats").join(format!(
-                        "fid-{}-{}-{}-{}.safetensors",
-                        data_cfg.dataset,
-                        cfg.reference,
-                        count,
-                        &hash[..16]
-                    ));
-                    if let Some(dir) = file.parent() {
-                        let _ = std::fs::create_dir_all(dir);
-                    }
-                    table.insert("reference_stats".into(), file.display().to_string().into());
-                    protocol_base["fid_reference_stats"] = file.display().to_string().into();
-                }
-            }
-            let metric = registry.metric(name, &table, env).map_err(|e| match e {
+            let mut metric = registry.metric(name, &table, env).map_err(|e| match e {
                 // Each metric's config lives in its own table, `eval.config.<metric>`.
                 PluginError::Config { kind, name, key, keyed, message } => {
                     let key = format!("eval.config.{name}{}", key.strip_prefix("eval.config").unwrap_or(""));
                     PluginError::Config { kind, name, key, keyed, message }
                 }
                 e => e,
+            })?;
+            // What a metric derives from the reference set alone (FID's statistics) it may cache,
+            // keyed by this identity and what else it depends on; the core knows no metric.
+            let id = format!("{}-{}-{count}", data_cfg.dataset, cfg.reference);
+            metric.reference(&id, &cache_dir().join("stats")).map_err(|e| {
+                crate::train::TrainError::Plugin(PluginError::from_plugin(PluginKind::Metric, name, &format!("eval.config.{name}"), e))
             })?;
             metrics.push((name.clone(), metric));
         }
@@ -169,13 +140,14 @@ impl Evaluator {
         })
     }
 
-    /// Runs every metric on `num_samples` images from `generate` (called with z and labels).
+    /// Runs every metric on `num_samples` images from `generate` (called with latents from
+    /// `latent(n)`, drawn right after the core seeds libtorch for each batch, and labels).
     pub fn evaluate(
         &mut self,
         step: u64,
         seed: u64,
-        z_dim: i64,
         num_classes: i64,
+        mut latent: impl FnMut(i64) -> Result<Tensor, String>,
         mut generate: impl FnMut(&Tensor, Option<&Tensor>) -> Result<Tensor, String>,
     ) -> Result<EvalResult, String> {
         let start = Instant::now();
@@ -217,7 +189,7 @@ impl Evaluator {
             let len = b.min(self.cfg.num_samples - made);
             // Seeded by the sample index alone: the same checkpoint always gets the same samples.
             seed_torch(key(seed, Stream::Eval, &[batch_index]));
-            let z = Tensor::randn([len, z_dim], (Kind::Float, self.device));
+            let z = latent(len)?;
             let y = (num_classes > 0)
                 .then(|| (Tensor::arange(len, (Kind::Int64, self.device)) + made).remainder(num_classes));
             let x = tch::no_grad(|| generate(&z, y.as_ref()))?;

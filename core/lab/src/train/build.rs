@@ -40,10 +40,7 @@ impl Trainer {
         }
 
         seed_torch(key(exp.seed, Stream::FixedZ, &[]));
-        let fixed_z = match arch.sample_latent(exp.log.samples).map_err(|m| plugin_failure(&exp, m))? {
-            Some(z) => z,
-            None => Tensor::randn([exp.log.samples, info.z_dim], (Kind::Float, device)),
-        };
+        let fixed_z = snapshot::latents(&arch, info.z_dim, device)(exp.log.samples).map_err(TrainError::Setup)?;
         let fixed_y = (info.num_classes > 0)
             .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
 

@@ -86,10 +86,7 @@ impl Trainer {
         let mixture = self.toy.clone().expect("called for toy data only");
         seed_torch(key(self.exp.seed, Stream::FixedZ, &[1]));
         let n = 2000;
-        let z = match self.arch.sample_latent(n).map_err(|e| build::plugin_failure(&self.exp, e))? {
-            Some(z) => z,
-            None => Tensor::randn([n, self.z_dim], (Kind::Float, self.device)),
-        };
+        let z = snapshot::latents(&self.arch, self.z_dim, self.device)(n).map_err(TrainError::Setup)?;
         let handle = match self.ema.as_mut() {
             Some(e) => &mut e.handle,
             None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
@@ -125,13 +122,8 @@ impl Trainer {
             Some(e) => &mut e.handle,
             None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
         };
-        let result = evaluator.evaluate(step, self.exp.seed, self.z_dim, self.num_classes, |z, y| {
-            let mut inputs = vec![z.shallow_clone()];
-            if let Some(y) = y {
-                inputs.push(y.shallow_clone());
-            }
-            handle.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
-        });
+        let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
+        let result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
         let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
         let mut values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use lab_plugin_api::host::{Architecture, NetworkHandle};
 use lab_plugin_api::{BuildEnv, PluginKind};
-use tch::Device;
+use tch::{Device, Kind, Tensor};
 
 use super::build::{plugin_failure, prepare_device};
 use super::{checkpoint::Checkpoint, TrainError};
@@ -58,16 +58,31 @@ impl GeneratorSnapshot {
     /// Evaluates the snapshot with `exp`'s metrics, exactly as training does at this step.
     pub fn evaluate(&mut self, exp: &Experiment) -> Result<EvalResult, TrainError> {
         let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?;
-        let generator = &mut self.generator;
+        let latent = latents(&self._arch, self.z_dim, self.device);
         evaluator
-            .evaluate(self.step, exp.seed, self.z_dim, self.num_classes, |z, y| {
-                let mut inputs = vec![z.shallow_clone()];
-                if let Some(y) = y {
-                    inputs.push(y.shallow_clone());
-                }
-                generator.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
-            })
+            .evaluate(self.step, exp.seed, self.num_classes, latent, images_of(&mut self.generator))
             .map_err(|m| TrainError::Setup(format!("evaluation failed: {m}")))
+    }
+}
+
+/// `n` latents from the architecture's own sampler, or N(0, I) of width `z_dim`, drawn from
+/// libtorch's RNG as the caller has seeded it.
+pub(super) fn latents(arch: &Architecture, z_dim: i64, device: Device) -> impl FnMut(i64) -> Result<Tensor, String> + '_ {
+    move |n| match arch.sample_latent(n) {
+        Ok(Some(z)) => Ok(z),
+        Ok(None) => Ok(Tensor::randn([n, z_dim], (Kind::Float, device))),
+        Err(e) => Err(format!("the architecture's latent sampler failed: {e}")),
+    }
+}
+
+/// Images from `generator` (eval mode) for latents `z` and, when conditional, labels `y`.
+pub(super) fn images_of(generator: &mut NetworkHandle) -> impl FnMut(&Tensor, Option<&Tensor>) -> Result<Tensor, String> + '_ {
+    move |z, y| {
+        let mut inputs = vec![z.shallow_clone()];
+        if let Some(y) = y {
+            inputs.push(y.shallow_clone());
+        }
+        generator.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
     }
 }
 

@@ -219,3 +219,44 @@ fn fid_timing() {
         );
     }
 }
+
+#[test]
+fn the_reference_hook_caches_statistics_by_reference_set_and_feature_network() {
+    let dir = scratch("fid-reference-hook");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rng = SplitMix64::new(11);
+    let (real, fake) = (images(&mut rng, 96, 3, 16, 0, 255), images(&mut rng, 64, 3, 16, 0, 200));
+
+    // The core says which reference set the real images are; FID caches its statistics there.
+    let mut first = metric::<Fid>(&tiny_config("")).unwrap();
+    first.reference("shapes-test-96", &dir).unwrap();
+    feed(&mut first, &real, false, 32);
+    feed(&mut first, &fake, true, 32);
+    let v1 = value(&first.compute().unwrap(), "fid");
+    let files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("fid-shapes-test-96-") && files[0].ends_with(".safetensors"), "{files:?}");
+
+    // The same reference set again: loaded, no real images needed.
+    let mut second = metric::<Fid>(&tiny_config("")).unwrap();
+    second.reference("shapes-test-96", &dir).unwrap();
+    feed(&mut second, &fake, true, 32);
+    assert_eq!(value(&second.compute().unwrap(), "fid"), v1);
+    let protocol: serde_json::Value = serde_json::from_str(&second.protocol().unwrap()).unwrap();
+    assert_eq!(protocol["reference"]["source"], "statistics file (loaded)");
+
+    // Another reference set gets a file of its own; a configured file wins over the hook.
+    let mut third = metric::<Fid>(&tiny_config("")).unwrap();
+    third.reference("shapes-train-96", &dir).unwrap();
+    feed(&mut third, &real, false, 32);
+    feed(&mut third, &fake, true, 32);
+    third.compute().unwrap();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    let own = dir.join("own.safetensors");
+    let mut fourth = metric::<Fid>(&tiny_config(&format!("reference_stats = '{}'", own.display()))).unwrap();
+    fourth.reference("shapes-test-96", &dir).unwrap();
+    feed(&mut fourth, &real, false, 32);
+    feed(&mut fourth, &fake, true, 32);
+    fourth.compute().unwrap();
+    assert!(own.is_file());
+}
