@@ -301,3 +301,16 @@ fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired(
     let run_dir = train(&so, &tmp.path().join("u"), 3, &refs);
     assert_eq!(keys_at(&run_dir, "pair/gap").len(), 3);
 }
+
+#[test]
+fn without_its_export_feature_a_plugin_crate_exports_no_entry_points() {
+    // What lets one plugin crate link another as a library without clashing symbols.
+    let api = patched_api("current", "lib.rs", |t| t.to_string());
+    let so = build_plugin_with("toys-noexport", include_str!("fixtures/toys.rs"), &api, &["--no-default-features"]);
+    let out = run(lab().args(["plugins", "--json"]).env("LAB_PLUGIN_PATH", &so));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("toy-began"), "a library built without `export` must register nothing");
+    let with = current_toys();
+    let out = run(lab().args(["plugins", "--json"]).env("LAB_PLUGIN_PATH", &with));
+    assert!(stdout(&out).contains("toy-began"));
+}

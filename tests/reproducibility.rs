@@ -46,3 +46,21 @@ fn resume_continues_exactly() {
     assert_eq!(after(&part), expected, "resumed run diverged from the uninterrupted one");
     assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full));
 }
+
+#[test]
+fn a_checkpoint_written_before_version_2_resumes_exactly() {
+    // Version 1 checkpoints had the same tensors but no `format` and no `batches` (the data
+    // position, then always step × d_steps): take both out, resume, compare.
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ["checkpoint.every=4", "train.d_steps=2"];
+    let full = train(&tmp.path().join("full"), 8, &set);
+    let part = train(&tmp.path().join("part"), 4, &set);
+    let path = part.join("checkpoints/last.safetensors");
+    let mut c = lab::train::Checkpoint::load(&path).unwrap();
+    assert_eq!(c.metadata.remove("format").as_deref(), Some("2"));
+    assert_eq!(c.metadata.remove("batches").as_deref(), Some("8"));
+    c.save(&path).unwrap();
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full));
+}

@@ -96,6 +96,11 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 /// returns the `.so`. Uses its own target folder (the workspace's is locked while tests run)
 /// and the workspace's Cargo.lock, so dependency versions are exactly the core's.
 pub fn build_plugin(name: &str, lib_rs: &str, api: &Path) -> PathBuf {
+    build_plugin_with(name, lib_rs, api, &[])
+}
+
+/// [`build_plugin`] with extra `cargo build` arguments (e.g. `--no-default-features`).
+pub fn build_plugin_with(name: &str, lib_rs: &str, api: &Path, cargo_args: &[&str]) -> PathBuf {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = root().join("target/fixture-plugins/src").join(name);
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -127,6 +132,7 @@ export = []
     let status = Command::new("cargo")
         // A debug build: much quicker to compile, and the C ABI does not care.
         .args(["build", "--quiet"])
+        .args(cargo_args)
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target)
         .env("LIBTORCH_USE_PYTORCH", "1")

@@ -88,6 +88,48 @@ pub fn parse<C: Serialize + DeserializeOwned + Default>(text: &str) -> Result<C,
     merged.try_into::<C>().map_err(|e| Error::new(e.message().trim()))
 }
 
+/// Shared validators for the checks many plugins make; each names the key and says what was
+/// expected, so every plugin's errors read alike.
+pub mod check {
+    use crate::error::Error;
+
+    /// An integer of at least 1.
+    pub fn positive(key: &str, value: i64) -> Result<i64, Error> {
+        if value > 0 {
+            Ok(value)
+        } else {
+            Err(Error::config(key, format!("expected a positive integer, found {value}")))
+        }
+    }
+
+    /// An integer of at least `min`.
+    pub fn at_least(key: &str, value: i64, min: i64) -> Result<i64, Error> {
+        if value >= min {
+            Ok(value)
+        } else {
+            Err(Error::config(key, format!("expected an integer >= {min}, found {value}")))
+        }
+    }
+
+    /// A finite number of at least 0; `meaning_of_zero` is said in the message, e.g. "0 turns it off".
+    pub fn non_negative(key: &str, value: f64, meaning_of_zero: &str) -> Result<f64, Error> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err(Error::config(key, format!("expected a finite number >= 0 ({meaning_of_zero}), found {value}")))
+        }
+    }
+
+    /// A number in [0, 1].
+    pub fn unit_interval(key: &str, value: f64) -> Result<f64, Error> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(Error::config(key, format!("expected a number in [0, 1], found {value}")))
+        }
+    }
+}
+
 fn merge(base: &mut Table, over: Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
@@ -123,6 +165,16 @@ mod tests {
         let err = parse::<Cfg>("channels = \"many\"").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("channels"));
         assert_eq!(err.message, "expected an integer, found a string (default: 0)");
+    }
+
+    #[test]
+    fn validators_name_the_key_and_what_was_expected() {
+        assert_eq!(check::positive("g_ch", 0).unwrap_err(), "key `g_ch`: expected a positive integer, found 0");
+        assert_eq!(check::at_least("k", 2, 3).unwrap_err(), "key `k`: expected an integer >= 3, found 2");
+        assert_eq!(check::non_negative("r1_gamma", -1.0, "0 turns it off").unwrap_err(), "key `r1_gamma`: expected a finite number >= 0 (0 turns it off), found -1");
+        assert!(check::non_negative("x", f64::NAN, "off").is_err());
+        assert_eq!(check::unit_interval("p", 1.5).unwrap_err(), "key `p`: expected a number in [0, 1], found 1.5");
+        assert_eq!(check::positive("n", 3), Ok(3));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The defaults are the DiffAugment BigGAN-CIFAR scripts' settings (BigGAN-PyTorch's `arch[32]`
 //! with `G_ch = D_ch = 64`, `dim_z = 128`, `G_init = D_init = N02`, spectral norm in both
 //! networks, `BN_eps = 1e-5`), so `model.architecture = "biggan"` alone reproduces them.
+use lab_plugin_api::config::check::positive;
 use lab_plugin_api::DataSpec;
 use serde::{Deserialize, Serialize};
 
@@ -144,13 +145,6 @@ fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     }
 }
 
-fn positive(key: &str, value: i64) -> lab_plugin_api::Result<i64> {
-    if value > 0 {
-        Ok(value)
-    } else {
-        Err(lab_plugin_api::Error::config(key, format!("expected a positive integer, found {value}")))
-    }
-}
 
 fn parse_init(value: &str) -> lab_plugin_api::Result<InitStyle> {
     match value {

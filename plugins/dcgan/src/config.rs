@@ -1,4 +1,5 @@
 //! The `[model.config]` table of the `dcgan` architecture, and its validation against the data.
+use lab_plugin_api::config::check::positive;
 use lab_plugin_api::DataSpec;
 use serde::{Deserialize, Serialize};
 
@@ -131,13 +132,6 @@ fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     }
 }
 
-fn positive(key: &str, value: i64) -> lab_plugin_api::Result<i64> {
-    if value > 0 {
-        Ok(value)
-    } else {
-        Err(lab_plugin_api::Error::config(key, format!("expected a positive integer, found {value}")))
-    }
-}
 
 fn parse_g_norm(value: &str) -> lab_plugin_api::Result<GNorm> {
     match value {

@@ -78,9 +78,7 @@ impl DiffAugmentConfig {
     /// U(0.5, 1.5), integer translation with zero fill, and cutout.
     pub fn steps(&self) -> lab_plugin_api::Result<Vec<Step>> {
         for (key, value) in [("translation_ratio", self.translation_ratio), ("cutout_ratio", self.cutout_ratio)] {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(lab_plugin_api::Error::config(key, format!("expected a number in [0, 1], found {value}")));
-            }
+            lab_plugin_api::config::check::unit_interval(key, value)?;
         }
         let mut steps = Vec::new();
         for op in self.policy_ops()? {

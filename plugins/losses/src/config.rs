@@ -73,9 +73,7 @@ impl Penalties {
     pub fn validate(&self) -> lab_plugin_api::Result<()> {
         for (key, value) in [("gp_lambda", self.gp_lambda), ("r1_gamma", self.r1_gamma), ("cr_lambda", self.cr_lambda)]
         {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(lab_plugin_api::Error::config(key, format!("expected a finite number >= 0 (0 turns it off), found {value}")));
-            }
+            lab_plugin_api::config::check::non_negative(key, value, "0 turns it off")?;
         }
         Ok(())
     }

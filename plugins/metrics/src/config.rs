@@ -130,10 +130,7 @@ impl Default for PrConfig {
 
 /// Refuses an integer key below `min`, naming the key.
 pub(crate) fn at_least(key: &str, value: i64, min: i64) -> lab_plugin_api::Result<()> {
-    if value < min {
-        return Err(lab_plugin_api::Error::config(key, format!("expected an integer >= {min}, found {value}")));
-    }
-    Ok(())
+    lab_plugin_api::config::check::at_least(key, value, min).map(|_| ())
 }
 
 impl NetworkConfig {

@@ -105,6 +105,32 @@ impl Trainer {
         let loss_name = self.exp.loss.name.clone();
         let groups = groups.map_err(|e| self.step_error(step, format!("loss `{loss_name}` ({} phase) failed: {e}", phase_label(name))))?;
         let groups = self.check_groups(step, &phase, groups)?;
+        self.apply_groups(step, name, &groups)?;
+        // D(x) and D(G(z)) statistics, and adaptive augmentation's feedback, come from the
+        // discriminator phase only.
+        if let (Some(r), 0) = (&d_real, phase.code) {
+            self.accumulate("d/real_logit", r);
+            self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
+            if let Some(a) = self.augment.as_mut() {
+                a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
+            }
+        }
+        if let Some(f) = &d_fake {
+            if phase.code == 0 {
+                self.accumulate("d/fake_logit", f);
+                self.accumulate("d/fake_acc", &f.lt(0.0).to_kind(Kind::Double));
+            }
+        }
+        for (name, v) in logs {
+            self.accumulate(&name, &v);
+        }
+        Ok(())
+    }
+
+    /// Back-propagates each group's loss into its own networks' parameters, then steps them.
+    /// A non-finite loss stops the run before anything is applied.
+    fn apply_groups(&mut self, step: u64, name: &str, groups: &[(Vec<String>, Option<Tensor>)]) -> Result<(), TrainError> {
+        let loss_name = self.exp.loss.name.clone();
         // Every group's gradients first, then every step: a step changes parameters in place,
         // which later groups' backward passes may still need (VAE-GAN's groups share a graph).
         let last = groups.iter().rposition(|g| g.1.is_some());
@@ -133,24 +159,6 @@ impl Trainer {
         }
         for (k, grads) in updates {
             self.nets[k].opt.step(&grads, step);
-        }
-        // D(x) and D(G(z)) statistics, and adaptive augmentation's feedback, come from the
-        // discriminator phase only.
-        if let (Some(r), 0) = (&d_real, phase.code) {
-            self.accumulate("d/real_logit", r);
-            self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
-            if let Some(a) = self.augment.as_mut() {
-                a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
-            }
-        }
-        if let Some(f) = &d_fake {
-            if phase.code == 0 {
-                self.accumulate("d/fake_logit", f);
-                self.accumulate("d/fake_acc", &f.lt(0.0).to_kind(Kind::Double));
-            }
-        }
-        for (name, v) in logs {
-            self.accumulate(&name, &v);
         }
         Ok(())
     }
