@@ -36,9 +36,11 @@ fn train(so: &Path, runs: &Path, steps: u64, set: &[&str]) -> PathBuf {
 }
 
 /// An uninterrupted run of 8 steps and one stopped at 4 and resumed agree on every value.
-fn resumes_exactly(name: &str, set: &[&str]) -> PathBuf {
+/// Returns the uninterrupted run (inside the returned folder, kept as long as it lives).
+fn resumes_exactly(name: &str, set: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let so = current_toys();
-    let tmp = tempfile::tempdir().unwrap().keep();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
     let full = train(&so, &tmp.join(format!("{name}-full")), 8, set);
     let part = train(&so, &tmp.join(format!("{name}-part")), 4, set);
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]).env("LAB_PLUGIN_PATH", &so));
@@ -46,7 +48,7 @@ fn resumes_exactly(name: &str, set: &[&str]) -> PathBuf {
     let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
     assert!(a.iter().any(|m| m.0 > 4), "{name}: nothing logged after the resume point");
     assert_eq!(b, a, "{name}: the resumed run diverged from the uninterrupted one");
-    full
+    (dir, full)
 }
 
 fn keys_at(run: &Path, key: &str) -> Vec<u64> {
@@ -55,7 +57,7 @@ fn keys_at(run: &Path, key: &str) -> Vec<u64> {
 
 #[test]
 fn rmsprop_with_clipping_and_a_critic_schedule_resumes_exactly() {
-    let run_dir = resumes_exactly(
+    let (_tmp, run_dir) = resumes_exactly(
         "wgan",
         &[
             "loss.name=\"toy-wgan\"",
@@ -78,7 +80,7 @@ fn rmsprop_with_clipping_and_a_critic_schedule_resumes_exactly() {
 
 #[test]
 fn sgd_with_momentum_and_schedules_resumes_exactly() {
-    resumes_exactly(
+    let _ = resumes_exactly(
         "sgd",
         &[
             "loss.name=\"toy-gan\"",
@@ -99,7 +101,7 @@ fn sgd_with_momentum_and_schedules_resumes_exactly() {
 
 #[test]
 fn a_stateful_loss_resumes_exactly_and_an_old_checkpoint_without_its_state_is_refused() {
-    let run_dir = resumes_exactly("began", &["loss.name=\"toy-began\""]);
+    let (_tmp, run_dir) = resumes_exactly("began", &["loss.name=\"toy-began\""]);
     assert_eq!(keys_at(&run_dir, "began/k").len(), 8, "k_t is logged every step");
 
     // A checkpoint written by a stateless loss cannot resume a loss that keeps state.
@@ -118,7 +120,7 @@ fn a_stateful_loss_resumes_exactly_and_an_old_checkpoint_without_its_state_is_re
 
 #[test]
 fn lazy_regularisation_runs_every_4_steps_and_resumes_exactly() {
-    let run_dir = resumes_exactly("lazy", &["loss.name=\"toy-lazy\""]);
+    let (_tmp, run_dir) = resumes_exactly("lazy", &["loss.name=\"toy-lazy\""]);
     // Logged at the end of steps 0, 4 (counted from 1: 1, 5).
     assert_eq!(keys_at(&run_dir, "reg/ran"), [1, 5]);
     assert_eq!(keys_at(&run_dir, "loss/D_reg"), [1, 5]);
@@ -127,7 +129,7 @@ fn lazy_regularisation_runs_every_4_steps_and_resumes_exactly() {
 
 #[test]
 fn three_loss_groups_in_one_phase_resume_exactly_with_gating() {
-    let run_dir = resumes_exactly("vaegan", &["loss.name=\"toy-vaegan\"", "model.config.encoder=true"]);
+    let (_tmp, run_dir) = resumes_exactly("vaegan", &["loss.name=\"toy-vaegan\"", "model.config.encoder=true"]);
     assert_eq!(keys_at(&run_dir, "loss/VG/encoder").len(), 8);
     assert_eq!(keys_at(&run_dir, "loss/VG/discriminator").len(), 8);
     // The decoder skips odd steps: its loss exists only after steps 0, 2, 4, 6.
@@ -136,7 +138,7 @@ fn three_loss_groups_in_one_phase_resume_exactly_with_gating() {
 
 #[test]
 fn a_generator_only_plan_trains_without_a_discriminator() {
-    let run_dir = resumes_exactly(
+    let (_tmp, run_dir) = resumes_exactly(
         "vae",
         &["loss.name=\"toy-vae\"", "model.config.encoder=true", "model.config.discriminator=false"],
     );
@@ -146,9 +148,10 @@ fn a_generator_only_plan_trains_without_a_discriminator() {
     assert!(c.tensors.keys().all(|k| !k.contains("discriminator")));
 }
 
-fn failing_run(set: &[&str]) -> (String, PathBuf) {
+fn failing_run(set: &[&str]) -> (String, PathBuf, tempfile::TempDir) {
     let so = current_toys();
-    let tmp = tempfile::tempdir().unwrap().keep();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().to_path_buf();
     let runs = tmp.join("runs");
     let file = tmp.join("toy.toml");
     std::fs::write(&file, TOY).unwrap();
@@ -160,13 +163,13 @@ fn failing_run(set: &[&str]) -> (String, PathBuf) {
     }
     let out = run(&mut cmd);
     assert!(!out.status.success(), "the run must fail");
-    let dir = std::fs::read_dir(runs.join("toy")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
-    (stderr(&out), dir.unwrap_or_default())
+    let run_dir = std::fs::read_dir(runs.join("toy")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+    (stderr(&out), run_dir.unwrap_or_default(), dir)
 }
 
 #[test]
 fn a_loss_for_a_network_the_phase_does_not_step_stops_the_run_and_keeps_the_checkpoint() {
-    let (err, run_dir) = failing_run(&["loss.config.at=5"]);
+    let (err, run_dir, _tmp) = failing_run(&["loss.config.at=5"]);
     assert!(
         err.contains("step 5: loss `toy-bad` returned a loss for network `generator` in phase `D`, which steps only: discriminator"),
         "{err}"
@@ -178,13 +181,13 @@ fn a_loss_for_a_network_the_phase_does_not_step_stops_the_run_and_keeps_the_chec
 
 #[test]
 fn a_non_scalar_loss_stops_the_run() {
-    let (err, _) = failing_run(&["loss.config.at=2", "loss.config.mode=\"shape\""]);
+    let (err, _, _tmp) = failing_run(&["loss.config.at=2", "loss.config.mode=\"shape\""]);
     assert!(err.contains("step 2: loss `toy-bad` returned a discriminator loss of shape [3]; expected a scalar"), "{err}");
 }
 
 #[test]
 fn a_plugin_error_with_a_key_names_the_plugin_and_the_full_key() {
-    let (err, _) = failing_run(&["loss.config.mode=\"bogus\""]);
+    let (err, _, _tmp) = failing_run(&["loss.config.mode=\"bogus\""]);
     assert!(
         err.contains("loss plugin `toy-bad`: key `loss.config.mode`: expected \"network\" or \"shape\", found \"bogus\""),
         "{err}"

@@ -1,6 +1,7 @@
 //! One generator step: the plan's phases in order, each run as often as it repeats, each
 //! back-propagating its loss groups into their own networks, then the EMA.
 use super::*;
+use lab_plugin_api::host::Group;
 
 impl Trainer {
     pub(super) fn step_error(&self, step: u64, message: String) -> TrainError {
@@ -129,7 +130,7 @@ impl Trainer {
 
     /// Back-propagates each group's loss into its own networks' parameters, then steps them.
     /// A non-finite loss stops the run before anything is applied.
-    fn apply_groups(&mut self, step: u64, name: &str, groups: &[(Vec<String>, Option<Tensor>)]) -> Result<(), TrainError> {
+    fn apply_groups(&mut self, step: u64, name: &str, groups: &[Group]) -> Result<(), TrainError> {
         let loss_name = self.exp.loss.name.clone();
         // Every group's gradients first, then every step: a step changes parameters in place,
         // which later groups' backward passes may still need (VAE-GAN's groups share a graph).
@@ -166,7 +167,7 @@ impl Trainer {
     /// Resolves each group's networks (none named: every network the phase steps) and refuses
     /// a group naming a network the phase does not step, a network left without a loss, and a
     /// loss that is not a scalar.
-    pub(super) fn check_groups(&self, step: u64, phase: &plan::Phase, groups: Vec<lab_plugin_api::host::Group>) -> Result<Vec<(Vec<String>, Option<Tensor>)>, TrainError> {
+    pub(super) fn check_groups(&self, step: u64, phase: &plan::Phase, groups: Vec<Group>) -> Result<Vec<Group>, TrainError> {
         let loss = &self.exp.loss.name;
         let mut covered: Vec<&str> = Vec::new();
         let mut out = Vec::new();
