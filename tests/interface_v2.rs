@@ -144,6 +144,9 @@ fn a_generator_only_plan_trains_without_a_discriminator() {
     );
     assert_eq!(keys_at(&run_dir, "loss/g").len(), 8);
     assert!(keys_at(&run_dir, "loss/d").is_empty());
+    // Its G phase draws the real batches, and they count as images trained on.
+    let rates: Vec<f64> = metrics(&run_dir).into_iter().filter(|m| m.1 == "perf/img_per_s").map(|m| m.2).collect();
+    assert!(rates.len() == 8 && rates.iter().all(|r| *r > 0.0), "{rates:?}");
     let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
     assert!(c.tensors.keys().all(|k| !k.contains("discriminator")));
 }

@@ -102,6 +102,11 @@ pub fn build_plugin(name: &str, lib_rs: &str, api: &Path) -> PathBuf {
 /// [`build_plugin`] with extra `cargo build` arguments (e.g. `--no-default-features`).
 pub fn build_plugin_with(name: &str, lib_rs: &str, api: &Path, cargo_args: &[&str]) -> PathBuf {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // Built once per test process: tests share it, and nothing rebuilds it under their feet.
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    if let Some((_, so)) = BUILT.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == name) {
+        return so.clone();
+    }
     let dir = root().join("target/fixture-plugins/src").join(name);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let manifest = format!(
@@ -125,9 +130,11 @@ export = []
 "#,
         api.display()
     );
-    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
-    std::fs::write(dir.join("src/lib.rs"), lib_rs).unwrap();
-    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    // Written only when they change: a rewrite would make cargo rebuild the library while
+    // another test's `lab` process may be loading it.
+    write_if_changed(&dir.join("Cargo.toml"), &manifest);
+    write_if_changed(&dir.join("src/lib.rs"), lib_rs);
+    write_if_changed(&dir.join("Cargo.lock"), &std::fs::read_to_string(root().join("Cargo.lock")).unwrap());
     let target = root().join("target/fixture-plugins/target");
     let status = Command::new("cargo")
         // A debug build: much quicker to compile, and the C ABI does not care.
@@ -141,6 +148,7 @@ export = []
     assert!(status.success(), "building fixture plugin {name} failed");
     let so = target.join("debug").join(format!("liblab_plugin_{}.so", name.replace('-', "_")));
     assert!(so.exists(), "{} missing", so.display());
+    BUILT.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), so.clone()));
     so
 }
 

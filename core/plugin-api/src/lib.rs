@@ -13,7 +13,9 @@
 //!
 //! Every entry point returns [`Result`], whose [`Error`] carries a message, the config key it is
 //! about ([`Error::config`]) and a detail (backtraces) shown only with `--verbose`. Configs are
-//! parsed with [`config::parse`]: unknown keys and wrong types are refused naming the key.
+//! parsed with [`config::parse`]: unknown keys and wrong types are refused naming the key; the
+//! common checks on values are in [`config::check`]. A metric may cache what it derives from the
+//! reference set through [`MetricPlugin::reference`].
 //! The core's side (handles, loader glue) lives in [`host`]; authors never need it.
 //!
 //! ## The rule

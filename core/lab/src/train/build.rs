@@ -105,6 +105,7 @@ impl Trainer {
             interval_start: Instant::now(),
             interval_images: 0,
             run_start: Instant::now(),
+            start_batches: 0,
             last_scalars: BTreeMap::new(),
             evaluator,
             last_eval: None,

@@ -172,7 +172,8 @@ impl Trainer {
             RunStatus::Failed => "failed",
             RunStatus::Killed => "killed",
         };
-        let images = self.step as f64 * self.exp.train.batch_size as f64 * self.exp.train.d_steps as f64;
+        // Real images this process drew, over the time it ran.
+        let images = (self.batches - self.start_batches) as f64 * self.exp.train.batch_size as f64;
         let eval = self.last_eval.as_ref().map(|e| {
             serde_json::json!({
                 "final": e,

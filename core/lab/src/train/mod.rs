@@ -159,6 +159,8 @@ pub struct Trainer {
     interval_start: Instant,
     interval_images: u64,
     run_start: Instant,
+    /// Real batches drawn when this process started training (after a resume, the checkpoint's).
+    start_batches: u64,
     last_scalars: BTreeMap<String, f64>,
     evaluator: Option<Evaluator>,
     last_eval: Option<EvalResult>,
@@ -189,6 +191,7 @@ impl Trainer {
         let total = self.exp.train.steps;
         let mut progress = Progress::new(self.step, total, opts.progress, opts.quiet);
         self.run_start = Instant::now();
+        self.start_batches = self.batches;
         self.interval_start = Instant::now();
         let result = self.train_loop(total, &mut progress);
         progress.finish();

@@ -233,9 +233,9 @@ impl Trainer {
                     _ => {
                         let b = self.batches;
                         self.batches += 1;
-                        if self.plan[p].code == 0 {
-                            images += self.exp.train.batch_size as u64;
-                        }
+                        // Every real batch drawn counts once (the default plan's G phase reuses
+                        // D's, so this is D's images as in version 1; a VAE's G phase draws its own).
+                        images += self.exp.train.batch_size as u64;
                         self.real_batch(b)
                     }
                 };
