@@ -235,7 +235,7 @@ impl Experiment {
             if !SCHEDULE_KINDS.contains(&s.kind.as_str()) {
                 return Err(bad(format!("{key}.schedule.kind"), format!("one of {}", quoted(&SCHEDULE_KINDS)), format!("{:?}", s.kind)));
             }
-            if s.kind == "step" && s.every == 0 {
+            if (s.kind == "step" || s.kind == "inverse") && s.every == 0 {
                 return Err(bad(format!("{key}.schedule.every"), "at least 1 step between decays".into(), "0".into()));
             }
             if (s.kind == "exponential" || s.kind == "step") && !(s.factor > 0.0 && s.factor <= 1.0) {

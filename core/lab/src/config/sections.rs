@@ -78,7 +78,8 @@ impl Default for TrainConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     /// `constant`, `linear` (to 0 from `start` to `end`), `exponential` (× `factor` per step,
-    /// down to `floor`) or `step` (× `factor` every `every` steps, down to `floor`).
+    /// down to `floor`), `step` (× `factor` every `every` steps, down to `floor`) or `inverse`
+    /// (lr / (1 + step / `every`), GRAN's lr/(1 + epoch/50)).
     pub kind: String,
     pub start: u64,
     /// The step where a linear decay reaches 0; 0 means `train.steps`.
@@ -109,7 +110,7 @@ impl Default for ScheduleConfig {
 }
 
 /// The schedule kinds, as users write them.
-pub const SCHEDULE_KINDS: [&str; 4] = ["constant", "linear", "exponential", "step"];
+pub const SCHEDULE_KINDS: [&str; 5] = ["constant", "linear", "exponential", "step", "inverse"];
 /// The optimizer kinds, as users write them.
 pub const OPTIMIZER_KINDS: [&str; 4] = ["adam", "rmsprop", "sgd", "adagrad"];
 

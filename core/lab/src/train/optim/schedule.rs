@@ -15,6 +15,7 @@ pub fn lr(lr: f64, s: &ScheduleConfig, step: u64, total_steps: u64) -> f64 {
         }
         "exponential" => (lr * s.factor.powf(step as f64)).max(s.floor),
         "step" => (lr * s.factor.powi((step / s.every.max(1)) as i32)).max(s.floor),
+        "inverse" => lr / (1.0 + step as f64 / s.every.max(1) as f64),
         _ => lr,
     }
 }

@@ -95,6 +95,9 @@ fn schedules_follow_their_formulas() {
     let step = ScheduleConfig { kind: "step".into(), every: 100, ..ScheduleConfig::default() };
     assert_eq!(schedule::lr(1.0, &step, 99, 0), 1.0);
     assert_eq!(schedule::lr(1.0, &step, 250, 0), 0.25);
+    let inverse = ScheduleConfig { kind: "inverse".into(), every: 50, ..ScheduleConfig::default() };
+    assert_eq!(schedule::lr(1.0, &inverse, 0, 0), 1.0);
+    assert_eq!(schedule::lr(1.0, &inverse, 150, 0), 0.25);
     let ramp = ScheduleConfig { momentum_to: Some(0.7), momentum_steps: 100, ..ScheduleConfig::default() };
     assert!((schedule::ramp(0.5, 0.7, &ramp, 50) - 0.6).abs() < 1e-12);
     assert_eq!(schedule::ramp(0.5, 0.7, &ramp, 500), 0.7);
