@@ -17,7 +17,6 @@ impl Trainer {
         values.push(("perf/img_per_s".into(), self.interval_images as f64 / elapsed));
         self.interval_start = Instant::now();
         self.interval_images = 0;
-        let wall = self.run_start.elapsed().as_secs_f64();
         self.log_values(step, &values)?;
         let line = values
             .iter()
@@ -25,7 +24,6 @@ impl Trainer {
             .map(|(k, v)| format!("{} {}", k.trim_start_matches("loss/").trim_start_matches("perf/"), fmt_value(*v)))
             .collect::<Vec<_>>()
             .join("  ");
-        let _ = wall;
         self.last_scalars = values.into_iter().collect();
         Ok(line)
     }
@@ -53,17 +51,9 @@ impl Trainer {
         if let Some((images, nrow)) = custom {
             return Ok(track::grid(&images, nrow.max(1), 2)?);
         }
-        let mut inputs = vec![self.fixed_z.shallow_clone()];
-        if let Some(y) = &self.fixed_y {
-            inputs.push(y.shallow_clone());
-        }
-        let handle = match self.ema.as_mut() {
-            Some(e) => &mut e.handle,
-            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
-        };
-        let out = tch::no_grad(|| handle.forward(&inputs, false))
+        let handle = sampling_generator(&mut self.ema, &mut self.nets);
+        let images = tch::no_grad(|| snapshot::images_of(handle)(&self.fixed_z, self.fixed_y.as_ref()))
             .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
-        let images = out.into_iter().next().ok_or_else(|| TrainError::Setup("generator returned nothing".into()))?;
         Ok(track::grid(&images, nrow_default, 2)?)
     }
 
@@ -87,13 +77,9 @@ impl Trainer {
         seed_torch(key(self.exp.seed, Stream::FixedZ, &[1]));
         let n = 2000;
         let z = snapshot::latents(&self.arch, self.z_dim, self.device)(n).map_err(TrainError::Setup)?;
-        let handle = match self.ema.as_mut() {
-            Some(e) => &mut e.handle,
-            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
-        };
-        let points = tch::no_grad(|| handle.forward(&[z], false))
-            .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?
-            .remove(0);
+        let handle = sampling_generator(&mut self.ema, &mut self.nets);
+        let points = tch::no_grad(|| snapshot::images_of(handle)(&z, None))
+            .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
         let c = mixture.coverage(&points, 0.2);
         let values = vec![("toy/modes".to_string(), c.modes as f64), ("toy/high_quality".to_string(), c.high_quality)];
         self.log_values(step, &values)?;
@@ -118,10 +104,7 @@ impl Trainer {
         let Some(evaluator) = self.evaluator.as_mut() else {
             return Err(TrainError::Setup("no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into()));
         };
-        let handle = match self.ema.as_mut() {
-            Some(e) => &mut e.handle,
-            None => &mut self.nets.iter_mut().find(|n| n.name == "generator").expect("checked").handle,
-        };
+        let handle = sampling_generator(&mut self.ema, &mut self.nets);
         let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
         let result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
@@ -207,6 +190,15 @@ impl Trainer {
             m.finish(status)?;
         }
         Ok(summary)
+    }
+}
+
+/// The generator samples come from: the EMA when the run keeps one, else the trained one.
+/// A function of the two fields, so callers can hold other fields of the trainer meanwhile.
+fn sampling_generator<'a>(ema: &'a mut Option<Ema>, nets: &'a mut [Net]) -> &'a mut NetworkHandle {
+    match ema {
+        Some(e) => &mut e.handle,
+        None => &mut nets.iter_mut().find(|n| n.name == "generator").expect("checked at start").handle,
     }
 }
 

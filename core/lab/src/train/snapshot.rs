@@ -82,7 +82,8 @@ pub(super) fn images_of(generator: &mut NetworkHandle) -> impl FnMut(&Tensor, Op
         if let Some(y) = y {
             inputs.push(y.shallow_clone());
         }
-        generator.forward(&inputs, false).map(|mut out| out.remove(0)).map_err(|e| e.to_string())
+        let out = generator.forward(&inputs, false).map_err(|e| e.to_string())?;
+        out.into_iter().next().ok_or_else(|| "network `generator` returned no outputs".to_string())
     }
 }
 

@@ -16,7 +16,6 @@ impl Trainer {
         TrainError::Step { step, message, checkpoint_note }
     }
 
-    /// The real batch for discriminator step `b`, as floats in [-1, 1].
     /// Real batch `b`: images as floats in [-1, 1] (a toy mixture's points as they are), their
     /// labels, and the second domain's batch for two-domain data: the same indices and flips
     /// when paired, its own draw and flips when unpaired.
