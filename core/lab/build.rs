@@ -23,7 +23,33 @@ fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
     Some(rel)
 }
 
+/// The library file names of this workspace's plugin crates (`plugins/*` and `plugins/*/*`
+/// with a `cdylib`): the only libraries `lab` loads from its own folder, which is also where
+/// a plugin crate sharing lab's `target/` leaves its build.
+fn own_plugin_libraries() -> String {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+    println!("cargo:rerun-if-changed={}", plugins.display());
+    let mut names = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&plugins).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let nested: Vec<PathBuf> = dirs.iter().flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path())).collect();
+    dirs.extend(nested);
+    for dir in dirs {
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        if !manifest.contains("cdylib") {
+            continue;
+        }
+        let name = manifest.lines().find_map(|l| l.trim().strip_prefix("name = \"")?.strip_suffix('"'));
+        if let Some(name) = name {
+            names.push(format!("lib{}.so", name.replace('-', "_")));
+        }
+    }
+    names.sort();
+    names.join(",")
+}
+
 fn main() {
+    println!("cargo:rustc-env=LAB_OWN_PLUGIN_LIBRARIES={}", own_plugin_libraries());
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else { return };
     let lib = PathBuf::from(lib);

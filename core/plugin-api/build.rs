@@ -21,4 +21,7 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=LAB_LIBTORCH_VERSION={version}");
+    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        println!("cargo:libtorch_lib={lib}");
+    }
 }

@@ -97,9 +97,6 @@ impl AugmentPlugin for Ada {
 #[cfg(test)]
 mod tests;
 
-/// Serialises tests that seed or draw from libtorch's global generator: test threads share it.
+// The lock the tests take around seeding and drawing from libtorch's global generator.
 #[cfg(test)]
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use lab_plugin_testkit::rng_lock;

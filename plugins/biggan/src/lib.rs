@@ -67,4 +67,4 @@ mod tests;
 
 // The lock the tests take around seeding and drawing from libtorch's global RNG.
 #[cfg(test)]
-use lab_nn::testing::rng_lock;
+use lab_plugin_testkit::rng_lock;

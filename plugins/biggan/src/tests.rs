@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use lab_nn::testing::{assert_seed_decides_weights, top_singular_value, trainable_count};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 

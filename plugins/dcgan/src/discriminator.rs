@@ -6,7 +6,7 @@ use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::{DNorm, Settings};
 use crate::geometry::Geometry;
-use crate::layers::{conv2d, embedding, leaky_relu, Conv2d, ConvSpec, Embedding, Norm2d};
+use crate::layers::{conv2d, embedding, Conv2d, LEAKY_RELU, ConvSpec, Embedding, Norm2d};
 
 /// One downsampling step: ½ side, norm, LeakyReLU.
 #[derive(Debug)]
@@ -17,7 +17,7 @@ struct DownBlock {
 
 impl DownBlock {
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        leaky_relu(&self.norm.forward(&self.conv.forward(x, train), train))
+        self.norm.forward(&self.conv.forward(x, train), train).apply(&LEAKY_RELU)
     }
 }
 

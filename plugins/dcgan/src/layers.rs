@@ -122,12 +122,5 @@ impl Norm2d {
     }
 }
 
-/// LeakyReLU with DCGAN's slope of 0.2 (tch's `leaky_relu` has a fixed slope of 0.01).
-///
-/// Written as PReLU with a constant slope: one fused kernel forward and one backward, like
-/// PyTorch's `F.leaky_relu`. (`x.maximum(0.2 x)` gives the same values, but its backward builds
-/// equality masks and masked fills, which cost ~20% of a DCGAN step on CPU.)
-pub fn leaky_relu(x: &Tensor) -> Tensor {
-    let slope = Tensor::from_slice(&[0.2f64]).to_kind(x.kind()).to_device(x.device());
-    x.prelu(&slope)
-}
+/// LeakyReLU with DCGAN's slope of 0.2.
+pub const LEAKY_RELU: lab_nn::LeakyRelu = lab_nn::LeakyRelu(0.2);

@@ -1,5 +1,5 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly).
-use lab_nn::testing::{assert_seed_decides_weights, trainable_count};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 
@@ -268,10 +268,23 @@ fn descriptor_carries_the_default_config() {
 fn leaky_relu_has_slope_one_fifth_and_its_gradient() {
     use lab_plugin_api::tch::{Kind, Tensor};
     let x = Tensor::from_slice(&[-2.0f64, -0.5, 0.25, 3.0]).set_requires_grad(true);
-    let y = crate::layers::leaky_relu(&x);
+    let y = x.apply(&crate::layers::LEAKY_RELU);
     let values: Vec<f64> = Vec::try_from(&y.detach()).unwrap();
     assert_eq!(values, [-0.4, -0.1, 0.25, 3.0]);
     y.sum(Kind::Double).backward();
     let grad: Vec<f64> = Vec::try_from(&x.grad()).unwrap();
     assert_eq!(grad, [0.2, 0.2, 1.0, 1.0]);
+}
+
+#[test]
+fn passes_the_test_kit_checks_through_the_plugin_boundary() {
+    use lab_plugin_testkit::{architecture, CIFAR10, FASHION_MNIST};
+    let arch = architecture::create::<Dcgan>("g_channels = 8\nd_channels = 8", FASHION_MNIST).unwrap();
+    let plain = arch.check_gan(3);
+    let arch = architecture::create::<Dcgan>("g_channels = 8\nd_channels = 8\nconditional = true\nd_norm = \"spectral\"", CIFAR10).unwrap();
+    assert_eq!(arch.info().num_classes, 10);
+    let conditional = arch.check_gan(3);
+    assert!(conditional.generator_parameters > plain.generator_parameters, "the label embedding adds parameters");
+    let err = architecture::create::<Dcgan>("resolution = 48", FASHION_MNIST).err().unwrap();
+    assert!(err.to_string().starts_with("key `resolution`"), "{err}");
 }

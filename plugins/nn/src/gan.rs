@@ -21,12 +21,41 @@ pub trait Generator: Send + 'static {
     fn generate(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor;
 }
 
+/// A `tch` sequential stack is a generator: z `[N, z_dim]` in, images out (`[N, C, H, W]`, or
+/// flat `[N, C·H·W]`, which [`build`] reshapes). Unconditional only: labels are ignored.
+impl Generator for nn::SequentialT {
+    fn generate(&self, z: &Tensor, _labels: Option<&Tensor>, train: bool) -> Tensor {
+        nn::ModuleT::forward_t(self, z, train)
+    }
+}
+
 /// A discriminator, with its inputs already checked.
 pub trait Discriminator: Send + 'static {
     /// `(logits [N], features [N, F])` for images `[N, C, H, W]` and, for a conditional
     /// architecture, labels (int64 `[N]`). `features` is what the logits are computed from,
     /// for losses and heads that read it.
     fn discriminate(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> (Tensor, Tensor);
+}
+
+/// The common discriminator shape: a `body` from images to features `[N, F]` and a `head` from
+/// features to one logit per image. Unconditional only: labels are ignored.
+#[derive(Debug)]
+pub struct Critic {
+    pub body: nn::SequentialT,
+    pub head: nn::Linear,
+}
+
+impl Critic {
+    pub fn new(body: nn::SequentialT, head: nn::Linear) -> Self {
+        Self { body, head }
+    }
+}
+
+impl Discriminator for Critic {
+    fn discriminate(&self, x: &Tensor, _labels: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+        let features = nn::ModuleT::forward_t(&self.body, x, train).flatten(1, -1);
+        (nn::Module::forward(&self.head, &features).view([-1]), features)
+    }
 }
 
 /// What the networks of an architecture accept, as resolved from its config and the data.
@@ -45,6 +74,16 @@ impl Shapes {
     /// config names a number of classes.
     pub fn square(z_dim: i64, channels: i64, resolution: i64, classes: Option<i64>) -> Self {
         Self { z_dim, image: [channels, resolution, resolution], conditional: classes.is_some() }
+    }
+
+    /// Unconditional networks for images shaped like `data`.
+    pub fn of(z_dim: i64, data: &DataSpec) -> Self {
+        Self { z_dim, image: [data.channels, data.height, data.width], conditional: false }
+    }
+
+    /// Values per image, C·H·W: the width of a fully connected layer that reads or writes one.
+    pub fn pixels(&self) -> i64 {
+        self.image.iter().product()
     }
 }
 
@@ -73,7 +112,11 @@ pub fn build<G: Generator, D: Discriminator>(
             let forward = move |inputs: &[Tensor], train: bool| {
                 let inputs = inputs::split(plugin, GENERATOR, inputs, shapes.conditional)?;
                 let z = inputs::latent(plugin, inputs.main, shapes.z_dim)?;
-                Ok(vec![g.generate(&z, inputs.labels, train)])
+                let x = g.generate(&z, inputs.labels, train);
+                // A fully connected generator may return flat images.
+                let [c, h, w] = shapes.image;
+                let x = if x.dim() == 2 && x.size()[1] == c * h * w { x.view([-1, c, h, w]) } else { x };
+                Ok(vec![x])
             };
             Ok(Box::new(VarStoreNetwork { vs, forward }))
         }
@@ -106,8 +149,11 @@ pub trait GanModel: Sized + Send + 'static {
     fn resolve(config: Self::Config, data: &DataSpec) -> lab_plugin_api::Result<Self>;
     /// What the networks accept.
     fn shapes(&self) -> Shapes;
-    /// The number of classes the networks are conditioned on; 0 when unconditional.
-    fn num_classes(&self) -> i64;
+    /// The number of classes the networks are conditioned on; 0 (the default) when
+    /// unconditional.
+    fn num_classes(&self) -> i64 {
+        0
+    }
     /// A fresh generator under `p`.
     fn generator(&self, p: nn::Path) -> Self::G;
     /// A fresh discriminator under `p`.
@@ -159,7 +205,7 @@ impl<M: GanModel> ArchitecturePlugin for Gan<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rng_lock;
+    use lab_plugin_testkit::rng_lock;
     use lab_plugin_api::tch::{self, Kind};
 
     const SHAPES: Shapes = Shapes { z_dim: 3, image: [1, 2, 2], conditional: true };
@@ -236,6 +282,8 @@ mod tests {
 
     #[test]
     fn inputs_are_checked_before_the_networks_run() {
+        // Building the toy generator draws its weight from the global generator.
+        let _rng = rng_lock();
         let mut g = build_toy("generator", SHAPES).unwrap();
         let mut d = build_toy("discriminator", SHAPES).unwrap();
         let labels = Tensor::from_slice(&[0i64, 1]);
@@ -264,6 +312,7 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_valid_ones() {
+        let _rng = rng_lock();
         let err = build_toy("encoder", SHAPES).err().unwrap();
         assert_eq!(err, "toy has no network `encoder`; valid names: generator, discriminator");
     }

@@ -93,6 +93,27 @@ impl Embedding {
     }
 }
 
+/// LeakyReLU with negative slope `slope` (tch's `leaky_relu` has a fixed slope of 0.01), as a
+/// module: `nn::seq_t().add(leaky_relu(0.2))`, or `x.apply(&leaky_relu(0.2))`.
+pub fn leaky_relu(slope: f64) -> LeakyRelu {
+    LeakyRelu(slope)
+}
+
+/// See [`leaky_relu`].
+///
+/// Written as PReLU with a constant slope: one fused kernel forward and one backward, like
+/// PyTorch's `F.leaky_relu`. (`x.maximum(0.2 x)` gives the same values, but its backward builds
+/// equality masks and masked fills, which cost ~20% of a DCGAN step on CPU.)
+#[derive(Clone, Copy, Debug)]
+pub struct LeakyRelu(pub f64);
+
+impl nn::Module for LeakyRelu {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let slope = Tensor::from_slice(&[self.0]).to_kind(x.kind()).to_device(x.device());
+        x.prelu(&slope)
+    }
+}
+
 /// The logits of a projection discriminator (Miyato & Koyama, 2018): `logits` (`[N]`) plus,
 /// when `class` holds the class embedding and the labels, ⟨embed(y), φ(x)⟩ for the pooled
 /// `features` φ(x) (`[N, F]`); the logits unchanged otherwise.
@@ -110,7 +131,7 @@ pub fn with_projection(logits: Tensor, features: &Tensor, class: Option<(&Embedd
 mod tests {
     use super::*;
     use crate::spectral_norm::{Eps, EvalStep};
-    use crate::testing::rng_lock;
+    use lab_plugin_testkit::rng_lock;
     use lab_plugin_api::tch::{self, Device, Kind};
 
     const SN: SnOptions = SnOptions { eps: Eps::Floor(1e-8), eval: EvalStep::Iterate };

@@ -1,7 +1,8 @@
 //! # lab-nn
 //!
-//! The neural-network code lab's GAN architecture plugins (`biggan`, `dcgan`) have in common.
-//! It is a plain library, not a plugin, so that both can link it: a plugin crate cannot be
+//! The neural-network code lab's GAN architecture plugins (`biggan`, `dcgan`) have in common,
+//! and what plugins written outside this repository build on (`lab new-plugin` depends on it).
+//! It is a plain library, not a plugin, so that any plugin can link it: a plugin crate cannot be
 //! linked into another plugin's library, since both would define the same exported entry points.
 //!
 //! What is shared is mechanism; every choice that changes an architecture's numbers stays with
@@ -12,13 +13,13 @@
 //! - [`spectral_norm`]: a weight divided by an estimate of its largest singular value.
 //! - [`layers`]: convolution, linear and embedding layers whose weight may be spectrally
 //!   normalised, and the projection discriminator's class term.
+//! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
-//! - [`testing`]: helpers for the architectures' unit tests.
 pub mod gan;
+pub mod prelude;
 pub mod layers;
 pub mod spectral_norm;
-pub mod testing;
 
-pub use layers::{with_projection, Conv2d, Embedding, Linear, Weight};
+pub use layers::{leaky_relu, with_projection, LeakyRelu, Conv2d, Embedding, Linear, Weight};
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};

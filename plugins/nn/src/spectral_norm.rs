@@ -103,7 +103,8 @@ impl SpectralNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{rng_lock, top_singular_value};
+    use lab_plugin_testkit::network::top_singular_value;
+    use lab_plugin_testkit::rng_lock;
     use lab_plugin_api::tch::Device;
 
     /// BigGAN's choice and DCGAN's: between them they cover both values of each option.

@@ -1,7 +1,9 @@
-//! The command line: `lab run`, `lab plugins`, `lab data fetch`.
+//! The command line: `lab run`, `lab eval`, `lab plugins`, `lab new-plugin`, `lab report`,
+//! `lab sweep`, `lab data fetch` and the rest.
 mod augment_preview;
 mod eval;
 mod features;
+mod new_plugin;
 mod plugins;
 mod report;
 mod run;
@@ -34,8 +36,10 @@ pub enum Command {
     /// Feature networks for metrics: `lab features train --dataset fashion-mnist`.
     #[command(subcommand)]
     Features(features::FeaturesCommand),
-    /// List the plugins found on the search path.
+    /// List the plugins found on the search path; `lab plugins build` compiles and installs one.
     Plugins(plugins::PluginsArgs),
+    /// Write a new plugin crate: `lab new-plugin architecture my-gan`.
+    NewPlugin(new_plugin::NewPluginArgs),
     /// Show a batch before and after an augmentation, as a PNG.
     AugmentPreview(augment_preview::AugmentPreviewArgs),
     /// Replay MLflow tracking that was spooled while the server was unreachable.
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plugins(args) => plugins::plugins(args),
+        Command::NewPlugin(args) => new_plugin::new_plugin(args),
         Command::Sync(args) => sync::sync(args),
         Command::Eval(args) => eval::eval(args),
         Command::Report(args) => report::report(args),

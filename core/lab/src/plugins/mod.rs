@@ -1,8 +1,10 @@
 //! The plugin loader: finds plugin libraries, checks each one's interface fingerprint before
 //! using it, and creates plugin objects by kind and name.
 //!
-//! Search order (first match of a name wins): the folder next to the `lab` binary,
-//! `$LAB_PLUGIN_PATH` (colon-separated folders or files), then the config's `plugins.paths`.
+//! Search order (first match of a name wins): the folder next to the `lab` binary (lab's own
+//! plugins), `$LAB_PLUGIN_PATH` (colon-separated folders or library files), the user plugin
+//! folder `lab plugins build` installs into ([`crate::authoring::plugin_home`]), then the
+//! config's `plugins.paths`.
 //! Libraries are never unloaded: objects they created may live until the process exits.
 mod library;
 
@@ -94,6 +96,7 @@ pub fn search_path(config_paths: &[PathBuf]) -> Vec<PathBuf> {
     if let Some(var) = std::env::var_os("LAB_PLUGIN_PATH") {
         paths.extend(std::env::split_paths(&var).filter(|p| !p.as_os_str().is_empty()));
     }
+    paths.extend(crate::authoring::plugin_home());
     paths.extend(config_paths.iter().cloned());
     paths
 }
@@ -113,9 +116,11 @@ impl Registry {
                 files.push(path);
             } else if let Ok(read) = std::fs::read_dir(&path) {
                 let mut found: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library(p)).collect();
-                // Next to the binary (a cargo target folder) only our own plugin crates count.
+                // Next to the binary (a cargo target folder, which plugin crates built against this
+                // checkout share) only this workspace's own plugin crates count.
                 if Some(&path) == exe_dir.as_ref() {
-                    found.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("liblab_plugin_")));
+                    let own: Vec<&str> = env!("LAB_OWN_PLUGIN_LIBRARIES").split(',').collect();
+                    found.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| own.contains(&n)));
                 }
                 found.sort();
                 files.extend(found);

@@ -1,18 +1,7 @@
-//! Helpers for the unit tests of architecture crates (and of this one). Nothing at run time
-//! uses them; they live here, not under `#[cfg(test)]`, because another crate's tests cannot
-//! see this crate's test-only code.
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
+//! Checks on networks built by plugin code (`Box<dyn Network>`, before it crosses the
+//! boundary): parameter counts, singular values, weights decided by the seed.
 use lab_plugin_api::tch::{self, Kind, Tensor};
 use lab_plugin_api::Network;
-
-/// Serialises tests that seed or draw from libtorch's global RNG: the test harness runs tests on
-/// parallel threads, and a draw from another test between `manual_seed` and a build would make
-/// "same seed, same weights" flaky. One lock per test process, shared by every crate in it.
-pub fn rng_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The largest singular value of a 2-D tensor, via the eigenvalues of WᵀW in float64.
 pub fn top_singular_value(w: &Tensor) -> f64 {
@@ -28,7 +17,7 @@ pub fn trainable_count(net: &dyn Network) -> i64 {
 
 /// Asserts that `build` gives the same tensors, names and values, twice under one seed and
 /// different values under another: what makes a run reproducible from its seed. `what` names
-/// the network in failure messages. The caller holds [`rng_lock`].
+/// the network in failure messages. The caller holds [`rng_lock`](crate::rng_lock).
 pub fn assert_seed_decides_weights(what: &str, build: impl Fn() -> Box<dyn Network>) {
     tch::manual_seed(0);
     let a = build().tensors();

@@ -1,0 +1,33 @@
+//! Metrics under test: created through the descriptor, streamed through the core's handle.
+use lab_plugin_api::host::{into_result, Factory, Metric};
+use lab_plugin_api::tch::Tensor;
+use lab_plugin_api::{DataSpec, MetricPlugin, Result, Value};
+
+use crate::cpu_env;
+
+/// Creates metric `P` from `config` (the TOML of its `[[eval.metrics]]` entry) as the core does.
+pub fn create<P: MetricPlugin>(config: &str, data: DataSpec) -> Result<Metric> {
+    let Factory::Metric(create) = lab_plugin_api::metric::descriptor::<P>("test").factory else {
+        unreachable!("a metric descriptor holds a metric factory")
+    };
+    let obj = into_result(create(config.into(), cpu_env(data)))?;
+    // SAFETY: the factory is compiled into this test binary, so its code outlives the handle.
+    Ok(unsafe { Metric::from_raw(obj) })
+}
+
+/// One evaluation as the core runs it: reset, every real batch, every generated batch, compute.
+pub fn evaluate(metric: &mut Metric, real: &[Tensor], fake: &[Tensor]) -> Result<Vec<Value>> {
+    metric.reset()?;
+    for x in real {
+        metric.update(x, false)?;
+    }
+    for x in fake {
+        metric.update(x, true)?;
+    }
+    metric.compute()
+}
+
+/// The value called `name` in `values`.
+pub fn value(values: &[Value], name: &str) -> f64 {
+    values.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no value `{name}` in {values:?}")).value
+}
