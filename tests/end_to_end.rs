@@ -81,3 +81,29 @@ fn cli_help_is_stable() {
     let out = run(lab().args(["run", "--help"]));
     insta::assert_snapshot!("run_help", stdout(&out));
 }
+
+#[test]
+fn nested_keys_can_be_set_from_the_environment() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"]).arg(runs.path());
+    // `LAB_<SECTION>__<KEY>` sets `<section>.<key>`; other LAB_ variables are not config.
+    for (k, v) in [
+        ("LAB_TRAIN__STEPS", "2"),
+        ("LAB_TRAIN__BATCH_SIZE", "8"),
+        ("LAB_DATA__FRACTION", "0.01"),
+        ("LAB_MODEL__CONFIG__G_CHANNELS", "8"),
+        ("LAB_MODEL__CONFIG__D_CHANNELS", "8"),
+        ("LAB_DEVICE", "cpu"),
+        ("LAB_SOMETHING_ELSE", "1"),
+    ] {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Table = toml::from_str(&std::fs::read_to_string(only_run(runs.path(), "quickstart").join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["train"]["steps"].as_integer(), Some(2));
+    assert_eq!(config["train"]["batch_size"].as_integer(), Some(8));
+    assert_eq!(config["model"]["config"]["g_channels"].as_integer(), Some(8));
+    assert_eq!(config["device"].as_str(), Some("cpu"));
+}

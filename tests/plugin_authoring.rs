@@ -42,7 +42,7 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
         ("architecture", "t-mlp", &["model.config.hidden=16"], "loss/d"),
         ("loss", "t-loss", TINY_DCGAN, "loss/d_relativistic"),
         ("augment", "t-augment", TINY_DCGAN, "loss/d"),
-        ("metric", "t-metric", TINY_DCGAN, "eval/t-metric/swd"),
+        ("metric", "t-metric", TINY_DCGAN, "eval/swd"),
     ];
     for (kind, name, overrides, key) in kinds {
         let crate_dir = dir.join(name);
@@ -56,7 +56,8 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
         assert!(out.status.success(), "{kind}: lab plugins build\n{}", stderr(&out));
         let lib = format!("liblab_plugin_{}.so", name.replace('-', "_"));
         assert!(stdout(&out).contains(&format!("installed {}", home.join(&lib).display())), "{}", stdout(&out));
-        assert!(stdout(&out).contains(&format!("{kind} `{name}`")), "{}", stdout(&out));
+        let listed_kind = if kind == "augment" { "augmentation" } else { kind };
+        assert!(stdout(&out).contains(&format!("{listed_kind} `{name}`")), "{}", stdout(&out));
 
         // The crate's own tests, with nothing set by hand: `.cargo/config.toml` supplies the
         // libtorch environment, and the binary finds libtorch without LD_LIBRARY_PATH.
@@ -86,6 +87,20 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
         let metrics = lab_tests::metrics(&run_dir);
         assert!(metrics.iter().any(|(_, k, v)| k == key && v.is_finite()), "{kind}: `{key}` logged; got {:?}", metrics.iter().map(|(_, k, _)| k).collect::<std::collections::BTreeSet<_>>());
     }
+
+    // An experiment's `plugins.paths` is searched by `lab plugins --experiment`, as by `lab run`.
+    let library = home.join("liblab_plugin_t_mlp.so");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(&library, elsewhere.join("liblab_plugin_t_mlp.so")).unwrap();
+    let experiment = dir.join("paths.toml");
+    std::fs::write(&experiment, format!("[plugins]\npaths = [{:?}]\n", elsewhere.display().to_string())).unwrap();
+    let empty_home = dir.join("no-plugins");
+    let out = run(lab_in(&empty_home).args(["plugins", "--json"]));
+    assert!(!stdout(&out).contains("t-mlp"), "not on the search path without the experiment");
+    let out = run(lab_in(&empty_home).args(["plugins", "--json", "--experiment"]).arg(&experiment));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"t-mlp\""), "{}", stdout(&out));
 
     // Everything installed is listed, from the user plugin folder.
     let out = run(lab_in(&home).args(["plugins", "--json"]));

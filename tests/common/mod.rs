@@ -27,6 +27,8 @@ pub fn lab() -> Command {
             cmd.env_remove(k);
         }
     }
+    // Never the user's own plugin folder (~/.local/share/lab/plugins): an empty one.
+    cmd.env("LAB_PLUGIN_HOME", root().join("target/no-user-plugins"));
     cmd
 }
 

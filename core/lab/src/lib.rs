@@ -7,6 +7,7 @@ pub mod data;
 pub mod metrics;
 pub mod plugins;
 pub mod report;
+pub mod sample;
 pub mod seeds;
 pub mod sweep;
 pub mod track;

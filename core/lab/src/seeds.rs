@@ -19,6 +19,8 @@ pub enum Stream {
     Eval = 7,
     /// Phases other than `D` and `G`.
     Phase = 8,
+    /// `lab sample`'s batches.
+    Sample = 9,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

@@ -7,6 +7,7 @@ mod new_plugin;
 mod plugins;
 mod report;
 mod run;
+mod sample;
 mod sweep;
 mod sync;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Evaluate a run's checkpoint: `lab eval runs/<exp>/<run> --metrics fid`.
     Eval(eval::EvalArgs),
+    /// Export a synthetic dataset: `lab sample runs/<exp>/<run> --n 60000 --out synthetic`.
+    Sample(sample::SampleArgs),
     /// Feature networks for metrics: `lab features train --dataset fashion-mnist`.
     #[command(subcommand)]
     Features(features::FeaturesCommand),
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::NewPlugin(args) => new_plugin::new_plugin(args),
         Command::Sync(args) => sync::sync(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Sample(args) => sample::run(args),
         Command::Report(args) => report::report(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Features(cmd) => features::features(cmd),

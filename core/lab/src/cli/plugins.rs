@@ -35,7 +35,7 @@ pub struct BuildArgs {
     pub dir: PathBuf,
     /// A debug build: compiles faster, trains slower. `LAB_PLUGINS_BUILD_DEBUG=1` makes it the
     /// default (CI machines that only check that plugins build and run).
-    #[arg(long, env = "LAB_PLUGINS_BUILD_DEBUG")]
+    #[arg(long, env = "LAB_PLUGINS_BUILD_DEBUG", value_parser = clap::builder::BoolishValueParser::new())]
     pub debug: bool,
     /// Install into this folder instead of the user plugin folder.
     #[arg(long, value_name = "DIR")]

@@ -99,9 +99,10 @@ impl Experiment {
             fig = fig.merge(Toml::file_exact(file));
         }
         if sources.env {
+            // The filter sees keys after `split` has turned `__` into `.` (`train.steps`).
             fig = fig.merge(Env::prefixed("LAB_").split("__").filter(|key| {
                 let key = key.as_str().to_ascii_lowercase();
-                match key.split_once("__") {
+                match key.split_once('.') {
                     Some((top, _)) => TOP_LEVEL.contains(&top),
                     None => SCALARS.contains(&key.as_str()),
                 }

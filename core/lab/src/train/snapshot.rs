@@ -55,6 +55,51 @@ impl GeneratorSnapshot {
         Ok(Self { generator, _arch: arch, registry, env, device, z_dim: info.z_dim, num_classes: info.num_classes, step, ema })
     }
 
+    /// Classes the generator is conditioned on; 0 when unconditional.
+    pub fn num_classes(&self) -> i64 {
+        self.num_classes
+    }
+
+    /// `[channels, height, width]` of the images the run trained on.
+    pub fn image_shape(&self) -> [i64; 3] {
+        [self.env.data.channels, self.env.data.height, self.env.data.width]
+    }
+
+    /// `n` images in [-1, 1] for `labels` (int64 `[n]`, any device; required exactly when
+    /// conditional), from latents drawn from libtorch's generator as the caller seeded it. With
+    /// `truncation` T, every latent entry with |z| > T is redrawn until none is (the truncation
+    /// trick), which needs the core's N(0, I) latents.
+    pub fn generate(&mut self, n: i64, labels: Option<&Tensor>, truncation: Option<f64>) -> Result<Tensor, TrainError> {
+        let own = self._arch.sample_latent(n).map_err(|e| TrainError::Setup(format!("the architecture's latent sampler failed: {e}")))?;
+        let z = match (own, truncation) {
+            (Some(_), Some(_)) => {
+                return Err(TrainError::Setup(
+                    "--truncation needs Gaussian latents, and this architecture draws its own; sample without it".into(),
+                ))
+            }
+            (Some(z), None) => z,
+            (None, truncation) => {
+                let mut z = Tensor::randn([n, self.z_dim], (Kind::Float, self.device));
+                if let Some(t) = truncation {
+                    if !(t > 0.0 && t.is_finite()) {
+                        return Err(TrainError::Setup(format!("--truncation must be a positive number, got {t}")));
+                    }
+                    loop {
+                        let outside = z.abs().gt(t);
+                        if outside.any().int64_value(&[]) == 0 {
+                            break;
+                        }
+                        z = z.where_self(&outside.logical_not(), &Tensor::randn([n, self.z_dim], (Kind::Float, self.device)));
+                    }
+                }
+                z
+            }
+        };
+        let y = labels.map(|y| y.to_device(self.device));
+        let x = tch::no_grad(|| images_of(&mut self.generator)(&z, y.as_ref())).map_err(|m| TrainError::Setup(format!("the generator failed: {m}")))?;
+        Ok(x)
+    }
+
     /// Evaluates the snapshot with `exp`'s metrics, exactly as training does at this step.
     pub fn evaluate(&mut self, exp: &Experiment) -> Result<EvalResult, TrainError> {
         let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?;

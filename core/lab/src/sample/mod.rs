@@ -1,0 +1,178 @@
+//! `lab sample`: a synthetic dataset from a run's generator, in formats other tools read
+//! ([`formats`]), with a `samples.json` that says where it came from.
+//!
+//! Generation is deterministic: batch `b` is drawn right after seeding libtorch from
+//! `(seed, b)`, so the same checkpoint and seed give byte-identical files on the CPU. The
+//! output is written under a temporary name beside its destination and renamed into place only
+//! when complete: a failure (a full disk, Ctrl-C) never leaves something that looks finished.
+pub mod formats;
+pub mod labels;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+pub use formats::Format;
+pub use labels::LabelPlan;
+
+use crate::config::Experiment;
+use crate::seeds::{key, seed_torch, Stream};
+use crate::train::GeneratorSnapshot;
+
+/// What `lab sample` was asked for.
+#[derive(Clone, Debug)]
+pub struct SampleOptions {
+    pub run: PathBuf,
+    pub checkpoint: String,
+    pub n: Option<i64>,
+    pub out: PathBuf,
+    pub format: Format,
+    pub labels: Option<String>,
+    pub truncation: Option<f64>,
+    pub seed: u64,
+    pub batch_size: i64,
+    pub overwrite: bool,
+    pub progress: bool,
+}
+
+/// `samples.json`: how the dataset was made.
+#[derive(Debug, Serialize)]
+pub struct Provenance {
+    pub lab_version: String,
+    pub run: String,
+    pub checkpoint: String,
+    pub checkpoint_sha256: String,
+    pub step: u64,
+    pub generator: &'static str,
+    pub seed: u64,
+    pub count: i64,
+    /// `[channels, height, width]`.
+    pub image_shape: [i64; 3],
+    pub format: String,
+    pub labels: String,
+    /// Images per class; empty when unlabelled.
+    pub per_class: Vec<i64>,
+    pub truncation: Option<f64>,
+}
+
+/// Generates and writes the dataset; returns its provenance and the images per second
+/// (generated and written).
+pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
+    refuse_occupied(&opts.out, opts.overwrite)?;
+    let mut exp = Experiment::load(&crate::config::Sources { file: Some(opts.run.join("config.toml")), env: false, set: Vec::new() })
+        .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
+    let mut snapshot = GeneratorSnapshot::load(&mut exp, &opts.run, &opts.checkpoint)?;
+    let classes = snapshot.num_classes();
+    let plan = LabelPlan::parse(opts.labels.as_deref(), opts.n, classes)?;
+    let n = plan.count();
+    let shape = snapshot.image_shape();
+    opts.format.check_shape(shape)?;
+
+    let start = Instant::now();
+    let bar = opts.progress.then(|| {
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(ProgressStyle::with_template("  sample [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images").expect("static template"));
+        bar
+    });
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    let mut made = 0;
+    let mut batch = 0u64;
+    while made < n {
+        let len = opts.batch_size.min(n - made);
+        seed_torch(key(opts.seed, Stream::Sample, &[batch]));
+        let y = plan.labels(made, len);
+        let x = snapshot.generate(len, y.as_ref(), opts.truncation)?;
+        images.push(((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8).to_device(tch::Device::Cpu));
+        if let Some(y) = y {
+            labels.push(y.to_device(tch::Device::Cpu));
+        }
+        made += len;
+        batch += 1;
+        if let Some(bar) = &bar {
+            bar.set_position(made as u64);
+        }
+    }
+    let images = Tensor::cat(&images, 0);
+    let labels = (!labels.is_empty()).then(|| Tensor::cat(&labels, 0));
+
+    let checkpoint_file = opts.run.join("checkpoints").join(format!("{}.safetensors", opts.checkpoint));
+    let provenance = Provenance {
+        lab_version: env!("CARGO_PKG_VERSION").to_string(),
+        run: opts.run.display().to_string(),
+        checkpoint: opts.checkpoint.clone(),
+        checkpoint_sha256: sha256_file(&checkpoint_file)?,
+        step: snapshot.step,
+        generator: if snapshot.ema { "ema" } else { "generator" },
+        seed: opts.seed,
+        count: n,
+        image_shape: shape,
+        format: opts.format.as_str().to_string(),
+        labels: plan.describe(),
+        per_class: plan.per_class(labels.as_ref()),
+        truncation: opts.truncation,
+    };
+    // Written complete under a temporary name, then moved into place.
+    let partial = partial_path(&opts.out);
+    let _ = remove_any(&partial);
+    let written = opts.format.write(&partial, &images, labels.as_ref(), classes).and_then(|()| {
+        let json = serde_json::to_string_pretty(&provenance).map_err(std::io::Error::other)? + "\n";
+        std::fs::write(opts.format.provenance_path(&partial), json)
+    });
+    if let Err(e) = written {
+        let _ = remove_any(&partial);
+        let _ = std::fs::remove_file(opts.format.provenance_path(&partial));
+        anyhow::bail!("writing {}: {e}; nothing was left behind", opts.out.display());
+    }
+    if opts.overwrite {
+        remove_any(&opts.out).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", opts.out.display()))?;
+        let _ = std::fs::remove_file(opts.format.provenance_path(&opts.out));
+    }
+    if opts.format.is_file() {
+        std::fs::rename(opts.format.provenance_path(&partial), opts.format.provenance_path(&opts.out))?;
+    }
+    std::fs::rename(&partial, &opts.out)?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    // Generation and writing together: what a user waits for.
+    Ok((provenance, n as f64 / start.elapsed().as_secs_f64().max(1e-9)))
+}
+
+/// Refuses an output that exists and is not empty, unless `overwrite`.
+fn refuse_occupied(out: &Path, overwrite: bool) -> anyhow::Result<()> {
+    let occupied = match std::fs::metadata(out) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true),
+        Ok(_) => true,
+        Err(_) => false,
+    };
+    anyhow::ensure!(!occupied || overwrite, "{} exists and is not empty; choose another --out, or pass --overwrite to replace it", out.display());
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// `dir/.name.partial`: where the output is assembled.
+fn partial_path(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "samples".into());
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}

@@ -1,0 +1,174 @@
+//! `lab sample`: synthetic datasets exported from a run, read back by lab's own loaders and by
+//! numpy and PIL; deterministic per seed; bad input refused with nothing left behind.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lab_tests::{lab, only_run, root, run, stderr, stdout, tiny};
+
+/// A tiny trained run of the quickstart DCGAN: conditional or not, on Fashion-MNIST, or on the
+/// procedural `shapes` set at 32×32 RGB (for the CIFAR-10 format).
+fn trained(runs: &Path, conditional: bool, rgb: bool) -> PathBuf {
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"]).arg(runs).args(tiny(2));
+    cmd.args(["--set", &format!("model.config.conditional={conditional}")]);
+    if rgb {
+        for s in ["data.dataset=\"shapes\"", "data.image_size=32", "data.channels=3", "data.synthetic_count=64", "data.fraction=1.0"] {
+            cmd.args(["--set", s]);
+        }
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    only_run(runs, "quickstart")
+}
+
+fn sample(run_dir: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    run(lab().arg("sample").arg(run_dir).arg("--out").arg(out).args(args))
+}
+
+fn python(script: &str) -> String {
+    let out = Command::new(root().join(".venv/bin/python")).args(["-c", script]).output().expect("python runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_format_round_trips_with_the_same_pixels_and_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = trained(&tmp.path().join("runs"), true, false);
+    let out = tmp.path().join("out");
+    for format in ["png", "npz", "idx"] {
+        let o = sample(&run_dir, &out.join(format), &["--n", "30", "--format", format, "--seed", "1"]);
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with(&format!("wrote 30 images (labels balanced over 10 classes) to {}", out.join(format).display())), "{}", stdout(&o));
+    }
+    // lab's own loaders: IDX as `mnist`, the PNG folder as `image-folder` (classes from the
+    // zero-padded subfolders).
+    let idx = lab::data::idx::load_dir("mnist", &out.join("idx"), "train").unwrap();
+    assert_eq!(idx.images.size(), [30, 1, 28, 28]);
+    let y: Vec<i64> = Vec::try_from(idx.labels.as_ref().unwrap()).unwrap();
+    assert_eq!(y, (0..30).map(|i| i % 10).collect::<Vec<_>>(), "balanced: class i mod 10");
+    let png = lab::data::folder::load(&out.join("png"), 28, 1).unwrap();
+    assert_eq!(png.num_classes, 10);
+    // The folder loader orders by path (class, then index): image k of class c is sample 10k + c.
+    let order: Vec<i64> = (0..10).flat_map(|c| (0..3).map(move |k| 10 * k + c)).collect();
+    let idx_in_folder_order = idx.images.index_select(0, &tch::Tensor::from_slice(&order));
+    assert!(png.images.equal(&idx_in_folder_order), "PNG and IDX hold the same pixels");
+
+    // numpy and PIL read what lab wrote, and agree with the IDX bytes.
+    let checked = python(&format!(
+        r#"
+import glob, os, numpy as np
+from PIL import Image
+d = np.load({npz:?})
+x, y = d["x"], d["y"]
+assert x.shape == (30, 28, 28, 1) and x.dtype == np.uint8 and y.dtype == np.int64, (x.shape, x.dtype, y.dtype)
+assert (y == np.arange(30) % 10).all()
+raw = open(os.path.join({idx:?}, "train-images-idx3-ubyte"), "rb").read()[16:]
+assert (np.frombuffer(raw, np.uint8).reshape(30, 28, 28) == x[..., 0]).all()
+for path in glob.glob(os.path.join({png:?}, "*", "*.png")):
+    i, c = int(os.path.basename(path)[:-4]), int(os.path.basename(os.path.dirname(path)))
+    assert c == y[i] and (np.asarray(Image.open(path)) == x[i, ..., 0]).all(), path
+print(len(glob.glob(os.path.join({png:?}, "*", "*.png"))))
+"#,
+        npz = out.join("npz").display().to_string(),
+        idx = out.join("idx").display().to_string(),
+        png = out.join("png").display().to_string(),
+    ));
+    assert_eq!(checked, "30");
+
+    // Provenance: the checkpoint's hash, the seed, the counts.
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("png/samples.json")).unwrap()).unwrap();
+    assert_eq!(meta["seed"], 1);
+    assert_eq!(meta["count"], 30);
+    assert_eq!(meta["per_class"], serde_json::json!([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]));
+    assert_eq!(meta["checkpoint_sha256"].as_str().unwrap().len(), 64);
+    assert!(out.join("npz.json").is_file(), "an npz's provenance sits beside it");
+
+    // The same seed gives the same bytes; another seed other images.
+    let again = sample(&run_dir, &out.join("png-again"), &["--n", "30", "--format", "png", "--seed", "1"]);
+    assert!(again.status.success());
+    let strip = |v: Vec<(PathBuf, Vec<u8>)>| v.into_iter().filter(|(p, _)| p != Path::new("samples.json")).collect::<Vec<_>>();
+    assert!(strip(files(&out.join("png"))) == strip(files(&out.join("png-again"))), "same seed, same files");
+    let other = sample(&run_dir, &out.join("npz-2"), &["--n", "30", "--format", "npz", "--seed", "2"]);
+    assert!(other.status.success());
+    assert_ne!(std::fs::read(out.join("npz")).unwrap(), std::fs::read(out.join("npz-2")).unwrap(), "another seed, other images");
+    let again = sample(&run_dir, &out.join("npz-again"), &["--n", "30", "--format", "npz", "--seed", "1"]);
+    assert!(again.status.success());
+    assert_eq!(std::fs::read(out.join("npz")).unwrap(), std::fs::read(out.join("npz-again")).unwrap(), "npz: same seed, same bytes");
+
+    // Counts per class, and truncation.
+    let o = sample(&run_dir, &out.join("counts"), &["--labels", "3=4,7=2", "--format", "idx", "--truncation", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let counts = lab::data::idx::load_dir("mnist", &out.join("counts"), "train").unwrap();
+    assert_eq!(Vec::<i64>::try_from(counts.labels.as_ref().unwrap()).unwrap(), [3, 3, 3, 3, 7, 7]);
+}
+
+#[test]
+fn cifar_batches_round_trip_through_the_cifar10_loader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = trained(&tmp.path().join("runs"), true, true);
+    let out = tmp.path().join("cifar");
+    let o = sample(&run_dir, &out, &["--n", "12", "--format", "cifar"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let npz = tmp.path().join("same.npz");
+    assert!(sample(&run_dir, &npz, &["--n", "12", "--format", "npz"]).status.success());
+    let ds = lab::data::cifar::load_bin_dir(&out, "train").unwrap();
+    assert_eq!(ds.images.size(), [12, 3, 32, 32]);
+    assert_eq!(Vec::<i64>::try_from(ds.labels.as_ref().unwrap()).unwrap(), [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+    let sum: i64 = ds.images.to_kind(tch::Kind::Int64).sum(tch::Kind::Int64).int64_value(&[]);
+    let numpy_sum = python(&format!("import numpy as np; print(int(np.load({:?})['x'].astype(np.int64).sum()))", npz.display().to_string()));
+    assert_eq!(sum.to_string(), numpy_sum, "CIFAR batches and npz hold the same pixels");
+}
+
+#[test]
+fn bad_requests_are_refused_and_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = trained(&tmp.path().join("runs"), false, false);
+    let out = tmp.path().join("out");
+    let err = |args: &[&str]| {
+        let o = sample(&run_dir, &out, args);
+        assert!(!o.status.success());
+        assert!(!out.exists(), "nothing written for {args:?}");
+        stderr(&o)
+    };
+    assert_eq!(
+        err(&["--n", "5", "--labels", "balanced"]),
+        "error: --labels needs a class-conditional model, and this run's generator is unconditional; export without --labels\n"
+    );
+    assert_eq!(err(&["--n", "5", "--format", "cifar"]), "error: --format cifar holds 3×32×32 colour images; this model makes 1×28×28; use png, npz or idx\n");
+    assert_eq!(err(&[]), "error: --n is required: how many images to generate\n");
+    assert!(err(&["--n", "5", "--checkpoint", "best"]).contains("best.safetensors: no such checkpoint"));
+    // An occupied output is refused unless --overwrite; then replaced whole.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "keep").unwrap();
+    let o = sample(&run_dir, &out, &["--n", "5"]);
+    assert_eq!(stderr(&o), format!("error: {} exists and is not empty; choose another --out, or pass --overwrite to replace it\n", out.display()));
+    assert!(out.join("mine.txt").exists());
+    let o = sample(&run_dir, &out, &["--n", "5", "--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("mine.txt").exists() && out.join("00004.png").is_file());
+    // A class out of range, on a conditional run.
+    let cond = trained(&tmp.path().join("runs-c"), true, false);
+    let o = sample(&cond, &tmp.path().join("c"), &["--labels", "10=5"]);
+    assert_eq!(stderr(&o), "error: --labels: class 10 is out of range: this model has 10 classes (0 to 9)\n");
+    // A folder that is not a run.
+    let o = sample(tmp.path(), &tmp.path().join("d"), &["--n", "5"]);
+    assert!(stderr(&o).starts_with(&format!("error: {}: not a run folder of lab", tmp.path().display())), "{}", stderr(&o));
+}
