@@ -100,6 +100,11 @@ print(len(glob.glob(os.path.join({png:?}, "*", "*.png"))))
     assert_eq!(meta["per_class"], serde_json::json!([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]));
     assert_eq!(meta["checkpoint_sha256"].as_str().unwrap().len(), 64);
     assert!(out.join("npz.json").is_file(), "an npz's provenance sits beside it");
+    // A picture of the export: a row per class of ten 28×28 cells with 2-pixel padding.
+    let preview = python(&format!("from PIL import Image; print(Image.open({:?}).size)", out.join("png.preview.png").display().to_string()));
+    assert_eq!(preview, "(302, 302)");
+    assert!(out.join("npz.preview.png").is_file() && out.join("idx/preview.png").is_file());
+    assert!(!out.join("png/preview.png").exists(), "nothing but samples among the PNG folder's images");
 
     // The same seed gives the same bytes; another seed other images.
     let again = sample(&run_dir, &out.join("png-again"), &["--n", "30", "--format", "png", "--seed", "1"]);

@@ -37,7 +37,8 @@ pub enum LoadError {
     Describe { path: PathBuf, message: String },
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// The SHA-256 of a file, as lowercase hex (plugin libraries, checkpoints).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }

@@ -16,6 +16,7 @@ use lab_plugin_api::BuildEnv;
 use lab_plugin_api::PluginKind;
 use serde::Serialize;
 
+pub(crate) use library::sha256_file;
 pub use library::{LoadError, LoadedLibrary};
 
 #[derive(Debug, thiserror::Error)]

@@ -52,6 +52,25 @@ impl Format {
         }
     }
 
+    /// Where `preview.png` goes: beside a file (`out.npz` → `out.preview.png`) and beside a PNG
+    /// folder (`out` → `out.preview.png`: inside, image-folder loaders would take it for a
+    /// sample), inside the other folders.
+    pub fn preview_path(self, out: &Path) -> PathBuf {
+        match self {
+            Format::Npz => self.provenance_path(out).with_extension("preview.png"),
+            Format::Png => {
+                let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                out.with_file_name(format!("{name}.preview.png"))
+            }
+            Format::Cifar | Format::Idx => out.join("preview.png"),
+        }
+    }
+
+    /// What is written outside `out` (its provenance and preview when they sit beside it).
+    pub fn beside(self, out: &Path) -> Vec<PathBuf> {
+        [self.provenance_path(out), self.preview_path(out)].into_iter().filter(|p| !p.starts_with(out)).collect()
+    }
+
     /// Refuses shapes the format cannot hold, before anything is generated.
     pub fn check_shape(self, [c, h, w]: [i64; 3]) -> anyhow::Result<()> {
         match self {

@@ -104,7 +104,8 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
         lab_version: env!("CARGO_PKG_VERSION").to_string(),
         run: opts.run.display().to_string(),
         checkpoint: opts.checkpoint.clone(),
-        checkpoint_sha256: sha256_file(&checkpoint_file)?,
+        checkpoint_sha256: crate::plugins::sha256_file(&checkpoint_file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", checkpoint_file.display()))?,
         step: snapshot.step,
         generator: if snapshot.ema { "ema" } else { "generator" },
         seed: opts.seed,
@@ -118,21 +119,23 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     // Written complete under a temporary name, then moved into place.
     let partial = partial_path(&opts.out);
     let _ = remove_any(&partial);
-    let written = opts.format.write(&partial, &images, labels.as_ref(), classes).and_then(|()| {
+    let format = opts.format;
+    let written = format.write(&partial, &images, labels.as_ref(), classes).and_then(|()| {
         let json = serde_json::to_string_pretty(&provenance).map_err(std::io::Error::other)? + "\n";
-        std::fs::write(opts.format.provenance_path(&partial), json)
+        std::fs::write(format.provenance_path(&partial), json)?;
+        preview(&images, labels.as_ref(), classes)?.save_png(&format.preview_path(&partial)).map_err(std::io::Error::other)
     });
     if let Err(e) = written {
         let _ = remove_any(&partial);
-        let _ = std::fs::remove_file(opts.format.provenance_path(&partial));
+        format.beside(&partial).iter().for_each(|p| drop(std::fs::remove_file(p)));
         anyhow::bail!("writing {}: {e}; nothing was left behind", opts.out.display());
     }
     if opts.overwrite {
         remove_any(&opts.out).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", opts.out.display()))?;
-        let _ = std::fs::remove_file(opts.format.provenance_path(&opts.out));
+        format.beside(&opts.out).iter().for_each(|p| drop(std::fs::remove_file(p)));
     }
-    if opts.format.is_file() {
-        std::fs::rename(opts.format.provenance_path(&partial), opts.format.provenance_path(&opts.out))?;
+    for (from, to) in format.beside(&partial).iter().zip(format.beside(&opts.out)) {
+        std::fs::rename(from, to)?;
     }
     std::fs::rename(&partial, &opts.out)?;
     if let Some(bar) = &bar {
@@ -140,6 +143,28 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     }
     // Generation and writing together: what a user waits for.
     Ok((provenance, n as f64 / start.elapsed().as_secs_f64().max(1e-9)))
+}
+
+/// A picture of the export: a row per class with its first ten images (black where a class has
+/// fewer), or the first hundred images ten to a row when unlabelled.
+fn preview(images: &Tensor, labels: Option<&Tensor>, classes: i64) -> std::io::Result<crate::track::GridImage> {
+    const PER_ROW: i64 = 10;
+    let floats = images.to_kind(Kind::Float) / 127.5 - 1.0;
+    let picked = match labels {
+        Some(y) => {
+            let y: Vec<i64> = Vec::try_from(y).map_err(std::io::Error::other)?;
+            let blank = Tensor::full_like(&floats.get(0), -1.0);
+            let mut cells = Vec::new();
+            for c in 0..classes {
+                let mut row: Vec<Tensor> = y.iter().enumerate().filter(|(_, &l)| l == c).take(PER_ROW as usize).map(|(i, _)| floats.get(i as i64)).collect();
+                row.resize_with(PER_ROW as usize, || blank.shallow_clone());
+                cells.extend(row);
+            }
+            Tensor::stack(&cells, 0)
+        }
+        None => floats.narrow(0, 0, floats.size()[0].min(PER_ROW * PER_ROW)),
+    };
+    crate::track::grid(&picked, PER_ROW, 2).map_err(std::io::Error::other)
 }
 
 /// Refuses an output that exists and is not empty, unless `overwrite`.
@@ -171,8 +196,3 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
-}

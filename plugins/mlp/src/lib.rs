@@ -1,0 +1,168 @@
+//! # lab-plugin-mlp
+//!
+//! `mlp`: a fully connected generator and discriminator, as the 2-D toy studies use them. The
+//! defaults are LSGAN's stability experiment (Mao et al. 2017, `stability_comparison/` of the
+//! official code): z of 256 from N(0, I), two hidden layers of 128 tanh units in G and in D,
+//! orthogonal weights with gain 1.4 and zero biases, a linear output (G's: the data's values,
+//! D's: one logit). On images it reads and writes them flat.
+use lab_nn::prelude::*;
+
+/// `[model.config]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Length of z.
+    pub z_dim: i64,
+    /// Widths of G's hidden layers.
+    pub g_hidden: Vec<i64>,
+    /// Widths of D's hidden layers.
+    pub d_hidden: Vec<i64>,
+    /// `tanh`, `relu` or `leaky_relu` (slope 0.2), after every hidden layer.
+    pub activation: String,
+    /// `none` or `tanh`: G's output (tanh for images in [-1, 1]).
+    pub g_output: String,
+    /// Gain of the orthogonal initialisation of every weight; 0 for tch's default (Kaiming
+    /// uniform weights and biases).
+    pub orthogonal_gain: f64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            z_dim: 256,
+            g_hidden: vec![128, 128],
+            d_hidden: vec![128, 128],
+            activation: "tanh".into(),
+            g_output: "none".into(),
+            orthogonal_gain: 1.4,
+        }
+    }
+}
+
+/// The config, checked, and the shapes it resolved to.
+#[derive(Debug)]
+pub struct Mlp {
+    config: MlpConfig,
+    shapes: Shapes,
+}
+
+/// `[in, hidden…]` layers with the activation after each, under `p/fc<i>`.
+fn hidden(p: &nn::Path, widths: &[i64], input: i64, c: &MlpConfig) -> (nn::SequentialT, i64) {
+    let mut seq = nn::seq_t();
+    let mut width = input;
+    for (i, &w) in widths.iter().enumerate() {
+        seq = seq.add(linear(p, &format!("fc{}", i + 1), width, w, c));
+        seq = match c.activation.as_str() {
+            "relu" => seq.add_fn(|x| x.relu()),
+            "leaky_relu" => seq.add(leaky_relu(0.2)),
+            _ => seq.add_fn(|x| x.tanh()),
+        };
+        width = w;
+    }
+    (seq, width)
+}
+
+fn linear(p: &nn::Path, name: &str, input: i64, output: i64, c: &MlpConfig) -> nn::Linear {
+    let config = if c.orthogonal_gain > 0.0 {
+        nn::LinearConfig { ws_init: nn::Init::Orthogonal { gain: c.orthogonal_gain }, bs_init: Some(nn::Init::Const(0.0)), bias: true }
+    } else {
+        nn::LinearConfig::default()
+    };
+    nn::linear(p / name, input, output, config)
+}
+
+impl GanModel for Mlp {
+    const NAME: &'static str = "mlp";
+    const DESCRIPTION: &'static str = "Fully connected G and D (defaults: LSGAN's 2-D toy networks, Mao et al. 2017)";
+    type Config = MlpConfig;
+    type G = nn::SequentialT;
+    type D = Critic;
+
+    fn resolve(config: MlpConfig, data: &DataSpec) -> Result<Self> {
+        check::positive("z_dim", config.z_dim)?;
+        for (key, widths) in [("g_hidden", &config.g_hidden), ("d_hidden", &config.d_hidden)] {
+            if widths.is_empty() || widths.iter().any(|&w| w < 1) {
+                return Err(lab_plugin_api::Error::config(key, format!("expected a list of positive widths, found {widths:?}")));
+            }
+        }
+        if !["tanh", "relu", "leaky_relu"].contains(&config.activation.as_str()) {
+            return Err(lab_plugin_api::Error::config("activation", format!("expected tanh, relu or leaky_relu, found {:?}", config.activation)));
+        }
+        if !["none", "tanh"].contains(&config.g_output.as_str()) {
+            return Err(lab_plugin_api::Error::config("g_output", format!("expected none or tanh, found {:?}", config.g_output)));
+        }
+        check::non_negative("orthogonal_gain", config.orthogonal_gain, "0 keeps tch's default initialisation")?;
+        Ok(Self { shapes: Shapes::of(config.z_dim, data), config })
+    }
+
+    fn shapes(&self) -> Shapes {
+        self.shapes
+    }
+
+    fn generator(&self, p: nn::Path) -> nn::SequentialT {
+        let c = &self.config;
+        let (seq, width) = hidden(&p, &c.g_hidden, c.z_dim, c);
+        let seq = seq.add(linear(&p, "out", width, self.shapes.pixels(), c));
+        if c.g_output == "tanh" {
+            seq.add_fn(|x| x.tanh())
+        } else {
+            seq
+        }
+    }
+
+    fn discriminator(&self, p: nn::Path) -> Critic {
+        let c = &self.config;
+        let (body, width) = hidden(&p, &c.d_hidden, self.shapes.pixels(), c);
+        Critic::new(nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(body), linear(&p, "out", width, 1, c))
+    }
+}
+
+/// The `mlp` architecture plugin.
+pub type MlpArchitecture = Gan<Mlp>;
+
+lab_plugin_api::export_plugins! { architecture: MlpArchitecture }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lab_plugin_testkit::{architecture, rng_lock, FASHION_MNIST};
+
+    const TOY: DataSpec = DataSpec { channels: 2, height: 1, width: 1, num_classes: 0 };
+
+    #[test]
+    fn lsgan_toy_networks_have_the_reference_sizes() {
+        let arch = architecture::create::<MlpArchitecture>("", TOY).unwrap();
+        let report = arch.check_gan_points(8);
+        // PyTorch: Linear(256,128), Linear(128,128), Linear(128,2) and Linear(2,128),
+        // Linear(128,128), Linear(128,1).
+        assert_eq!(report.generator_parameters, (256 * 128 + 128) + (128 * 128 + 128) + (128 * 2 + 2));
+        assert_eq!(report.discriminator_parameters, (2 * 128 + 128) + (128 * 128 + 128) + (128 + 1));
+    }
+
+    #[test]
+    fn weights_are_orthogonal_with_the_gain_and_biases_zero() {
+        let _rng = rng_lock();
+        let arch = architecture::create::<MlpArchitecture>("", TOY).unwrap();
+        let g = arch.build("generator").unwrap();
+        for (name, t, _) in g.tensors().unwrap() {
+            if name.ends_with("bias") {
+                assert_eq!(t.abs().sum(Kind::Float).double_value(&[]), 0.0, "{name}");
+            } else {
+                // Rows (or columns, whichever are fewer) are orthogonal with norm 1.4.
+                let w = t.to_kind(Kind::Double);
+                let gram = if w.size()[0] <= w.size()[1] { w.matmul(&w.tr()) } else { w.tr().matmul(&w) };
+                let k = gram.size()[0];
+                let eye = Tensor::eye(k, (Kind::Double, tch::Device::Cpu)) * (1.4f64 * 1.4);
+                assert!(gram.allclose(&eye, 1e-5, 1e-5, false), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn images_work_flat_with_a_tanh_output() {
+        let arch = architecture::create::<MlpArchitecture>("g_output = \"tanh\"\nactivation = \"leaky_relu\"\nz_dim = 16\ng_hidden = [32]\nd_hidden = [32]", FASHION_MNIST).unwrap();
+        arch.check_gan(4);
+        let err = architecture::create::<MlpArchitecture>("g_hidden = []", TOY).err().unwrap();
+        assert_eq!(err.to_string(), "key `g_hidden`: expected a list of positive widths, found []");
+    }
+}
