@@ -177,3 +177,36 @@ fn bad_requests_are_refused_and_leave_nothing_behind() {
     let o = sample(tmp.path(), &tmp.path().join("d"), &["--n", "5"]);
     assert!(stderr(&o).starts_with(&format!("error: {}: not a run folder of lab", tmp.path().display())), "{}", stderr(&o));
 }
+
+#[test]
+fn cas_is_computed_by_lab_eval_and_needs_a_conditional_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conditional = trained(&tmp.path().join("runs-c"), true, false);
+    let eval = |run_dir: &Path| {
+        run(lab()
+            .arg("eval")
+            .arg(run_dir)
+            .args(["--metrics", "cas", "--num-samples", "60"])
+            .args(["--set", "eval.reference_count=60", "--set", "eval.config.cas.epochs=1", "--set", "eval.batch_size=30"]))
+    };
+    let out = eval(&conditional);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{name} in {text}"));
+        line[name.len() + 2..].parse().unwrap()
+    };
+    for name in ["cas/acc", "cas/real_acc"] {
+        assert!((0.0..=1.0).contains(&value(name)), "{name}: {text}");
+    }
+    assert!((value("cas/ratio") - value("cas/acc") / value("cas/real_acc")).abs() < 1e-9);
+
+    let unconditional = trained(&tmp.path().join("runs-u"), false, false);
+    let out = eval(&unconditional);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cas needs labelled samples: a class-conditional generator (its samples came without labels)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -36,7 +36,9 @@
 //! with a clear error when called). Any other change to a definition changes revision 0's
 //! fingerprint, and the library is refused with a one-paragraph message instead of crashing.
 //! Revision 1 added checkpointed loss state and the metrics' reference hook (what a metric may
-//! cache about the reference set, such as FID's statistics).
+//! cache about the reference set, such as FID's statistics); revision 2 the class labels of
+//! every batch a metric sees ([`MetricPlugin::update_labelled`], for the Classification
+//! Accuracy Score).
 //!
 //! ## The zoo, written against this interface
 //! Networks name the phases their optimizers step in; the default plan is `D` ×
@@ -107,16 +109,16 @@ pub use abi_stable;
 pub use tch;
 
 /// The interface's human-readable version: `2.<revision>`.
-pub const INTERFACE_VERSION: &str = "2.1";
+pub const INTERFACE_VERSION: &str = "2.2";
 /// The interface revision this crate defines. Revisions only add at the end of tables.
-pub const REVISION: u32 = 1;
+pub const REVISION: u32 = 2;
 /// The libtorch version this build is compiled against (from torch's `version.py`).
 pub const LIBTORCH_VERSION: &str = env!("LAB_LIBTORCH_VERSION");
 /// The `tch` version pinned by the workspace.
 pub const TCH_VERSION: &str = "0.24.0";
 
 /// Defines `#[repr(C)]` interface items and records their source text for [`FINGERPRINTS`]:
-/// `LAYOUT` for revision 0, `LAYOUT_R1` for items added in revision 1.
+/// `LAYOUT` for revision 0, `LAYOUT_R1`/`LAYOUT_R2` for items added in revisions 1 and 2.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! abi {
@@ -124,6 +126,11 @@ macro_rules! abi {
         $($item)*
         #[doc(hidden)]
         pub const LAYOUT_R1: &str = stringify!($($item)*);
+    };
+    (revision 2: $($item:item)*) => {
+        $($item)*
+        #[doc(hidden)]
+        pub const LAYOUT_R2: &str = stringify!($($item)*);
     };
     ($($item:item)*) => {
         $($item)*
@@ -161,7 +168,9 @@ const FINGERPRINT_R0: u64 = {
 };
 
 /// The fingerprint of each revision: revision r's hashes r − 1's and the items r added.
-pub const FINGERPRINTS: [u64; 2] = [FINGERPRINT_R0, fnv1a(fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1), metric::LAYOUT_R1)];
+pub const FINGERPRINTS: [u64; 3] = [FINGERPRINT_R0, FINGERPRINT_R1, fnv1a(FINGERPRINT_R1, metric::LAYOUT_R2)];
+
+const FINGERPRINT_R1: u64 = fnv1a(fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1), metric::LAYOUT_R1);
 
 /// Revision 0's fingerprint, which every library exports through a function that never
 /// changes shape.

@@ -4,7 +4,7 @@
 //! obtained (feature network and its hash, resize rule), so it is recorded beside every number.
 use std::ffi::c_void;
 
-use abi_stable::std_types::{RStr, RString, RVec};
+use abi_stable::std_types::{ROption, RStr, RString, RVec};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
@@ -46,12 +46,23 @@ crate::abi! {
     }
 }
 
+crate::abi! {
+    revision 2:
+    /// Revision 2: the class labels of each batch, for metrics of class fidelity (CAS).
+    #[repr(C)]
+    pub struct MetricLabelMethods {
+        /// `update` with the batch's int64 labels `[N]`, when its images have them.
+        pub update_labelled: extern "C" fn(*mut c_void, TensorRef<'_>, ROption<TensorRef<'_>>, bool) -> FfiResult<()>,
+    }
+}
+
 /// The table: `size`, then one block per revision (only extended at the end).
 #[repr(C)]
 pub struct MetricVTable {
     pub size: usize,
     pub r0: MetricMethods,
     pub r1: MetricReferenceMethods,
+    pub r2: MetricLabelMethods,
 }
 
 /// One computed value.
@@ -71,6 +82,12 @@ pub trait MetricPlugin: Sized + Send + 'static {
     fn create(config: Self::Config, env: BuildEnv) -> Result<Self>;
     fn reset(&mut self) -> Result<()>;
     fn update(&mut self, images: &Tensor, fake: bool) -> Result<()>;
+    /// What the core calls (revision 2): `update` with the batch's class labels (int64 `[N]`):
+    /// the reference set's own labels, the labels generated images were conditioned on; `None`
+    /// when there are none. The default ignores them.
+    fn update_labelled(&mut self, images: &Tensor, _labels: Option<&Tensor>, fake: bool) -> Result<()> {
+        self.update(images, fake)
+    }
     fn compute(&mut self) -> Result<Vec<Value>>;
     /// Before the first `update`: the reference set the core will feed as real images is `id`
     /// (dataset, split and count, e.g. `fashion-mnist-test-10000`), and what a metric derives
@@ -99,7 +116,7 @@ impl<P: MetricPlugin> MetricGlue<P> {
     const VTABLE: MetricVTable = MetricVTable {
         size: crate::library::table_size(
             crate::REVISION,
-            &[std::mem::offset_of!(MetricVTable, r1), std::mem::size_of::<MetricVTable>()],
+            &[std::mem::offset_of!(MetricVTable, r1), std::mem::offset_of!(MetricVTable, r2), std::mem::size_of::<MetricVTable>()],
         ),
         r0: MetricMethods {
             reset: Self::reset,
@@ -109,6 +126,7 @@ impl<P: MetricPlugin> MetricGlue<P> {
             drop: Self::drop,
         },
         r1: MetricReferenceMethods { reference: Self::reference },
+        r2: MetricLabelMethods { update_labelled: Self::update_labelled },
     };
 
     fn this<'a>(this: *const c_void) -> &'a mut P {
@@ -120,6 +138,12 @@ impl<P: MetricPlugin> MetricGlue<P> {
     }
     extern "C" fn update(this: *mut c_void, images: TensorRef<'_>, fake: bool) -> FfiResult<()> {
         guard(|| Self::this(this).update(&images.to_tensor(), fake))
+    }
+    extern "C" fn update_labelled(this: *mut c_void, images: TensorRef<'_>, labels: ROption<TensorRef<'_>>, fake: bool) -> FfiResult<()> {
+        guard(|| {
+            let labels = labels.into_option().map(|l| l.to_tensor());
+            Self::this(this).update_labelled(&images.to_tensor(), labels.as_ref(), fake)
+        })
     }
     extern "C" fn compute(this: *mut c_void) -> FfiResult<RVec<MetricValue>> {
         guard(|| {
@@ -168,6 +192,15 @@ impl Metric {
     }
     pub fn update(&mut self, images: &Tensor, fake: bool) -> Result<()> {
         into_result((self.obj.vtable.r0.update)(self.obj.this, TensorRef::new(images), fake))
+    }
+    /// A batch with its labels; for a plugin built before revision 2, `update` without them.
+    pub fn update_labelled(&mut self, images: &Tensor, labels: Option<&Tensor>, fake: bool) -> Result<()> {
+        let has = self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r2) + std::mem::size_of::<MetricLabelMethods>();
+        if !has {
+            return self.update(images, fake);
+        }
+        let labels = ROption::from(labels.map(TensorRef::new));
+        into_result((self.obj.vtable.r2.update_labelled)(self.obj.this, TensorRef::new(images), labels, fake))
     }
     pub fn compute(&mut self) -> Result<Vec<Value>> {
         let v = into_result((self.obj.vtable.r0.compute)(self.obj.this))?;

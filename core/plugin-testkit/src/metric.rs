@@ -27,6 +27,18 @@ pub fn evaluate(metric: &mut Metric, real: &[Tensor], fake: &[Tensor]) -> Result
     metric.compute()
 }
 
+/// [`evaluate`] with each batch's class labels, as the core passes them (interface 2.2).
+pub fn evaluate_labelled(metric: &mut Metric, real: &[(Tensor, Option<Tensor>)], fake: &[(Tensor, Option<Tensor>)]) -> Result<Vec<Value>> {
+    metric.reset()?;
+    for (x, y) in real {
+        metric.update_labelled(x, y.as_ref(), false)?;
+    }
+    for (x, y) in fake {
+        metric.update_labelled(x, y.as_ref(), true)?;
+    }
+    metric.compute()
+}
+
 /// The value called `name` in `values`.
 pub fn value(values: &[Value], name: &str) -> f64 {
     values.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no value `{name}` in {values:?}")).value

@@ -15,9 +15,14 @@
 //! file by dataset, split, count, feature network and resize rule; `fid`'s `reference_stats` key
 //! reads it, or writes it at the first evaluation; [`GaussianStats`] reads and writes it directly.
 //!
-//! None of the metrics draws from libtorch's global RNG (KID's subsets come from [`rng`]).
+//! `cas` ([`Cas`]) is of another kind: it trains a small classifier on labelled samples and
+//! tests it on real images (revision 2 of the interface hands metrics the labels).
+//!
+//! None of the feature-network metrics draws from libtorch's global RNG (KID's subsets come
+//! from [`rng`]); `cas` seeds it with its own seed to train its classifiers.
 use lab_plugin_api::tch::{Kind, Tensor};
 
+pub mod cas;
 pub mod config;
 pub mod features;
 pub mod fid;
@@ -27,6 +32,7 @@ pub mod kid;
 pub mod precision_recall;
 pub mod rng;
 
+pub use cas::{Cas, CasConfig};
 pub use config::{FidConfig, IsConfig, KidConfig, NetworkConfig, PrConfig};
 pub use features::FeatureNet;
 pub use fid::Fid;
@@ -40,6 +46,7 @@ lab_plugin_api::export_plugins! {
     metric: Kid,
     metric: InceptionScore,
     metric: PrecisionRecall,
+    metric: Cas,
 }
 
 /// Refuses anything but a non-empty `[N, D]` floating-point batch of features.

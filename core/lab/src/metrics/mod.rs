@@ -81,6 +81,8 @@ pub struct Evaluator {
     cfg: EvalConfig,
     metrics: Vec<(String, Metric)>,
     reference: Tensor,
+    /// The reference images' class labels, when the dataset has them (for metrics such as CAS).
+    reference_labels: Option<Tensor>,
     reference_desc: serde_json::Value,
     device: Device,
     progress: bool,
@@ -105,6 +107,7 @@ impl Evaluator {
         let available = ds.images.size()[0];
         let count = if cfg.reference_count > 0 { cfg.reference_count.min(available) } else { available };
         let reference = ds.images.narrow(0, 0, count);
+        let reference_labels = ds.labels.as_ref().map(|y| y.narrow(0, 0, count));
         let mut metrics = Vec::new();
         let protocol_base = serde_json::json!({
             "dataset": data_cfg.dataset, "split": cfg.reference, "count": count,
@@ -134,6 +137,7 @@ impl Evaluator {
             cfg: cfg.clone(),
             metrics,
             reference,
+            reference_labels,
             reference_desc: protocol_base,
             device,
             progress: std::io::stderr().is_terminal(),
@@ -177,8 +181,9 @@ impl Evaluator {
         while i < n_ref {
             let len = b.min(n_ref - i);
             let batch = self.reference.narrow(0, i, len).to_device(self.device);
+            let labels = self.reference_labels.as_ref().map(|y| y.narrow(0, i, len).to_device(self.device));
             for (name, m) in &mut self.metrics {
-                m.update(&batch, false).map_err(|e| format!("metric `{name}`: {e}"))?;
+                m.update_labelled(&batch, labels.as_ref(), false).map_err(|e| format!("metric `{name}`: {e}"))?;
             }
             advance(len, "reference");
             i += len;
@@ -195,7 +200,7 @@ impl Evaluator {
             let x = tch::no_grad(|| generate(&z, y.as_ref()))?;
             let images = ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8);
             for (name, m) in &mut self.metrics {
-                m.update(&images, true).map_err(|e| format!("metric `{name}`: {e}"))?;
+                m.update_labelled(&images, y.as_ref(), true).map_err(|e| format!("metric `{name}`: {e}"))?;
             }
             advance(len, "samples");
             made += len;

@@ -1,0 +1,304 @@
+//! `cas`: the Classification Accuracy Score (Ravuri & Vinyals, NeurIPS 2019). A classifier is
+//! trained on generated, labelled images only and tested on real held-out images; the same
+//! classifier trained on as many real images gives the reference accuracy. A conditional
+//! generator whose samples teach a classifier what real data would has `cas/ratio` near 1.
+//!
+//! Protocol (recorded by `protocol()`): the reference images the core feeds (the `test` split
+//! by default) are cut in two halves: the first trains the real-data classifier, the second is
+//! the held-out test set of both classifiers. The classifier is a fixed small CNN
+//! ([`Classifier`]): conv 3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → max-pool 2 →
+//! adaptive average pool 4×4 → linear 128 → ReLU → linear (classes); inputs scaled to [-1, 1].
+//! Adam (lr `lr`, β = (0.9, 0.999)), `epochs` passes over its training set in batches of
+//! `batch_size`, reshuffled each epoch. Training seeds libtorch's generator with `seed` first
+//! (the trainer reseeds before each of its own phases, so the run's draws are unaffected), so
+//! the same images give the same accuracies. The real-data accuracy depends only on the
+//! reference set and this protocol, and is cached per both (see `reference`).
+use std::path::PathBuf;
+
+use lab_plugin_api::tch::{self, nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
+use lab_plugin_api::{config::check, BuildEnv, Error, MetricPlugin, Result, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// `[eval.config.cas]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CasConfig {
+    pub epochs: i64,
+    pub batch_size: i64,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl Default for CasConfig {
+    fn default() -> Self {
+        Self { epochs: 10, batch_size: 128, lr: 1e-3, seed: 0 }
+    }
+}
+
+/// The fixed CNN of the protocol.
+#[derive(Debug)]
+pub struct Classifier {
+    net: nn::SequentialT,
+}
+
+impl Classifier {
+    pub fn new(p: &nn::Path, channels: i64, classes: i64) -> Self {
+        let conv = |c| nn::ConvConfig { padding: 1, ..c };
+        let net = nn::seq_t()
+            .add(nn::conv2d(p / "conv1", channels, 32, 3, conv(Default::default())))
+            .add_fn(|x| x.relu().max_pool2d_default(2))
+            .add(nn::conv2d(p / "conv2", 32, 64, 3, conv(Default::default())))
+            .add_fn(|x| x.relu().max_pool2d_default(2).adaptive_avg_pool2d([4, 4]).flatten(1, -1))
+            .add(nn::linear(p / "fc1", 64 * 16, 128, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::linear(p / "fc2", 128, classes, Default::default()));
+        Self { net }
+    }
+
+    /// Logits for uint8 images.
+    pub fn logits(&self, images: &Tensor, train: bool) -> Tensor {
+        self.net.forward_t(&(images.to_kind(Kind::Float) / 127.5 - 1.0), train)
+    }
+}
+
+/// Trains the protocol's classifier on `(x, y)` and returns its accuracy on `(test_x, test_y)`.
+pub fn train_and_test(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor, test_x: &Tensor, test_y: &Tensor) -> f64 {
+    tch::manual_seed(config.seed as i64);
+    let device = x.device();
+    let vs = nn::VarStore::new(device);
+    let net = Classifier::new(&vs.root(), x.size()[1], classes);
+    let mut opt = nn::Adam::default().build(&vs, config.lr).expect("Adam over a VarStore");
+    let n = x.size()[0];
+    for _ in 0..config.epochs {
+        let order = Tensor::randperm(n, (Kind::Int64, device));
+        let mut start = 0;
+        while start < n {
+            let len = config.batch_size.min(n - start);
+            let idx = order.narrow(0, start, len);
+            let loss = net.logits(&x.index_select(0, &idx), true).cross_entropy_for_logits(&y.index_select(0, &idx));
+            opt.backward_step(&loss);
+            start += len;
+        }
+    }
+    tch::no_grad(|| {
+        let mut correct = 0i64;
+        let m = test_x.size()[0];
+        let mut start = 0;
+        while start < m {
+            let len = 500.min(m - start);
+            let predicted = net.logits(&test_x.narrow(0, start, len), false).argmax(-1, false);
+            correct += predicted.eq_tensor(&test_y.narrow(0, start, len)).sum(Kind::Int64).int64_value(&[]);
+            start += len;
+        }
+        correct as f64 / m.max(1) as f64
+    })
+}
+
+/// Labelled batches of one side.
+#[derive(Debug, Default)]
+struct Side {
+    images: Vec<Tensor>,
+    labels: Vec<Tensor>,
+    unlabelled: bool,
+}
+
+impl Side {
+    fn push(&mut self, images: &Tensor, labels: Option<&Tensor>) {
+        match labels {
+            Some(y) => {
+                self.images.push(images.detach());
+                self.labels.push(y.to_kind(Kind::Int64).to_device(images.device()));
+            }
+            None => self.unlabelled = true,
+        }
+    }
+
+    fn all(&self) -> Option<(Tensor, Tensor)> {
+        (!self.images.is_empty()).then(|| (Tensor::cat(&self.images, 0), Tensor::cat(&self.labels, 0)))
+    }
+}
+
+/// The `cas` metric.
+#[derive(Debug)]
+pub struct Cas {
+    config: CasConfig,
+    classes: i64,
+    device: Device,
+    real: Side,
+    fake: Side,
+    /// Where the real-data accuracy of this reference set and protocol is cached.
+    cache: Option<PathBuf>,
+}
+
+impl Cas {
+    fn protocol_json(&self) -> serde_json::Value {
+        json!({
+            "metric": "cas",
+            "classifier": "conv3x3(32)-relu-maxpool2-conv3x3(64)-relu-maxpool2-avgpool4x4-fc128-relu-fc(classes)",
+            "optimizer": "adam", "lr": self.config.lr, "betas": [0.9, 0.999],
+            "epochs": self.config.epochs, "batch_size": self.config.batch_size, "seed": self.config.seed,
+            "split": "reference set: first half trains the real-data classifier, second half tests both",
+        })
+    }
+}
+
+impl MetricPlugin for Cas {
+    const NAME: &'static str = "cas";
+    const DESCRIPTION: &'static str = "Classification Accuracy Score (Ravuri & Vinyals 2019): a classifier trained on labelled samples, tested on real data";
+    type Config = CasConfig;
+
+    fn create(config: CasConfig, env: BuildEnv) -> Result<Self> {
+        check::positive("epochs", config.epochs)?;
+        check::positive("batch_size", config.batch_size)?;
+        if !(config.lr.is_finite() && config.lr > 0.0) {
+            return Err(Error::config("lr", format!("expected a positive learning rate, found {}", config.lr)));
+        }
+        if env.data.num_classes < 2 {
+            return Err(Error::new("cas needs a labelled dataset with at least 2 classes and a class-conditional model; this data has no classes"));
+        }
+        Ok(Self { config, classes: env.data.num_classes, device: env.device(), real: Side::default(), fake: Side::default(), cache: None })
+    }
+
+    fn reference(&mut self, id: &str, cache_dir: &std::path::Path) -> Result<()> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.protocol_json().to_string().as_bytes());
+        let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        self.cache = Some(cache_dir.join(format!("cas-{id}-{key}.json")));
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.real = Side::default();
+        self.fake = Side::default();
+        Ok(())
+    }
+
+    fn update(&mut self, images: &Tensor, fake: bool) -> Result<()> {
+        self.update_labelled(images, None, fake)
+    }
+
+    fn update_labelled(&mut self, images: &Tensor, labels: Option<&Tensor>, fake: bool) -> Result<()> {
+        if fake { &mut self.fake } else { &mut self.real }.push(&images.to_device(self.device), labels);
+        Ok(())
+    }
+
+    fn compute(&mut self) -> Result<Vec<Value>> {
+        let (fake_x, fake_y) = match (self.fake.all(), self.fake.unlabelled) {
+            (Some(all), false) => all,
+            _ => return Err(Error::new("cas needs labelled samples: a class-conditional generator (its samples came without labels)")),
+        };
+        let (real_x, real_y) = match (self.real.all(), self.real.unlabelled) {
+            (Some(all), false) => all,
+            _ => return Err(Error::new("cas needs labelled real images: the reference set has no labels")),
+        };
+        let half = real_x.size()[0] / 2;
+        if half < 1 {
+            return Err(Error::new("cas needs at least 2 reference images (half train the real classifier, half test)"));
+        }
+        let (test_x, test_y) = (real_x.narrow(0, half, real_x.size()[0] - half), real_y.narrow(0, half, real_y.size()[0] - half));
+        let cached = self.cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let real_acc = match cached.and_then(|v| v["real_acc"].as_f64()) {
+            Some(acc) => acc,
+            None => {
+                let acc = train_and_test(&self.config, self.classes, &real_x.narrow(0, 0, half), &real_y.narrow(0, 0, half), &test_x, &test_y);
+                if let Some(path) = &self.cache {
+                    let _ = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")));
+                    let _ = std::fs::write(path, json!({ "real_acc": acc, "protocol": self.protocol_json() }).to_string());
+                }
+                acc
+            }
+        };
+        let acc = train_and_test(&self.config, self.classes, &fake_x, &fake_y, &test_x, &test_y);
+        Ok(vec![
+            Value { name: "cas/acc".into(), value: acc, higher_is_better: true },
+            Value { name: "cas/real_acc".into(), value: real_acc, higher_is_better: true },
+            Value { name: "cas/ratio".into(), value: acc / real_acc.max(1e-12), higher_is_better: true },
+        ])
+    }
+
+    fn protocol(&self) -> String {
+        self.protocol_json().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lab_plugin_api::DataSpec;
+    use lab_plugin_testkit::{metric, rng_lock};
+
+    const DATA: DataSpec = DataSpec { channels: 1, height: 8, width: 8, num_classes: 3 };
+    const FAST: &str = "epochs = 8\nbatch_size = 32\nlr = 0.003";
+
+    /// `n` uint8 8×8 images of 3 classes: class k is a bright band on rows 2k..2k+3 over noise.
+    fn bands(n: i64) -> (Tensor, Tensor) {
+        let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(3);
+        let rows = Tensor::arange(8, (Kind::Int64, Device::Cpu)).view([1, 8]);
+        let start = (&y * 2).view([n, 1]);
+        let band = rows.ge_tensor(&start).logical_and(&rows.lt_tensor(&(&start + 3))).to_kind(Kind::Float);
+        let x = band.view([n, 1, 8, 1]).expand([n, 1, 8, 8], false) * 150.0 + Tensor::rand([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 100.0;
+        (x.clamp(0.0, 255.0).to_kind(Kind::Uint8), y)
+    }
+
+    fn cas(real: (Tensor, Tensor), fake: (Tensor, Option<Tensor>)) -> Result<Vec<Value>> {
+        let mut m = metric::create::<Cas>(FAST, DATA).unwrap();
+        metric::evaluate_labelled(&mut m, &[(real.0, Some(real.1))], &[fake])
+    }
+
+    #[test]
+    fn real_images_as_samples_score_like_real_data() {
+        let _rng = rng_lock();
+        tch::manual_seed(0);
+        let (real, fake) = (bands(300), bands(300));
+        let v = cas(real, (fake.0, Some(fake.1))).unwrap();
+        let (acc, real_acc) = (metric::value(&v, "cas/acc"), metric::value(&v, "cas/real_acc"));
+        assert!(real_acc > 0.9 && acc > 0.9, "acc {acc}, real {real_acc}");
+        assert!((metric::value(&v, "cas/ratio") - acc / real_acc).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wrong_labels_score_far_below_real_data() {
+        let _rng = rng_lock();
+        tch::manual_seed(1);
+        let (real, fake) = (bands(300), bands(300));
+        // Every label moved to the next class: the classifier learns the wrong map.
+        let shifted = (&fake.1 + 1).remainder(3);
+        let acc = metric::value(&cas((real.0.shallow_clone(), real.1.shallow_clone()), (fake.0.shallow_clone(), Some(shifted))).unwrap(), "cas/acc");
+        assert!(acc < 0.1, "shifted labels: {acc}");
+        // Shuffled labels carry (almost) no information: with 300 images the per-class label
+        // counts still lean a little, so the score is noisy, but far below the real 1.0.
+        let shuffled = fake.1.index_select(0, &Tensor::randperm(300, (Kind::Int64, Device::Cpu)));
+        let acc = metric::value(&cas(real, (fake.0, Some(shuffled))).unwrap(), "cas/acc");
+        assert!(acc < 0.75, "shuffled labels: {acc}");
+    }
+
+    #[test]
+    fn unlabelled_samples_and_unlabelled_data_are_refused() {
+        let _rng = rng_lock();
+        let (real, fake) = (bands(30), bands(30));
+        let err = cas(real, (fake.0, None)).unwrap_err();
+        assert_eq!(err.to_string(), "cas needs labelled samples: a class-conditional generator (its samples came without labels)");
+        let err = metric::create::<Cas>("", DataSpec { num_classes: 0, ..DATA }).err().unwrap();
+        assert!(err.to_string().starts_with("cas needs a labelled dataset"), "{err}");
+    }
+
+    #[test]
+    fn the_real_data_accuracy_is_cached_per_reference_and_protocol() {
+        let _rng = rng_lock();
+        let dir = std::env::temp_dir().join(format!("lab-cas-cache-{}", std::process::id()));
+        let mut m = metric::create::<Cas>(FAST, DATA).unwrap();
+        m.reference("bands-test-300", &dir).unwrap();
+        let (real, fake) = (bands(60), bands(60));
+        let batches = (vec![(real.0, Some(real.1))], vec![(fake.0, Some(fake.1))]);
+        let first = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
+        let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        assert!(file.file_name().unwrap().to_str().unwrap().starts_with("cas-bands-test-300-"));
+        // A planted value proves the cache is read instead of retraining.
+        std::fs::write(&file, r#"{"real_acc": 0.5}"#).unwrap();
+        let second = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
+        assert_eq!(metric::value(&second, "cas/real_acc"), 0.5);
+        assert_eq!(metric::value(&second, "cas/acc"), metric::value(&first, "cas/acc"), "seeded: the same images, the same accuracy");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
