@@ -26,7 +26,10 @@ fn sample(run_dir: &Path, out: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn python(script: &str) -> String {
-    let out = Command::new(root().join(".venv/bin/python")).args(["-c", script]).output().expect("python runs");
+    // From a file: TorchScript's compiler reads the source of what it scripts.
+    let file = tempfile::Builder::new().suffix(".py").tempfile().unwrap();
+    std::fs::write(file.path(), script).unwrap();
+    let out = Command::new(root().join(".venv/bin/python")).arg(file.path()).output().expect("python runs");
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -209,4 +212,54 @@ fn cas_is_computed_by_lab_eval_and_needs_a_conditional_model() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn an_unconditional_model_is_labelled_by_a_torchscript_classifier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = trained(&tmp.path().join("runs"), false, false);
+    // A classifier written in the test: class 1 when the image's mean is above 0, else class 0.
+    let classifier = tmp.path().join("brightness.pt");
+    python(&format!(
+        r#"
+import torch
+class Brightness(torch.nn.Module):
+    def forward(self, x):
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([-m, m], 1) * 10.0
+torch.jit.script(Brightness()).save({:?})
+"#,
+        classifier.display().to_string()
+    ));
+    let out = tmp.path().join("labelled.npz");
+    let o = sample(&run_dir, &out, &["--n", "24", "--format", "npz", "--label-with", classifier.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The labels are the classifier's, recomputed in numpy from the exported pixels.
+    let checked = python(&format!(
+        r#"
+import numpy as np
+d = np.load({:?})
+x = d["x"].astype(np.float64) / 127.5 - 1.0
+expected = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
+assert (d["y"] == expected).all(), (d["y"], expected)
+print("ok")
+"#,
+        out.display().to_string()
+    ));
+    assert_eq!(checked, "ok");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("labelled.json")).unwrap()).unwrap();
+    assert_eq!(meta["labels"], "classifier");
+    assert_eq!(meta["label_with"]["sha256"].as_str().unwrap().len(), 64);
+    let confidence = meta["label_with"]["mean_confidence"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&confidence), "{confidence}");
+    assert_eq!(meta["per_class"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).sum::<i64>(), 24);
+
+    // Not a TorchScript file; and a conditional model's labels are exact.
+    std::fs::write(tmp.path().join("junk.pt"), "not a model").unwrap();
+    let o = sample(&run_dir, &tmp.path().join("x"), &["--n", "4", "--label-with", tmp.path().join("junk.pt").to_str().unwrap()]);
+    assert!(stderr(&o).starts_with(&format!("error: cannot load the classifier {}", tmp.path().join("junk.pt").display())), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--label-with takes a TorchScript file"), "{}", stderr(&o));
+    let conditional = trained(&tmp.path().join("runs-c"), true, false);
+    let o = sample(&conditional, &tmp.path().join("y"), &["--n", "4", "--label-with", classifier.to_str().unwrap()]);
+    assert!(stderr(&o).contains("--label-with labels an unconditional model's samples"), "{}", stderr(&o));
 }

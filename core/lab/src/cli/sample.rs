@@ -30,6 +30,10 @@ pub struct SampleArgs {
     /// Truncation trick: redraw latent entries with |z| > T (Gaussian latents only).
     #[arg(long, value_name = "T")]
     pub truncation: Option<f64>,
+    /// Label an unconditional model's samples with this TorchScript classifier (images
+    /// [N, C, H, W] in [-1, 1] → logits); its confidence is kept in samples.json.
+    #[arg(long, value_name = "CLASSIFIER.pt")]
+    pub label_with: Option<PathBuf>,
     /// Seed of the latents (and of `uniform` labels); the same seed gives the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -54,6 +58,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         format: args.format,
         labels: args.labels,
         truncation: args.truncation,
+        label_with: args.label_with,
         seed: args.seed,
         batch_size: args.batch_size,
         overwrite: args.overwrite,

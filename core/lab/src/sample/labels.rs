@@ -90,13 +90,7 @@ impl LabelPlan {
             LabelPlan::Unlabelled { .. } => return Vec::new(),
             LabelPlan::Balanced { classes, .. } | LabelPlan::Uniform { classes, .. } | LabelPlan::Counts { classes, .. } => *classes,
         };
-        let mut counts = vec![0; classes as usize];
-        if let Some(labels) = labels {
-            for y in Vec::<i64>::try_from(labels).unwrap_or_default() {
-                counts[y as usize] += 1;
-            }
-        }
-        counts
+        count_per_class(labels, classes)
     }
 
     /// The plan as `samples.json` records it.
@@ -108,6 +102,19 @@ impl LabelPlan {
             LabelPlan::Counts { counts, .. } => counts.iter().map(|(c, k)| format!("{c}={k}")).collect::<Vec<_>>().join(","),
         }
     }
+}
+
+/// Images per class among `labels`, for classes `0..classes`.
+pub fn count_per_class(labels: Option<&Tensor>, classes: i64) -> Vec<i64> {
+    let mut counts = vec![0; classes.max(0) as usize];
+    if let Some(labels) = labels {
+        for y in Vec::<i64>::try_from(labels).unwrap_or_default() {
+            if let Some(c) = counts.get_mut(y as usize) {
+                *c += 1;
+            }
+        }
+    }
+    counts
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct SampleOptions {
     pub format: Format,
     pub labels: Option<String>,
     pub truncation: Option<f64>,
+    /// A TorchScript classifier that labels an unconditional model's samples.
+    pub label_with: Option<PathBuf>,
     pub seed: u64,
     pub batch_size: i64,
     pub overwrite: bool,
@@ -56,6 +58,53 @@ pub struct Provenance {
     /// Images per class; empty when unlabelled.
     pub per_class: Vec<i64>,
     pub truncation: Option<f64>,
+    /// Present when a classifier chose the labels (`--label-with`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_with: Option<LabelledBy>,
+}
+
+/// The classifier that labelled the samples, and how sure it was.
+#[derive(Debug, Serialize)]
+pub struct LabelledBy {
+    pub classifier: String,
+    pub sha256: String,
+    /// The mean of the top softmax probability over all samples, and per class.
+    pub mean_confidence: f64,
+    pub per_class_confidence: Vec<f64>,
+}
+
+/// A TorchScript classifier: images `[N, C, H, W]` in [-1, 1] → logits `[N, classes]`.
+struct Classifier {
+    module: tch::CModule,
+    path: PathBuf,
+}
+
+impl Classifier {
+    fn load(path: &Path, device: tch::Device) -> anyhow::Result<Self> {
+        let module = tch::CModule::load_on_device(path, device).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot load the classifier {}: {}; --label-with takes a TorchScript file (torch.jit.save) mapping images [N, C, H, W] in [-1, 1] to logits [N, classes]",
+                path.display(),
+                crate::cli::brief(&e.to_string()).lines().next().unwrap_or_default()
+            )
+        })?;
+        Ok(Self { module, path: path.to_path_buf() })
+    }
+
+    /// `(labels, top probabilities, number of classes)` of a batch.
+    fn label(&self, x: &Tensor) -> anyhow::Result<(Tensor, Tensor, i64)> {
+        let logits = tch::no_grad(|| self.module.forward_ts(&[x.to_kind(Kind::Float)]))
+            .map_err(|e| anyhow::anyhow!("the classifier {} failed: {}", self.path.display(), crate::cli::brief(&e.to_string())))?;
+        anyhow::ensure!(
+            logits.dim() == 2 && logits.size()[0] == x.size()[0] && logits.size()[1] >= 2,
+            "the classifier {} returned shape {:?}; expected logits [{}, classes]",
+            self.path.display(),
+            logits.size(),
+            x.size()[0]
+        );
+        let (confidence, labels) = logits.softmax(-1, Kind::Float).max_dim(-1, false);
+        Ok((labels, confidence, logits.size()[1]))
+    }
 }
 
 /// Generates and writes the dataset; returns its provenance and the images per second
@@ -65,7 +114,12 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     let mut exp = Experiment::load(&crate::config::Sources { file: Some(opts.run.join("config.toml")), env: false, set: Vec::new() })
         .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
     let mut snapshot = GeneratorSnapshot::load(&mut exp, &opts.run, &opts.checkpoint)?;
-    let classes = snapshot.num_classes();
+    let mut classes = snapshot.num_classes();
+    if opts.label_with.is_some() {
+        anyhow::ensure!(classes == 0, "--label-with labels an unconditional model's samples; this run's generator is class-conditional, so its labels are exact: drop --label-with");
+        anyhow::ensure!(opts.labels.is_none(), "--labels chooses a conditional model's classes; with --label-with the classifier names them: drop --labels");
+    }
+    let classifier = opts.label_with.as_deref().map(|p| Classifier::load(p, snapshot.device())).transpose()?;
     let plan = LabelPlan::parse(opts.labels.as_deref(), opts.n, classes)?;
     let n = plan.count();
     let shape = snapshot.image_shape();
@@ -79,6 +133,7 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     });
     let mut images = Vec::new();
     let mut labels = Vec::new();
+    let mut confidences = Vec::new();
     let mut made = 0;
     let mut batch = 0u64;
     while made < n {
@@ -86,6 +141,15 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
         seed_torch(key(opts.seed, Stream::Sample, &[batch]));
         let y = plan.labels(made, len);
         let x = snapshot.generate(len, y.as_ref(), opts.truncation)?;
+        let y = match &classifier {
+            Some(c) => {
+                let (y, confidence, k) = c.label(&x)?;
+                confidences.push(confidence.to_device(tch::Device::Cpu));
+                classes = k;
+                Some(y)
+            }
+            None => y,
+        };
         images.push(((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8).to_device(tch::Device::Cpu));
         if let Some(y) = y {
             labels.push(y.to_device(tch::Device::Cpu));
@@ -98,6 +162,24 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     }
     let images = Tensor::cat(&images, 0);
     let labels = (!labels.is_empty()).then(|| Tensor::cat(&labels, 0));
+    let label_with = match (&classifier, &labels) {
+        (Some(c), Some(y)) => {
+            let confidence: Vec<f64> = Vec::try_from(Tensor::cat(&confidences, 0).to_kind(Kind::Double))?;
+            let y: Vec<i64> = Vec::try_from(y)?;
+            let mut sums = vec![(0.0, 0usize); classes as usize];
+            for (&label, &p) in y.iter().zip(&confidence) {
+                sums[label as usize].0 += p;
+                sums[label as usize].1 += 1;
+            }
+            Some(LabelledBy {
+                classifier: c.path.display().to_string(),
+                sha256: crate::plugins::sha256_file(&c.path)?,
+                mean_confidence: confidence.iter().sum::<f64>() / confidence.len().max(1) as f64,
+                per_class_confidence: sums.iter().map(|(s, k)| if *k > 0 { s / *k as f64 } else { 0.0 }).collect(),
+            })
+        }
+        _ => None,
+    };
 
     let checkpoint_file = opts.run.join("checkpoints").join(format!("{}.safetensors", opts.checkpoint));
     let provenance = Provenance {
@@ -112,9 +194,13 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
         count: n,
         image_shape: shape,
         format: opts.format.as_str().to_string(),
-        labels: plan.describe(),
-        per_class: plan.per_class(labels.as_ref()),
+        labels: if label_with.is_some() { "classifier".into() } else { plan.describe() },
+        per_class: match &label_with {
+            Some(_) => crate::sample::labels::count_per_class(labels.as_ref(), classes),
+            None => plan.per_class(labels.as_ref()),
+        },
         truncation: opts.truncation,
+        label_with,
     };
     // Written complete under a temporary name, then moved into place.
     let partial = partial_path(&opts.out);

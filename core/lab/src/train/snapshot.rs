@@ -55,6 +55,11 @@ impl GeneratorSnapshot {
         Ok(Self { generator, _arch: arch, registry, env, device, z_dim: info.z_dim, num_classes: info.num_classes, step, ema })
     }
 
+    /// The device the generator runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// Classes the generator is conditioned on; 0 when unconditional.
     pub fn num_classes(&self) -> i64 {
         self.num_classes
