@@ -87,3 +87,17 @@ fn a_constraint_on_a_network_that_does_not_exist() {
 fn a_phase_naming_a_network_the_architecture_does_not_declare() {
     insta::assert_snapshot!(error_for("[[train.phases]]\nname = \"D\"\nnetworks = [\"critic\"]\n", &["train.steps=1"]));
 }
+
+#[test]
+fn a_batch_larger_than_the_data_is_a_config_error_before_training() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--runs-dir"])
+        .arg(runs.path())
+        .args(["--set", "data.fraction=0.01", "--set", "train.batch_size=100000000", "--set", "device=\"cpu\""]));
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "error: experiments/quickstart.toml: key `train.batch_size`: a batch of 100000000 is larger than the data: fashion-mnist holds 600 images of [1, 28, 28] (after data.fraction = 0.01); lower train.batch_size to at most 600 or use more of the data"
+    );
+}

@@ -70,12 +70,20 @@ fn a_plugin_built_for_another_interface_is_refused_with_one_paragraph() {
         t.replacen("pub num_classes: i64,\n    }", "pub num_classes: i64,\n        pub extra: i64,\n    }", 1)
     });
     let so = build_plugin("stale", include_str!("fixtures/minimal_loss.rs"), &api);
+    // Skipped with one warning: everything else still loads.
     let out = run(lab().arg("plugins").env("LAB_PLUGIN_PATH", &so));
-    assert!(!out.status.success());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("dcgan"), "{}", stdout(&out));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "one paragraph: {err}");
-    let ours = run(lab().args(["plugins", "--json"]));
-    assert!(ours.status.success());
+    // A run that needs its plugin names the skipped file.
+    let runs = tempfile::tempdir().unwrap();
+    let needs = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--quiet", "--set", "loss.name=\"zero\"", "--runs-dir"])
+        .arg(runs.path())
+        .env("LAB_PLUGIN_PATH", &so));
+    assert!(!needs.status.success());
+    assert!(stderr(&needs).contains(&format!("(skipped, see the warnings above: {})", so.display())), "{}", stderr(&needs));
     let redacted = err
         .replace(so.to_str().unwrap(), "<fixture>/liblab_plugin_stale.so")
         .split("fingerprint ")
@@ -84,4 +92,28 @@ fn a_plugin_built_for_another_interface_is_refused_with_one_paragraph() {
         .collect::<Vec<_>>()
         .join("fingerprint ");
     insta::assert_snapshot!(redacted.trim());
+}
+
+#[test]
+fn junk_and_foreign_libraries_beside_good_plugins_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("libjunk.so"), b"not an ELF file").unwrap();
+    // A real shared library that is not a lab plugin: skipped silently.
+    let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if let Some(libm) = libm {
+        std::fs::copy(libm, dir.path().join("libforeign.so")).unwrap();
+    }
+    let runs = tempfile::tempdir().unwrap();
+    let out = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"])
+        .arg(runs.path())
+        .args(tiny(2))
+        .env("LAB_PLUGIN_PATH", dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].starts_with(&format!("warning: {}: cannot load plugin library: ", dir.path().join("libjunk.so").display())), "{err}");
 }

@@ -20,7 +20,7 @@ pub struct LoadedLibrary {
 pub enum LoadError {
     #[error("{}: cannot load plugin library: {message}", path.display())]
     Open { path: PathBuf, message: String },
-    #[error("{}: plugin library `{package}` {version} was built for plugin interface {their_interface} (fingerprint {their_fingerprint}, libtorch {their_torch}), but this lab {lab_version} uses interface {our_interface} (fingerprint {our_fingerprint}, libtorch {our_torch}); loading it could crash, so it was refused. Rebuild it against this checkout's `lab-plugin-api`: `cargo build --release -p {package}` for a plugin in this workspace, or `cargo build --release` in the plugin's own crate with its `lab-plugin-api` dependency pointing at this lab. To skip it instead, move it out of the plugin search path.", path.display())]
+    #[error("{}: plugin library `{package}` {version} was built for plugin interface {their_interface} (fingerprint {their_fingerprint}, libtorch {their_torch}), but this lab {lab_version} uses interface {our_interface} (fingerprint {our_fingerprint}, libtorch {our_torch}); loading it could crash, so it was skipped. Rebuild it against this lab: `lab plugins build` in the plugin's own crate, or `cargo build --release -p {package}` for a plugin of this workspace.", path.display())]
     Mismatch {
         path: PathBuf,
         package: String,
@@ -41,6 +41,15 @@ pub enum LoadError {
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+impl LoadError {
+    /// The library the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            LoadError::Open { path, .. } | LoadError::Mismatch { path, .. } | LoadError::Describe { path, .. } => path,
+        }
+    }
 }
 
 impl LoadedLibrary {

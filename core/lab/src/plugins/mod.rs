@@ -86,6 +86,10 @@ pub struct Registry {
     entries: Vec<Entry>,
     /// Libraries skipped because they are not plugin libraries (no entry points).
     pub skipped: Vec<PathBuf>,
+    /// Libraries that could not be loaded (not a library at all, built for another interface,
+    /// failing to describe themselves): skipped with a warning, named again if a run then
+    /// misses a plugin.
+    pub broken: Vec<LoadError>,
 }
 
 /// The folders and files searched, in order.
@@ -107,8 +111,10 @@ fn is_library(p: &Path) -> bool {
 }
 
 impl Registry {
-    /// Loads every plugin library on the search path. A library built for another interface is
-    /// an error (with the fix); a library that is not a lab plugin at all is skipped.
+    /// Loads every plugin library on the search path. One that cannot be loaded (junk, built for
+    /// another interface) is skipped with a warning line saying why and how to fix it, so one
+    /// bad file never stops runs that do not need it; one that is not a lab plugin at all is
+    /// skipped silently.
     pub fn discover(config_paths: &[PathBuf]) -> Result<Self, PluginError> {
         let mut files = Vec::new();
         let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
@@ -128,15 +134,19 @@ impl Registry {
             }
         }
         let mut seen = BTreeSet::new();
-        let mut registry = Registry { entries: Vec::new(), skipped: Vec::new() };
+        let mut registry = Registry { entries: Vec::new(), skipped: Vec::new(), broken: Vec::new() };
         for file in files {
             let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
             if !seen.insert(canonical) {
                 continue;
             }
-            match LoadedLibrary::open(&file)? {
-                Some(lib) => registry.add(lib),
-                None => registry.skipped.push(file),
+            match LoadedLibrary::open(&file) {
+                Ok(Some(lib)) => registry.add(lib),
+                Ok(None) => registry.skipped.push(file),
+                Err(e) => {
+                    eprintln!("warning: {e}");
+                    registry.broken.push(e);
+                }
             }
         }
         Ok(registry)
@@ -187,7 +197,11 @@ impl Registry {
         let hint = lab_plugin_api::config::did_you_mean(name, names.iter().copied())
             .map(|s| format!("did you mean `{s}`? "))
             .unwrap_or_default();
-        let available = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        let mut available = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        if !self.broken.is_empty() {
+            let files: Vec<String> = self.broken.iter().map(|e| e.path().display().to_string()).collect();
+            available.push_str(&format!(" (skipped, see the warnings above: {})", files.join(", ")));
+        }
         Err(PluginError::Missing { kind, name: name.to_string(), key: key.to_string(), hint, available })
     }
 

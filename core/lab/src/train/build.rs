@@ -10,6 +10,22 @@ impl Trainer {
         let registry = Registry::discover(&exp.plugins.paths)?;
 
         let dataset: Dataset = data::load(&exp.data)?;
+        // Checked before anything is allocated from it: a batch is drawn without replacement.
+        if exp.train.batch_size > dataset.len() {
+            let shape = dataset.images.size();
+            return Err(TrainError::Config {
+                key: "train.batch_size".into(),
+                message: format!(
+                    "a batch of {} is larger than the data: {} holds {} images of {:?} (after data.fraction = {}); lower train.batch_size to at most {} or use more of the data",
+                    exp.train.batch_size,
+                    exp.data.dataset,
+                    dataset.len(),
+                    &shape[1..],
+                    exp.data.fraction,
+                    dataset.len()
+                ),
+            });
+        }
         let spec = data::spec(&dataset);
         let env = BuildEnv::from_device(device, spec);
 

@@ -55,7 +55,8 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Writes atomically: a temporary file beside `path`, then a rename.
+    /// Writes atomically: a temporary file beside `path`, synced, then renamed over it. When any
+    /// step fails (a full disk) the temporary file is removed and `path` is left as it was.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let err = |m: String| CheckpointError::Write { path: path.to_path_buf(), message: m };
         let mut buffers = Vec::with_capacity(self.tensors.len());
@@ -75,8 +76,22 @@ impl Checkpoint {
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| err(e.to_string()))?;
         let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+        let written = (|| {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err(e.to_string()));
+        }
+        // The rename itself is durable once the folder is synced (best effort where unsupported).
+        if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
