@@ -34,7 +34,7 @@
 //! keeps loading (the core sees its shorter tables and uses defaults for what is missing), and a
 //! newer one loads too (its extra methods are ignored; a context method the core lacks fails
 //! with a clear error when called). Any other change to a definition changes revision 0's
-//! fingerprint, and the library is refused with a one-paragraph message instead of crashing.
+//! fingerprint, and the library is skipped with a one-paragraph warning instead of crashing.
 //! Revision 1 added checkpointed loss state and the metrics' reference hook (what a metric may
 //! cache about the reference set, such as FID's statistics); revision 2 the class labels of
 //! every batch a metric sees ([`MetricPlugin::update_labelled`], for the Classification
