@@ -64,3 +64,28 @@ fn a_checkpoint_written_before_version_2_resumes_exactly() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full));
 }
+
+#[test]
+fn a_damaged_last_checkpoint_falls_back_to_the_previous_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = train(&tmp.path().join("full"), 8, &["checkpoint.every=4"]);
+    let part = train(&tmp.path().join("part"), 8, &["checkpoint.every=4"]);
+    let (last, previous) = (part.join("checkpoints/last.safetensors"), part.join("checkpoints/previous.safetensors"));
+    assert!(previous.is_file(), "the checkpoint at step 4 is kept");
+    // Truncated, as by a crash or a full disk after the write.
+    let bytes = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &bytes[..bytes.len() / 3]).unwrap();
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = stderr(&out);
+    assert!(warning.starts_with(&format!("warning: cannot read checkpoint {}", last.display())) || warning.contains("resumed from"), "{warning}");
+    assert!(warning.contains(&format!("resumed from {} (step 4) instead", previous.display())), "{warning}");
+    assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full), "steps 5 to 8 trained again, exactly");
+    // Both damaged: a clear refusal.
+    for f in [&last, &previous] {
+        std::fs::write(f, b"junk").unwrap();
+    }
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=12"]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is unreadable too"), "{}", stderr(&out));
+}

@@ -131,7 +131,7 @@ impl Trainer {
             arch,
         };
         if opts.resume.is_some() {
-            trainer.restore("last")?;
+            trainer.restore_latest()?;
             manifest.resumed_from_step = Some(trainer.step);
         }
         trainer.manifest = manifest;

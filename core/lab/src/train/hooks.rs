@@ -131,10 +131,21 @@ impl Trainer {
         Ok(result)
     }
 
-    /// Writes `checkpoints/last.safetensors` atomically.
+    /// Writes `checkpoints/last.safetensors` atomically, keeping the one it replaces as
+    /// `previous.safetensors` (a hard link made before the new file is renamed in, so there is
+    /// always a `last`, and a `last` damaged later still has a fallback).
     pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
         let path = self.run.last_checkpoint();
-        self.checkpoint_tensors()?.save(&path)?;
+        let c = self.checkpoint_tensors()?;
+        if path.exists() {
+            let previous = self.run.previous_checkpoint();
+            let _ = std::fs::remove_file(&previous);
+            if std::fs::hard_link(&path, &previous).is_err() {
+                // A file system without hard links: a copy does the same, only slower.
+                let _ = std::fs::copy(&path, &previous);
+            }
+        }
+        c.save(&path)?;
         self.last_checkpoint_step = Some(self.step);
         Ok(path)
     }

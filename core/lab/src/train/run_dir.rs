@@ -79,6 +79,10 @@ impl RunDir {
     pub fn last_checkpoint(&self) -> PathBuf {
         self.path.join("checkpoints").join("last.safetensors")
     }
+    /// The checkpoint `last` replaced: the fallback when `last` is unreadable.
+    pub fn previous_checkpoint(&self) -> PathBuf {
+        self.path.join("checkpoints").join("previous.safetensors")
+    }
 }
 
 /// One plugin that took part in the run.

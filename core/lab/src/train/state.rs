@@ -221,6 +221,20 @@ impl Trainer {
         Ok(c)
     }
 
+    /// Restores `last`, or `previous` when `last` cannot be read (truncated, corrupt), saying so.
+    pub(super) fn restore_latest(&mut self) -> Result<(), TrainError> {
+        let (last, previous) = (self.run.last_checkpoint(), self.run.previous_checkpoint());
+        if !last.exists() || !previous.exists() || Checkpoint::load(&last).is_ok() {
+            return self.restore("last");
+        }
+        let why = Checkpoint::load(&last).err().map(|e| e.to_string()).unwrap_or_default();
+        self.restore("previous").map_err(|e| {
+            TrainError::Setup(format!("{why}; and the fallback {} is unreadable too: {e}. Start the run again without --resume.", previous.display()))
+        })?;
+        eprintln!("warning: {why}; resumed from {} (step {}) instead", previous.display(), self.step);
+        Ok(())
+    }
+
     pub(super) fn restore(&mut self, which: &str) -> Result<(), TrainError> {
         let path = self.run.path.join("checkpoints").join(format!("{which}.safetensors"));
         if !path.exists() {
