@@ -124,6 +124,15 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     let n = plan.count();
     let shape = snapshot.image_shape();
     opts.format.check_shape(shape)?;
+    // Refused before anything is generated, like the shape.
+    anyhow::ensure!(
+        opts.format != Format::Cifar || n >= 5,
+        "--format cifar writes CIFAR-10's five training batches: export at least 5 images"
+    );
+    anyhow::ensure!(
+        opts.format != Format::Cifar || !matches!(plan, LabelPlan::Unlabelled { .. }) || opts.label_with.is_some(),
+        "--format cifar stores a label per image and this export has none (an unconditional model); use png, npz or idx, or label the samples with --label-with"
+    );
 
     let start = Instant::now();
     let bar = opts.progress.then(|| {
