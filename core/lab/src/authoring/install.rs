@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::plugins::LoadedLibrary;
+use crate::plugins::{is_library, LoadedLibrary};
 
 /// What was installed.
 #[derive(Debug)]
@@ -46,10 +46,6 @@ pub fn build_and_install(dir: &Path, debug: bool, into: &Path) -> anyhow::Result
         anyhow::anyhow!("{} built no dynamic library; a plugin crate needs `[lib] crate-type = [\"cdylib\", \"rlib\"]`", manifest.display())
     })?;
     install(&library, into)
-}
-
-fn is_library(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("so" | "dylib" | "dll"))
 }
 
 /// Copies `library` into `into` and loads the copy to check it is a plugin library built for

@@ -1,6 +1,6 @@
 //! `lab new-plugin`: a complete plugin crate of one kind, from the templates in
 //! `core/lab/templates/plugin/`, that builds, passes its tests and trains with no edits.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The four kinds of plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -126,14 +126,6 @@ pub fn create(kind: PluginKind, name: &str, dir: Option<PathBuf>) -> anyhow::Res
         written.push(path);
     }
     Ok(Created { dir, files: written })
-}
-
-/// Lines of `lib.rs` outside its tests that are neither blank nor comments: what a
-/// plugin author writes.
-pub fn code_lines(lib_rs: &Path) -> std::io::Result<usize> {
-    let text = std::fs::read_to_string(lib_rs)?;
-    let code = text.split("#[cfg(test)]").next().unwrap_or("");
-    Ok(code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("//")).count())
 }
 
 #[cfg(test)]

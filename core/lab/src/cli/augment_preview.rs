@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use lab_plugin_api::BuildEnv;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::config::parse_assignments;
 use crate::data::{self, DataConfig};
@@ -44,7 +44,7 @@ pub fn augment_preview(args: AugmentPreviewArgs) -> anyhow::Result<ExitCode> {
     let env = BuildEnv::from_device(Device::Cpu, data::spec(&ds));
     let mut augment = registry.augment(&args.augment, &config, env)?;
     let count = args.n * args.rows;
-    let x = ds.images.narrow(0, 0, count.min(ds.images.size()[0])).to_kind(Kind::Float) / 127.5 - 1.0;
+    let x = data::to_unit_range(&ds.images.narrow(0, 0, count.min(ds.images.size()[0])));
     let y = augment.apply(&x, args.seed).map_err(|m| anyhow::anyhow!("augmentation `{}`: {m}", args.augment))?;
     // Interleave rows: originals, then the same images augmented.
     let rows: Vec<Tensor> = (0..args.rows)

@@ -419,6 +419,22 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
     Ok(ds)
 }
 
+/// Data as the networks see it: uint8 images as floats in [-1, 1]; float data (a toy
+/// mixture's points) as it is.
+pub fn to_unit_range(x: &tch::Tensor) -> tch::Tensor {
+    if x.kind() == tch::Kind::Uint8 {
+        x.to_kind(tch::Kind::Float) / 127.5 - 1.0
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// Generated images in [-1, 1] as uint8 pixels, (x + 1)·127.5 rounded and clamped: what the
+/// metrics and exported datasets see. (Sample grids round half up instead: `track::grid`.)
+pub fn to_pixels(x: &tch::Tensor) -> tch::Tensor {
+    ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(tch::Kind::Uint8)
+}
+
 /// What an architecture needs to know about the data: channels, height, width, classes.
 pub fn spec(ds: &Dataset) -> lab_plugin_api::DataSpec {
     let size = ds.images.size();

@@ -198,7 +198,7 @@ impl Evaluator {
             let y = (num_classes > 0)
                 .then(|| (Tensor::arange(len, (Kind::Int64, self.device)) + made).remainder(num_classes));
             let x = tch::no_grad(|| generate(&z, y.as_ref()))?;
-            let images = ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8);
+            let images = data::to_pixels(&x);
             for (name, m) in &mut self.metrics {
                 m.update_labelled(&images, y.as_ref(), true).map_err(|e| format!("metric `{name}`: {e}"))?;
             }

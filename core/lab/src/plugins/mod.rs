@@ -106,7 +106,8 @@ pub fn search_path(config_paths: &[PathBuf]) -> Vec<PathBuf> {
     paths
 }
 
-fn is_library(p: &Path) -> bool {
+/// Whether `p` is named like a dynamic library.
+pub(crate) fn is_library(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("so" | "dylib" | "dll"))
 }
 

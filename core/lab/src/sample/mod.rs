@@ -159,7 +159,7 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
             }
             None => y,
         };
-        images.push(((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(Kind::Uint8).to_device(tch::Device::Cpu));
+        images.push(crate::data::to_pixels(&x).to_device(tch::Device::Cpu));
         if let Some(y) = y {
             labels.push(y.to_device(tch::Device::Cpu));
         }
@@ -244,7 +244,7 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
 /// fewer), or the first hundred images ten to a row when unlabelled.
 fn preview(images: &Tensor, labels: Option<&Tensor>, classes: i64) -> std::io::Result<crate::track::GridImage> {
     const PER_ROW: i64 = 10;
-    let floats = images.to_kind(Kind::Float) / 127.5 - 1.0;
+    let floats = crate::data::to_unit_range(images);
     let picked = match labels {
         Some(y) => {
             let y: Vec<i64> = Vec::try_from(y).map_err(std::io::Error::other)?;

@@ -190,27 +190,18 @@ impl VisualHost for GridHost<'_> {
         Ok(self.fixed_y.map(Tensor::shallow_clone))
     }
     fn real(&mut self, n: i64) -> Result<Tensor> {
-        Ok(scaled(self.first(self.images, n)))
+        Ok(crate::data::to_unit_range(&self.first(self.images, n)))
     }
     fn real_labels(&mut self, n: i64) -> Result<Option<Tensor>> {
         Ok(self.labels.map(|l| self.first(l, n)))
     }
     fn real_b(&mut self, n: i64) -> Result<Option<Tensor>> {
-        Ok(self.images_b.map(|b| scaled(self.first(b, n))))
+        Ok(self.images_b.map(|b| crate::data::to_unit_range(&self.first(b, n))))
     }
     fn samples(&mut self) -> Result<i64> {
         Ok(self.samples)
     }
     fn num_classes(&mut self) -> Result<i64> {
         Ok(self.num_classes)
-    }
-}
-
-/// uint8 images as floats in [-1, 1]; float data (toy points) as it is.
-fn scaled(x: Tensor) -> Tensor {
-    if x.kind() == Kind::Uint8 {
-        x.to_kind(Kind::Float) / 127.5 - 1.0
-    } else {
-        x
     }
 }

@@ -222,40 +222,49 @@ impl Trainer {
     }
 
     /// Restores `last`, or `previous` when `last` cannot be read (truncated, corrupt), saying so.
+    /// `last` is read once.
     pub(super) fn restore_latest(&mut self) -> Result<(), TrainError> {
         let (last, previous) = (self.run.last_checkpoint(), self.run.previous_checkpoint());
-        if !last.exists() || !previous.exists() || Checkpoint::load(&last).is_ok() {
-            return self.restore("last");
+        if !last.exists() {
+            return self.restore(&last);
         }
-        let why = Checkpoint::load(&last).err().map(|e| e.to_string()).unwrap_or_default();
-        self.restore("previous").map_err(|e| {
-            TrainError::Setup(format!("{why}; and the fallback {} is unreadable too: {e}. Start the run again without --resume.", previous.display()))
-        })?;
-        eprintln!("warning: {why}; resumed from {} (step {}) instead", previous.display(), self.step);
-        Ok(())
+        match Checkpoint::load(&last) {
+            Ok(c) => self.restore_from(&last, c),
+            Err(e) if previous.exists() => {
+                let why = e.to_string();
+                self.restore(&previous).map_err(|e| {
+                    TrainError::Setup(format!("{why}; and the fallback {} is unreadable too: {e}. Start the run again without --resume.", previous.display()))
+                })?;
+                eprintln!("warning: {why}; resumed from {} (step {}) instead", previous.display(), self.step);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    pub(super) fn restore(&mut self, which: &str) -> Result<(), TrainError> {
-        let path = self.run.path.join("checkpoints").join(format!("{which}.safetensors"));
+    fn restore(&mut self, path: &std::path::Path) -> Result<(), TrainError> {
         if !path.exists() {
             return Err(TrainError::Setup(format!(
                 "{}: no checkpoint to resume from; the run stopped before its first checkpoint. Start it again without --resume.",
                 path.display()
             )));
         }
-        let c = Checkpoint::load(&path)?;
+        self.restore_from(path, Checkpoint::load(path)?)
+    }
+
+    fn restore_from(&mut self, path: &std::path::Path, c: Checkpoint) -> Result<(), TrainError> {
         for net in &mut self.nets {
-            net.load(&c, &path)?;
+            net.load(&c, path)?;
         }
         if let Some(ema) = self.ema.as_mut() {
-            ema.load(&c, &path)?;
+            ema.load(&c, path)?;
         }
-        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.load(&c, &path)?;
+        PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.load(&c, path)?;
         if let Some(a) = self.augment.as_mut() {
-            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.load(&c, &path)?;
+            PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.load(&c, path)?;
         }
         let mut counters = self.counters();
-        counters.load(&c, &path)?;
+        counters.load(&c, path)?;
         self.step = counters.step;
         self.batches = counters.batches;
         self.best = counters.best;

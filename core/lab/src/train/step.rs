@@ -306,7 +306,7 @@ impl RealBatch {
 /// Images (uint8) as floats in [-1, 1], flipped where `flips` says; a toy mixture's points
 /// (floats) as they are.
 fn prepare(picked: &Tensor, flips: Option<&Tensor>) -> Tensor {
-    let x = if picked.kind() == Kind::Uint8 { picked.to_kind(Kind::Float) / 127.5 - 1.0 } else { picked.shallow_clone() };
+    let x = crate::data::to_unit_range(picked);
     match flips {
         Some(mask) => x.flip([3]).where_self(mask, &x),
         None => x,
