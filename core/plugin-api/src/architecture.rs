@@ -6,7 +6,9 @@
 //! Each network's [`Spec`] names the phases in which its optimizer steps (`D`, `G`, or a name
 //! from the loss's plan). An architecture may also own its latent sampler (structured codes,
 //! one z per recurrent step) and the layout of its sample grid (traversals, reconstructions,
-//! stages), through a [`VisualCtx`] the core implements.
+//! stages), through a [`VisualCtx`] the core implements, and measure itself at evaluation
+//! steps (revision 3: a VAE's test ELBO, InfoGAN's code accuracy, an encoder's probe), through
+//! an [`EvalCtx`] that lends the networks and the data splits.
 use std::ffi::c_void;
 
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec};
@@ -72,11 +74,23 @@ crate::abi! {
     }
 }
 
+crate::abi! {
+    revision 3:
+    /// Revision 3: what a model measures about itself at evaluation steps.
+    #[repr(C)]
+    pub struct ArchitectureEvalMethods {
+        /// The names of the values `evaluate` returns; empty when it measures nothing.
+        pub measures: extern "C" fn(*const c_void) -> FfiResult<RVec<RString>>,
+        pub evaluate: extern "C" fn(*const c_void, *const EvalContext) -> FfiResult<RVec<crate::metric::MetricValue>>,
+    }
+}
+
 /// The architecture table: `size`, then one block per revision (only extended at the end).
 #[repr(C)]
 pub struct ArchitectureVTable {
     pub size: usize,
     pub r0: ArchitectureMethods,
+    pub r3: ArchitectureEvalMethods,
 }
 
 /// The network table: `size`, then one block per revision (only extended at the end).
@@ -105,6 +119,26 @@ crate::host_context! {
     fn num_classes() -> i64;
 }
 
+crate::host_context! {
+    context EvalCtx / EvalHost / EvalContextVTable / EvalContext / EvalContextGlue / EVAL_LAYOUT;
+    /// Runs a network in eval mode without autograd; `generator` is the EMA generator when the
+    /// run keeps one.
+    fn run_network(name: str, inputs: tensors) -> tensors;
+    /// Images in a split: `reference` (what the metrics compare against, `eval.reference`) or
+    /// `train` (the run's training images).
+    fn count(split: str) -> i64;
+    /// `n` images of `split` from index `start`, as floats in [-1, 1], NCHW, on the run's device.
+    fn images(split: str, start: i64, n: i64) -> tensor;
+    /// Their class labels (int64), when the dataset has them.
+    fn labels(split: str, start: i64, n: i64) -> opt_tensor;
+    fn num_classes() -> i64;
+}
+
+/// The split a metric's reference images come from (`eval.reference`), for [`EvalCtx`].
+pub const SPLIT_REFERENCE: &str = "reference";
+/// The run's training images, for [`EvalCtx`].
+pub const SPLIT_TRAIN: &str = "train";
+
 // ---------------------------------------------------------------------------------------------
 // Plugin side
 
@@ -126,6 +160,33 @@ impl Spec {
 /// The plugin side of the visualisation context.
 pub struct VisualCtx<'a> {
     raw: &'a VisualContext,
+}
+
+/// The plugin side of the evaluation context.
+pub struct EvalCtx<'a> {
+    raw: &'a EvalContext,
+}
+
+impl EvalCtx<'_> {
+    /// Calls `f(images, labels)` on consecutive batches of up to `batch` images of `split`,
+    /// the first `limit` of them (all of them when `limit` is 0).
+    pub fn for_each_batch(
+        &self,
+        split: &str,
+        batch: i64,
+        limit: i64,
+        mut f: impl FnMut(Tensor, Option<Tensor>) -> Result<()>,
+    ) -> Result<()> {
+        let count = self.count(split)?;
+        let total = if limit > 0 { limit.min(count) } else { count };
+        let mut start = 0;
+        while start < total {
+            let n = batch.max(1).min(total - start);
+            f(self.images(split, start, n)?, self.labels(split, start, n)?)?;
+            start += n;
+        }
+        Ok(())
+    }
 }
 
 /// What a plugin implements to provide an architecture.
@@ -157,6 +218,18 @@ pub trait ArchitecturePlugin: Sized + Send + 'static {
     /// core's grid of the generator on the fixed latents.
     fn visualize(&self, _ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
         Ok(None)
+    }
+    /// The names of the values [`evaluate`](Self::evaluate) returns (revision 3). When it is
+    /// not empty the core evaluates the model at every evaluation step (`eval.every`, and at
+    /// the end), logging each value as `eval/<name>`, even with no metric plugins configured.
+    fn measures(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// What the model measures about itself: test-set likelihoods, how well a learned code or
+    /// encoder classifies, reconstructions' error. The core seeds libtorch first, so draws are
+    /// reproducible.
+    fn evaluate(&self, _ctx: &EvalCtx<'_>) -> Result<Vec<crate::Value>> {
+        Ok(Vec::new())
     }
 }
 
@@ -212,7 +285,10 @@ struct ArchitectureGlue<P>(std::marker::PhantomData<P>);
 
 impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
     const VTABLE: ArchitectureVTable = ArchitectureVTable {
-        size: std::mem::size_of::<ArchitectureVTable>(),
+        size: crate::library::table_size(crate::REVISION, &{
+            let r0 = std::mem::offset_of!(ArchitectureVTable, r3);
+            [r0, r0, r0, std::mem::size_of::<ArchitectureVTable>()]
+        }),
         r0: ArchitectureMethods {
             info: Self::info,
             build: Self::build,
@@ -220,6 +296,7 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
             visualize: Self::visualize,
             drop: Self::drop,
         },
+        r3: ArchitectureEvalMethods { measures: Self::measures, evaluate: Self::evaluate },
     };
 
     fn this<'a>(this: *const c_void) -> &'a P {
@@ -259,6 +336,19 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
             let ctx = VisualCtx { raw: unsafe { &*ctx } };
             let grid = Self::this(this).visualize(&ctx)?;
             Ok(grid.map(|(images, nrow)| Grid { images: OwnedTensor::new(images), nrow }).into())
+        })
+    }
+
+    extern "C" fn measures(this: *const c_void) -> FfiResult<RVec<RString>> {
+        guard(|| Ok(Self::this(this).measures().into_iter().map(RString::from).collect()))
+    }
+
+    extern "C" fn evaluate(this: *const c_void, ctx: *const EvalContext) -> FfiResult<RVec<crate::metric::MetricValue>> {
+        guard(|| {
+            // SAFETY: `ctx` is valid for this call.
+            let ctx = EvalCtx { raw: unsafe { &*ctx } };
+            let values = Self::this(this).evaluate(&ctx)?;
+            Ok(values.into_iter().map(crate::metric::MetricValue::from).collect())
         })
     }
 
@@ -358,6 +448,30 @@ impl Architecture {
     pub fn sample_latent(&self, n: i64) -> Result<Option<Tensor>> {
         let r = into_result((self.obj.vtable.r0.sample_latent)(self.obj.this, n))?;
         Ok(r.into_option().map(OwnedTensor::into_tensor))
+    }
+
+    fn has_eval_methods(&self) -> bool {
+        self.obj.vtable.size >= std::mem::offset_of!(ArchitectureVTable, r3) + std::mem::size_of::<ArchitectureEvalMethods>()
+    }
+
+    /// What the model measures about itself; empty for a plugin built before revision 3.
+    pub fn measures(&self) -> Result<Vec<String>> {
+        if !self.has_eval_methods() {
+            return Ok(Vec::new());
+        }
+        let names = into_result((self.obj.vtable.r3.measures)(self.obj.this))?;
+        Ok(names.into_iter().map(RString::into_string).collect())
+    }
+
+    /// The model's own measures, through `host`.
+    pub fn evaluate(&self, host: &mut dyn EvalHost) -> Result<Vec<crate::Value>> {
+        if !self.has_eval_methods() {
+            return Ok(Vec::new());
+        }
+        let f = self.obj.vtable.r3.evaluate;
+        let this = self.obj.this;
+        let values = EvalContextGlue::with(host, |ctx| into_result(f(this, ctx)))?;
+        Ok(values.into_iter().map(crate::Value::from).collect())
     }
 
     /// The architecture's own grid, if it draws one.

@@ -120,6 +120,20 @@ pub mod check {
         }
     }
 
+    /// One of the `allowed` words.
+    pub fn one_of<'a>(key: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, Error> {
+        if allowed.contains(&value) {
+            return Ok(value);
+        }
+        let list = match allowed {
+            [] => String::new(),
+            [one] => one.to_string(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        };
+        let hint = super::did_you_mean(value, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        Err(Error::config(key, format!("expected {list}, found {value:?}{hint}")))
+    }
+
     /// A number in [0, 1].
     pub fn unit_interval(key: &str, value: f64) -> Result<f64, Error> {
         if (0.0..=1.0).contains(&value) {

@@ -38,7 +38,9 @@
 //! Revision 1 added checkpointed loss state and the metrics' reference hook (what a metric may
 //! cache about the reference set, such as FID's statistics); revision 2 the class labels of
 //! every batch a metric sees ([`MetricPlugin::update_labelled`], for the Classification
-//! Accuracy Score).
+//! Accuracy Score); revision 3 what a model measures about itself
+//! ([`ArchitecturePlugin::evaluate`] through an [`EvalCtx`]: a VAE's test ELBO, InfoGAN's code
+//! accuracy, BiGAN's encoder probe).
 //!
 //! ## The zoo, written against this interface
 //! Networks name the phases their optimizers step in; the default plan is `D` ×
@@ -58,19 +60,20 @@
 //!   draws the canvases per step.
 //! - **InfoGAN**: `sample_latent` returns noise ‖ codes; `q_head` has phases `D` and `G`; the
 //!   loss adds the mutual-information term with `run_network("q_head", [features])`;
-//!   `visualize` lays out code traversals.
+//!   `visualize` lays out code traversals; `evaluate` scores the code as a classifier
+//!   (`plugins/infogan`).
 //! - **BiGAN / ALI**: `encoder` with phase `G`; D takes `(x, z)`: the loss calls
 //!   `run_network("discriminator", [x, E(x)])` and `[G(z), z]`; `visualize` draws x → E → G.
 //! - **WGAN**: the loss's plan boosts `D` to 100 repeats on the first 25 steps and every 500th
-//!   (`boost_*`); RMSprop and `clip = 0.01` on `discriminator` in config.
+//!   (`boost_*`); RMSprop and `clip = 0.01` on `discriminator` in config (the `wgan` loss).
 //! - **WGAN-GP, LSGAN**: the `wgan-gp` and `least-squares` losses (`d_steps = 5` for WGAN-GP,
 //!   Adam β = (0, 0.9)).
 //! - **BEGAN**: an auto-encoder `discriminator`; the loss keeps k_t in `state()` and logs
-//!   M_global and k_t; lr halving is a step schedule.
+//!   M_global and k_t; lr halving is a step schedule (`plugins/began`).
 //! - **StyleGAN2**: a plan with `G`, `G_pl` (every 4, lazy) and `D`, `D_r1` (every 16, lazy);
 //!   the loss keeps the path-length mean in `state()`; EMA by half-life with ramp-up.
 //! - **VAE**: a plan with one phase `G` stepping `encoder` and `generator` (the decoder); no
-//!   discriminator at all.
+//!   discriminator at all; `evaluate` measures the test ELBO (`plugins/vae`).
 //! - **VAE-GAN**: one phase stepping `encoder`, `generator` and `discriminator`, each with its
 //!   own loss ([`Losses::add`]); the equilibrium gating is [`Losses::skip`].
 //! - **pix2pix, CycleGAN**: two-domain data (`real` is A, `real_b` is B); CycleGAN declares
@@ -87,7 +90,7 @@ pub mod loss;
 pub mod metric;
 pub mod tensor;
 
-pub use architecture::{ArchitecturePlugin, Network, Spec, VarStoreNetwork, VisualCtx};
+pub use architecture::{ArchitecturePlugin, EvalCtx, Network, Spec, VarStoreNetwork, VisualCtx};
 pub use augment::AugmentPlugin;
 pub use error::{Error, Result};
 pub use library::{BuildEnv, BuildInfo, DataSpec, PluginKind};
@@ -97,7 +100,7 @@ pub use metric::{MetricPlugin, Value};
 /// What the core uses: handles on plugin objects, the traits it implements to serve the
 /// contexts, and the loader's view of a library. Plugin authors never need this module.
 pub mod host {
-    pub use crate::architecture::{Architecture, Info, NetworkHandle, VisualHost};
+    pub use crate::architecture::{Architecture, EvalHost, Info, NetworkHandle, VisualHost};
     pub use crate::augment::Augment;
     pub use crate::library::{into_result, Factory, FfiResult, PluginDescriptor, PluginLibrary};
     pub use crate::loss::{Group, Loss, LossHost};
@@ -109,16 +112,16 @@ pub use abi_stable;
 pub use tch;
 
 /// The interface's human-readable version: `2.<revision>`.
-pub const INTERFACE_VERSION: &str = "2.2";
+pub const INTERFACE_VERSION: &str = "2.3";
 /// The interface revision this crate defines. Revisions only add at the end of tables.
-pub const REVISION: u32 = 2;
+pub const REVISION: u32 = 3;
 /// The libtorch version this build is compiled against (from torch's `version.py`).
 pub const LIBTORCH_VERSION: &str = env!("LAB_LIBTORCH_VERSION");
 /// The `tch` version pinned by the workspace.
 pub const TCH_VERSION: &str = "0.24.0";
 
 /// Defines `#[repr(C)]` interface items and records their source text for [`FINGERPRINTS`]:
-/// `LAYOUT` for revision 0, `LAYOUT_R1`/`LAYOUT_R2` for items added in revisions 1 and 2.
+/// `LAYOUT` for revision 0, `LAYOUT_R1`..`LAYOUT_R3` for items added in revisions 1 to 3.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! abi {
@@ -131,6 +134,11 @@ macro_rules! abi {
         $($item)*
         #[doc(hidden)]
         pub const LAYOUT_R2: &str = stringify!($($item)*);
+    };
+    (revision 3: $($item:item)*) => {
+        $($item)*
+        #[doc(hidden)]
+        pub const LAYOUT_R3: &str = stringify!($($item)*);
     };
     ($($item:item)*) => {
         $($item)*
@@ -168,9 +176,11 @@ const FINGERPRINT_R0: u64 = {
 };
 
 /// The fingerprint of each revision: revision r's hashes r − 1's and the items r added.
-pub const FINGERPRINTS: [u64; 3] = [FINGERPRINT_R0, FINGERPRINT_R1, fnv1a(FINGERPRINT_R1, metric::LAYOUT_R2)];
+pub const FINGERPRINTS: [u64; 4] = [FINGERPRINT_R0, FINGERPRINT_R1, FINGERPRINT_R2, FINGERPRINT_R3];
 
 const FINGERPRINT_R1: u64 = fnv1a(fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1), metric::LAYOUT_R1);
+const FINGERPRINT_R2: u64 = fnv1a(FINGERPRINT_R1, metric::LAYOUT_R2);
+const FINGERPRINT_R3: u64 = fnv1a(fnv1a(FINGERPRINT_R2, architecture::LAYOUT_R3), architecture::EVAL_LAYOUT);
 
 /// Revision 0's fingerprint, which every library exports through a function that never
 /// changes shape.

@@ -73,6 +73,29 @@ pub struct Value {
     pub higher_is_better: bool,
 }
 
+impl Value {
+    /// A value where higher is better (an accuracy, a likelihood).
+    pub fn higher(name: impl Into<String>, value: f64) -> Self {
+        Self { name: name.into(), value, higher_is_better: true }
+    }
+    /// A value where lower is better (a distance, an error).
+    pub fn lower(name: impl Into<String>, value: f64) -> Self {
+        Self { name: name.into(), value, higher_is_better: false }
+    }
+}
+
+impl From<Value> for MetricValue {
+    fn from(v: Value) -> Self {
+        MetricValue { name: v.name.into(), value: v.value, higher_is_better: v.higher_is_better }
+    }
+}
+
+impl From<MetricValue> for Value {
+    fn from(m: MetricValue) -> Self {
+        Value { name: m.name.into_string(), value: m.value, higher_is_better: m.higher_is_better }
+    }
+}
+
 /// What a plugin implements to provide a metric.
 pub trait MetricPlugin: Sized + Send + 'static {
     const NAME: &'static str;
@@ -147,11 +170,7 @@ impl<P: MetricPlugin> MetricGlue<P> {
     }
     extern "C" fn compute(this: *mut c_void) -> FfiResult<RVec<MetricValue>> {
         guard(|| {
-            let values = Self::this(this).compute()?;
-            Ok(values
-                .into_iter()
-                .map(|v| MetricValue { name: v.name.into(), value: v.value, higher_is_better: v.higher_is_better })
-                .collect())
+            Ok(Self::this(this).compute()?.into_iter().map(MetricValue::from).collect())
         })
     }
     extern "C" fn reference(this: *mut c_void, id: RStr<'_>, cache_dir: RStr<'_>) -> FfiResult<()> {
@@ -204,9 +223,7 @@ impl Metric {
     }
     pub fn compute(&mut self) -> Result<Vec<Value>> {
         let v = into_result((self.obj.vtable.r0.compute)(self.obj.this))?;
-        Ok(v.into_iter()
-            .map(|m| Value { name: m.name.into_string(), value: m.value, higher_is_better: m.higher_is_better })
-            .collect())
+        Ok(v.into_iter().map(Value::from).collect())
     }
     /// Tells the metric which reference set it will see (a no-op for plugins built before
     /// revision 1).

@@ -1,8 +1,9 @@
 //! Architectures under test: created from TOML through the plugin's descriptor, networks built
 //! and run through the core's handles, and the checks every GAN architecture should pass.
-use lab_plugin_api::host::{into_result, Architecture, Factory, Info, NetworkHandle};
+use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
+use lab_plugin_api::host::{into_result, Architecture, EvalHost, Factory, Info, NetworkHandle};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
-use lab_plugin_api::{ArchitecturePlugin, DataSpec, Result};
+use lab_plugin_api::{ArchitecturePlugin, DataSpec, Error, Result, Value};
 
 use crate::{all_finite, cpu_env, rng_lock};
 
@@ -61,6 +62,29 @@ impl ArchitectureUnderTest {
             inputs.push(crate::labels(n, self.info.num_classes));
         }
         inputs
+    }
+
+    /// The architecture's own measures ([`ArchitecturePlugin::evaluate`]) through the real
+    /// context, on `networks` (built with [`Self::build`], trained or not) and two splits of
+    /// images in [-1, 1] with optional labels.
+    pub fn evaluate(
+        &self,
+        networks: Vec<(&str, NetworkHandle)>,
+        reference: (&Tensor, Option<&Tensor>),
+        train: (&Tensor, Option<&Tensor>),
+    ) -> Result<Vec<Value>> {
+        let mut host = SplitsHost {
+            networks: networks.into_iter().map(|(n, h)| (n.to_string(), h)).collect(),
+            reference,
+            train,
+            num_classes: self.info.num_classes,
+        };
+        self.arch.evaluate(&mut host)
+    }
+
+    /// What [`ArchitecturePlugin::measures`] declares.
+    pub fn measures(&self) -> Result<Vec<String>> {
+        self.arch.measures()
     }
 
     /// Trainable values of `net`, as PyTorch counts parameters (buffers excluded).
@@ -134,5 +158,44 @@ impl ArchitectureUnderTest {
             generator_parameters: Self::parameter_count(&g).expect("tensors"),
             discriminator_parameters: Self::parameter_count(&d).expect("tensors"),
         }
+    }
+}
+
+/// The evaluation context over networks and tensors a test holds.
+struct SplitsHost<'a> {
+    networks: Vec<(String, NetworkHandle)>,
+    reference: (&'a Tensor, Option<&'a Tensor>),
+    train: (&'a Tensor, Option<&'a Tensor>),
+    num_classes: i64,
+}
+
+impl SplitsHost<'_> {
+    fn split(&self, split: &str) -> Result<(&Tensor, Option<&Tensor>)> {
+        match split {
+            SPLIT_REFERENCE => Ok(self.reference),
+            SPLIT_TRAIN => Ok(self.train),
+            other => Err(Error::new(format!("no split `{other}`"))),
+        }
+    }
+}
+
+impl EvalHost for SplitsHost<'_> {
+    fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let Some((_, net)) = self.networks.iter_mut().find(|(n, _)| n == name) else {
+            return Err(Error::new(format!("the test built no network `{name}`")));
+        };
+        tch::no_grad(|| net.forward(inputs, false))
+    }
+    fn count(&mut self, split: &str) -> Result<i64> {
+        Ok(self.split(split)?.0.size()[0])
+    }
+    fn images(&mut self, split: &str, start: i64, n: i64) -> Result<Tensor> {
+        Ok(self.split(split)?.0.narrow(0, start, n))
+    }
+    fn labels(&mut self, split: &str, start: i64, n: i64) -> Result<Option<Tensor>> {
+        Ok(self.split(split)?.1.map(|l| l.narrow(0, start, n)))
+    }
+    fn num_classes(&mut self) -> Result<i64> {
+        Ok(self.num_classes)
     }
 }

@@ -1,7 +1,8 @@
 //! # lab-plugin-losses
 //!
-//! The classic GAN objectives as loss plugins: `non-saturating`, `minimax`, `hinge`, `wgan-gp`
-//! and `least-squares`. Every one accepts R1 (`r1_gamma`) and consistency regularisation
+//! The classic GAN objectives as loss plugins: `non-saturating`, `minimax`, `hinge`, `wgan-gp`,
+//! `least-squares`, and `wgan` (weight clipping's objective with its critic schedule). All but
+//! `wgan` accept R1 (`r1_gamma`) and consistency regularisation
 //! (`cr_lambda`) on real data; `wgan-gp` adds its gradient penalty (`gp_lambda`).
 //!
 //! An objective is a few lines on D's logits ([`objective`]); the regularisers are shared
@@ -10,9 +11,11 @@ pub mod config;
 pub mod gan_loss;
 pub mod objective;
 pub mod penalty;
+pub mod wgan;
 
 pub use config::{LossConfig, Penalties, WganGpConfig};
 pub use gan_loss::GanLoss;
+pub use wgan::{Wgan, WganConfig};
 
 /// `loss.name = "non-saturating"`.
 pub type NonSaturating = GanLoss<objective::NonSaturating>;
@@ -31,6 +34,7 @@ lab_plugin_api::export_plugins! {
     loss: Hinge,
     loss: WganGp,
     loss: LeastSquares,
+    loss: Wgan,
 }
 
 #[cfg(test)]

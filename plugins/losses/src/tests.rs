@@ -6,7 +6,7 @@ use lab_plugin_api::tch::{Kind, Tensor};
 use lab_plugin_api::{LossPlugin, Role, PHASE_D, PHASE_G};
 use lab_plugin_testkit::loss::{create, grad_sum, FakeLossHost, B, FAKE, REAL, W};
 
-use crate::{Hinge, LeastSquares, Minimax, NonSaturating, WganGp};
+use crate::{Hinge, LeastSquares, Minimax, NonSaturating, Wgan, WganGp};
 
 /// A weight of norm 1: the linear D's input gradient is a unit vector everywhere.
 const W_UNIT: [f64; 4] = [0.5, 0.5, 0.5, 0.5];
@@ -78,6 +78,30 @@ fn hinge_matches_its_formula() {
 #[test]
 fn wasserstein_matches_its_formula_without_penalty() {
     check::<WganGp>("gp_lambda = 0", |r, f| mean(f, |f| f) - mean(r, |r| r), |f| -mean(f, |f| f));
+}
+
+#[test]
+fn wgan_matches_its_formula_and_logs_the_critics_estimate() {
+    check::<Wgan>("", |r, f| mean(f, |f| f) - mean(r, |r| r), |f| -mean(f, |f| f));
+    let (r, f) = (logits(&REAL, &W, 1.0), logits(&FAKE, &W, 1.0));
+    let mut host = fake_host(PHASE_D, W);
+    host.loss(&mut loss::<Wgan>("").unwrap()).unwrap();
+    assert_close(host.logged("wgan/estimate").unwrap(), mean(&r, |r| r) - mean(&f, |f| f), "W estimate");
+}
+
+#[test]
+fn wgan_runs_the_official_critic_schedule() {
+    // 100 critic steps on generator steps 0..24 and every 500th, 5 otherwise; then one G step.
+    let plan = loss::<Wgan>("").unwrap().plan().unwrap();
+    assert_eq!(plan.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), [PHASE_D, PHASE_G]);
+    let critic = |step: u64| plan[0].repeats_at(step, 1);
+    assert_eq!([0, 24, 25, 26, 499, 500, 501, 1000].map(critic), [100, 100, 5, 5, 5, 100, 5, 100]);
+    assert_eq!(plan[1].repeats_at(0, 1), 1);
+    // igul222's variant: 5 critic steps throughout.
+    let plan = loss::<Wgan>("warmup_first = 0\nwarmup_every = 0").unwrap().plan().unwrap();
+    assert_eq!([0, 500].map(|s| plan[0].repeats_at(s, 1)), [5, 5]);
+    let err = loss::<Wgan>("n_critic = 0").err().unwrap();
+    assert_eq!(err.to_string(), "key `n_critic`: expected a positive integer, found 0");
 }
 
 #[test]
@@ -181,10 +205,10 @@ fn gp_lambda_belongs_to_wgan_gp_only() {
 }
 
 #[test]
-fn library_exports_all_five_losses() {
+fn library_exports_all_six_losses() {
     let library = crate::lab_plugin_library();
     let names: Vec<&str> = library.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["non-saturating", "minimax", "hinge", "wgan-gp", "least-squares"]);
+    assert_eq!(names, ["non-saturating", "minimax", "hinge", "wgan-gp", "least-squares", "wgan"]);
     let wgan = &library.plugins[3];
     assert_eq!(wgan.default_config.as_str(), "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
     assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");

@@ -24,7 +24,8 @@ use crate::seeds::{key, seed_torch, Stream};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Evaluate every N generator steps; 0: only at the end. Nothing runs without `metrics`.
+    /// Evaluate every N generator steps; 0: only at the end. Nothing runs without `metrics`,
+    /// unless the architecture measures itself (a VAE's test ELBO).
     pub every: u64,
     /// Metric plugins, e.g. `["fid", "is"]`.
     pub metrics: Vec<String>,
@@ -84,6 +85,8 @@ pub struct Evaluator {
     /// The reference images' class labels, when the dataset has them (for metrics such as CAS).
     reference_labels: Option<Tensor>,
     reference_desc: serde_json::Value,
+    /// What the architecture measures about itself (its values join the metrics').
+    measures: Vec<String>,
     device: Device,
     progress: bool,
 }
@@ -139,9 +142,22 @@ impl Evaluator {
             reference,
             reference_labels,
             reference_desc: protocol_base,
+            measures: Vec::new(),
             device,
             progress: std::io::stderr().is_terminal(),
         })
+    }
+
+    /// Declares what the architecture measures about itself: the first of them selects the
+    /// best checkpoint when there is no metric plugin and no `eval.primary`.
+    pub fn with_measures(mut self, measures: Vec<String>) -> Self {
+        self.measures = measures;
+        self
+    }
+
+    /// The reference images (uint8, on the CPU) and their labels.
+    pub fn reference(&self) -> (&Tensor, Option<&Tensor>) {
+        (&self.reference, self.reference_labels.as_ref())
     }
 
     /// Runs every metric on `num_samples` images from `generate` (called with latents from
@@ -156,8 +172,10 @@ impl Evaluator {
     ) -> Result<EvalResult, String> {
         let start = Instant::now();
         let b = self.cfg.batch_size.max(1);
-        let n_ref = self.reference.size()[0];
-        let total = (n_ref + self.cfg.num_samples) as u64;
+        // Without metric plugins (only the architecture's own measures) there is nothing to feed.
+        let (n_ref, num_samples) =
+            if self.metrics.is_empty() { (0, 0) } else { (self.reference.size()[0], self.cfg.num_samples) };
+        let total = (n_ref + num_samples) as u64;
         let bar = self.progress.then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -190,8 +208,8 @@ impl Evaluator {
         }
         let mut made = 0;
         let mut batch_index = 0u64;
-        while made < self.cfg.num_samples {
-            let len = b.min(self.cfg.num_samples - made);
+        while made < num_samples {
+            let len = b.min(num_samples - made);
             // Seeded by the sample index alone: the same checkpoint always gets the same samples.
             seed_torch(key(seed, Stream::Eval, &[batch_index]));
             let z = latent(len)?;
@@ -222,7 +240,7 @@ impl Evaluator {
             protocols.insert(name.clone(), serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p)));
         }
         let protocol = serde_json::json!({
-            "num_samples": self.cfg.num_samples,
+            "num_samples": num_samples,
             "generator": "EMA generator in eval mode (the training generator when EMA is off)",
             "sample_seed": "keyed by (run seed, eval, batch index)",
             "reference": self.reference_desc,
@@ -234,8 +252,12 @@ impl Evaluator {
     /// The value that selects the best checkpoint, and whether higher is better.
     pub fn primary<'a>(&'a self, result: &'a EvalResult) -> Option<(&'a str, f64, bool)> {
         let name = if self.cfg.primary.is_empty() {
-            // The first metric's headline value, e.g. `fid` for the FID plugin.
-            let first = self.metrics.first()?.0.as_str();
+            // The first metric's headline value, e.g. `fid` for the FID plugin; without metric
+            // plugins, the architecture's first measure.
+            let first = match self.metrics.first() {
+                Some((name, _)) => name.as_str(),
+                None => self.measures.first()?.as_str(),
+            };
             result.values.keys().find(|k| k.as_str() == first).or_else(|| result.values.keys().next())?.as_str()
         } else {
             self.cfg.primary.as_str()

@@ -60,8 +60,9 @@ impl Trainer {
         let fixed_y = (info.num_classes > 0)
             .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
 
-        let evaluator = if exp.eval.enabled() {
-            Some(Evaluator::new(&exp.eval, &exp.data, &registry, env, device)?)
+        let measures = arch.measures().map_err(|m| plugin_failure(&exp, m))?;
+        let evaluator = if exp.eval.enabled() || !measures.is_empty() {
+            Some(Evaluator::new(&exp.eval, &exp.data, &registry, env, device)?.with_measures(measures))
         } else {
             None
         };

@@ -106,7 +106,39 @@ impl Trainer {
         };
         let handle = sampling_generator(&mut self.ema, &mut self.nets);
         let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
-        let result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
+        let mut result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
+        if let Ok(r) = result.as_mut() {
+            // The architecture's own measures (a VAE's test ELBO) join the metrics' values.
+            let (reference, reference_labels) = evaluator.reference();
+            let mut host = ModelEvalHost {
+                architecture: &self.arch_name,
+                ema: self.ema.as_mut().map(|e| &mut e.handle),
+                nets: &mut self.nets,
+                reference,
+                reference_labels,
+                train: &self.images,
+                train_labels: self.labels.as_ref(),
+                device: self.device,
+                num_classes: self.num_classes,
+            };
+            seed_torch(key(self.exp.seed, Stream::Eval, &[u64::MAX]));
+            let start = Instant::now();
+            match self.arch.evaluate(&mut host) {
+                Ok(values) if !values.is_empty() => {
+                    r.protocol["model"] = serde_json::json!({
+                        "architecture": self.arch_name,
+                        "measures": values.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                        "seconds": start.elapsed().as_secs_f64(),
+                    });
+                    for v in values {
+                        r.higher_is_better.insert(v.name.clone(), v.higher_is_better);
+                        r.values.insert(v.name, v.value);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => result = Err(format!("architecture `{}` failed to measure itself: {e}", self.arch_name)),
+            }
+        }
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
         let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
         let mut values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();

@@ -1,7 +1,8 @@
 //! The core's side of the contexts plugins are lent: what a loss can ask for during one run of
 //! a phase ([`PhaseHost`]), and what an architecture can ask for while drawing its own sample
-//! grid ([`GridHost`]).
-use lab_plugin_api::host::{Architecture, LossHost, VisualHost};
+//! grid ([`GridHost`]) or measuring itself ([`ModelEvalHost`]).
+use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
+use lab_plugin_api::host::{Architecture, EvalHost, LossHost, VisualHost};
 use lab_plugin_api::{Error, Result, Role};
 use tch::{Kind, Tensor};
 
@@ -173,15 +174,27 @@ impl GridHost<'_> {
     }
 }
 
+/// Runs `name` in eval mode without autograd, the EMA generator standing in for `generator`
+/// when the run keeps one: how networks run for pictures and evaluation.
+fn run_for_sampling(
+    ema: Option<&mut NetworkHandle>,
+    nets: &mut [Net],
+    architecture: &str,
+    name: &str,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>> {
+    tch::no_grad(|| {
+        if let (Some(ema), "generator") = (ema, name) {
+            ema.forward(inputs, false).map_err(|e| e.context("network `generator` (EMA)"))
+        } else {
+            forward(nets, architecture, name, inputs, false)
+        }
+    })
+}
+
 impl VisualHost for GridHost<'_> {
     fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        tch::no_grad(|| {
-            if let (Some(ema), "generator") = (self.ema.as_deref_mut(), name) {
-                ema.forward(inputs, false).map_err(|e| e.context("network `generator` (EMA)"))
-            } else {
-                forward(self.nets, self.architecture, name, inputs, false)
-            }
-        })
+        run_for_sampling(self.ema.as_deref_mut(), self.nets, self.architecture, name, inputs)
     }
     fn fixed_latent(&mut self) -> Result<Tensor> {
         Ok(self.fixed_z.shallow_clone())
@@ -200,6 +213,60 @@ impl VisualHost for GridHost<'_> {
     }
     fn samples(&mut self) -> Result<i64> {
         Ok(self.samples)
+    }
+    fn num_classes(&mut self) -> Result<i64> {
+        Ok(self.num_classes)
+    }
+}
+
+/// What an architecture's `evaluate` may use: its networks (as for pictures) and two splits,
+/// the evaluation's reference images and the run's training images.
+pub(super) struct ModelEvalHost<'a> {
+    pub architecture: &'a str,
+    pub ema: Option<&'a mut NetworkHandle>,
+    pub nets: &'a mut [Net],
+    /// uint8 NCHW, wherever they live; batches go to `device`.
+    pub reference: &'a Tensor,
+    pub reference_labels: Option<&'a Tensor>,
+    pub train: &'a Tensor,
+    pub train_labels: Option<&'a Tensor>,
+    pub device: tch::Device,
+    pub num_classes: i64,
+}
+
+impl ModelEvalHost<'_> {
+    fn split(&self, split: &str) -> Result<(&Tensor, Option<&Tensor>)> {
+        match split {
+            SPLIT_REFERENCE => Ok((self.reference, self.reference_labels)),
+            SPLIT_TRAIN => Ok((self.train, self.train_labels)),
+            other => Err(Error::new(format!("no split `{other}`: expected `{SPLIT_REFERENCE}` or `{SPLIT_TRAIN}`"))),
+        }
+    }
+
+    fn range(&self, split: &str, start: i64, n: i64) -> Result<(i64, i64)> {
+        let count = self.split(split)?.0.size()[0];
+        if start < 0 || n < 0 || start + n > count {
+            return Err(Error::new(format!("images {start}..{} of split `{split}` asked for; it has {count}", start + n)));
+        }
+        Ok((start, n))
+    }
+}
+
+impl EvalHost for ModelEvalHost<'_> {
+    fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        run_for_sampling(self.ema.as_deref_mut(), self.nets, self.architecture, name, inputs)
+    }
+    fn count(&mut self, split: &str) -> Result<i64> {
+        Ok(self.split(split)?.0.size()[0])
+    }
+    fn images(&mut self, split: &str, start: i64, n: i64) -> Result<Tensor> {
+        let (start, n) = self.range(split, start, n)?;
+        let images = self.split(split)?.0.narrow(0, start, n).to_device(self.device);
+        Ok(crate::data::to_unit_range(&images))
+    }
+    fn labels(&mut self, split: &str, start: i64, n: i64) -> Result<Option<Tensor>> {
+        let (start, n) = self.range(split, start, n)?;
+        Ok(self.split(split)?.1.map(|l| l.narrow(0, start, n).to_device(self.device)))
     }
     fn num_classes(&mut self) -> Result<i64> {
         Ok(self.num_classes)

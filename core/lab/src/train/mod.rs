@@ -34,7 +34,7 @@ use crate::data::{self, Dataset};
 use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
 use crate::track::{self, GridImage, MetricsLog, MlflowOptions, MlflowTracker, RunStatus, TensorBoard, Tracker};
-use host::{GridHost, PhaseHost};
+use host::{GridHost, ModelEvalHost, PhaseHost};
 use progress::Progress;
 use sampler::Sampler;
 use crate::seeds::{key, seed_torch, SplitMix64, Stream};

@@ -1,0 +1,150 @@
+//! The zoo's systems end to end: each experiment file of `experiments/zoo/`, shrunk to a few
+//! steps, leaves a complete run folder with the system's own grid and its own measures.
+use std::path::{Path, PathBuf};
+
+use lab_tests::{deterministic_metrics, lab, metrics, only_run, run, stderr};
+
+/// Runs `experiments/zoo/<name>.toml` with `set` overrides (plus CPU and a 1% data slice) and
+/// returns the run folder.
+fn zoo_run(runs: &Path, name: &str, set: &[&str]) -> PathBuf {
+    let mut cmd = lab();
+    cmd.args(["run", &format!("experiments/zoo/{name}.toml"), "--runs-dir"]).arg(runs);
+    for s in ["device=\"cpu\"", "data.fraction=0.01", "log.every=2"].iter().chain(set) {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
+    only_run(runs, name)
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+fn values(run: &Path, key: &str) -> Vec<(u64, f64)> {
+    metrics(run).into_iter().filter(|m| m.1 == key).map(|m| (m.0, m.2)).collect()
+}
+
+fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn vae_measures_its_elbo_draws_reconstructions_and_reruns_bit_exactly() {
+    let set = [
+        "train.steps=6",
+        "train.batch_size=16",
+        "model.config.hidden=32",
+        "model.config.z_dim=4",
+        "model.config.eval_count=200",
+        "eval.every=3",
+        "log.samples_every=3",
+        "log.samples=32",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = zoo_run(&tmp.path().join("a"), "vae_fashion_mnist", &set);
+    // Real images over their reconstructions (2 pairs of rows of 8), then 16 prior samples:
+    // 6 rows of 8 images of 28 px with 2 px of padding.
+    assert_eq!(png_size(&run_dir.join("samples/step_000006.png")), (8 * 30 + 2, 6 * 30 + 2));
+    let elbo = values(&run_dir, "eval/elbo");
+    assert_eq!(elbo.iter().map(|v| v.0).collect::<Vec<_>>(), [3, 6]);
+    // Nats per 784 grey-level pixels: between a perfect model (0) and an untrained one.
+    assert!(elbo.iter().all(|v| v.1 < 0.0 && v.1 > -784.0 * 2.0), "{elbo:?}");
+    assert_eq!(values(&run_dir, "eval/elbo_train").len(), 2);
+    assert!(!values(&run_dir, "loss/kl").is_empty());
+    let s = summary(&run_dir);
+    assert_eq!(s["eval"]["best"]["metric"], "elbo", "the model's first measure picks the best checkpoint");
+    assert!(run_dir.join("checkpoints/best.safetensors").exists());
+    assert_eq!(s["eval"]["final"]["protocol"]["model"]["architecture"], "vae");
+
+    let again = zoo_run(&tmp.path().join("b"), "vae_fashion_mnist", &set);
+    assert_eq!(deterministic_metrics(&run_dir), deterministic_metrics(&again), "the same seed gives the same run, measures included");
+}
+
+#[test]
+fn infogan_logs_its_information_bound_draws_traversals_and_scores_its_code() {
+    let set = [
+        "train.steps=4",
+        "train.batch_size=16",
+        "model.config.eval_count=100",
+        "eval.every=2",
+        "log.samples_every=4",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = zoo_run(tmp.path(), "infogan_fashion_mnist", &set);
+    // Ten rows of the category traversal, then five rows per continuous code: 20 rows of 10.
+    assert_eq!(png_size(&run_dir.join("samples/step_000004.png")), (10 * 30 + 2, 20 * 30 + 2));
+    for key in ["eval/mi_categorical", "eval/mi_continuous", "eval/code_accuracy", "eval/kmeans_accuracy"] {
+        let v = values(&run_dir, key);
+        assert_eq!(v.iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4], "{key}");
+    }
+    assert!(values(&run_dir, "eval/mi_categorical").iter().all(|v| v.1 <= 10f64.ln() + 1e-6));
+    assert!(values(&run_dir, "eval/code_accuracy").iter().all(|v| (0.0..=1.0).contains(&v.1)));
+    let logged = values(&run_dir, "info/mi_categorical");
+    assert!(!logged.is_empty() && logged.iter().all(|v| v.1.is_finite()));
+    // Q steps with D: its weights are in the checkpoint.
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    let names: Vec<&String> = c.tensors.keys().collect();
+    assert!(names.iter().any(|n| n.contains("q_head")), "{names:?}");
+}
+
+/// A run of `name` for 8 steps, and one stopped at 4 and resumed, agree on every logged value;
+/// returns the uninterrupted run's folder (kept while the returned directory lives).
+fn resumes_exactly(name: &str, set: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let with_steps = |steps: &'static str| set.iter().copied().chain([steps, "checkpoint.every=4"]).collect::<Vec<_>>();
+    let full = zoo_run(&dir.path().join("full"), name, &with_steps("train.steps=8"));
+    let part = zoo_run(&dir.path().join("part"), name, &with_steps("train.steps=4"));
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
+    assert!(a.iter().any(|m| m.0 > 4), "{name}: nothing logged after the resume point");
+    assert_eq!(b, a, "{name}: the resumed run diverged from the uninterrupted one");
+    (dir, full)
+}
+
+#[test]
+fn wgan_clips_every_critic_parameter_and_resumes_exactly() {
+    let set = [
+        "train.batch_size=16",
+        "model.config.g_channels=8",
+        "model.config.d_channels=8",
+        // The schedule's shape at a test's size: 6 critic steps on steps 0 and 3 (and 6), 2 otherwise.
+        "loss.config.n_critic=2",
+        "loss.config.warmup_critic=6",
+        "loss.config.warmup_first=1",
+        "loss.config.warmup_every=3",
+        "eval.metrics=[]",
+        "log.samples_every=0",
+    ];
+    let (_dir, run_dir) = resumes_exactly("wgan_fashion_mnist", &set);
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    let critic: Vec<_> = c.tensors.iter().filter(|(n, _)| n.starts_with("net.discriminator.")).collect();
+    assert!(critic.len() > 4, "{:?}", c.tensors.keys().collect::<Vec<_>>());
+    for (name, t) in critic {
+        let trainable = !name.contains("running_") && !name.contains("num_batches");
+        let max = t.abs().max().double_value(&[]);
+        assert!(!trainable || max <= 0.01 + 1e-9, "{name}: max |w| = {max}");
+    }
+    let estimate = values(&run_dir, "wgan/estimate");
+    assert_eq!(estimate.len(), 4, "logged at every second step: {estimate:?}");
+}
+
+#[test]
+fn began_keeps_k_in_the_unit_interval_logs_m_global_and_resumes_exactly() {
+    let set = ["train.batch_size=8", "model.config.channels=4", "loss.config.lambda_k=0.05", "log.samples_every=4"];
+    let (_dir, run_dir) = resumes_exactly("began_fashion_mnist", &set);
+    let k = values(&run_dir, "began/k");
+    assert_eq!(k.len(), 4);
+    assert!(k.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{k:?}");
+    assert!(k.iter().any(|v| v.1 > 0.0), "k_t moves from 0: {k:?}");
+    for key in ["began/m_global", "began/balance", "began/real_loss", "began/fake_loss"] {
+        assert_eq!(values(&run_dir, key).len(), 4, "{key}");
+    }
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.metadata["loss.state"].starts_with("{\"k\":"), "{:?}", c.metadata.get("loss.state"));
+    assert_eq!(png_size(&run_dir.join("samples/step_000008.png")).0, 8 * 30 + 2);
+}
