@@ -148,3 +148,20 @@ fn began_keeps_k_in_the_unit_interval_logs_m_global_and_resumes_exactly() {
     assert!(c.metadata["loss.state"].starts_with("{\"k\":"), "{:?}", c.metadata.get("loss.state"));
     assert_eq!(png_size(&run_dir.join("samples/step_000008.png")).0, 8 * 30 + 2);
 }
+
+#[test]
+fn bigan_probes_its_encoder_and_draws_reconstructions() {
+    let set = ["train.steps=4", "train.batch_size=16", "model.config.hidden=32", "model.config.eval_count=100", "eval.every=2", "log.samples_every=4"];
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = zoo_run(tmp.path(), "bigan_fashion_mnist", &set);
+    // 4 pairs of rows (real over G(E(x))) and 32 samples: 12 rows of 8.
+    assert_eq!(png_size(&run_dir.join("samples/step_000004.png")), (8 * 30 + 2, 12 * 30 + 2));
+    for key in ["eval/probe_1nn", "eval/probe_1nn_random_encoder", "eval/reconstruction_ratio"] {
+        assert_eq!(values(&run_dir, key).iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4], "{key}");
+    }
+    assert!(values(&run_dir, "eval/probe_1nn").iter().all(|v| (0.0..=1.0).contains(&v.1)));
+    assert_eq!(values(&run_dir, "bigan/d_real_acc").len(), 2);
+    // E steps with G: its optimizer state is in the checkpoint.
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.tensors.keys().any(|n| n.starts_with("optim.encoder.")), "{:?}", c.tensors.keys().collect::<Vec<_>>());
+}

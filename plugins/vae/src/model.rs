@@ -155,15 +155,9 @@ impl ArchitecturePlugin for Vae {
         let pairs = real.size()[0] / columns;
         let mu = ctx.run_network("encoder", &[real.shallow_clone()])?.remove(0);
         let recon = ctx.run_network("generator", &[mu])?.remove(0);
-        let mut rows = Vec::new();
-        for r in 0..pairs {
-            rows.push(real.narrow(0, r * columns, columns));
-            rows.push(recon.narrow(0, r * columns, columns));
-        }
         let z = ctx.fixed_latent()?;
-        let prior = z.size()[0].min(pairs * columns);
-        rows.push(ctx.run_network("generator", &[z.narrow(0, 0, prior)])?.remove(0));
-        Ok(Some((Tensor::cat(&rows, 0), columns)))
+        let prior = ctx.run_network("generator", &[z.narrow(0, 0, z.size()[0].min(pairs * columns))])?.remove(0);
+        Ok(Some((lab_nn::grid::pairs_then(&real, &recon, &prior, columns), columns)))
     }
 
     fn measures(&self) -> Vec<String> {

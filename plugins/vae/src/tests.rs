@@ -35,6 +35,8 @@ fn kl_of_known_gaussians_and_bce_of_even_odds() {
 
 #[test]
 fn the_reference_networks_have_pytorchs_parameter_counts() {
+    // Builds draw weights: hold the lock so other tests' draws stay theirs.
+    let _rng = rng_lock();
     let arch = architecture::create::<Vae>("", FASHION_MNIST).unwrap();
     let count = |name| architecture::ArchitectureUnderTest::parameter_count(&arch.build(name).unwrap()).unwrap();
     // PyTorch examples/vae: fc1 Linear(784, 400), fc21/fc22 Linear(400, 20); fc3 Linear(20, 400),
