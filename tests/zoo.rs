@@ -165,3 +165,14 @@ fn bigan_probes_its_encoder_and_draws_reconstructions() {
     let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
     assert!(c.tensors.keys().any(|n| n.starts_with("optim.encoder.")), "{:?}", c.tensors.keys().collect::<Vec<_>>());
 }
+
+#[test]
+fn wgan_gp_trains_the_official_mnist_networks_and_logs_the_gradient_norm() {
+    let set = ["train.steps=4", "train.batch_size=8", "train.d_steps=2", "model.config.dim=4", "eval.metrics=[]", "log.samples_every=4"];
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = zoo_run(tmp.path(), "wgan_gp_fashion_mnist", &set);
+    let norms = values(&run_dir, "gp/grad_norm");
+    assert_eq!(norms.len(), 2);
+    assert!(norms.iter().all(|v| v.1.is_finite() && v.1 > 0.0), "{norms:?}");
+    assert!(run_dir.join("samples/step_000004.png").exists());
+}

@@ -70,6 +70,8 @@ pub fn gradient_penalty(ctx: &mut LossCtx<'_>, lambda: f64) -> lab_plugin_api::R
     let x_hat = leaf_with_grad(&(&fake + eps * (&real - &fake)));
     let out = logits(ctx.discriminate(&x_hat, y.as_ref(), false, Role::Other)?)?;
     let norms = (squared_norms(&input_gradient(&out, &x_hat)?) + NORM_EPS).sqrt();
+    // ‖∇D(x̂)‖ itself: the penalty holds it near 1 when it works.
+    ctx.log("gp/grad_norm", &norms.mean(Kind::Float).detach());
     let term = lambda * (norms - 1.0).square().mean(Kind::Float);
     ctx.log("loss/gp", &term.detach());
     Ok(term)
