@@ -7,7 +7,13 @@ use lab_tests::{deterministic_metrics, lab, metrics, only_run, run, stderr};
 /// Runs `experiments/zoo/<name>.toml` with `set` overrides (plus CPU and a 1% data slice) and
 /// returns the run folder.
 fn zoo_run(runs: &Path, name: &str, set: &[&str]) -> PathBuf {
+    zoo_run_with_env(runs, name, set, &[])
+}
+
+/// [`zoo_run`] with extra environment variables.
+fn zoo_run_with_env(runs: &Path, name: &str, set: &[&str], env: &[(&str, &str)]) -> PathBuf {
     let mut cmd = lab();
+    cmd.envs(env.iter().copied());
     cmd.args(["run", &format!("experiments/zoo/{name}.toml"), "--runs-dir"]).arg(runs);
     for s in ["device=\"cpu\"", "data.fraction=0.01", "log.every=2"].iter().chain(set) {
         cmd.args(["--set", s]);
@@ -174,5 +180,39 @@ fn wgan_gp_trains_the_official_mnist_networks_and_logs_the_gradient_norm() {
     let norms = values(&run_dir, "gp/grad_norm");
     assert_eq!(norms.len(), 2);
     assert!(norms.iter().all(|v| v.1.is_finite() && v.1 > 0.0), "{norms:?}");
+    assert!(run_dir.join("samples/step_000004.png").exists());
+}
+
+#[test]
+fn the_original_gan_steps_d_and_g_together_and_resumes_exactly() {
+    let set = ["train.batch_size=16", "model.config.g_hidden=32", "model.config.d_units=8", "eval.metrics=[]", "log.samples_every=0"];
+    let (_dir, run_dir) = resumes_exactly("gan_fashion_mnist", &set);
+    // One phase, `DG`: a loss per group, from one forward pass.
+    for key in ["loss/DG/discriminator", "loss/DG/generator"] {
+        assert_eq!(values(&run_dir, key).len(), 4, "{key}");
+    }
+    // The SGD momentum ramp and lr decay are in the optimizer state the resume restored.
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.tensors.keys().any(|n| n.starts_with("optim.discriminator.")), "{:?}", c.tensors.keys().collect::<Vec<_>>());
+}
+
+#[test]
+fn cgan_samples_follow_their_labels_under_a_real_data_classifier() {
+    let set = [
+        "train.steps=4",
+        "train.batch_size=16",
+        "eval.every=4",
+        "eval.metrics=[\"cas\"]",
+        "eval.num_samples=100",
+        "eval.reference_count=100",
+        "eval.config.cas.epochs=1",
+        "log.samples_every=4",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run_dir = zoo_run_with_env(&tmp.path().join("runs"), "cgan_fashion_mnist", &set, &[("LAB_CACHE", cache.to_str().unwrap())]);
+    let label_acc = values(&run_dir, "eval/cas/label_acc");
+    assert_eq!(label_acc.len(), 1);
+    assert!((0.0..=1.0).contains(&label_acc[0].1));
     assert!(run_dir.join("samples/step_000004.png").exists());
 }

@@ -13,6 +13,9 @@ pub struct LossConfig {
     /// CR's T: false (default) is CR's own flip + ±4 px reflection-padded shift, so CR works
     /// without a run augmentation (CR-BigGAN); true uses the run's augmentation instead.
     pub cr_run_augment: bool,
+    /// Step D and G together from one forward pass (phase `DG`), as the original GAN's code
+    /// does (pylearn2's simultaneous SGD step), instead of `D` × `train.d_steps` then `G`.
+    pub simultaneous: bool,
 }
 
 /// The config of `wgan-gp`.
@@ -48,11 +51,18 @@ pub struct Penalties {
 /// A loss config: parsed by the API from TOML, then reduced to its penalty weights.
 pub trait PenaltyConfig: Serialize + DeserializeOwned + Default + Send + 'static {
     fn penalties(&self) -> Penalties;
+    /// Whether D and G step together from one forward pass.
+    fn simultaneous(&self) -> bool {
+        false
+    }
 }
 
 impl PenaltyConfig for LossConfig {
     fn penalties(&self) -> Penalties {
         Penalties { gp_lambda: 0.0, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda, cr_run_augment: self.cr_run_augment }
+    }
+    fn simultaneous(&self) -> bool {
+        self.simultaneous
     }
 }
 

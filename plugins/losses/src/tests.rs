@@ -85,8 +85,26 @@ fn wgan_matches_its_formula_and_logs_the_critics_estimate() {
     check::<Wgan>("", |r, f| mean(f, |f| f) - mean(r, |r| r), |f| -mean(f, |f| f));
     let (r, f) = (logits(&REAL, &W, 1.0), logits(&FAKE, &W, 1.0));
     let mut host = fake_host(PHASE_D, W);
-    host.loss(&mut loss::<Wgan>("").unwrap()).unwrap();
+    let _ = host.loss(&mut loss::<Wgan>("").unwrap()).unwrap();
     assert_close(host.logged("wgan/estimate").unwrap(), mean(&r, |r| r) - mean(&f, |f| f), "W estimate");
+}
+
+#[test]
+fn the_simultaneous_update_gives_d_and_g_their_losses_from_one_forward_pass() {
+    let mut ns = loss::<NonSaturating>("simultaneous = true").unwrap();
+    let plan = ns.plan().unwrap();
+    assert_eq!((plan.len(), plan[0].name.as_str()), (1, "DG"));
+    assert_eq!(plan[0].networks, ["discriminator", "generator"]);
+    let mut host = fake_host("DG", W);
+    let groups = host.groups(&mut ns).unwrap();
+    let (r, f) = (logits(&REAL, &W, 1.0), logits(&FAKE, &W, 1.0));
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].0, ["discriminator"]);
+    assert_close(value(groups[0].1.as_ref().unwrap()), mean(&r, |r| softplus(-r)) + mean(&f, softplus), "D's loss");
+    assert_eq!(groups[1].0, ["generator"]);
+    assert_close(value(groups[1].1.as_ref().unwrap()), mean(&f, |f| softplus(-f)), "G's loss");
+    assert_eq!(host.calls, [(Role::Real, true), (Role::Fake, true)], "one D call per batch");
+    assert!(loss::<NonSaturating>("").unwrap().plan().unwrap().is_empty(), "the default plan otherwise");
 }
 
 #[test]
@@ -201,7 +219,7 @@ fn negative_weights_are_refused() {
 #[test]
 fn gp_lambda_belongs_to_wgan_gp_only() {
     let err = loss::<Hinge>("gp_lambda = 10").err().unwrap().to_string();
-    assert!(err.starts_with("key `gp_lambda`: not a key of this plugin;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma"), "{err}");
+    assert!(err.starts_with("key `gp_lambda`: not a key of this plugin;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma, simultaneous"), "{err}");
 }
 
 #[test]
@@ -211,7 +229,7 @@ fn library_exports_all_six_losses() {
     assert_eq!(names, ["non-saturating", "minimax", "hinge", "wgan-gp", "least-squares", "wgan"]);
     let wgan = &library.plugins[3];
     assert_eq!(wgan.default_config.as_str(), "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
-    assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
+    assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\nsimultaneous = false\n");
 }
 
 #[test]

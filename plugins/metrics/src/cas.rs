@@ -11,8 +11,12 @@
 //! Adam (lr `lr`, β = (0.9, 0.999)), `epochs` passes over its training set in batches of
 //! `batch_size`, reshuffled each epoch. Training seeds libtorch's generator with `seed` first
 //! (the trainer reseeds before each of its own phases, so the run's draws are unaffected), so
-//! the same images give the same accuracies. The real-data accuracy depends only on the
-//! reference set and this protocol, and is cached per both (see `reference`).
+//! the same images give the same accuracies. The real-data classifier and its accuracy depend
+//! only on the reference set and this protocol, and are cached per both (see `reference`).
+//!
+//! `cas/label_acc` turns the real-data classifier on the samples: the share classified as the
+//! label they were generated for (the "GAN-test" accuracy of Shmelkov et al. 2018; CGAN's
+//! class-fidelity check).
 use std::path::PathBuf;
 
 use lab_plugin_api::tch::{self, nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
@@ -64,6 +68,12 @@ impl Classifier {
 
 /// Trains the protocol's classifier on `(x, y)` and returns its accuracy on `(test_x, test_y)`.
 pub fn train_and_test(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor, test_x: &Tensor, test_y: &Tensor) -> f64 {
+    let (_vs, net) = train(config, classes, x, y);
+    accuracy(&net, test_x, test_y)
+}
+
+/// The protocol's classifier, trained on `(x, y)` (uint8 images), with the store of its weights.
+pub fn train(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor) -> (nn::VarStore, Classifier) {
     tch::manual_seed(config.seed as i64);
     let device = x.device();
     let vs = nn::VarStore::new(device);
@@ -81,6 +91,11 @@ pub fn train_and_test(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor, 
             start += len;
         }
     }
+    (vs, net)
+}
+
+/// The share of `(test_x, test_y)` that `net` classifies right.
+pub fn accuracy(net: &Classifier, test_x: &Tensor, test_y: &Tensor) -> f64 {
     tch::no_grad(|| {
         let mut correct = 0i64;
         let m = test_x.size()[0];
@@ -197,11 +212,29 @@ impl MetricPlugin for Cas {
             return Err(Error::new("cas needs at least 2 reference images (half train the real classifier, half test)"));
         }
         let (test_x, test_y) = (real_x.narrow(0, half, real_x.size()[0] - half), real_y.narrow(0, half, real_y.size()[0] - half));
+        let (real_train_x, real_train_y) = (real_x.narrow(0, 0, half), real_y.narrow(0, 0, half));
+        let weights = self.cache.as_ref().map(|p| p.with_extension("safetensors"));
+        let real_net = match weights.as_ref().filter(|w| w.exists()) {
+            Some(w) => {
+                let mut vs = nn::VarStore::new(self.device);
+                let net = Classifier::new(&vs.root(), real_x.size()[1], self.classes);
+                vs.load(w).map_err(|e| Error::new(format!("cas: cannot read its cached classifier {}: {e}; delete the file to retrain", w.display())))?;
+                net
+            }
+            None => {
+                let (vs, net) = train(&self.config, self.classes, &real_train_x, &real_train_y);
+                if let Some(w) = &weights {
+                    let _ = std::fs::create_dir_all(w.parent().unwrap_or(std::path::Path::new(".")));
+                    let _ = vs.save(w);
+                }
+                net
+            }
+        };
         let cached = self.cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         let real_acc = match cached.and_then(|v| v["real_acc"].as_f64()) {
             Some(acc) => acc,
             None => {
-                let acc = train_and_test(&self.config, self.classes, &real_x.narrow(0, 0, half), &real_y.narrow(0, 0, half), &test_x, &test_y);
+                let acc = accuracy(&real_net, &test_x, &test_y);
                 if let Some(path) = &self.cache {
                     let _ = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")));
                     let _ = std::fs::write(path, json!({ "real_acc": acc, "protocol": self.protocol_json() }).to_string());
@@ -209,11 +242,13 @@ impl MetricPlugin for Cas {
                 acc
             }
         };
+        let label_acc = accuracy(&real_net, &fake_x, &fake_y);
         let acc = train_and_test(&self.config, self.classes, &fake_x, &fake_y, &test_x, &test_y);
         Ok(vec![
-            Value { name: "cas/acc".into(), value: acc, higher_is_better: true },
-            Value { name: "cas/real_acc".into(), value: real_acc, higher_is_better: true },
-            Value { name: "cas/ratio".into(), value: acc / real_acc.max(1e-12), higher_is_better: true },
+            Value::higher("cas/acc", acc),
+            Value::higher("cas/real_acc", real_acc),
+            Value::higher("cas/ratio", acc / real_acc.max(1e-12)),
+            Value::higher("cas/label_acc", label_acc),
         ])
     }
 
@@ -254,6 +289,7 @@ mod tests {
         let v = cas(real, (fake.0, Some(fake.1))).unwrap();
         let (acc, real_acc) = (metric::value(&v, "cas/acc"), metric::value(&v, "cas/real_acc"));
         assert!(real_acc > 0.9 && acc > 0.9, "acc {acc}, real {real_acc}");
+        assert!(metric::value(&v, "cas/label_acc") > 0.9, "real images keep their labels");
         assert!((metric::value(&v, "cas/ratio") - acc / real_acc).abs() < 1e-12);
     }
 
@@ -264,8 +300,11 @@ mod tests {
         let (real, fake) = (bands(300), bands(300));
         // Every label moved to the next class: the classifier learns the wrong map.
         let shifted = (&fake.1 + 1).remainder(3);
-        let acc = metric::value(&cas((real.0.shallow_clone(), real.1.shallow_clone()), (fake.0.shallow_clone(), Some(shifted))).unwrap(), "cas/acc");
+        let v = cas((real.0.shallow_clone(), real.1.shallow_clone()), (fake.0.shallow_clone(), Some(shifted))).unwrap();
+        let acc = metric::value(&v, "cas/acc");
         assert!(acc < 0.1, "shifted labels: {acc}");
+        // The real-data classifier sees the images' true classes, not their (wrong) labels.
+        assert!(metric::value(&v, "cas/label_acc") < 0.1, "shifted labels: {}", metric::value(&v, "cas/label_acc"));
         // Shuffled labels carry (almost) no information: with 300 images the per-class label
         // counts still lean a little, so the score is noisy, but far below the real 1.0.
         let shuffled = fake.1.index_select(0, &Tensor::randperm(300, (Kind::Int64, Device::Cpu)));
@@ -292,13 +331,17 @@ mod tests {
         let (real, fake) = (bands(60), bands(60));
         let batches = (vec![(real.0, Some(real.1))], vec![(fake.0, Some(fake.1))]);
         let first = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
-        let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        assert_eq!(files.iter().map(|f| f.extension().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["json", "safetensors"]);
+        let file = files[0].clone();
         assert!(file.file_name().unwrap().to_str().unwrap().starts_with("cas-bands-test-300-"));
         // A planted value proves the cache is read instead of retraining.
         std::fs::write(&file, r#"{"real_acc": 0.5}"#).unwrap();
         let second = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
         assert_eq!(metric::value(&second, "cas/real_acc"), 0.5);
         assert_eq!(metric::value(&second, "cas/acc"), metric::value(&first, "cas/acc"), "seeded: the same images, the same accuracy");
+        assert_eq!(metric::value(&second, "cas/label_acc"), metric::value(&first, "cas/label_acc"), "the cached classifier is the trained one");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,11 +1,18 @@
 //! # lab-plugin-mlp
 //!
+//! Fully connected GANs: `gan-mlp` and `cgan-mlp` ([`goodfellow`]: the original GAN's and the
+//! conditional GAN's MNIST networks, maxout and dropout in D), and `mlp` below.
+//!
 //! `mlp`: a fully connected generator and discriminator, as the 2-D toy studies use them. The
 //! defaults are LSGAN's stability experiment (Mao et al. 2017, `stability_comparison/` of the
 //! official code): z of 256 from N(0, I), two hidden layers of 128 tanh units in G and in D,
 //! orthogonal weights with gain 1.4 and zero biases, a linear output (G's: the data's values,
 //! D's: one logit). On images it reads and writes them flat.
 use lab_nn::prelude::*;
+
+pub mod goodfellow;
+
+pub use goodfellow::{CganMlp, GanMlp, Maxout};
 
 /// `[model.config]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,7 +127,11 @@ impl GanModel for Mlp {
 /// The `mlp` architecture plugin.
 pub type MlpArchitecture = Gan<Mlp>;
 
-lab_plugin_api::export_plugins! { architecture: MlpArchitecture }
+lab_plugin_api::export_plugins! {
+    architecture: MlpArchitecture,
+    architecture: GanMlp,
+    architecture: CganMlp,
+}
 
 #[cfg(test)]
 mod tests {
@@ -156,6 +167,49 @@ mod tests {
                 assert!(gram.allclose(&eye, 1e-5, 1e-5, false), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn the_original_gan_and_cgan_networks_have_the_papers_sizes() {
+        let arch = architecture::create::<GanMlp>("", FASHION_MNIST).unwrap();
+        let report = arch.check_gan(4);
+        // G: Linear(100, 1200), Linear(1200, 1200), Linear(1200, 784); D: maxout 240×5 twice
+        // (Linear(784, 1200), Linear(240, 1200)), Linear(240, 1).
+        assert_eq!(report.generator_parameters, (100 * 1200 + 1200) + (1200 * 1200 + 1200) + (1200 * 784 + 784));
+        assert_eq!(report.discriminator_parameters, (784 * 1200 + 1200) + (240 * 1200 + 1200) + (240 + 1));
+        let z = arch.latents(10_000).unwrap();
+        let (lo, hi) = (z.min().double_value(&[]), z.max().double_value(&[]));
+        assert!(lo >= -(3f64.sqrt()) && hi <= 3f64.sqrt() && hi > 1.7, "U(-√3, √3): [{lo}, {hi}]");
+
+        let arch = architecture::create::<CganMlp>("", FASHION_MNIST).unwrap();
+        let report = arch.check_gan(4);
+        // G: z → 200, y → 1000, 1200 → 1200, 1200 → 784; D: x → maxout 240×5, y → maxout 50×5,
+        // 290 → maxout 240×4, 240 → 1.
+        let g = (100 * 200 + 200) + (10 * 1000 + 1000) + (1200 * 1200 + 1200) + (1200 * 784 + 784);
+        let d = (784 * 1200 + 1200) + (10 * 250 + 250) + (290 * 960 + 960) + (240 + 1);
+        assert_eq!((report.generator_parameters, report.discriminator_parameters), (g, d));
+        let err = architecture::create::<CganMlp>("", TOY).err().unwrap();
+        assert!(err.to_string().contains("needs labelled data"), "{err}");
+    }
+
+    #[test]
+    fn maxout_takes_the_largest_piece_and_dropout_acts_in_training_only() {
+        let _rng = rng_lock();
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Maxout::new(&vs.root(), 3, 2, 4, 0.5);
+        let x = Tensor::randn([5, 3], (Kind::Float, tch::Device::Cpu));
+        let pieces = x.apply(m.linear_for_tests()).view([5, 2, 4]);
+        let (by_hand, _) = pieces.max_dim(2, false);
+        assert!(m.forward(&x).allclose(&by_hand, 1e-6, 1e-6, false));
+        let arch = architecture::create::<GanMlp>("", FASHION_MNIST).unwrap();
+        let mut d = arch.build("discriminator").unwrap();
+        let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
+        let eval = |d: &mut lab_plugin_api::host::NetworkHandle| d.forward(&[x.shallow_clone()], false).unwrap().remove(0);
+        assert!(eval(&mut d).equal(&eval(&mut d)), "no dropout in eval mode");
+        let a = d.forward(&[x.shallow_clone()], true).unwrap().remove(0);
+        let b = d.forward(&[x.shallow_clone()], true).unwrap().remove(0);
+        assert!(!a.equal(&b), "dropout in training");
     }
 
     #[test]
