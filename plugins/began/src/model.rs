@@ -9,7 +9,7 @@
 //! log2(side / b) + 1. Weights are Glorot-uniform and biases 0 (slim's defaults). z is
 //! U(−1, 1) of `z_dim` (the paper's N_z = N_h = 64).
 use lab_nn::prelude::*;
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork};
 
 /// `[model.config]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,7 +119,7 @@ impl ArchitecturePlugin for BeganNetworks {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D])]
+        lab_nn::gan::networks()
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {

@@ -13,7 +13,7 @@
 //!
 //! The sigmoid outputs p in [0, 1] become the core's [-1, 1] images as `2p − 1`.
 use lab_nn::prelude::*;
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork};
 
 /// A maxout layer: `units` outputs, each the largest of `pieces` affine maps.
 #[derive(Debug)]
@@ -104,7 +104,7 @@ impl ArchitecturePlugin for GanMlp {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D])]
+        lab_nn::gan::networks()
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
@@ -194,7 +194,7 @@ impl ArchitecturePlugin for CganMlp {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D])]
+        lab_nn::gan::networks()
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {

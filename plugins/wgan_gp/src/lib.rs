@@ -12,7 +12,7 @@
 //! Every layer has a bias; weights use tflib's He-uniform rule (σ = √(4 / (fan_in + fan_out)),
 //! with the stride folded into the fans as tflib does), biases 0.
 use lab_nn::prelude::*;
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, PHASE_D, PHASE_G};
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork};
 
 /// `[model.config]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ impl ArchitecturePlugin for WganGpMnist {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D])]
+        lab_nn::gan::networks()
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
