@@ -216,3 +216,14 @@ fn cgan_samples_follow_their_labels_under_a_real_data_classifier() {
     assert!((0.0..=1.0).contains(&label_acc[0].1));
     assert!(run_dir.join("samples/step_000004.png").exists());
 }
+
+#[test]
+fn vaegan_steps_three_networks_on_their_own_losses_with_gating_and_resumes_exactly() {
+    let set = ["train.batch_size=16", "model.config.hidden=32", "model.config.z_dim=8", "eval.metrics=[]", "log.samples_every=8"];
+    let (_dir, run_dir) = resumes_exactly("vaegan_fashion_mnist", &set);
+    for key in ["loss/VG/encoder", "vaegan/kl", "vaegan/llike", "vaegan/decoder_stepped", "vaegan/discriminator_stepped"] {
+        assert_eq!(values(&run_dir, key).len(), 4, "{key}");
+    }
+    assert!(values(&run_dir, "vaegan/decoder_stepped").iter().all(|v| (0.0..=1.0).contains(&v.1)));
+    assert_eq!(png_size(&run_dir.join("samples/step_000008.png")), (8 * 30 + 2, 12 * 30 + 2));
+}

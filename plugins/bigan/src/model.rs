@@ -145,12 +145,7 @@ impl ArchitecturePlugin for Bigan {
 
     /// Rows of real images over their reconstructions G(E(x)), then samples G(z).
     fn visualize(&self, ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
-        let real = ctx.real(32)?;
-        let z = ctx.run_network("encoder", &[real.shallow_clone()])?.remove(0);
-        let recon = ctx.run_network("generator", &[z])?.remove(0);
-        let fixed = ctx.fixed_latent()?;
-        let samples = ctx.run_network("generator", &[fixed.narrow(0, 0, fixed.size()[0].min(32))])?.remove(0);
-        Ok(Some((lab_nn::grid::pairs_then(&real, &recon, &samples, 8), 8)))
+        lab_nn::grid::reconstructions(ctx).map(Some)
     }
 
     fn measures(&self) -> Vec<String> {

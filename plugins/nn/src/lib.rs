@@ -17,6 +17,7 @@
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
 pub mod gan;
+pub mod gaussian;
 pub mod grid;
 pub mod prelude;
 pub mod layers;

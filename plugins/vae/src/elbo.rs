@@ -6,6 +6,8 @@
 //! Grey-level pixels are the Bernoulli targets, p = (x + 1)/2, as in the reference
 //! implementation: on Fashion-MNIST (not binary) the "likelihood" is then the summed binary
 //! cross-entropy, comparable across runs of this model but not a density of the data.
+use lab_nn::gaussian::kl_standard_normal;
+pub use lab_nn::gaussian::reparameterise;
 use lab_nn::prelude::*;
 use lab_plugin_api::{BuildEnv, LossCtx, LossPlugin, Losses, PhasePlan, PHASE_G};
 
@@ -26,8 +28,7 @@ impl ElboTerms {
         let target = target.reshape([n, -1]);
         // −[t·log σ(l) + (1 − t)·log(1 − σ(l))] = softplus(l) − t·l, stable for any logit.
         let reconstruction = (logits.softplus() - &target * &logits).sum_dim_intlist(1, false, Kind::Float);
-        let kl = ((logvar.exp() + mu.square() - 1.0 - logvar) * 0.5).sum_dim_intlist(1, false, Kind::Float);
-        Self { reconstruction, kl }
+        Self { reconstruction, kl: kl_standard_normal(mu, logvar) }
     }
 
     /// −ELBO per image with the KL weighted by `beta` (1: the ELBO itself).
@@ -36,10 +37,6 @@ impl ElboTerms {
     }
 }
 
-/// z = μ + σ·ε, ε ~ N(0, I) from libtorch's generator.
-pub fn reparameterise(mu: &Tensor, logvar: &Tensor) -> Tensor {
-    mu + Tensor::randn_like(mu) * (logvar * 0.5).exp()
-}
 
 /// Images in [-1, 1] as Bernoulli targets in [0, 1].
 pub fn to_target(x: &Tensor) -> Tensor {

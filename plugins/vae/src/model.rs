@@ -149,15 +149,7 @@ impl ArchitecturePlugin for Vae {
 
     /// Rows of real images over their reconstructions (the decoder at μ), then prior samples.
     fn visualize(&self, ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
-        let columns = 8;
-        let pairs = (ctx.samples()? / (2 * columns)).clamp(1, 4);
-        let real = ctx.real(pairs * columns)?;
-        let pairs = real.size()[0] / columns;
-        let mu = ctx.run_network("encoder", &[real.shallow_clone()])?.remove(0);
-        let recon = ctx.run_network("generator", &[mu])?.remove(0);
-        let z = ctx.fixed_latent()?;
-        let prior = ctx.run_network("generator", &[z.narrow(0, 0, z.size()[0].min(pairs * columns))])?.remove(0);
-        Ok(Some((lab_nn::grid::pairs_then(&real, &recon, &prior, columns), columns)))
+        lab_nn::grid::reconstructions(ctx).map(Some)
     }
 
     fn measures(&self) -> Vec<String> {

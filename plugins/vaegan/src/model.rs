@@ -1,0 +1,139 @@
+//! `vaegan`: the authors' MNIST networks (`architectures.mnist`, 1024 units), with their VAE
+//! latent (`vae_latent_encoder`: affine μ and log σ² of `z_dim`).
+//! - Encoder: x → [FC 1024, BN, ReLU] × 2 → (μ, log σ²).
+//! - Decoder (`generator`): z → [FC 1024, BN, ReLU] × 2 → FC to the pixels, sigmoid (here
+//!   `2σ − 1`, the core's [-1, 1] images).
+//! - Discriminator: x → [FC 1024, BN, ReLU] × 2 → FC 1 (the logit; the code's sigmoid is in the
+//!   loss). Its second output is Dis_l(x), the learned similarity's features: the output of its
+//!   first `recon_depth` layers (3: the first block, 6: the second; the CIFAR run uses 6).
+//!
+//! Layers have biases (deeppy's `Affine`); batch norm has γ and β. Weights from tch's default
+//! fan-in uniform rule (the code's `AutoFiller`).
+use lab_nn::prelude::*;
+use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, VisualCtx};
+
+use crate::loss::PHASE;
+
+/// `[model.config]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaeGanConfig {
+    /// The latent's length (`n_hidden`; the code's default 128).
+    pub z_dim: i64,
+    /// Units of every hidden layer.
+    pub hidden: i64,
+    /// Layers of D whose output is the learned similarity's feature space: 3 or 6.
+    pub recon_depth: i64,
+}
+
+impl Default for VaeGanConfig {
+    fn default() -> Self {
+        Self { z_dim: 128, hidden: 1024, recon_depth: 6 }
+    }
+}
+
+/// The `vaegan` architecture plugin.
+pub struct VaeGan {
+    config: VaeGanConfig,
+    env: BuildEnv,
+}
+
+/// `[FC, BN, ReLU]` blocks.
+fn blocks(p: &nn::Path, input: i64, width: i64, count: usize) -> Vec<nn::SequentialT> {
+    (0..count)
+        .map(|i| {
+            let q = p / format!("block{i}");
+            nn::seq_t()
+                .add(nn::linear(&q / "fc", if i == 0 { input } else { width }, width, Default::default()))
+                .add(nn::batch_norm1d(&q / "bn", width, Default::default()))
+                .add_fn(|x| x.relu())
+        })
+        .collect()
+}
+
+impl VaeGan {
+    fn pixels(&self) -> i64 {
+        let d = self.env.data;
+        d.channels * d.height * d.width
+    }
+}
+
+impl ArchitecturePlugin for VaeGan {
+    const NAME: &'static str = "vaegan";
+    const DESCRIPTION: &'static str = "VAE-GAN's encoder, decoder and discriminator with a learned similarity layer (Larsen et al. 2016)";
+    type Config = VaeGanConfig;
+
+    fn create(config: VaeGanConfig, env: BuildEnv) -> Result<Self> {
+        check::positive("z_dim", config.z_dim)?;
+        check::positive("hidden", config.hidden)?;
+        if ![3, 6].contains(&config.recon_depth) {
+            return Err(Error::config("recon_depth", format!("expected 3 (after D's first block) or 6 (after its second), found {}", config.recon_depth)));
+        }
+        Ok(Self { config, env })
+    }
+
+    fn z_dim(&self) -> i64 {
+        self.config.z_dim
+    }
+
+    fn networks(&self) -> Vec<Spec> {
+        ["encoder", "generator", "discriminator"].iter().map(|n| Spec::new(n, &[PHASE])).collect()
+    }
+
+    fn build(&self, name: &str) -> Result<Box<dyn Network>> {
+        let vs = nn::VarStore::new(self.env.device());
+        let p = vs.root();
+        let (h, z, pixels) = (self.config.hidden, self.config.z_dim, self.pixels());
+        let d = self.env.data;
+        let shape = [-1, d.channels, d.height, d.width];
+        match name {
+            "encoder" => {
+                let body = blocks(&p, pixels, h, 2);
+                let (mu, logvar) = (nn::linear(&p / "z_mu", h, z, Default::default()), nn::linear(&p / "z_logvar", h, z, Default::default()));
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| {
+                        let x = body.iter().fold(i[0].flatten(1, -1), |x, b| x.apply_t(b, train));
+                        Ok(vec![x.apply(&mu), x.apply(&logvar)])
+                    },
+                }))
+            }
+            "generator" => {
+                let body = blocks(&p, z, h, 2);
+                let out = nn::linear(&p / "out", h, pixels, Default::default());
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| {
+                        let x = body.iter().fold(i[0].shallow_clone(), |x, b| x.apply_t(b, train));
+                        Ok(vec![(x.apply(&out).sigmoid() * 2.0 - 1.0).reshape(shape)])
+                    },
+                }))
+            }
+            "discriminator" => {
+                let body = blocks(&p, pixels, h, 2);
+                let out = nn::linear(&p / "out", h, 1, Default::default());
+                let similarity_block = (self.config.recon_depth / 3 - 1) as usize;
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| {
+                        let mut x = i[0].flatten(1, -1);
+                        let mut features = None;
+                        for (k, b) in body.iter().enumerate() {
+                            x = x.apply_t(b, train);
+                            if k == similarity_block {
+                                features = Some(x.shallow_clone());
+                            }
+                        }
+                        Ok(vec![x.apply(&out).view([-1]), features.expect("a block the config checked")])
+                    },
+                }))
+            }
+            other => Err(Error::new(format!("`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"))),
+        }
+    }
+
+    /// Rows of real images over their reconstructions (the decoder at μ), then prior samples.
+    fn visualize(&self, ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
+        lab_nn::grid::reconstructions(ctx).map(Some)
+    }
+}
