@@ -37,7 +37,8 @@ pub struct EvalConfig {
     pub reference_count: i64,
     /// The value that selects `checkpoints/best` (default: the first metric's first value).
     pub primary: String,
-    /// Feature network (TorchScript) handed to every metric that does not set its own.
+    /// Feature network (TorchScript) handed to every metric that has a `features` key and does
+    /// not set its own.
     pub features: String,
     /// Images per generator / feature-network call.
     pub batch_size: i64,
@@ -117,7 +118,10 @@ impl Evaluator {
         });
         for name in &cfg.metrics {
             let mut table = cfg.config.get(name).cloned().unwrap_or_default();
-            if !cfg.features.is_empty() && !table.contains_key("features") {
+            // Only metrics with a feature network (a `features` key) take `eval.features`: CAS
+            // trains its own classifier.
+            let takes_features = registry.resolved_config(PluginKind::Metric, name, &toml::Table::new()).contains_key("features");
+            if takes_features && !cfg.features.is_empty() && !table.contains_key("features") {
                 table.insert("features".into(), cfg.features.clone().into());
             }
             let mut metric = registry.metric(name, &table, env).map_err(|e| match e {
