@@ -11,7 +11,7 @@ use lab_nn::prelude::*;
 use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G};
 
-use crate::probe::nearest_neighbour_accuracy;
+use crate::probe::{linear_probe_accuracy, nearest_neighbour_accuracy};
 
 /// `[model.config]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,12 +149,16 @@ impl ArchitecturePlugin for Bigan {
     }
 
     fn measures(&self) -> Vec<String> {
-        ["probe_1nn", "probe_1nn_random_encoder", "reconstruction_ratio"].map(String::from).to_vec()
+        ["probe_1nn", "probe_1nn_random_encoder", "probe_linear", "probe_linear_random_encoder", "reconstruction_ratio"]
+            .map(String::from)
+            .to_vec()
     }
 
     /// - `probe_1nn`: 1-NN accuracy of E(x) on the evaluation split, with `eval_count` encoded
     ///   training images as memory (the paper's Table 1 probe);
-    /// - `probe_1nn_random_encoder`: the same probe through a freshly initialised encoder;
+    /// - `probe_1nn_random_encoder`: the same probe through a freshly initialised encoder (a
+    ///   random projection, which 1-NN finds nearly as good as pixels);
+    /// - `probe_linear`, `probe_linear_random_encoder`: logistic regression on the same features;
     /// - `reconstruction_ratio`: mean ‖x − G(E(x))‖ over mean ‖x − G(E(x'))‖ for a random
     ///   other image x' (the official log's EGr / EGr_b): below 1, reconstructions keep what
     ///   is particular to each image.
@@ -164,12 +168,14 @@ impl ArchitecturePlugin for Bigan {
         let (memory, memory_labels) = Self::encode(&mut trained, ctx, SPLIT_TRAIN, n)?;
         let (query, query_labels) = Self::encode(&mut trained, ctx, SPLIT_REFERENCE, n)?;
         let probe = nearest_neighbour_accuracy(&memory, &memory_labels, &query, &query_labels);
+        let linear = linear_probe_accuracy(&memory, &memory_labels, &query, &query_labels, 300);
 
         let mut fresh = self.build("encoder")?;
         let mut random = |x: &Tensor| -> Result<Tensor> { Ok(tch::no_grad(|| fresh.forward(&[x.shallow_clone()], false))?.remove(0)) };
         let (memory, memory_labels) = Self::encode(&mut random, ctx, SPLIT_TRAIN, n)?;
         let (query, query_labels) = Self::encode(&mut random, ctx, SPLIT_REFERENCE, n)?;
         let probe_random = nearest_neighbour_accuracy(&memory, &memory_labels, &query, &query_labels);
+        let linear_random = linear_probe_accuracy(&memory, &memory_labels, &query, &query_labels, 300);
 
         let (mut own, mut other, mut batches) = (0.0, 0.0, 0.0);
         ctx.for_each_batch(SPLIT_REFERENCE, 500, n.min(2000), |x, _| {
@@ -186,6 +192,8 @@ impl ArchitecturePlugin for Bigan {
         Ok(vec![
             Value::higher("probe_1nn", probe),
             Value::higher("probe_1nn_random_encoder", probe_random),
+            Value::higher("probe_linear", linear),
+            Value::higher("probe_linear_random_encoder", linear_random),
             Value::lower("reconstruction_ratio", own / other.max(1e-12)),
         ])
     }

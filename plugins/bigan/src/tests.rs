@@ -3,7 +3,7 @@
 use lab_nn::prelude::*;
 use lab_plugin_testkit::{architecture, images, rng_lock, FASHION_MNIST};
 
-use crate::probe::nearest_neighbour_accuracy;
+use crate::probe::{linear_probe_accuracy, nearest_neighbour_accuracy};
 use crate::Bigan;
 
 const CPU: tch::Device = tch::Device::Cpu;
@@ -53,6 +53,24 @@ fn nearest_neighbour_accuracy_by_hand() {
 }
 
 #[test]
+fn the_linear_probe_separates_linearly_separable_classes_and_not_xor() {
+    let _rng = rng_lock();
+    tch::manual_seed(2);
+    let x = Tensor::randn([400, 2], (Kind::Float, CPU));
+    let a = x.select(1, 0);
+    let b = x.select(1, 1);
+    // Linear: the sign of the first feature. XOR of the two signs: no line does better than chance.
+    let linear = a.gt(0.0).to_kind(Kind::Int64);
+    let xor = a.gt(0.0).logical_xor(&b.gt(0.0)).to_kind(Kind::Int64);
+    let (train, test) = (x.narrow(0, 0, 200), x.narrow(0, 200, 200));
+    let acc = |y: &Tensor| linear_probe_accuracy(&train, &y.narrow(0, 0, 200), &test, &y.narrow(0, 200, 200), 300);
+    assert!(acc(&linear) > 0.95, "{}", acc(&linear));
+    assert!(acc(&xor) < 0.7, "{}", acc(&xor));
+    // 1-NN has no such limit.
+    assert!(nearest_neighbour_accuracy(&train, &xor.narrow(0, 0, 200), &test, &xor.narrow(0, 200, 200)) > 0.85);
+}
+
+#[test]
 fn the_model_measures_its_encoder_beside_a_fresh_one() {
     let _rng = rng_lock();
     tch::manual_seed(1);
@@ -63,7 +81,7 @@ fn the_model_measures_its_encoder_beside_a_fresh_one() {
     let x = (Tensor::rand([300, 1, 28, 28], (Kind::Float, CPU)) * 0.2 + y.to_kind(Kind::Float).view([-1, 1, 1, 1]) * 1.5 - 1.0).clamp(-1.0, 1.0);
     let values = arch.evaluate(nets, (&x, Some(&y)), (&x, Some(&y))).unwrap();
     let names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(names, ["probe_1nn", "probe_1nn_random_encoder", "reconstruction_ratio"]);
-    assert!(values[0].value > 0.9 && values[1].value > 0.9, "{values:?}");
-    assert!(values[2].value > 0.0 && !values[2].higher_is_better);
+    assert_eq!(names, ["probe_1nn", "probe_1nn_random_encoder", "probe_linear", "probe_linear_random_encoder", "reconstruction_ratio"]);
+    assert!(values[..4].iter().all(|v| v.value > 0.9), "{values:?}");
+    assert!(values[4].value > 0.0 && !values[4].higher_is_better);
 }
