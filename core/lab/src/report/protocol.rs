@@ -45,7 +45,9 @@ impl Protocol {
         flatten("", raw, &mut fields);
         fields.retain(|k, _| match k.strip_prefix("metrics.") {
             Some(rest) => plugins.iter().any(|p| rest.starts_with(&format!("{p}."))),
-            None => true,
+            // What an architecture measures about itself (and how long it took) belongs to the
+            // row's model, not to the protocol its samples were scored by.
+            None => !k.starts_with("model."),
         });
         Self { fields, raw: raw.clone() }
     }

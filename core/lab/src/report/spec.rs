@@ -39,6 +39,10 @@ pub struct Spec {
     /// Write metric-vs-step plots beside the tables.
     #[serde(default = "yes")]
     pub plots: bool,
+    /// Rows have different metrics (a zoo: each system its own check), so a run without one of
+    /// the metrics is expected and not listed in a note.
+    #[serde(default)]
+    pub sparse: bool,
 }
 
 fn yes() -> bool {

@@ -311,6 +311,7 @@ pub fn build(spec: &Spec, spec_path: &Path, base: &Path) -> Result<Table, Report
                     }
                     match pick(run, curves, &m.name, m.pick) {
                         Some(v) => values.push((run.seed, v)),
+                        None if spec.sparse => {}
                         None => no_value.entry(format!("`{}` ({})", m.name, m.pick.as_str())).or_default().push(run.shown.clone()),
                     }
                 }
