@@ -91,10 +91,14 @@ fn a_phase_naming_a_network_the_architecture_does_not_declare() {
 #[test]
 fn a_batch_larger_than_the_data_is_a_config_error_before_training() {
     let runs = tempfile::tempdir().unwrap();
-    let out = run(lab()
-        .args(["run", "experiments/quickstart.toml", "--runs-dir"])
-        .arg(runs.path())
-        .args(["--set", "data.fraction=0.01", "--set", "train.batch_size=100000000", "--set", "device=\"cpu\""]));
+    let out = run(lab().args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs.path()).args([
+        "--set",
+        "data.fraction=0.01",
+        "--set",
+        "train.batch_size=100000000",
+        "--set",
+        "device=\"cpu\"",
+    ]));
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim_end(),

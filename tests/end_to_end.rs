@@ -9,19 +9,34 @@ fn quickstart_runs_end_to_end() {
     let out = run(lab().args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).args(tiny(8)));
     assert!(out.status.success(), "{}", stderr(&out));
     let run_dir = only_run(&runs, "quickstart");
-    for f in ["config.toml", "manifest.json", "metrics.jsonl", "summary.json", "checkpoints/last.safetensors", "samples/step_000004.png", "samples/step_000008.png"] {
+    for f in [
+        "config.toml",
+        "manifest.json",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/last.safetensors",
+        "samples/step_000004.png",
+        "samples/step_000008.png",
+    ] {
         assert!(run_dir.join(f).exists(), "{f} missing in {}", run_dir.display());
     }
-    let events: Vec<_> = std::fs::read_dir(&run_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents.")).collect();
+    let events: Vec<_> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents."))
+        .collect();
     assert_eq!(events.len(), 1, "one TensorBoard writer per run folder");
 
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "finished");
     assert_eq!(summary["steps"], 8);
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "finished");
     assert!(manifest["libtorch"].as_str().unwrap().starts_with("2.11.0"), "{}", manifest["libtorch"]);
-    let plugins: Vec<&str> = manifest["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let plugins: Vec<&str> =
+        manifest["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(plugins, ["dcgan", "non-saturating"]);
     assert_eq!(manifest["plugins"][0]["sha256"].as_str().unwrap().len(), 64);
 
@@ -44,7 +59,8 @@ fn quickstart_runs_end_to_end() {
     assert!(out.status.success(), "{}", stderr(&out));
     let tb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let loss_d = &tb["scalars"]["loss/d"];
-    let jsonl: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
+    let jsonl: Vec<(u64, f64)> =
+        metrics(&run_dir).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
     let tb_steps: Vec<u64> = loss_d.as_array().unwrap().iter().map(|p| p[0].as_u64().unwrap()).collect();
     assert_eq!(tb_steps, jsonl.iter().map(|p| p.0).collect::<Vec<_>>());
     for (p, (_, v)) in loss_d.as_array().unwrap().iter().zip(&jsonl) {
@@ -62,8 +78,20 @@ fn plugins_lists_the_shipped_plugins() {
     let out = run(lab().args(["plugins", "--json"]));
     assert!(out.status.success());
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<String> = list.as_array().unwrap().iter().map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
-    for n in ["architecture/dcgan", "loss/hinge", "loss/non-saturating", "loss/wgan-gp", "loss/least-squares", "loss/minimax"] {
+    let names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    for n in [
+        "architecture/dcgan",
+        "loss/hinge",
+        "loss/non-saturating",
+        "loss/wgan-gp",
+        "loss/least-squares",
+        "loss/minimax",
+    ] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
     let table = run(lab().arg("plugins"));
@@ -101,7 +129,9 @@ fn nested_keys_can_be_set_from_the_environment() {
     }
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", stderr(&out));
-    let config: toml::Table = toml::from_str(&std::fs::read_to_string(only_run(runs.path(), "quickstart").join("config.toml")).unwrap()).unwrap();
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(only_run(runs.path(), "quickstart").join("config.toml")).unwrap())
+            .unwrap();
     assert_eq!(config["train"]["steps"].as_integer(), Some(2));
     assert_eq!(config["train"]["batch_size"].as_integer(), Some(8));
     assert_eq!(config["model"]["config"]["g_channels"].as_integer(), Some(8));

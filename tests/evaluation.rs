@@ -35,7 +35,10 @@ fn metrics_during_training_and_lab_eval_agree() {
     let features = tiny_features(tmp.path());
     let runs = tmp.path().join("runs");
     let mut cmd = lab();
-    cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).args(tiny(8)).env("LAB_CACHE", tmp.path().join("cache"));
+    cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"])
+        .arg(&runs)
+        .args(tiny(8))
+        .env("LAB_CACHE", tmp.path().join("cache"));
     for s in [
         "eval.every=4".to_string(),
         "eval.metrics=[\"fid\", \"is\", \"kid\", \"pr\"]".into(),
@@ -52,14 +55,16 @@ fn metrics_during_training_and_lab_eval_agree() {
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", stderr(&out));
     let run_dir = only_run(&runs, "quickstart");
-    let fid: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "eval/fid").map(|m| (m.0, m.2)).collect();
+    let fid: Vec<(u64, f64)> =
+        metrics(&run_dir).into_iter().filter(|m| m.1 == "eval/fid").map(|m| (m.0, m.2)).collect();
     assert_eq!(fid.iter().map(|f| f.0).collect::<Vec<_>>(), [4, 8]);
     let keys: std::collections::BTreeSet<String> = metrics(&run_dir).into_iter().map(|m| m.1).collect();
     for k in ["eval/is", "eval/kid", "eval/precision", "eval/recall"] {
         assert!(keys.contains(k), "{k} missing: {keys:?}");
     }
     assert!(run_dir.join("checkpoints/best.safetensors").exists());
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
     let best = &summary["eval"]["best"];
     assert_eq!(best["metric"], "fid");
     let best_fid = fid.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
@@ -72,14 +77,19 @@ fn metrics_during_training_and_lab_eval_agree() {
 
     // TensorBoard shows the eval scalars too.
     let py = root().join(".venv/bin/python3");
-    let out = std::process::Command::new(&py).arg(root().join("core/lab/src/track/read_events.py")).arg(&run_dir).output().unwrap();
+    let out = std::process::Command::new(&py)
+        .arg(root().join("core/lab/src/track/read_events.py"))
+        .arg(&run_dir)
+        .output()
+        .unwrap();
     let tb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tb["scalars"]["eval/fid"].as_array().unwrap().len(), 2);
 
     // `lab eval` on the final checkpoint reproduces the in-training value, and leaves the run
     // folder exactly as it was.
     let before = folder_contents(&run_dir);
-    let out = run(lab().args(["eval"]).arg(&run_dir).args(["--metrics", "fid"]).env("LAB_CACHE", tmp.path().join("cache")));
+    let out =
+        run(lab().args(["eval"]).arg(&run_dir).args(["--metrics", "fid"]).env("LAB_CACHE", tmp.path().join("cache")));
     assert!(out.status.success(), "{}", stderr(&out));
     let after = folder_contents(&run_dir);
     let changed: Vec<_> = after.iter().filter(|f| !before.contains(f)).map(|f| &f.0).collect();
@@ -117,7 +127,9 @@ fn tensorboard_hparams_dashboard_lists_both_variants() {
     for (augment, fraction) in [("none", "0.01"), ("diffaugment", "0.02")] {
         let mut cmd = lab();
         // The variant first: a long label is cut at the end.
-        cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).env("LAB_CACHE", tmp.path().join("cache"));
+        cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"])
+            .arg(&runs)
+            .env("LAB_CACHE", tmp.path().join("cache"));
         cmd.args(["--set", &format!("augment.name={augment:?}")]).args(tiny(4));
         for s in [
             "augment.config.policy=\"translation,cutout\"".into(),
@@ -142,32 +154,49 @@ fn tensorboard_hparams_dashboard_lists_both_variants() {
     let server = TensorBoardServer::start(&runs, tmp.path()).expect("tensorboard starts");
     let fid = json!({"metric": {"tag": "best/fid"}, "order": "ORDER_ASC"});
     let groups = server
-        .wait_for_session_groups(&[fid.clone()], std::time::Duration::from_secs(60), |v| {
-            v["sessionGroups"].as_array().is_some_and(|g| g.len() == 2 && g.iter().all(|g| g["metricValues"].as_array().is_some_and(|m| !m.is_empty())))
+        .wait_for_session_groups(std::slice::from_ref(&fid), std::time::Duration::from_secs(60), |v| {
+            v["sessionGroups"].as_array().is_some_and(|g| {
+                g.len() == 2 && g.iter().all(|g| g["metricValues"].as_array().is_some_and(|m| !m.is_empty()))
+            })
         })
         .expect("session_groups answers");
     let list = groups["sessionGroups"].as_array().unwrap_or_else(|| panic!("no session groups: {groups}"));
     assert_eq!(list.len(), 2, "one session per run: {groups}");
 
     let experiment = server.experiment().expect("experiment answers");
-    let columns: Vec<&str> = experiment["hparamInfos"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
-    for c in ["architecture", "loss", "augment", "augment.policy", "data.fraction", "seed", "optim.lr", "train.batch_size"] {
+    let columns: Vec<&str> =
+        experiment["hparamInfos"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    for c in
+        ["architecture", "loss", "augment", "augment.policy", "data.fraction", "seed", "optim.lr", "train.batch_size"]
+    {
         assert!(columns.contains(&c), "hparam column {c} missing: {columns:?}");
     }
-    let metric_tags: Vec<&str> = experiment["metricInfos"].as_array().unwrap().iter().map(|m| m["name"]["tag"].as_str().unwrap()).collect();
+    let metric_tags: Vec<&str> =
+        experiment["metricInfos"].as_array().unwrap().iter().map(|m| m["name"]["tag"].as_str().unwrap()).collect();
     for t in ["eval/fid", "best/fid", "loss/d"] {
         assert!(metric_tags.contains(&t), "metric {t} missing: {metric_tags:?}");
     }
 
     // Each row against its run folder: hyperparameters, and the best and final FID.
     let metric = |g: &Value, tag: &str| -> f64 {
-        g["metricValues"].as_array().unwrap().iter().find(|m| m["name"]["tag"] == tag).unwrap_or_else(|| panic!("{tag} not in {g}"))["value"].as_f64().unwrap()
+        g["metricValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"]["tag"] == tag)
+            .unwrap_or_else(|| panic!("{tag} not in {g}"))["value"]
+            .as_f64()
+            .unwrap()
     };
     let mut seen = Vec::new();
     for g in list {
         let augment = g["hparams"]["augment"].as_str().unwrap().to_string();
-        let run_dir = run_dirs.iter().find(|d| g["name"].as_str().unwrap().ends_with(d.file_name().unwrap().to_str().unwrap())).expect("the group is a run folder");
-        let summary: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+        let run_dir = run_dirs
+            .iter()
+            .find(|d| g["name"].as_str().unwrap().ends_with(d.file_name().unwrap().to_str().unwrap()))
+            .expect("the group is a run folder");
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
         let best = summary["eval"]["best"]["value"].as_f64().unwrap();
         let last = summary["eval"]["final"]["values"]["fid"].as_f64().unwrap();
         assert!((metric(g, "best/fid") - best).abs() <= 1e-4 * best.abs(), "{g} vs best {best}");

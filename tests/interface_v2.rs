@@ -43,7 +43,11 @@ fn resumes_exactly(name: &str, set: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let tmp = dir.path();
     let full = train(&so, &tmp.join(format!("{name}-full")), 8, set);
     let part = train(&so, &tmp.join(format!("{name}-part")), 4, set);
-    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]).env("LAB_PLUGIN_PATH", &so));
+    let out = run(lab()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&part)
+        .args(["--set", "train.steps=8"])
+        .env("LAB_PLUGIN_PATH", &so));
     assert!(out.status.success(), "{}", stderr(&out));
     let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
     assert!(a.iter().any(|m| m.0 > 4), "{name}: nothing logged after the resume point");
@@ -115,7 +119,10 @@ fn a_stateful_loss_resumes_exactly_and_an_old_checkpoint_without_its_state_is_re
         .env("LAB_PLUGIN_PATH", &so));
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("the checkpoint has no state for loss `toy-began` (it was written before that plugin kept state)"), "{err}");
+    assert!(
+        err.contains("the checkpoint has no state for loss `toy-began` (it was written before that plugin kept state)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,14 +192,19 @@ fn a_loss_for_a_network_the_phase_does_not_step_stops_the_run_and_keeps_the_chec
 #[test]
 fn a_non_scalar_loss_stops_the_run() {
     let (err, _, _tmp) = failing_run(&["loss.config.at=2", "loss.config.mode=\"shape\""]);
-    assert!(err.contains("step 2: loss `toy-bad` returned a discriminator loss of shape [3]; expected a scalar"), "{err}");
+    assert!(
+        err.contains("step 2: loss `toy-bad` returned a discriminator loss of shape [3]; expected a scalar"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_plugin_error_with_a_key_names_the_plugin_and_the_full_key() {
     let (err, _, _tmp) = failing_run(&["loss.config.mode=\"bogus\""]);
     assert!(
-        err.contains("loss plugin `toy-bad`: key `loss.config.mode`: expected \"network\" or \"shape\", found \"bogus\""),
+        err.contains(
+            "loss plugin `toy-bad`: key `loss.config.mode`: expected \"network\" or \"shape\", found \"bogus\""
+        ),
         "{err}"
     );
 }
@@ -244,12 +256,19 @@ fn a_two_d_mixture_trains_and_is_drawn_as_a_scatter_with_its_mode_coverage() {
         &so,
         &tmp.path().join("runs"),
         4,
-        &["loss.name=\"toy-gan\"", "data.dataset=\"ring\"", "data.fraction=1.0", "data.synthetic_count=512", "log.samples_every=2"],
+        &[
+            "loss.name=\"toy-gan\"",
+            "data.dataset=\"ring\"",
+            "data.fraction=1.0",
+            "data.synthetic_count=512",
+            "log.samples_every=2",
+        ],
     );
     for step in [2, 4] {
         assert_eq!(png_size(&run_dir.join(format!("samples/step_{step:06}.png"))), (480, 480));
     }
-    let modes: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "toy/modes").map(|m| (m.0, m.2)).collect();
+    let modes: Vec<(u64, f64)> =
+        metrics(&run_dir).into_iter().filter(|m| m.1 == "toy/modes").map(|m| (m.0, m.2)).collect();
     assert_eq!(modes.iter().map(|m| m.0).collect::<Vec<_>>(), [2, 4]);
     assert!(modes.iter().all(|m| (0.0..=8.0).contains(&m.1)), "{modes:?}");
     assert_eq!(keys_at(&run_dir, "toy/high_quality"), [2, 4]);
@@ -277,7 +296,13 @@ fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired(
     // pix2pix's layout: A on the left half, B = 255 − A on the right, a horizontal gradient so
     // that a flip applied to only one side would show.
     let paired = tmp.path().join("paired");
-    write_pngs(&paired, 12, 16, 8, |i, x| if x < 8 { (i * 10 + x * 20) as u8 } else { 255 - (i * 10 + (x - 8) * 20) as u8 });
+    write_pngs(
+        &paired,
+        12,
+        16,
+        8,
+        |i, x| if x < 8 { (i * 10 + x * 20) as u8 } else { 255 - (i * 10 + (x - 8) * 20) as u8 },
+    );
     let set = |dataset: &str, extra: &[&str]| -> Vec<String> {
         let mut s = vec![
             "loss.name=\"toy-pair\"".to_string(),
@@ -301,7 +326,11 @@ fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired(
     write_pngs(&b, 7, 8, 8, |_, _| 255);
     let args = set(
         "unpaired-folders",
-        &[&format!("data.path={:?}", a.display().to_string()), &format!("data.path_b={:?}", b.display().to_string()), "loss.config.paired=false"],
+        &[
+            &format!("data.path={:?}", a.display().to_string()),
+            &format!("data.path_b={:?}", b.display().to_string()),
+            "loss.config.paired=false",
+        ],
     );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let run_dir = train(&so, &tmp.path().join("u"), 3, &refs);

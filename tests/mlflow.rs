@@ -9,15 +9,21 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     let server = MlflowServer::start(&tmp.path().join("mlflow")).expect("mlflow server starts");
     let uri = server.uri().to_string();
     let runs = tmp.path().join("runs");
-    let out = run(lab().args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs).args(tiny(6)).env("MLFLOW_TRACKING_URI", &uri));
+    let out = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--runs-dir"])
+        .arg(&runs)
+        .args(tiny(6))
+        .env("MLFLOW_TRACKING_URI", &uri));
     assert!(out.status.success(), "{}", stderr(&out));
     let run_dir = only_run(&runs, "quickstart");
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("mlflow.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("mlflow.json")).unwrap()).unwrap();
     let run_id = state["run_id"].as_str().unwrap().to_string();
     let info = server.run(&run_id).unwrap();
     assert_eq!(info["info"]["status"], "FINISHED", "{info}");
     let history = points(server.metric_history(&run_id, "loss/d").unwrap());
-    let jsonl: Vec<(u64, f64)> = metrics(&run_dir).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
+    let jsonl: Vec<(u64, f64)> =
+        metrics(&run_dir).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
     assert_eq!(history, jsonl, "every logged step reaches MLflow");
     let params = server.run_map(&run_id, "params").unwrap();
     assert_eq!(params.get("train.batch_size").map(String::as_str), Some("16"), "{params:?}");
@@ -26,15 +32,21 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     // Server down for a whole run: training finishes, everything is spooled, sync replays it once.
     let dead = "http://127.0.0.1:9"; // discard port: nothing listens
     let runs2 = tmp.path().join("runs2");
-    let out = run(lab().args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(&runs2).args(tiny(6)).env("MLFLOW_TRACKING_URI", dead));
+    let out = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--runs-dir"])
+        .arg(&runs2)
+        .args(tiny(6))
+        .env("MLFLOW_TRACKING_URI", dead));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("spooling"), "{}", stderr(&out));
     let run2 = only_run(&runs2, "quickstart");
     let out = run(lab().args(["sync"]).arg(&run2).args(["--uri", &uri]));
     assert!(out.status.success(), "{}", stderr(&out));
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run2.join("mlflow.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run2.join("mlflow.json")).unwrap()).unwrap();
     let run_id2 = state["run_id"].as_str().unwrap().to_string();
-    let expected: Vec<(u64, f64)> = metrics(&run2).into_iter().filter(|m| m.1 == "loss/g").map(|m| (m.0, m.2)).collect();
+    let expected: Vec<(u64, f64)> =
+        metrics(&run2).into_iter().filter(|m| m.1 == "loss/g").map(|m| (m.0, m.2)).collect();
     assert_eq!(points(server.metric_history(&run_id2, "loss/g").unwrap()), expected);
     let out = run(lab().args(["sync"]).arg(&run2).args(["--uri", &uri]));
     assert!(out.status.success());
@@ -54,7 +66,8 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     let run3 = loop {
         assert!(started.elapsed().as_secs() < 120, "the run never logged a metric");
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let found = std::fs::read_dir(runs3.join("quickstart")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+        let found =
+            std::fs::read_dir(runs3.join("quickstart")).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
         if let Some(dir) = found {
             if std::fs::read_to_string(dir.join("metrics.jsonl")).map(|t| t.lines().count() > 10).unwrap_or(false) {
                 break dir;
@@ -65,19 +78,28 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(130), "interrupted runs exit with 130");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run3.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run3.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "killed");
     let steps = summary["steps"].as_u64().unwrap();
     assert!(steps > 0 && steps < 100_000);
     assert!(run3.join("checkpoints/last.safetensors").exists());
     let py = root().join(".venv/bin/python3");
-    let out = std::process::Command::new(&py).arg(root().join("core/lab/src/track/read_events.py")).arg(&run3).output().unwrap();
+    let out = std::process::Command::new(&py)
+        .arg(root().join("core/lab/src/track/read_events.py"))
+        .arg(&run3)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "event file must be complete and valid: {}", stderr(&out));
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run3.join("mlflow.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run3.join("mlflow.json")).unwrap()).unwrap();
     let info = server.run(state["run_id"].as_str().unwrap()).unwrap();
     assert_eq!(info["info"]["status"], "KILLED", "{info}");
     // The interrupted run resumes from its checkpoint.
-    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&run3).args(["--set", &format!("train.steps={}", steps + 2)]));
+    let out = run(lab()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&run3)
+        .args(["--set", &format!("train.steps={}", steps + 2)]));
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

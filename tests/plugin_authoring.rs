@@ -48,7 +48,14 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
         let crate_dir = dir.join(name);
         let out = run(lab_in(&home).args(["new-plugin", kind, name, "--path"]).arg(&crate_dir));
         assert!(out.status.success(), "{}", stderr(&out));
-        for file in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "README.md", "src/lib.rs", &format!("experiments/{name}.toml")] {
+        for file in [
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo/config.toml",
+            "README.md",
+            "src/lib.rs",
+            &format!("experiments/{name}.toml"),
+        ] {
             assert!(crate_dir.join(file).is_file(), "{kind}: {file} written");
         }
 
@@ -68,15 +75,36 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
             .env_remove("LD_LIBRARY_PATH")
             .env_remove("LIBTORCH_USE_PYTORCH"));
         assert!(out.status.success(), "{kind}: cargo test\n{}\n{}", stdout(&out), stderr(&out));
-        assert!(stdout(&out).contains("test result: ok. 2 passed"), "{kind}: both generated tests ran\n{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("test result: ok. 2 passed"),
+            "{kind}: both generated tests ran\n{}",
+            stdout(&out)
+        );
 
         let runs = dir.join("runs");
         let mut cmd = lab_in(&home);
-        cmd.arg("run").arg(crate_dir.join(format!("experiments/{name}.toml"))).arg("--runs-dir").arg(&runs).arg("--quiet");
-        let mut sets: Vec<&str> = vec!["train.steps=4", "train.batch_size=16", "data.fraction=0.01", "log.every=2", "log.samples_every=4", "log.samples=16", "device=\"cpu\""];
+        cmd.arg("run")
+            .arg(crate_dir.join(format!("experiments/{name}.toml")))
+            .arg("--runs-dir")
+            .arg(&runs)
+            .arg("--quiet");
+        let mut sets: Vec<&str> = vec![
+            "train.steps=4",
+            "train.batch_size=16",
+            "data.fraction=0.01",
+            "log.every=2",
+            "log.samples_every=4",
+            "log.samples=16",
+            "device=\"cpu\"",
+        ];
         sets.extend_from_slice(overrides);
         if kind == "metric" {
-            sets.extend_from_slice(&["eval.every=4", "eval.num_samples=32", "eval.reference_count=32", "eval.batch_size=16"]);
+            sets.extend_from_slice(&[
+                "eval.every=4",
+                "eval.num_samples=32",
+                "eval.reference_count=32",
+                "eval.batch_size=16",
+            ]);
         }
         for s in sets {
             cmd.args(["--set", s]);
@@ -85,7 +113,11 @@ fn each_kind_scaffolds_builds_passes_its_tests_and_runs() {
         assert!(out.status.success(), "{kind}: lab run\n{}", stderr(&out));
         let run_dir = lab_tests::only_run(&runs, name);
         let metrics = lab_tests::metrics(&run_dir);
-        assert!(metrics.iter().any(|(_, k, v)| k == key && v.is_finite()), "{kind}: `{key}` logged; got {:?}", metrics.iter().map(|(_, k, _)| k).collect::<std::collections::BTreeSet<_>>());
+        assert!(
+            metrics.iter().any(|(_, k, v)| k == key && v.is_finite()),
+            "{kind}: `{key}` logged; got {:?}",
+            metrics.iter().map(|(_, k, _)| k).collect::<std::collections::BTreeSet<_>>()
+        );
     }
 
     // An experiment's `plugins.paths` is searched by `lab plugins --experiment`, as by `lab run`.
@@ -116,13 +148,23 @@ fn bad_names_and_occupied_folders_are_refused_before_anything_is_written() {
     let dir = scratch("refusals");
     let out = run(lab_in(&dir).args(["new-plugin", "architecture", "My_GAN", "--path"]).arg(dir.join("x")));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("error: plugin name `My_GAN`: use lowercase letters, digits and single dashes"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: plugin name `My_GAN`: use lowercase letters, digits and single dashes"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.join("x").exists(), "nothing written");
 
     std::fs::write(dir.join("keep.txt"), "mine").unwrap();
     let out = run(lab_in(&dir).args(["new-plugin", "loss", "ok-name", "--path"]).arg(&dir));
     assert!(!out.status.success());
-    assert_eq!(stderr(&out), format!("error: {} already exists and is not empty; choose another folder with --path, or remove it\n", dir.display()));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {} already exists and is not empty; choose another folder with --path, or remove it\n",
+            dir.display()
+        )
+    );
     assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "mine");
 
     let out = run(lab_in(&dir).args(["plugins", "build"]).arg(dir.join("nothing-here")));

@@ -14,10 +14,11 @@ fn a_panic_in_forward_stops_the_run_cleanly_and_the_checkpoint_survives() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     let exp = experiment_file(tmp.path());
-    let tiny: Vec<String> = ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "log.every=1", "device=\"cpu\""]
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.to_string()])
-        .collect();
+    let tiny: Vec<String> =
+        ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "log.every=1", "device=\"cpu\""]
+            .iter()
+            .flat_map(|s| ["--set".to_string(), s.to_string()])
+            .collect();
     let out = run(lab().arg("run").arg(&exp).args(&tiny).arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so));
     assert!(!out.status.success(), "the run must fail");
     let err = stderr(&out);
@@ -27,7 +28,8 @@ fn a_panic_in_forward_stops_the_run_cleanly_and_the_checkpoint_survives() {
     assert!(err.contains("The last good checkpoint (step 4) is intact"), "{err}");
     assert!(!err.contains("frame #"), "the libtorch backtrace is for --verbose only: {err}");
     let run_dir = only_run(&runs, "panicky");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "failed");
 
     // The checkpoint loads: resume it with the panic disarmed and finish the run.
@@ -48,15 +50,19 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_the_loss() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     let exp = experiment_file(tmp.path());
-    let set: Vec<String> = ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "device=\"cpu\"", "model.config.nan_after=8"]
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.to_string()])
-        .collect();
+    let set: Vec<String> =
+        ["train.steps=10", "train.batch_size=8", "data.fraction=0.01", "device=\"cpu\"", "model.config.nan_after=8"]
+            .iter()
+            .flat_map(|s| ["--set".to_string(), s.to_string()])
+            .collect();
     let out = run(lab().arg("run").arg(&exp).args(&set).arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so));
     assert!(!out.status.success());
     let err = stderr(&out);
     // Call 8 is the fake batch of step 2's D phase.
-    assert!(err.contains("step 2: the discriminator loss (`non-saturating`) is NaN; training stopped before applying it."), "{err}");
+    assert!(
+        err.contains("step 2: the discriminator loss (`non-saturating`) is NaN; training stopped before applying it."),
+        "{err}"
+    );
     assert!(err.contains("The last good checkpoint (step 2) is intact"), "{err}");
     let run_dir = only_run(&runs, "panicky");
     let c = std::fs::metadata(run_dir.join("checkpoints/last.safetensors")).unwrap();
@@ -83,7 +89,11 @@ fn a_plugin_built_for_another_interface_is_refused_with_one_paragraph() {
         .arg(runs.path())
         .env("LAB_PLUGIN_PATH", &so));
     assert!(!needs.status.success());
-    assert!(stderr(&needs).contains(&format!("(skipped, see the warnings above: {})", so.display())), "{}", stderr(&needs));
+    assert!(
+        stderr(&needs).contains(&format!("(skipped, see the warnings above: {})", so.display())),
+        "{}",
+        stderr(&needs)
+    );
     let redacted = err
         .replace(so.to_str().unwrap(), "<fixture>/liblab_plugin_stale.so")
         .split("fingerprint ")
@@ -115,5 +125,11 @@ fn junk_and_foreign_libraries_beside_good_plugins_are_skipped_with_a_warning() {
     let err = stderr(&out);
     let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
-    assert!(warnings[0].starts_with(&format!("warning: {}: cannot load plugin library: ", dir.path().join("libjunk.so").display())), "{err}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "warning: {}: cannot load plugin library: ",
+            dir.path().join("libjunk.so").display()
+        )),
+        "{err}"
+    );
 }

@@ -60,7 +60,16 @@ fn report_from_a_real_sweep() {
         format!("eval.features={:?}", features.display().to_string()),
     ]);
     let out = run(lab()
-        .args(["sweep", "experiments/quickstart.toml", "--grid", "augment.name=none,diffaugment", "--seeds", "0,1", "--jobs", "2"])
+        .args([
+            "sweep",
+            "experiments/quickstart.toml",
+            "--grid",
+            "augment.name=none,diffaugment",
+            "--seeds",
+            "0,1",
+            "--jobs",
+            "2",
+        ])
         .arg("--runs-dir")
         .arg(tmp.path().join("runs"))
         .arg("--sweep-dir")
@@ -106,9 +115,13 @@ fn report_from_a_real_sweep() {
     }
 
     // One run evaluated differently: the column is refused, naming both protocols.
-    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("runs/quickstart__augment.name=diffaugment__seed=1")).unwrap().map(|e| e.unwrap().path()).collect();
+    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("runs/quickstart__augment.name=diffaugment__seed=1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     let summary_path = runs[0].join("summary.json");
-    let mut summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     summary["eval"]["final"]["protocol"]["num_samples"] = 50_000.into();
     std::fs::write(&summary_path, serde_json::to_string_pretty(&summary).unwrap()).unwrap();
     let out = run(lab().arg("report").arg(&spec_path).arg("--out").arg(&out_dir));
@@ -128,6 +141,9 @@ fn a_bad_spec_names_the_file_and_key() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("error: {}: key `metrics[0].value`: unknown variant `median`, expected `best` or `final`", path.display())
+        format!(
+            "error: {}: key `metrics[0].value`: unknown variant `median`, expected `best` or `final`",
+            path.display()
+        )
     );
 }

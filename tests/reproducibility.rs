@@ -23,8 +23,15 @@ fn same_seed_same_metrics() {
     assert_eq!(ma, mb, "two runs with the same seed differ");
     // Bit-exact means the raw text too, not just parsed floats.
     let text = |r: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(r.join("metrics.jsonl")).unwrap().lines()
-            .filter(|l| !l.contains("\"perf/")).map(|l| { let v: serde_json::Value = serde_json::from_str(l).unwrap(); format!("{} {} {}", v["step"], v["key"], v["value"]) }).collect()
+        std::fs::read_to_string(r.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("\"perf/"))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["step"], v["key"], v["value"])
+            })
+            .collect()
     };
     assert_eq!(text(&a), text(&b));
     let c = train(&tmp.path().join("c"), 6, &["seed=1"]);
@@ -78,7 +85,11 @@ fn a_damaged_last_checkpoint_falls_back_to_the_previous_one() {
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let warning = stderr(&out);
-    assert!(warning.starts_with(&format!("warning: cannot read checkpoint {}", last.display())) || warning.contains("resumed from"), "{warning}");
+    assert!(
+        warning.starts_with(&format!("warning: cannot read checkpoint {}", last.display()))
+            || warning.contains("resumed from"),
+        "{warning}"
+    );
     assert!(warning.contains(&format!("resumed from {} (step 4) instead", previous.display())), "{warning}");
     assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full), "steps 5 to 8 trained again, exactly");
     // Both damaged: a clear refusal.

@@ -12,7 +12,13 @@ fn trained(runs: &Path, conditional: bool, rgb: bool) -> PathBuf {
     cmd.args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"]).arg(runs).args(tiny(2));
     cmd.args(["--set", &format!("model.config.conditional={conditional}")]);
     if rgb {
-        for s in ["data.dataset=\"shapes\"", "data.image_size=32", "data.channels=3", "data.synthetic_count=64", "data.fraction=1.0"] {
+        for s in [
+            "data.dataset=\"shapes\"",
+            "data.image_size=32",
+            "data.channels=3",
+            "data.synthetic_count=64",
+            "data.fraction=1.0",
+        ] {
             cmd.args(["--set", s]);
         }
     }
@@ -59,7 +65,14 @@ fn every_format_round_trips_with_the_same_pixels_and_labels() {
     for format in ["png", "npz", "idx"] {
         let o = sample(&run_dir, &out.join(format), &["--n", "30", "--format", format, "--seed", "1"]);
         assert!(o.status.success(), "{format}: {}", stderr(&o));
-        assert!(stdout(&o).starts_with(&format!("wrote 30 images (labels balanced over 10 classes) to {}", out.join(format).display())), "{}", stdout(&o));
+        assert!(
+            stdout(&o).starts_with(&format!(
+                "wrote 30 images (labels balanced over 10 classes) to {}",
+                out.join(format).display()
+            )),
+            "{}",
+            stdout(&o)
+        );
     }
     // lab's own loaders: IDX as `mnist`, the PNG folder as `image-folder` (classes from the
     // zero-padded subfolders).
@@ -97,14 +110,18 @@ print(len(glob.glob(os.path.join({png:?}, "*", "*.png"))))
     assert_eq!(checked, "30");
 
     // Provenance: the checkpoint's hash, the seed, the counts.
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("png/samples.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("png/samples.json")).unwrap()).unwrap();
     assert_eq!(meta["seed"], 1);
     assert_eq!(meta["count"], 30);
     assert_eq!(meta["per_class"], serde_json::json!([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]));
     assert_eq!(meta["checkpoint_sha256"].as_str().unwrap().len(), 64);
     assert!(out.join("npz.json").is_file(), "an npz's provenance sits beside it");
     // A picture of the export: a row per class of ten 28×28 cells with 2-pixel padding.
-    let preview = python(&format!("from PIL import Image; print(Image.open({:?}).size)", out.join("png.preview.png").display().to_string()));
+    let preview = python(&format!(
+        "from PIL import Image; print(Image.open({:?}).size)",
+        out.join("png.preview.png").display().to_string()
+    ));
     assert_eq!(preview, "(302, 302)");
     assert!(out.join("npz.preview.png").is_file() && out.join("idx/preview.png").is_file());
     assert!(!out.join("png/preview.png").exists(), "nothing but samples among the PNG folder's images");
@@ -112,14 +129,23 @@ print(len(glob.glob(os.path.join({png:?}, "*", "*.png"))))
     // The same seed gives the same bytes; another seed other images.
     let again = sample(&run_dir, &out.join("png-again"), &["--n", "30", "--format", "png", "--seed", "1"]);
     assert!(again.status.success());
-    let strip = |v: Vec<(PathBuf, Vec<u8>)>| v.into_iter().filter(|(p, _)| p != Path::new("samples.json")).collect::<Vec<_>>();
+    let strip =
+        |v: Vec<(PathBuf, Vec<u8>)>| v.into_iter().filter(|(p, _)| p != Path::new("samples.json")).collect::<Vec<_>>();
     assert!(strip(files(&out.join("png"))) == strip(files(&out.join("png-again"))), "same seed, same files");
     let other = sample(&run_dir, &out.join("npz-2"), &["--n", "30", "--format", "npz", "--seed", "2"]);
     assert!(other.status.success());
-    assert_ne!(std::fs::read(out.join("npz")).unwrap(), std::fs::read(out.join("npz-2")).unwrap(), "another seed, other images");
+    assert_ne!(
+        std::fs::read(out.join("npz")).unwrap(),
+        std::fs::read(out.join("npz-2")).unwrap(),
+        "another seed, other images"
+    );
     let again = sample(&run_dir, &out.join("npz-again"), &["--n", "30", "--format", "npz", "--seed", "1"]);
     assert!(again.status.success());
-    assert_eq!(std::fs::read(out.join("npz")).unwrap(), std::fs::read(out.join("npz-again")).unwrap(), "npz: same seed, same bytes");
+    assert_eq!(
+        std::fs::read(out.join("npz")).unwrap(),
+        std::fs::read(out.join("npz-again")).unwrap(),
+        "npz: same seed, same bytes"
+    );
 
     // Counts per class, and truncation.
     let o = sample(&run_dir, &out.join("counts"), &["--labels", "3=4,7=2", "--format", "idx", "--truncation", "0.5"]);
@@ -141,7 +167,10 @@ fn cifar_batches_round_trip_through_the_cifar10_loader() {
     assert_eq!(ds.images.size(), [12, 3, 32, 32]);
     assert_eq!(Vec::<i64>::try_from(ds.labels.as_ref().unwrap()).unwrap(), [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
     let sum: i64 = ds.images.to_kind(tch::Kind::Int64).sum(tch::Kind::Int64).int64_value(&[]);
-    let numpy_sum = python(&format!("import numpy as np; print(int(np.load({:?})['x'].astype(np.int64).sum()))", npz.display().to_string()));
+    let numpy_sum = python(&format!(
+        "import numpy as np; print(int(np.load({:?})['x'].astype(np.int64).sum()))",
+        npz.display().to_string()
+    ));
     assert_eq!(sum.to_string(), numpy_sum, "CIFAR batches and npz hold the same pixels");
 }
 
@@ -160,14 +189,23 @@ fn bad_requests_are_refused_and_leave_nothing_behind() {
         err(&["--n", "5", "--labels", "balanced"]),
         "error: --labels needs a class-conditional model, and this run's generator is unconditional; export without --labels\n"
     );
-    assert_eq!(err(&["--n", "5", "--format", "cifar"]), "error: --format cifar holds 3×32×32 colour images; this model makes 1×28×28; use png, npz or idx\n");
+    assert_eq!(
+        err(&["--n", "5", "--format", "cifar"]),
+        "error: --format cifar holds 3×32×32 colour images; this model makes 1×28×28; use png, npz or idx\n"
+    );
     assert_eq!(err(&[]), "error: --n is required: how many images to generate\n");
     assert!(err(&["--n", "5", "--checkpoint", "best"]).contains("best.safetensors: no such checkpoint"));
     // An occupied output is refused unless --overwrite; then replaced whole.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("mine.txt"), "keep").unwrap();
     let o = sample(&run_dir, &out, &["--n", "5"]);
-    assert_eq!(stderr(&o), format!("error: {} exists and is not empty; choose another --out, or pass --overwrite to replace it\n", out.display()));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: {} exists and is not empty; choose another --out, or pass --overwrite to replace it\n",
+            out.display()
+        )
+    );
     assert!(out.join("mine.txt").exists());
     let o = sample(&run_dir, &out, &["--n", "5", "--overwrite"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -178,7 +216,11 @@ fn bad_requests_are_refused_and_leave_nothing_behind() {
     assert_eq!(stderr(&o), "error: --labels: class 10 is out of range: this model has 10 classes (0 to 9)\n");
     // A folder that is not a run.
     let o = sample(tmp.path(), &tmp.path().join("d"), &["--n", "5"]);
-    assert!(stderr(&o).starts_with(&format!("error: {}: not a run folder of lab", tmp.path().display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {}: not a run folder of lab", tmp.path().display())),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -186,17 +228,21 @@ fn cas_is_computed_by_lab_eval_and_needs_a_conditional_model() {
     let tmp = tempfile::tempdir().unwrap();
     let conditional = trained(&tmp.path().join("runs-c"), true, false);
     let eval = |run_dir: &Path| {
-        run(lab()
-            .arg("eval")
-            .arg(run_dir)
-            .args(["--metrics", "cas", "--num-samples", "60"])
-            .args(["--set", "eval.reference_count=60", "--set", "eval.config.cas.epochs=1", "--set", "eval.batch_size=30"]))
+        run(lab().arg("eval").arg(run_dir).args(["--metrics", "cas", "--num-samples", "60"]).args([
+            "--set",
+            "eval.reference_count=60",
+            "--set",
+            "eval.config.cas.epochs=1",
+            "--set",
+            "eval.batch_size=30",
+        ]))
     };
     let out = eval(&conditional);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let value = |name: &str| -> f64 {
-        let line = text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{name} in {text}"));
+        let line =
+            text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{name} in {text}"));
         line[name.len() + 2..].parse().unwrap()
     };
     for name in ["cas/acc", "cas/real_acc"] {
@@ -208,7 +254,8 @@ fn cas_is_computed_by_lab_eval_and_needs_a_conditional_model() {
     let out = eval(&unconditional);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("cas needs labelled samples: a class-conditional generator (its samples came without labels)"),
+        stderr(&out)
+            .contains("cas needs labelled samples: a class-conditional generator (its samples came without labels)"),
         "{}",
         stderr(&out)
     );
@@ -247,7 +294,8 @@ print("ok")
         out.display().to_string()
     ));
     assert_eq!(checked, "ok");
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("labelled.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("labelled.json")).unwrap()).unwrap();
     assert_eq!(meta["labels"], "classifier");
     assert_eq!(meta["label_with"]["sha256"].as_str().unwrap().len(), 64);
     let confidence = meta["label_with"]["mean_confidence"].as_f64().unwrap();
@@ -256,8 +304,16 @@ print("ok")
 
     // Not a TorchScript file; and a conditional model's labels are exact.
     std::fs::write(tmp.path().join("junk.pt"), "not a model").unwrap();
-    let o = sample(&run_dir, &tmp.path().join("x"), &["--n", "4", "--label-with", tmp.path().join("junk.pt").to_str().unwrap()]);
-    assert!(stderr(&o).starts_with(&format!("error: cannot load the classifier {}", tmp.path().join("junk.pt").display())), "{}", stderr(&o));
+    let o = sample(
+        &run_dir,
+        &tmp.path().join("x"),
+        &["--n", "4", "--label-with", tmp.path().join("junk.pt").to_str().unwrap()],
+    );
+    assert!(
+        stderr(&o).starts_with(&format!("error: cannot load the classifier {}", tmp.path().join("junk.pt").display())),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--label-with takes a TorchScript file"), "{}", stderr(&o));
     let conditional = trained(&tmp.path().join("runs-c"), true, false);
     let o = sample(&conditional, &tmp.path().join("y"), &["--n", "4", "--label-with", classifier.to_str().unwrap()]);

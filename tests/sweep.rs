@@ -74,7 +74,11 @@ fn a_sweep_runs_skips_finished_members_and_resumes_interrupted_ones() {
     // Another --set is another experiment: the old runs are not taken for it.
     let out = run(&mut sweep_cmd(tmp.path(), &sets(&["checkpoint.every=2", "optim.lr=0.001"])));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("was run with a different config (optim.lr = 0.0002 there, 0.001 now)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was run with a different config (optim.lr = 0.0002 there, 0.001 now)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -82,11 +86,18 @@ fn ctrl_c_stops_the_sweep_with_checkpoints_and_the_rerun_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     // Long enough that the interrupt lands mid-run; checkpoints every 5 steps.
     let extra = sets(&["train.steps=200", "checkpoint.every=5", "log.every=100", "log.samples_every=0"]);
-    let mut child = sweep_cmd(tmp.path(), &extra).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = sweep_cmd(tmp.path(), &extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let first = group(tmp.path(), "none");
     let start = Instant::now();
     loop {
-        let checkpoint = std::fs::read_dir(&first).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path().join("checkpoints/last.safetensors"));
+        let checkpoint = std::fs::read_dir(&first)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path().join("checkpoints/last.safetensors"));
         if checkpoint.is_some_and(|c| c.exists()) {
             break;
         }
@@ -119,10 +130,22 @@ fn ctrl_c_stops_the_sweep_with_checkpoints_and_the_rerun_resumes() {
 #[test]
 fn slurm_dry_run_writes_an_array_script() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run(sweep_cmd(tmp.path(), &[]).args(["--slurm", "--dry-run", "--partition", "gpu", "--time", "04:00:00", "--gpus-per-task", "1", "--jobs", "8"]));
+    let out = run(sweep_cmd(tmp.path(), &[]).args([
+        "--slurm",
+        "--dry-run",
+        "--partition",
+        "gpu",
+        "--time",
+        "04:00:00",
+        "--gpus-per-task",
+        "1",
+        "--jobs",
+        "8",
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let script = std::fs::read_to_string(tmp.path().join("sweep/slurm.sbatch")).unwrap();
-    let script = script.replace(&tmp.path().display().to_string(), "[TMP]").replace(&root().display().to_string(), "[ROOT]");
+    let script =
+        script.replace(&tmp.path().display().to_string(), "[TMP]").replace(&root().display().to_string(), "[ROOT]");
     insta::assert_snapshot!("slurm_dry_run_script", script);
     assert!(!tmp.path().join("runs").exists(), "a dry run starts nothing");
 }
@@ -156,7 +179,11 @@ fn a_real_slurm_array_runs_the_members_and_lab_report_reads_them() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let features = tmp.path().join("tiny.pt");
-    let status = Command::new(root().join(".venv/bin/python3")).arg(root().join("plugins/metrics/src/tests/tiny_net.py")).arg(&features).status().unwrap();
+    let status = Command::new(root().join(".venv/bin/python3"))
+        .arg(root().join("plugins/metrics/src/tests/tiny_net.py"))
+        .arg(&features)
+        .status()
+        .unwrap();
     assert!(status.success());
     let eval = sets(&[
         "eval.every=2",
@@ -169,7 +196,12 @@ fn a_real_slurm_array_runs_the_members_and_lab_report_reads_them() {
     let out = run(sweep_cmd(tmp.path(), &eval).arg("--slurm").env("LAB_CACHE", tmp.path().join("cache")));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let job = text.lines().find_map(|l| l.strip_prefix("Submitted batch job ")).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).unwrap_or_else(|| panic!("no job id in {text}")).to_string();
+    let job = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted batch job "))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_else(|| panic!("no job id in {text}"))
+        .to_string();
     let start = Instant::now();
     loop {
         let q = Command::new("squeue").args(["-h", "-j", &job]).output().unwrap();
@@ -181,7 +213,10 @@ fn a_real_slurm_array_runs_the_members_and_lab_report_reads_them() {
     }
     for member in ["none", "diffaugment"] {
         let dir = only_run(&tmp.path().join("runs"), &format!("quickstart__augment.name={member}__seed=0"));
-        let logs: Vec<String> = std::fs::read_dir(tmp.path().join("sweep/logs")).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+        let logs: Vec<String> = std::fs::read_dir(tmp.path().join("sweep/logs"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
         assert_eq!(json(&dir.join("summary.json"))["status"], "finished", "{logs:#?}");
     }
 

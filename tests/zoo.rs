@@ -67,18 +67,17 @@ fn vae_measures_its_elbo_draws_reconstructions_and_reruns_bit_exactly() {
     assert_eq!(s["eval"]["final"]["protocol"]["model"]["architecture"], "vae");
 
     let again = zoo_run(&tmp.path().join("b"), "vae_fashion_mnist", &set);
-    assert_eq!(deterministic_metrics(&run_dir), deterministic_metrics(&again), "the same seed gives the same run, measures included");
+    assert_eq!(
+        deterministic_metrics(&run_dir),
+        deterministic_metrics(&again),
+        "the same seed gives the same run, measures included"
+    );
 }
 
 #[test]
 fn infogan_logs_its_information_bound_draws_traversals_and_scores_its_code() {
-    let set = [
-        "train.steps=4",
-        "train.batch_size=16",
-        "model.config.eval_count=100",
-        "eval.every=2",
-        "log.samples_every=4",
-    ];
+    let set =
+        ["train.steps=4", "train.batch_size=16", "model.config.eval_count=100", "eval.every=2", "log.samples_every=4"];
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = zoo_run(tmp.path(), "infogan_fashion_mnist", &set);
     // Ten rows of the category traversal, then five rows per continuous code: 20 rows of 10.
@@ -157,7 +156,14 @@ fn began_keeps_k_in_the_unit_interval_logs_m_global_and_resumes_exactly() {
 
 #[test]
 fn bigan_probes_its_encoder_and_draws_reconstructions() {
-    let set = ["train.steps=4", "train.batch_size=16", "model.config.hidden=32", "model.config.eval_count=100", "eval.every=2", "log.samples_every=4"];
+    let set = [
+        "train.steps=4",
+        "train.batch_size=16",
+        "model.config.hidden=32",
+        "model.config.eval_count=100",
+        "eval.every=2",
+        "log.samples_every=4",
+    ];
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = zoo_run(tmp.path(), "bigan_fashion_mnist", &set);
     // 4 pairs of rows (real over G(E(x))) and 32 samples: 12 rows of 8.
@@ -174,7 +180,14 @@ fn bigan_probes_its_encoder_and_draws_reconstructions() {
 
 #[test]
 fn wgan_gp_trains_the_official_mnist_networks_and_logs_the_gradient_norm() {
-    let set = ["train.steps=4", "train.batch_size=8", "train.d_steps=2", "model.config.dim=4", "eval.metrics=[]", "log.samples_every=4"];
+    let set = [
+        "train.steps=4",
+        "train.batch_size=8",
+        "train.d_steps=2",
+        "model.config.dim=4",
+        "eval.metrics=[]",
+        "log.samples_every=4",
+    ];
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = zoo_run(tmp.path(), "wgan_gp_fashion_mnist", &set);
     let norms = values(&run_dir, "gp/grad_norm");
@@ -185,7 +198,13 @@ fn wgan_gp_trains_the_official_mnist_networks_and_logs_the_gradient_norm() {
 
 #[test]
 fn the_original_gan_steps_d_and_g_together_and_resumes_exactly() {
-    let set = ["train.batch_size=16", "model.config.g_hidden=32", "model.config.d_units=8", "eval.metrics=[]", "log.samples_every=0"];
+    let set = [
+        "train.batch_size=16",
+        "model.config.g_hidden=32",
+        "model.config.d_units=8",
+        "eval.metrics=[]",
+        "log.samples_every=0",
+    ];
     let (_dir, run_dir) = resumes_exactly("gan_fashion_mnist", &set);
     // One phase, `DG`: a loss per group, from one forward pass.
     for key in ["loss/DG/discriminator", "loss/DG/generator"] {
@@ -193,7 +212,11 @@ fn the_original_gan_steps_d_and_g_together_and_resumes_exactly() {
     }
     // The SGD momentum ramp and lr decay are in the optimizer state the resume restored.
     let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
-    assert!(c.tensors.keys().any(|n| n.starts_with("optim.discriminator.")), "{:?}", c.tensors.keys().collect::<Vec<_>>());
+    assert!(
+        c.tensors.keys().any(|n| n.starts_with("optim.discriminator.")),
+        "{:?}",
+        c.tensors.keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -212,7 +235,12 @@ fn cgan_samples_follow_their_labels_under_a_real_data_classifier() {
     ];
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let run_dir = zoo_run_with_env(&tmp.path().join("runs"), "cgan_fashion_mnist", &set, &[("LAB_CACHE", cache.to_str().unwrap())]);
+    let run_dir = zoo_run_with_env(
+        &tmp.path().join("runs"),
+        "cgan_fashion_mnist",
+        &set,
+        &[("LAB_CACHE", cache.to_str().unwrap())],
+    );
     let label_acc = values(&run_dir, "eval/cas/label_acc");
     assert_eq!(label_acc.len(), 1);
     assert!((0.0..=1.0).contains(&label_acc[0].1));
@@ -221,9 +249,17 @@ fn cgan_samples_follow_their_labels_under_a_real_data_classifier() {
 
 #[test]
 fn vaegan_steps_three_networks_on_their_own_losses_with_gating_and_resumes_exactly() {
-    let set = ["train.batch_size=16", "model.config.hidden=32", "model.config.z_dim=8", "eval.metrics=[]", "log.samples_every=8"];
+    let set = [
+        "train.batch_size=16",
+        "model.config.hidden=32",
+        "model.config.z_dim=8",
+        "eval.metrics=[]",
+        "log.samples_every=8",
+    ];
     let (_dir, run_dir) = resumes_exactly("vaegan_fashion_mnist", &set);
-    for key in ["loss/VG/encoder", "vaegan/kl", "vaegan/llike", "vaegan/decoder_stepped", "vaegan/discriminator_stepped"] {
+    for key in
+        ["loss/VG/encoder", "vaegan/kl", "vaegan/llike", "vaegan/decoder_stepped", "vaegan/discriminator_stepped"]
+    {
         assert_eq!(values(&run_dir, key).len(), 4, "{key}");
     }
     assert!(values(&run_dir, "vaegan/decoder_stepped").iter().all(|v| (0.0..=1.0).contains(&v.1)));

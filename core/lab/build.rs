@@ -30,8 +30,10 @@ fn own_plugin_libraries() -> String {
     let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
     println!("cargo:rerun-if-changed={}", plugins.display());
     let mut names = Vec::new();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&plugins).into_iter().flatten().flatten().map(|e| e.path()).collect();
-    let nested: Vec<PathBuf> = dirs.iter().flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path())).collect();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(&plugins).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let nested: Vec<PathBuf> =
+        dirs.iter().flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path())).collect();
     dirs.extend(nested);
     for dir in dirs {
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };

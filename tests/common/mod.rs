@@ -35,7 +35,12 @@ pub fn lab() -> Command {
 /// Runs and returns the output, printing it when `verbose` tests need it.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("lab runs");
-    eprintln!("$ {:?}\n--- stdout\n{}\n--- stderr\n{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "$ {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 

@@ -56,7 +56,9 @@ fn main() {
         v[v.len() / 2]
     };
     let (p, l) = (median(&mut plugin_us), median(&mut local_us));
-    println!("network: DCGAN generator, 1 channel, batch 1 (28x28 output), CPU, 1 thread; {calls} calls x 5 rounds, median");
+    println!(
+        "network: DCGAN generator, 1 channel, batch 1 (28x28 output), CPU, 1 thread; {calls} calls x 5 rounds, median"
+    );
     println!("through the plugin boundary: {p:.2} us/call");
     println!("in-process (rlib):           {l:.2} us/call");
     println!("boundary cost:               {:.2} us/call ({:+.1}%)", p - l, (p / l - 1.0) * 100.0);

@@ -129,7 +129,6 @@ mod tests {
         assert_eq!(p, (0..1000).collect::<Vec<_>>());
     }
 
-
     #[test]
     fn same_seed_same_stream_and_different_seeds_differ() {
         let a: Vec<u64> = (0..8).scan(SplitMix64::new(7), |r, _| Some(r.next_u64())).collect();

@@ -310,10 +310,7 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
             let networks = p
                 .networks()
                 .into_iter()
-                .map(|s| NetworkSpec {
-                    name: s.name.into(),
-                    phases: s.phases.into_iter().map(RString::from).collect(),
-                })
+                .map(|s| NetworkSpec { name: s.name.into(), phases: s.phases.into_iter().map(RString::from).collect() })
                 .collect();
             Ok(ArchitectureInfo { z_dim: p.z_dim(), num_classes: p.num_classes(), networks })
         })
@@ -343,7 +340,10 @@ impl<P: ArchitecturePlugin> ArchitectureGlue<P> {
         guard(|| Ok(Self::this(this).measures().into_iter().map(RString::from).collect()))
     }
 
-    extern "C" fn evaluate(this: *const c_void, ctx: *const EvalContext) -> FfiResult<RVec<crate::metric::MetricValue>> {
+    extern "C" fn evaluate(
+        this: *const c_void,
+        ctx: *const EvalContext,
+    ) -> FfiResult<RVec<crate::metric::MetricValue>> {
         guard(|| {
             // SAFETY: `ctx` is valid for this call.
             let ctx = EvalCtx { raw: unsafe { &*ctx } };
@@ -434,7 +434,10 @@ impl Architecture {
         let networks = info
             .networks
             .into_iter()
-            .map(|s| Spec { name: s.name.into_string(), phases: s.phases.into_iter().map(RString::into_string).collect() })
+            .map(|s| Spec {
+                name: s.name.into_string(),
+                phases: s.phases.into_iter().map(RString::into_string).collect(),
+            })
             .collect();
         Ok(Info { z_dim: info.z_dim, num_classes: info.num_classes, networks })
     }
@@ -451,7 +454,8 @@ impl Architecture {
     }
 
     fn has_eval_methods(&self) -> bool {
-        self.obj.vtable.size >= std::mem::offset_of!(ArchitectureVTable, r3) + std::mem::size_of::<ArchitectureEvalMethods>()
+        self.obj.vtable.size
+            >= std::mem::offset_of!(ArchitectureVTable, r3) + std::mem::size_of::<ArchitectureEvalMethods>()
     }
 
     /// What the model measures about itself; empty for a plugin built before revision 3.

@@ -56,7 +56,10 @@ fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), Error
                     Some(s) => format!("did you mean `{s}`? "),
                     None => String::new(),
                 };
-                return Err(Error::config(path, format!("not a key of this plugin; {hint}valid keys: {}", valid.join(", "))));
+                return Err(Error::config(
+                    path,
+                    format!("not a key of this plugin; {hint}valid keys: {}", valid.join(", ")),
+                ));
             }
             Some(Value::Table(d)) => {
                 if let Value::Table(g) = value {
@@ -79,7 +82,8 @@ fn check_keys(prefix: &str, given: &Table, defaults: &Table) -> Result<(), Error
 
 /// Parses a plugin config: unknown keys and wrong types are refused with a readable message.
 pub fn parse<C: Serialize + DeserializeOwned + Default>(text: &str) -> Result<C, Error> {
-    let given: Table = toml::from_str(text).map_err(|e| Error::new(format!("config is not valid TOML: {}", e.message())))?;
+    let given: Table =
+        toml::from_str(text).map_err(|e| Error::new(format!("config is not valid TOML: {}", e.message())))?;
     let defaults = Table::try_from(C::default()).map_err(|e| Error::new(e.to_string()))?;
     check_keys("", &given, &defaults)?;
     // Fill in defaults first, so serde only ever sees complete configs of the right shape.
@@ -130,7 +134,9 @@ pub mod check {
             [one] => one.to_string(),
             [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
         };
-        let hint = super::did_you_mean(value, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = super::did_you_mean(value, allowed.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
         Err(Error::config(key, format!("expected {list}, found {value:?}{hint}")))
     }
 
@@ -185,7 +191,10 @@ mod tests {
     fn validators_name_the_key_and_what_was_expected() {
         assert_eq!(check::positive("g_ch", 0).unwrap_err(), "key `g_ch`: expected a positive integer, found 0");
         assert_eq!(check::at_least("k", 2, 3).unwrap_err(), "key `k`: expected an integer >= 3, found 2");
-        assert_eq!(check::non_negative("r1_gamma", -1.0, "0 turns it off").unwrap_err(), "key `r1_gamma`: expected a finite number >= 0 (0 turns it off), found -1");
+        assert_eq!(
+            check::non_negative("r1_gamma", -1.0, "0 turns it off").unwrap_err(),
+            "key `r1_gamma`: expected a finite number >= 0 (0 turns it off), found -1"
+        );
         assert!(check::non_negative("x", f64::NAN, "off").is_err());
         assert_eq!(check::unit_interval("p", 1.5).unwrap_err(), "key `p`: expected a number in [0, 1], found 1.5");
         assert_eq!(check::positive("n", 3), Ok(3));

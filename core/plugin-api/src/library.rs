@@ -151,7 +151,10 @@ impl BuildInfo {
             libtorch: crate::LIBTORCH_VERSION.to_string(),
             tch: crate::TCH_VERSION.to_string(),
             revision: crate::REVISION,
-            fingerprints: crate::FINGERPRINTS[..=crate::REVISION as usize].iter().map(|f| format!("{f:016x}")).collect(),
+            fingerprints: crate::FINGERPRINTS[..=crate::REVISION as usize]
+                .iter()
+                .map(|f| format!("{f:016x}"))
+                .collect(),
         }
     }
 }

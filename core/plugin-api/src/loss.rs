@@ -180,13 +180,13 @@ impl PhasePlan {
 
     /// Whether the phase runs at generator step `step`.
     pub fn runs_at(&self, step: u64) -> bool {
-        self.every <= 1 || step % self.every == 0
+        self.every <= 1 || step.is_multiple_of(self.every)
     }
 
     /// How many times it runs at `step`, given `train.d_steps`.
     pub fn repeats_at(&self, step: u64, d_steps: u32) -> u32 {
         let boosted = self.boost_repeat > 0
-            && (step < self.boost_first || (self.boost_every > 0 && step % self.boost_every == 0));
+            && (step < self.boost_first || (self.boost_every > 0 && step.is_multiple_of(self.boost_every)));
         if boosted {
             self.boost_repeat
         } else if self.repeat == 0 {
@@ -446,7 +446,12 @@ impl Loss {
         let groups = LossContextGlue::with(host, |ctx| into_result(f(this, phase.into(), ctx)))?;
         Ok(groups
             .into_iter()
-            .map(|g| (g.networks.into_iter().map(RString::into_string).collect(), g.loss.into_option().map(OwnedTensor::into_tensor)))
+            .map(|g| {
+                (
+                    g.networks.into_iter().map(RString::into_string).collect(),
+                    g.loss.into_option().map(OwnedTensor::into_tensor),
+                )
+            })
             .collect())
     }
 

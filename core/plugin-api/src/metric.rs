@@ -139,7 +139,11 @@ impl<P: MetricPlugin> MetricGlue<P> {
     const VTABLE: MetricVTable = MetricVTable {
         size: crate::library::table_size(
             crate::REVISION,
-            &[std::mem::offset_of!(MetricVTable, r1), std::mem::offset_of!(MetricVTable, r2), std::mem::size_of::<MetricVTable>()],
+            &[
+                std::mem::offset_of!(MetricVTable, r1),
+                std::mem::offset_of!(MetricVTable, r2),
+                std::mem::size_of::<MetricVTable>(),
+            ],
         ),
         r0: MetricMethods {
             reset: Self::reset,
@@ -162,16 +166,19 @@ impl<P: MetricPlugin> MetricGlue<P> {
     extern "C" fn update(this: *mut c_void, images: TensorRef<'_>, fake: bool) -> FfiResult<()> {
         guard(|| Self::this(this).update(&images.to_tensor(), fake))
     }
-    extern "C" fn update_labelled(this: *mut c_void, images: TensorRef<'_>, labels: ROption<TensorRef<'_>>, fake: bool) -> FfiResult<()> {
+    extern "C" fn update_labelled(
+        this: *mut c_void,
+        images: TensorRef<'_>,
+        labels: ROption<TensorRef<'_>>,
+        fake: bool,
+    ) -> FfiResult<()> {
         guard(|| {
             let labels = labels.into_option().map(|l| l.to_tensor());
             Self::this(this).update_labelled(&images.to_tensor(), labels.as_ref(), fake)
         })
     }
     extern "C" fn compute(this: *mut c_void) -> FfiResult<RVec<MetricValue>> {
-        guard(|| {
-            Ok(Self::this(this).compute()?.into_iter().map(MetricValue::from).collect())
-        })
+        guard(|| Ok(Self::this(this).compute()?.into_iter().map(MetricValue::from).collect()))
     }
     extern "C" fn reference(this: *mut c_void, id: RStr<'_>, cache_dir: RStr<'_>) -> FfiResult<()> {
         guard(|| Self::this(this).reference(id.as_str(), std::path::Path::new(cache_dir.as_str())))
@@ -214,7 +221,8 @@ impl Metric {
     }
     /// A batch with its labels; for a plugin built before revision 2, `update` without them.
     pub fn update_labelled(&mut self, images: &Tensor, labels: Option<&Tensor>, fake: bool) -> Result<()> {
-        let has = self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r2) + std::mem::size_of::<MetricLabelMethods>();
+        let has =
+            self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r2) + std::mem::size_of::<MetricLabelMethods>();
         if !has {
             return self.update(images, fake);
         }
@@ -228,7 +236,8 @@ impl Metric {
     /// Tells the metric which reference set it will see (a no-op for plugins built before
     /// revision 1).
     pub fn reference(&mut self, id: &str, cache_dir: &std::path::Path) -> Result<()> {
-        let has = self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r1) + std::mem::size_of::<MetricReferenceMethods>();
+        let has = self.obj.vtable.size
+            >= std::mem::offset_of!(MetricVTable, r1) + std::mem::size_of::<MetricReferenceMethods>();
         if !has {
             return Ok(());
         }

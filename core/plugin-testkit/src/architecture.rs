@@ -123,7 +123,10 @@ impl ArchitectureUnderTest {
         assert_eq!(x.size(), [n, d_.channels, d_.height, d_.width], "generator output is [N, C, H, W] of the data");
         assert!(all_finite(&x), "generator output is finite");
         let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
-        assert!(!images || (lo >= -1.0 - 1e-6 && hi <= 1.0 + 1e-6), "generator output must lie in [-1, 1] (end with tanh); got [{lo}, {hi}]");
+        assert!(
+            !images || (lo >= -1.0 - 1e-6 && hi <= 1.0 + 1e-6),
+            "generator output must lie in [-1, 1] (end with tanh); got [{lo}, {hi}]"
+        );
 
         let logits = d.forward(&self.inputs(x), true).expect("the discriminator runs").remove(0);
         assert_eq!(logits.numel() as i64, n, "discriminator: one logit per image, got shape {:?}", logits.size());
@@ -135,7 +138,9 @@ impl ArchitectureUnderTest {
                 .tensors()
                 .expect("tensors")
                 .into_iter()
-                .filter(|(_, t, trainable)| *trainable && !(t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0))
+                .filter(|(_, t, trainable)| {
+                    *trainable && !(t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0)
+                })
                 .map(|(name, _, _)| name)
                 .collect();
             assert!(missing.is_empty(), "{what}: no gradient reaches {missing:?} (unused, or cut by a detach)");
@@ -152,7 +157,10 @@ impl ArchitectureUnderTest {
             for ((n, ta, _), (_, tb, _)) in a.iter().zip(&b) {
                 assert!(ta.equal(tb), "{name}: `{n}` differs between two builds under one seed; draw weights only from libtorch's global generator");
             }
-            assert!(a.iter().zip(&c).any(|((_, ta, _), (_, tc, _))| !ta.equal(tc)), "{name}: another seed gives the same weights");
+            assert!(
+                a.iter().zip(&c).any(|((_, ta, _), (_, tc, _))| !ta.equal(tc)),
+                "{name}: another seed gives the same weights"
+            );
         }
         GanReport {
             generator_parameters: Self::parameter_count(&g).expect("tensors"),

@@ -27,5 +27,8 @@ pub fn check(augment: &mut Augment, x: &Tensor) {
     let x = x.detach().set_requires_grad(true);
     augment.apply(&x, 7).expect("apply").sum(Kind::Float).backward();
     let g = x.grad();
-    assert!(g.defined() && g.abs().sum(Kind::Float).double_value(&[]) > 0.0, "gradients flow back through the augmentation");
+    assert!(
+        g.defined() && g.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+        "gradients flow back through the augmentation"
+    );
 }

@@ -184,7 +184,9 @@ impl LossHost for FakeLossHost {
     fn run_network(&mut self, name: &str, inputs: &[Tensor], _train: bool) -> Result<Vec<Tensor>> {
         match self.networks.get_mut(name) {
             Some(net) => Ok(net(inputs)),
-            None => Err(lab_plugin_api::Error::new(format!("the fake loss context has no network `{name}`; add one to `networks`"))),
+            None => Err(lab_plugin_api::Error::new(format!(
+                "the fake loss context has no network `{name}`; add one to `networks`"
+            ))),
         }
     }
     fn log_scalar(&mut self, name: &str, value: &Tensor) -> Result<()> {

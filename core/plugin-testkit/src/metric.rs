@@ -28,7 +28,11 @@ pub fn evaluate(metric: &mut Metric, real: &[Tensor], fake: &[Tensor]) -> Result
 }
 
 /// [`evaluate`] with each batch's class labels, as the core passes them (interface 2.2).
-pub fn evaluate_labelled(metric: &mut Metric, real: &[(Tensor, Option<Tensor>)], fake: &[(Tensor, Option<Tensor>)]) -> Result<Vec<Value>> {
+pub fn evaluate_labelled(
+    metric: &mut Metric,
+    real: &[(Tensor, Option<Tensor>)],
+    fake: &[(Tensor, Option<Tensor>)],
+) -> Result<Vec<Value>> {
     metric.reset()?;
     for (x, y) in real {
         metric.update_labelled(x, y.as_ref(), false)?;

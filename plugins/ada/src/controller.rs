@@ -144,7 +144,10 @@ impl Controller {
             return Err(lab_plugin_api::Error::new(format!("`p` must be in [0, 1], found {}", state.p)));
         }
         if !(state.sign_sum.is_finite() && state.sign_sum.abs() <= state.logits as f64) {
-            return Err(lab_plugin_api::Error::new(format!("`sign_sum` {} is not a sum of {} signs", state.sign_sum, state.logits)));
+            return Err(lab_plugin_api::Error::new(format!(
+                "`sign_sum` {} is not a sum of {} signs",
+                state.sign_sum, state.logits
+            )));
         }
         if let Some(rt) = state.rt {
             if !(-1.0..=1.0).contains(&rt) {

@@ -136,7 +136,8 @@ fn state_round_trip_resumes_exactly() {
 #[test]
 fn invalid_state_and_config_are_refused() {
     let mut h = ada("").unwrap();
-    let err = h.load_state(r#"{"p":1.5,"rt":null,"sign_sum":0.0,"logits":0,"images":0,"calls":0}"#).unwrap_err().to_string();
+    let err =
+        h.load_state(r#"{"p":1.5,"rt":null,"sign_sum":0.0,"logits":0,"images":0,"calls":0}"#).unwrap_err().to_string();
     assert_eq!(err, "invalid ada state: `p` must be in [0, 1], found 1.5");
     assert!(h.load_state(r#"{"p":0.5}"#).unwrap_err().to_string().starts_with("invalid ada state"));
     h.load_state("{}").unwrap();

@@ -57,7 +57,8 @@ impl Began {
 
 impl LossPlugin for Began {
     const NAME: &'static str = "began";
-    const DESCRIPTION: &'static str = "Boundary-equilibrium objective with k_t control and M_global (Berthelot et al. 2017)";
+    const DESCRIPTION: &'static str =
+        "Boundary-equilibrium objective with k_t control and M_global (Berthelot et al. 2017)";
     type Config = BeganConfig;
 
     fn create(config: BeganConfig, env: BuildEnv) -> Result<Self> {
@@ -109,8 +110,9 @@ impl LossPlugin for Began {
     }
 
     fn load_state(&mut self, state: &str) -> Result<()> {
-        let parsed: KState = serde_json::from_str(state)
-            .map_err(|e| Error::new(format!("the `began` loss's state should be {{\"k\": <number>}}, found {state:?}: {e}")))?;
+        let parsed: KState = serde_json::from_str(state).map_err(|e| {
+            Error::new(format!("the `began` loss's state should be {{\"k\": <number>}}, found {state:?}: {e}"))
+        })?;
         self.k = Tensor::from(parsed.k).to_kind(Kind::Double).to_device(self.k.device());
         Ok(())
     }

@@ -44,13 +44,23 @@ fn glorot(fan_in: i64, fan_out: i64) -> nn::Init {
 }
 
 fn conv(p: &nn::Path, name: &str, input: i64, output: i64, stride: i64) -> nn::Conv2D {
-    let config =
-        nn::ConvConfig { stride, padding: 1, ws_init: glorot(input * 9, output * 9), bs_init: nn::Init::Const(0.0), ..Default::default() };
+    let config = nn::ConvConfig {
+        stride,
+        padding: 1,
+        ws_init: glorot(input * 9, output * 9),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
     nn::conv2d(p / name, input, output, 3, config)
 }
 
 fn linear(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::Linear {
-    nn::linear(p / name, input, output, nn::LinearConfig { ws_init: glorot(input, output), bs_init: Some(nn::Init::Const(0.0)), bias: true })
+    nn::linear(
+        p / name,
+        input,
+        output,
+        nn::LinearConfig { ws_init: glorot(input, output), bs_init: Some(nn::Init::Const(0.0)), bias: true },
+    )
 }
 
 impl BeganNetworks {
@@ -96,7 +106,8 @@ impl BeganNetworks {
 
 impl ArchitecturePlugin for BeganNetworks {
     const NAME: &'static str = "began";
-    const DESCRIPTION: &'static str = "BEGAN's auto-encoder discriminator and decoder-shaped generator (Berthelot et al. 2017)";
+    const DESCRIPTION: &'static str =
+        "BEGAN's auto-encoder discriminator and decoder-shaped generator (Berthelot et al. 2017)";
     type Config = BeganNetworksConfig;
 
     fn create(config: BeganNetworksConfig, env: BuildEnv) -> Result<Self> {
@@ -109,7 +120,11 @@ impl ArchitecturePlugin for BeganNetworks {
             (32, 32) => (8, 3),
             (64, 64) => (8, 4),
             (128, 128) => (8, 5),
-            (h, w) => return Err(Error::new(format!("`began` is sized for square 28, 32, 64 or 128 px images; the data are {h}×{w}"))),
+            (h, w) => {
+                return Err(Error::new(format!(
+                    "`began` is sized for square 28, 32, 64 or 128 px images; the data are {h}×{w}"
+                )))
+            }
         };
         Ok(Self { config, env, bottleneck, repeat })
     }

@@ -9,7 +9,9 @@
 //! - D(x, z): x → FC 1024, lReLU → FC 1024 + FC(z), BN, lReLU → FC 1 (the logit).
 use lab_nn::prelude::*;
 use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G};
+use lab_plugin_api::{
+    ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G,
+};
 
 use crate::probe::{linear_probe_accuracy, nearest_neighbour_accuracy};
 
@@ -38,7 +40,12 @@ pub struct Bigan {
 }
 
 fn fc(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::Linear {
-    nn::linear(p / name, input, output, nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, bs_init: None, bias: false })
+    nn::linear(
+        p / name,
+        input,
+        output,
+        nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, bs_init: None, bias: false },
+    )
 }
 
 /// Batch norm without gain or bias (`--nogain --nobias`).
@@ -53,7 +60,12 @@ impl Bigan {
     }
 
     /// Features of images of a split: the first `n`, E's output, with their labels.
-    fn encode(encode: &mut dyn FnMut(&Tensor) -> Result<Tensor>, ctx: &EvalCtx<'_>, split: &str, n: i64) -> Result<(Tensor, Tensor)> {
+    fn encode(
+        encode: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+        ctx: &EvalCtx<'_>,
+        split: &str,
+        n: i64,
+    ) -> Result<(Tensor, Tensor)> {
         let (mut features, mut labels) = (Vec::new(), Vec::new());
         ctx.for_each_batch(split, 500, n, |x, y| {
             features.push(encode(&x)?);
@@ -69,7 +81,8 @@ impl Bigan {
 
 impl ArchitecturePlugin for Bigan {
     const NAME: &'static str = "bigan";
-    const DESCRIPTION: &'static str = "BiGAN's MLP generator, encoder and joint (x, z) discriminator (Donahue et al. 2017)";
+    const DESCRIPTION: &'static str =
+        "BiGAN's MLP generator, encoder and joint (x, z) discriminator (Donahue et al. 2017)";
     type Config = BiganConfig;
 
     fn create(config: BiganConfig, env: BuildEnv) -> Result<Self> {
@@ -85,7 +98,11 @@ impl ArchitecturePlugin for Bigan {
 
     fn networks(&self) -> Vec<Spec> {
         // E is stepped with G: they share the (label-swapped) loss.
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("encoder", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D])]
+        vec![
+            Spec::new("generator", &[PHASE_G]),
+            Spec::new("encoder", &[PHASE_G]),
+            Spec::new("discriminator", &[PHASE_D]),
+        ]
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
@@ -96,8 +113,14 @@ impl ArchitecturePlugin for Bigan {
         let shape = [-1, d.channels, d.height, d.width];
         match name {
             "generator" => {
-                let (fc1, bn1, fc2, cond2, bn2, out) =
-                    (fc(&p, "fc1", z, h), bn(&p, "bn1", h), fc(&p, "fc2", h, h), fc(&p, "cond2", z, h), bn(&p, "bn2", h), fc(&p, "out", h, pixels));
+                let (fc1, bn1, fc2, cond2, bn2, out) = (
+                    fc(&p, "fc1", z, h),
+                    bn(&p, "bn1", h),
+                    fc(&p, "fc2", h, h),
+                    fc(&p, "cond2", z, h),
+                    bn(&p, "bn2", h),
+                    fc(&p, "out", h, pixels),
+                );
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -109,7 +132,8 @@ impl ArchitecturePlugin for Bigan {
                 }))
             }
             "encoder" => {
-                let (fc1, fc2, bn2, out) = (fc(&p, "fc1", pixels, h), fc(&p, "fc2", h, h), bn(&p, "bn2", h), fc(&p, "out", h, z));
+                let (fc1, fc2, bn2, out) =
+                    (fc(&p, "fc1", pixels, h), fc(&p, "fc2", h, h), bn(&p, "bn2", h), fc(&p, "out", h, z));
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -120,8 +144,13 @@ impl ArchitecturePlugin for Bigan {
                 }))
             }
             "discriminator" => {
-                let (fc1, fc2, cond2, bn2, out) =
-                    (fc(&p, "fc1", pixels, h), fc(&p, "fc2", h, h), fc(&p, "cond2", z, h), bn(&p, "bn2", h), fc(&p, "out", h, 1));
+                let (fc1, fc2, cond2, bn2, out) = (
+                    fc(&p, "fc1", pixels, h),
+                    fc(&p, "fc2", h, h),
+                    fc(&p, "cond2", z, h),
+                    bn(&p, "bn2", h),
+                    fc(&p, "out", h, 1),
+                );
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -134,7 +163,9 @@ impl ArchitecturePlugin for Bigan {
                     },
                 }))
             }
-            other => Err(Error::new(format!("`bigan` has networks `generator`, `encoder` and `discriminator`, not `{other}`"))),
+            other => Err(Error::new(format!(
+                "`bigan` has networks `generator`, `encoder` and `discriminator`, not `{other}`"
+            ))),
         }
     }
 
@@ -164,14 +195,17 @@ impl ArchitecturePlugin for Bigan {
     ///   is particular to each image.
     fn evaluate(&self, ctx: &EvalCtx<'_>) -> Result<Vec<Value>> {
         let n = self.config.eval_count;
-        let mut trained = |x: &Tensor| -> Result<Tensor> { Ok(ctx.run_network("encoder", &[x.shallow_clone()])?.remove(0)) };
+        let mut trained =
+            |x: &Tensor| -> Result<Tensor> { Ok(ctx.run_network("encoder", &[x.shallow_clone()])?.remove(0)) };
         let (memory, memory_labels) = Self::encode(&mut trained, ctx, SPLIT_TRAIN, n)?;
         let (query, query_labels) = Self::encode(&mut trained, ctx, SPLIT_REFERENCE, n)?;
         let probe = nearest_neighbour_accuracy(&memory, &memory_labels, &query, &query_labels);
         let linear = linear_probe_accuracy(&memory, &memory_labels, &query, &query_labels, 300);
 
         let mut fresh = self.build("encoder")?;
-        let mut random = |x: &Tensor| -> Result<Tensor> { Ok(tch::no_grad(|| fresh.forward(&[x.shallow_clone()], false))?.remove(0)) };
+        let mut random = |x: &Tensor| -> Result<Tensor> {
+            Ok(tch::no_grad(|| fresh.forward(&[x.shallow_clone()], false))?.remove(0))
+        };
         let (memory, memory_labels) = Self::encode(&mut random, ctx, SPLIT_TRAIN, n)?;
         let (query, query_labels) = Self::encode(&mut random, ctx, SPLIT_REFERENCE, n)?;
         let probe_random = nearest_neighbour_accuracy(&memory, &memory_labels, &query, &query_labels);
@@ -183,7 +217,9 @@ impl ArchitecturePlugin for Bigan {
             let recon = ctx.run_network("generator", &[z])?.remove(0);
             let shuffled = recon.index_select(0, &Tensor::randperm(x.size()[0], (Kind::Int64, x.device())));
             // Pixels in [0, 1], as the official code measures.
-            let distance = |a: &Tensor| ((&x - a) * 0.5).flatten(1, -1).norm_scalaropt_dim(2.0, [1], false).mean(Kind::Float).double_value(&[]);
+            let distance = |a: &Tensor| {
+                ((&x - a) * 0.5).flatten(1, -1).norm_scalaropt_dim(2.0, [1], false).mean(Kind::Float).double_value(&[])
+            };
             own += distance(&recon);
             other += distance(&shuffled);
             batches += 1.0;

@@ -6,7 +6,12 @@ use lab_plugin_api::tch::nn::OptimizerConfig;
 
 /// The share of `query` rows whose nearest `memory` row has the same label. Distances are
 /// computed `chunk` query rows at a time, so memory stays bounded.
-pub fn nearest_neighbour_accuracy(memory: &Tensor, memory_labels: &Tensor, query: &Tensor, query_labels: &Tensor) -> f64 {
+pub fn nearest_neighbour_accuracy(
+    memory: &Tensor,
+    memory_labels: &Tensor,
+    query: &Tensor,
+    query_labels: &Tensor,
+) -> f64 {
     let chunk = 1000;
     let memory = memory.to_kind(Kind::Float);
     let memory_norms = memory.square().sum_dim_intlist(1, false, Kind::Float).unsqueeze(0);
@@ -20,7 +25,11 @@ pub fn nearest_neighbour_accuracy(memory: &Tensor, memory_labels: &Tensor, query
         let distance = &memory_norms - q.matmul(&memory.tr()) * 2.0;
         let nearest = distance.argmin(1, false);
         let predicted = memory_labels.index_select(0, &nearest);
-        correct += predicted.eq_tensor(&query_labels.narrow(0, start, len)).to_kind(Kind::Double).sum(Kind::Double).double_value(&[]);
+        correct += predicted
+            .eq_tensor(&query_labels.narrow(0, start, len))
+            .to_kind(Kind::Double)
+            .sum(Kind::Double)
+            .double_value(&[]);
         start += len;
     }
     correct / n.max(1) as f64
@@ -30,7 +39,13 @@ pub fn nearest_neighbour_accuracy(memory: &Tensor, memory_labels: &Tensor, query
 /// centred and scaled by its training mean and standard deviation), fitted to the memory by
 /// `iterations` full-batch Adam steps (lr 0.05) from zero weights, scored on the query. No
 /// randomness: the same features give the same accuracy.
-pub fn linear_probe_accuracy(memory: &Tensor, memory_labels: &Tensor, query: &Tensor, query_labels: &Tensor, iterations: i64) -> f64 {
+pub fn linear_probe_accuracy(
+    memory: &Tensor,
+    memory_labels: &Tensor,
+    query: &Tensor,
+    query_labels: &Tensor,
+    iterations: i64,
+) -> f64 {
     let classes = memory_labels.max().int64_value(&[]).max(query_labels.max().int64_value(&[])) + 1;
     let memory = memory.to_kind(Kind::Float).detach();
     let mean = memory.mean_dim(0, true, Kind::Float);
@@ -38,7 +53,12 @@ pub fn linear_probe_accuracy(memory: &Tensor, memory_labels: &Tensor, query: &Te
     let standardise = |x: &Tensor| (x.to_kind(Kind::Float).detach() - &mean) / &std;
     let x = standardise(&memory);
     let vs = nn::VarStore::new(x.device());
-    let linear = nn::linear(vs.root(), x.size()[1], classes, nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true });
+    let linear = nn::linear(
+        vs.root(),
+        x.size()[1],
+        classes,
+        nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true },
+    );
     let mut adam = nn::Adam::default().build(&vs, 0.05).expect("Adam over a VarStore");
     for _ in 0..iterations {
         let loss = x.apply(&linear).cross_entropy_for_logits(memory_labels);

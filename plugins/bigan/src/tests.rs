@@ -24,7 +24,8 @@ fn the_discriminator_takes_an_image_and_its_code() {
     let _rng = rng_lock();
     tch::manual_seed(0);
     let arch = architecture::create::<Bigan>("hidden = 32\nz_dim = 4", FASHION_MNIST).unwrap();
-    let (mut g, mut e, mut d) = (arch.build("generator").unwrap(), arch.build("encoder").unwrap(), arch.build("discriminator").unwrap());
+    let (mut g, mut e, mut d) =
+        (arch.build("generator").unwrap(), arch.build("encoder").unwrap(), arch.build("discriminator").unwrap());
     let z = arch.latents(6).unwrap();
     assert!(z.abs().max().double_value(&[]) <= 1.0);
     let x = g.forward(&[z.shallow_clone()], true).unwrap().remove(0);
@@ -78,10 +79,22 @@ fn the_model_measures_its_encoder_beside_a_fresh_one() {
     let nets = ["generator", "encoder", "discriminator"].into_iter().map(|n| (n, arch.build(n).unwrap())).collect();
     // Two classes that differ in brightness: even an untrained encoder separates them well.
     let y = Tensor::arange(300, (Kind::Int64, CPU)).remainder(2);
-    let x = (Tensor::rand([300, 1, 28, 28], (Kind::Float, CPU)) * 0.2 + y.to_kind(Kind::Float).view([-1, 1, 1, 1]) * 1.5 - 1.0).clamp(-1.0, 1.0);
+    let x = (Tensor::rand([300, 1, 28, 28], (Kind::Float, CPU)) * 0.2
+        + y.to_kind(Kind::Float).view([-1, 1, 1, 1]) * 1.5
+        - 1.0)
+        .clamp(-1.0, 1.0);
     let values = arch.evaluate(nets, (&x, Some(&y)), (&x, Some(&y))).unwrap();
     let names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(names, ["probe_1nn", "probe_1nn_random_encoder", "probe_linear", "probe_linear_random_encoder", "reconstruction_ratio"]);
+    assert_eq!(
+        names,
+        [
+            "probe_1nn",
+            "probe_1nn_random_encoder",
+            "probe_linear",
+            "probe_linear_random_encoder",
+            "reconstruction_ratio"
+        ]
+    );
     assert!(values[..4].iter().all(|v| v.value > 0.9), "{values:?}");
     assert!(values[4].value > 0.0 && !values[4].higher_is_better);
 }

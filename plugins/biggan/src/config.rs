@@ -105,16 +105,20 @@ impl BigGanConfig {
         let (h, w) = (data.height, data.width);
         let wanted = if self.resolution == 0 { h } else { self.resolution };
         if h != w || !SUPPORTED_RESOLUTIONS.contains(&wanted) {
-            return Err(lab_plugin_api::Error::config("resolution", format!(
-                "biggan has block plans for {supported}x{supported} images only \
+            return Err(lab_plugin_api::Error::config(
+                "resolution",
+                format!(
+                    "biggan has block plans for {supported}x{supported} images only \
                  (BigGAN-PyTorch's arch[32]), but the data is {h}x{w}{}; use 32x32 data or another architecture",
-                if self.resolution == 0 { String::new() } else { format!(" and `resolution` is {wanted}") }
-            )));
+                    if self.resolution == 0 { String::new() } else { format!(" and `resolution` is {wanted}") }
+                ),
+            ));
         }
         if wanted != h {
-            return Err(lab_plugin_api::Error::config("resolution", format!(
-                "{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow the data"
-            )));
+            return Err(lab_plugin_api::Error::config(
+                "resolution",
+                format!("{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow the data"),
+            ));
         }
         Ok(wanted)
     }
@@ -123,8 +127,11 @@ impl BigGanConfig {
         match (self.conditional, data.num_classes) {
             (false, _) => Ok(None),
             (true, n) if n > 0 => Ok(Some(n)),
-            (true, _) => Err(lab_plugin_api::Error::config("conditional", "a conditional biggan (the default) needs class labels, but the \
-                 data has none; set `conditional = false` or use a labelled dataset")),
+            (true, _) => Err(lab_plugin_api::Error::config(
+                "conditional",
+                "a conditional biggan (the default) needs class labels, but the \
+                 data has none; set `conditional = false` or use a labelled dataset",
+            )),
         }
     }
 
@@ -132,7 +139,10 @@ impl BigGanConfig {
         if self.bn_eps > 0.0 && self.bn_eps.is_finite() {
             Ok(self.bn_eps)
         } else {
-            Err(lab_plugin_api::Error::config("bn_eps", format!("expected a small positive number such as 1e-5, found {}", self.bn_eps)))
+            Err(lab_plugin_api::Error::config(
+                "bn_eps",
+                format!("expected a small positive number such as 1e-5, found {}", self.bn_eps),
+            ))
         }
     }
 }
@@ -141,10 +151,12 @@ fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     if data.channels > 0 {
         Ok(data.channels)
     } else {
-        Err(lab_plugin_api::Error::new(format!("biggan: the data reports {} image channels; expected at least 1", data.channels)))
+        Err(lab_plugin_api::Error::new(format!(
+            "biggan: the data reports {} image channels; expected at least 1",
+            data.channels
+        )))
     }
 }
-
 
 fn parse_init(value: &str) -> lab_plugin_api::Result<InitStyle> {
     match value {
@@ -212,7 +224,10 @@ mod tests {
     #[test]
     fn sizes_and_eps_must_be_positive() {
         let cfg = BigGanConfig { g_ch: 0, ..Default::default() };
-        assert_eq!(cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string(), "key `g_ch`: expected a positive integer, found 0");
+        assert_eq!(
+            cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string(),
+            "key `g_ch`: expected a positive integer, found 0"
+        );
         let cfg = BigGanConfig { bn_eps: 0.0, ..Default::default() };
         assert!(cfg.resolve(&data(3, 32, 10)).unwrap_err().to_string().starts_with("key `bn_eps`"));
     }

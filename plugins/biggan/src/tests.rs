@@ -3,9 +3,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
 
 use crate::{BigGan, BigGanConfig};
 
@@ -130,9 +130,13 @@ fn wrong_inputs_are_errors_not_panics() {
     let _rng = crate::rng_lock();
     let arch = biggan(narrow(true));
     let (mut g, mut d) = (build(&arch, "generator"), build(&arch, "discriminator"));
-    let err = g.forward(&[Tensor::zeros([2, 64], (Kind::Float, Device::Cpu)), labels(2)], true).unwrap_err().to_string();
+    let err =
+        g.forward(&[Tensor::zeros([2, 64], (Kind::Float, Device::Cpu)), labels(2)], true).unwrap_err().to_string();
     assert_eq!(err, "biggan generator: z must have shape [N, 128], got [2, 64]");
-    let err = d.forward(&[Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), labels(2)], true).unwrap_err().to_string();
+    let err = d
+        .forward(&[Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), labels(2)], true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "biggan discriminator: images must have shape [N, 3, 32, 32], got [2, 1, 28, 28]");
     let err = d.forward(&[], true).unwrap_err().to_string();
     assert_eq!(err, "biggan discriminator: expected inputs [input, labels], got 0 tensors");

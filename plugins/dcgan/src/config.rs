@@ -91,21 +91,26 @@ impl DcganConfig {
         let supported = supported_list();
         let (h, w) = (data.height, data.width);
         if h != w {
-            return Err(lab_plugin_api::Error::config("resolution", format!(
-                "dcgan needs square images, but the data is {h}x{w}; supported sizes: {supported}"
-            )));
+            return Err(lab_plugin_api::Error::config(
+                "resolution",
+                format!("dcgan needs square images, but the data is {h}x{w}; supported sizes: {supported}"),
+            ));
         }
         let wanted = if self.resolution == 0 { h } else { self.resolution };
         if !SUPPORTED_RESOLUTIONS.contains(&wanted) {
-            return Err(lab_plugin_api::Error::config("resolution", format!(
-                "{wanted} is not supported (the data is {h}x{w}); supported sizes: {supported}"
-            )));
+            return Err(lab_plugin_api::Error::config(
+                "resolution",
+                format!("{wanted} is not supported (the data is {h}x{w}); supported sizes: {supported}"),
+            ));
         }
         if wanted != h {
-            return Err(lab_plugin_api::Error::config("resolution", format!(
-                "{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow \
+            return Err(lab_plugin_api::Error::config(
+                "resolution",
+                format!(
+                    "{wanted} does not match the data, which is {h}x{w}; set it to 0 to follow \
                  the data (supported sizes: {supported})"
-            )));
+                ),
+            ));
         }
         Ok(wanted)
     }
@@ -114,8 +119,11 @@ impl DcganConfig {
         match (self.conditional, data.num_classes) {
             (false, _) => Ok(None),
             (true, n) if n > 0 => Ok(Some(n)),
-            (true, _) => Err(lab_plugin_api::Error::config("conditional", "a conditional dcgan needs class labels, but the data has none; \
-                 set `conditional = false` or use a labelled dataset")),
+            (true, _) => Err(lab_plugin_api::Error::config(
+                "conditional",
+                "a conditional dcgan needs class labels, but the data has none; \
+                 set `conditional = false` or use a labelled dataset",
+            )),
         }
     }
 }
@@ -128,16 +136,21 @@ fn image_channels(data: &DataSpec) -> lab_plugin_api::Result<i64> {
     if data.channels > 0 {
         Ok(data.channels)
     } else {
-        Err(lab_plugin_api::Error::new(format!("dcgan: the data reports {} image channels; expected at least 1", data.channels)))
+        Err(lab_plugin_api::Error::new(format!(
+            "dcgan: the data reports {} image channels; expected at least 1",
+            data.channels
+        )))
     }
 }
-
 
 fn parse_g_norm(value: &str) -> lab_plugin_api::Result<GNorm> {
     match value {
         "batch" => Ok(GNorm::Batch),
         "none" => Ok(GNorm::None),
-        other => Err(lab_plugin_api::Error::config("g_norm", format!("unknown value \"{other}\"; valid values: \"batch\", \"none\""))),
+        other => Err(lab_plugin_api::Error::config(
+            "g_norm",
+            format!("unknown value \"{other}\"; valid values: \"batch\", \"none\""),
+        )),
     }
 }
 
@@ -146,9 +159,10 @@ fn parse_d_norm(value: &str) -> lab_plugin_api::Result<DNorm> {
         "batch" => Ok(DNorm::Batch),
         "spectral" => Ok(DNorm::Spectral),
         "none" => Ok(DNorm::None),
-        other => {
-            Err(lab_plugin_api::Error::config("d_norm", format!("unknown value \"{other}\"; valid values: \"batch\", \"spectral\", \"none\"")))
-        }
+        other => Err(lab_plugin_api::Error::config(
+            "d_norm",
+            format!("unknown value \"{other}\"; valid values: \"batch\", \"spectral\", \"none\""),
+        )),
     }
 }
 
@@ -220,7 +234,10 @@ mod tests {
     #[test]
     fn sizes_must_be_positive() {
         let cfg = DcganConfig { z_dim: 0, ..Default::default() };
-        assert_eq!(cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(), "key `z_dim`: expected a positive integer, found 0");
+        assert_eq!(
+            cfg.resolve(&data(3, 32, 0)).unwrap_err().to_string(),
+            "key `z_dim`: expected a positive integer, found 0"
+        );
     }
 
     #[test]

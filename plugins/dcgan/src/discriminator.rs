@@ -6,7 +6,7 @@ use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::{DNorm, Settings};
 use crate::geometry::Geometry;
-use crate::layers::{conv2d, embedding, Conv2d, LEAKY_RELU, ConvSpec, Embedding, Norm2d};
+use crate::layers::{conv2d, embedding, Conv2d, ConvSpec, Embedding, Norm2d, LEAKY_RELU};
 
 /// One downsampling step: ½ side, norm, LeakyReLU.
 #[derive(Debug)]

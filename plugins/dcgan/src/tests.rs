@@ -1,7 +1,7 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly).
-use lab_plugin_testkit::network::{assert_seed_decides_weights, trainable_count};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, trainable_count};
 
 use crate::{Dcgan, DcganConfig};
 
@@ -281,7 +281,11 @@ fn passes_the_test_kit_checks_through_the_plugin_boundary() {
     use lab_plugin_testkit::{architecture, CIFAR10, FASHION_MNIST};
     let arch = architecture::create::<Dcgan>("g_channels = 8\nd_channels = 8", FASHION_MNIST).unwrap();
     let plain = arch.check_gan(3);
-    let arch = architecture::create::<Dcgan>("g_channels = 8\nd_channels = 8\nconditional = true\nd_norm = \"spectral\"", CIFAR10).unwrap();
+    let arch = architecture::create::<Dcgan>(
+        "g_channels = 8\nd_channels = 8\nconditional = true\nd_norm = \"spectral\"",
+        CIFAR10,
+    )
+    .unwrap();
     assert_eq!(arch.info().num_classes, 10);
     let conditional = arch.check_gan(3);
     assert!(conditional.generator_parameters > plain.generator_parameters, "the label embedding adds parameters");

@@ -67,7 +67,10 @@ impl DiffAugmentConfig {
                     let hint = did_you_mean(name, valid.iter().copied())
                         .map(|s| format!("did you mean `{s}`? "))
                         .unwrap_or_default();
-                    lab_plugin_api::Error::config("policy", format!("{what} in \"{}\"; {hint}valid ops: {}", self.policy, valid.join(", ")))
+                    lab_plugin_api::Error::config(
+                        "policy",
+                        format!("{what} in \"{}\"; {hint}valid ops: {}", self.policy, valid.join(", ")),
+                    )
                 })
             })
             .collect()

@@ -14,7 +14,8 @@ pub fn kmeans(x: &Tensor, k: i64, iterations: usize) -> Tensor {
     let mut centroids = x.index_select(0, &first);
     while centroids.size()[0] < k {
         let d2 = squared_distances(&x, &centroids).amin(1, false).clamp_min(0.0);
-        let next = if d2.sum(Kind::Float).double_value(&[]) > 0.0 { d2.multinomial(1, false) } else { first.shallow_clone() };
+        let next =
+            if d2.sum(Kind::Float).double_value(&[]) > 0.0 { d2.multinomial(1, false) } else { first.shallow_clone() };
         centroids = Tensor::cat(&[centroids, x.index_select(0, &next)], 0);
     }
     for _ in 0..iterations {

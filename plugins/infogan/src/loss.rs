@@ -64,7 +64,13 @@ pub struct InfoGanLossConfig {
 
 impl Default for InfoGanLossConfig {
     fn default() -> Self {
-        Self { lambda_categorical: 1.0, lambda_continuous: 1.0, categorical: vec![10], continuous: 2, mi_to_generator: true }
+        Self {
+            lambda_categorical: 1.0,
+            lambda_continuous: 1.0,
+            categorical: vec![10],
+            continuous: 2,
+            mi_to_generator: true,
+        }
     }
 }
 
@@ -80,7 +86,10 @@ impl InfoGanLoss {
         let n = ctx.batch_size()?;
         let z = ctx.sample_z(n)?;
         if z.size()[1] < self.codes.code_width() {
-            return Err(Error::config("categorical", format!("the latent has {} values, fewer than the codes' {}", z.size()[1], self.codes.code_width())));
+            return Err(Error::config(
+                "categorical",
+                format!("the latent has {} values, fewer than the codes' {}", z.size()[1], self.codes.code_width()),
+            ));
         }
         let fake = ctx.generate(&z, None)?;
         let mut d = ctx.discriminate(&fake, None, true, Role::Fake)?;
@@ -111,14 +120,18 @@ impl InfoGanLoss {
 
 impl LossPlugin for InfoGanLoss {
     const NAME: &'static str = "infogan";
-    const DESCRIPTION: &'static str = "Non-saturating GAN loss minus λ·L_I, InfoGAN's mutual-information bound (Chen et al. 2016)";
+    const DESCRIPTION: &'static str =
+        "Non-saturating GAN loss minus λ·L_I, InfoGAN's mutual-information bound (Chen et al. 2016)";
     type Config = InfoGanLossConfig;
 
     fn create(config: InfoGanLossConfig, _env: BuildEnv) -> Result<Self> {
         check::non_negative("lambda_categorical", config.lambda_categorical, "0 drops the term")?;
         check::non_negative("lambda_continuous", config.lambda_continuous, "0 drops the term")?;
         if config.categorical.iter().any(|&k| k < 2) {
-            return Err(Error::config("categorical", format!("expected class counts of at least 2, found {:?}", config.categorical)));
+            return Err(Error::config(
+                "categorical",
+                format!("expected class counts of at least 2, found {:?}", config.categorical),
+            ));
         }
         check::at_least("continuous", config.continuous, 0)?;
         let codes = Codes { noise: 0, categorical: config.categorical.clone(), continuous: config.continuous };

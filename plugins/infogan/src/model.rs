@@ -13,7 +13,9 @@
 //! 0.1; `leak` sets it).
 use lab_nn::prelude::*;
 use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G};
+use lab_plugin_api::{
+    ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G,
+};
 
 use crate::cluster;
 use crate::latent::Codes;
@@ -54,22 +56,46 @@ fn normal() -> nn::Init {
 }
 
 fn linear(p: &nn::Path, name: &str, input: i64, output: i64, bias: bool) -> nn::Linear {
-    nn::linear(p / name, input, output, nn::LinearConfig { ws_init: normal(), bs_init: Some(nn::Init::Const(0.0)), bias })
+    nn::linear(
+        p / name,
+        input,
+        output,
+        nn::LinearConfig { ws_init: normal(), bs_init: Some(nn::Init::Const(0.0)), bias },
+    )
 }
 
 fn conv(p: &nn::Path, name: &str, input: i64, output: i64, bias: bool) -> nn::Conv2D {
-    let config = nn::ConvConfig { stride: 2, padding: 1, bias, ws_init: normal(), bs_init: nn::Init::Const(0.0), ..Default::default() };
+    let config = nn::ConvConfig {
+        stride: 2,
+        padding: 1,
+        bias,
+        ws_init: normal(),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
     nn::conv2d(p / name, input, output, 4, config)
 }
 
 fn deconv(p: &nn::Path, name: &str, input: i64, output: i64, bias: bool) -> nn::ConvTranspose2D {
-    let config =
-        nn::ConvTransposeConfig { stride: 2, padding: 1, bias, ws_init: normal(), bs_init: nn::Init::Const(0.0), ..Default::default() };
+    let config = nn::ConvTransposeConfig {
+        stride: 2,
+        padding: 1,
+        bias,
+        ws_init: normal(),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
     nn::conv_transpose2d(p / name, input, output, 4, config)
 }
 
 fn bn_config() -> nn::BatchNormConfig {
-    nn::BatchNormConfig { ws_init: nn::Init::Const(1.0), bs_init: nn::Init::Const(0.0), eps: 1e-5, momentum: 0.1, ..Default::default() }
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        eps: 1e-5,
+        momentum: 0.1,
+        ..Default::default()
+    }
 }
 
 impl InfoGan {
@@ -149,14 +175,18 @@ impl InfoGan {
 
 impl ArchitecturePlugin for InfoGan {
     const NAME: &'static str = "infogan";
-    const DESCRIPTION: &'static str = "InfoGAN's MNIST networks: G, D and a Q head on D's trunk, structured latent codes (Chen et al. 2016)";
+    const DESCRIPTION: &'static str =
+        "InfoGAN's MNIST networks: G, D and a Q head on D's trunk, structured latent codes (Chen et al. 2016)";
     type Config = InfoGanConfig;
 
     fn create(config: InfoGanConfig, env: BuildEnv) -> Result<Self> {
         check::positive("noise", config.noise)?;
         check::at_least("continuous", config.continuous, 0)?;
         if config.categorical.is_empty() || config.categorical.iter().any(|&k| k < 2) {
-            return Err(Error::config("categorical", format!("expected a list of class counts of at least 2, found {:?}", config.categorical)));
+            return Err(Error::config(
+                "categorical",
+                format!("expected a list of class counts of at least 2, found {:?}", config.categorical),
+            ));
         }
         check::positive("eval_count", config.eval_count)?;
         let d = env.data;
@@ -166,7 +196,8 @@ impl ArchitecturePlugin for InfoGan {
                 d.height, d.width
             )));
         }
-        let codes = Codes { noise: config.noise, categorical: config.categorical.clone(), continuous: config.continuous };
+        let codes =
+            Codes { noise: config.noise, categorical: config.categorical.clone(), continuous: config.continuous };
         Ok(Self { config, codes, env })
     }
 
@@ -175,7 +206,11 @@ impl ArchitecturePlugin for InfoGan {
     }
 
     fn networks(&self) -> Vec<Spec> {
-        vec![Spec::new("generator", &[PHASE_G]), Spec::new("discriminator", &[PHASE_D]), Spec::new("q_head", &[PHASE_D])]
+        vec![
+            Spec::new("generator", &[PHASE_G]),
+            Spec::new("discriminator", &[PHASE_D]),
+            Spec::new("q_head", &[PHASE_D]),
+        ]
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
@@ -184,7 +219,10 @@ impl ArchitecturePlugin for InfoGan {
         match name {
             "generator" => {
                 let g = self.generator(&root);
-                Ok(Box::new(VarStoreNetwork { vs, forward: move |i: &[Tensor], train| Ok(vec![i[0].apply_t(&g, train)]) }))
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| Ok(vec![i[0].apply_t(&g, train)]),
+                }))
             }
             "discriminator" => {
                 let trunk = self.trunk(&root);
@@ -199,9 +237,14 @@ impl ArchitecturePlugin for InfoGan {
             }
             "q_head" => {
                 let q = self.q_head(&root);
-                Ok(Box::new(VarStoreNetwork { vs, forward: move |i: &[Tensor], train| Ok(vec![i[0].apply_t(&q, train)]) }))
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| Ok(vec![i[0].apply_t(&q, train)]),
+                }))
             }
-            other => Err(Error::new(format!("`infogan` has networks `generator`, `discriminator` and `q_head`, not `{other}`"))),
+            other => Err(Error::new(format!(
+                "`infogan` has networks `generator`, `discriminator` and `q_head`, not `{other}`"
+            ))),
         }
     }
 
@@ -231,7 +274,7 @@ impl ArchitecturePlugin for InfoGan {
                 let n = noise.narrow(0, r, 1).repeat([k, 1]);
                 let class = Tensor::full([k], (2 * r) % k, (Kind::Int64, device));
                 let cont = zeros.repeat([k, 1]);
-                let _ = cont.narrow(1, c, 1).copy_(&sweep.unsqueeze(1));
+                cont.narrow(1, c, 1).copy_(&sweep.unsqueeze(1));
                 blocks.push(self.codes.compose(&n, &class, &cont));
             }
         }
@@ -262,7 +305,8 @@ impl ArchitecturePlugin for InfoGan {
                 let features = ctx.run_network("discriminator", &[x])?.remove(1);
                 ctx.run_network("q_head", &[features])?.remove(0)
             };
-            let mi = MutualInformation::of(&q, &self.codes.codes_of(&z), &self.codes.categorical, self.codes.continuous);
+            let mi =
+                MutualInformation::of(&q, &self.codes.codes_of(&z), &self.codes.categorical, self.codes.continuous);
             categorical += mi.categorical.double_value(&[]);
             continuous += mi.continuous.double_value(&[]);
             batches += 1.0;
@@ -283,7 +327,10 @@ impl ArchitecturePlugin for InfoGan {
             let (test_x, test_y) = Self::pixels(ctx, SPLIT_REFERENCE, n)?;
             let centroids = cluster::kmeans(&train_x, k, 30);
             let mapping = cluster::majority_mapping(&cluster::nearest(&train_x, &centroids), &train_y, k, classes);
-            values.push(Value::higher("kmeans_accuracy", cluster::mapped_accuracy(&cluster::nearest(&test_x, &centroids), &test_y, &mapping)));
+            values.push(Value::higher(
+                "kmeans_accuracy",
+                cluster::mapped_accuracy(&cluster::nearest(&test_x, &centroids), &test_y, &mapping),
+            ));
         }
         Ok(values)
     }

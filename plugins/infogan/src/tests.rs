@@ -37,7 +37,8 @@ fn the_bound_is_the_codes_entropy_when_q_is_perfect_and_zero_when_q_knows_nothin
     assert!(close(mi.categorical.double_value(&[]), 0.0, 1e-5));
     // μ = 0 for c ~ U(−1, 1): E[−c²/2] = −1/6 per code below the ceiling (on this draw: the mean
     // of −c²/2 itself).
-    let expected = ceiling - (&continuous.square() * 0.5).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float).double_value(&[]);
+    let expected = ceiling
+        - (&continuous.square() * 0.5).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float).double_value(&[]);
     assert!(close(mi.continuous.double_value(&[]), expected, 1e-5));
     // The weights: λ_cat·L_cat + λ_cont·L_cont.
     let w = MutualInformation::of(&perfect, &drawn, &[10], 2).weighted(1.0, 0.5).double_value(&[]);
@@ -60,7 +61,11 @@ fn latents_are_noise_then_one_hot_classes_then_continuous_codes() {
     let cont = z.narrow(1, 72, 2);
     assert!(cont.abs().max().double_value(&[]) <= 1.0 && cont.abs().mean(Kind::Float).double_value(&[]) > 0.4);
     // Traversal latents: the class and continuous values as given.
-    let composed = c.compose(&noise.narrow(0, 0, 3), &Tensor::from_slice(&[4i64, 0, 9]), &Tensor::full([3, 2], 1.5, (Kind::Float, CPU)));
+    let composed = c.compose(
+        &noise.narrow(0, 0, 3),
+        &Tensor::from_slice(&[4i64, 0, 9]),
+        &Tensor::full([3, 2], 1.5, (Kind::Float, CPU)),
+    );
     assert_eq!(Vec::<i64>::try_from(composed.narrow(1, 62, 10).argmax(1, false)).unwrap(), [4, 0, 9]);
     assert!(composed.narrow(1, 72, 2).eq(1.5).all().int64_value(&[]) == 1);
 }
@@ -79,7 +84,8 @@ fn the_official_networks_have_the_reference_sizes() {
     let q = 1024 * 128 + 2 * 128 + 128 * 12 + 12;
     assert_eq!((count("generator"), count("discriminator"), count("q_head")), (g, d, q));
     assert_eq!(arch.info().z_dim, 74);
-    let phases: Vec<(String, Vec<String>)> = arch.info().networks.iter().map(|s| (s.name.clone(), s.phases.clone())).collect();
+    let phases: Vec<(String, Vec<String>)> =
+        arch.info().networks.iter().map(|s| (s.name.clone(), s.phases.clone())).collect();
     assert_eq!(phases[2], ("q_head".to_string(), vec!["D".to_string()]), "Q steps with D, by D's optimizer");
 }
 
@@ -88,7 +94,8 @@ fn the_networks_run_and_q_reads_the_trunk() {
     let _rng = rng_lock();
     tch::manual_seed(2);
     let arch = architecture::create::<InfoGan>("", FASHION_MNIST).unwrap();
-    let (mut g, mut d, mut q) = (arch.build("generator").unwrap(), arch.build("discriminator").unwrap(), arch.build("q_head").unwrap());
+    let (mut g, mut d, mut q) =
+        (arch.build("generator").unwrap(), arch.build("discriminator").unwrap(), arch.build("q_head").unwrap());
     let z = arch.latents(8).unwrap();
     let x = g.forward(&[z], true).unwrap().remove(0);
     assert_eq!(x.size(), [8, 1, 28, 28]);
@@ -100,7 +107,10 @@ fn the_networks_run_and_q_reads_the_trunk() {
     codes.sum(Kind::Float).backward();
     for (name, t, trainable) in g.tensors().unwrap() {
         if trainable {
-            assert!(t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "L_I reaches G's {name}");
+            assert!(
+                t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0,
+                "L_I reaches G's {name}"
+            );
         }
     }
 }

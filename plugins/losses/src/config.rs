@@ -59,7 +59,12 @@ pub trait PenaltyConfig: Serialize + DeserializeOwned + Default + Send + 'static
 
 impl PenaltyConfig for LossConfig {
     fn penalties(&self) -> Penalties {
-        Penalties { gp_lambda: 0.0, r1_gamma: self.r1_gamma, cr_lambda: self.cr_lambda, cr_run_augment: self.cr_run_augment }
+        Penalties {
+            gp_lambda: 0.0,
+            r1_gamma: self.r1_gamma,
+            cr_lambda: self.cr_lambda,
+            cr_run_augment: self.cr_run_augment,
+        }
     }
     fn simultaneous(&self) -> bool {
         self.simultaneous

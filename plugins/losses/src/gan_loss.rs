@@ -38,7 +38,10 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
 
     fn plan(&self) -> Vec<PhasePlan> {
         if self.simultaneous {
-            vec![PhasePlan { networks: vec!["discriminator".into(), "generator".into()], ..PhasePlan::new(SIMULTANEOUS) }]
+            vec![PhasePlan {
+                networks: vec!["discriminator".into(), "generator".into()],
+                ..PhasePlan::new(SIMULTANEOUS)
+            }]
         } else {
             Vec::new()
         }
@@ -53,7 +56,11 @@ impl<O: Objective> LossPlugin for GanLoss<O> {
                 let (d, fake) = self.d_terms(ctx)?;
                 Ok(Losses::new().add("discriminator", d).add("generator", O::g_loss(&fake)))
             }
-            other => Err(format!("loss `{}` has no phase `{other}` (it has D and G, or {SIMULTANEOUS} with `simultaneous`)", O::NAME).into()),
+            other => Err(format!(
+                "loss `{}` has no phase `{other}` (it has D and G, or {SIMULTANEOUS} with `simultaneous`)",
+                O::NAME
+            )
+            .into()),
         }
     }
 

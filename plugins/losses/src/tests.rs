@@ -219,7 +219,11 @@ fn negative_weights_are_refused() {
 #[test]
 fn gp_lambda_belongs_to_wgan_gp_only() {
     let err = loss::<Hinge>("gp_lambda = 10").err().unwrap().to_string();
-    assert!(err.starts_with("key `gp_lambda`: not a key of this plugin;") && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma, simultaneous"), "{err}");
+    assert!(
+        err.starts_with("key `gp_lambda`: not a key of this plugin;")
+            && err.ends_with("valid keys: cr_lambda, cr_run_augment, r1_gamma, simultaneous"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -228,8 +232,14 @@ fn library_exports_all_six_losses() {
     let names: Vec<&str> = library.plugins.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["non-saturating", "minimax", "hinge", "wgan-gp", "least-squares", "wgan"]);
     let wgan = &library.plugins[3];
-    assert_eq!(wgan.default_config.as_str(), "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n");
-    assert_eq!(library.plugins[0].default_config.as_str(), "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\nsimultaneous = false\n");
+    assert_eq!(
+        wgan.default_config.as_str(),
+        "gp_lambda = 10.0\nr1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\n"
+    );
+    assert_eq!(
+        library.plugins[0].default_config.as_str(),
+        "r1_gamma = 0.0\ncr_lambda = 0.0\ncr_run_augment = false\nsimultaneous = false\n"
+    );
 }
 
 #[test]

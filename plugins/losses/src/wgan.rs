@@ -42,7 +42,8 @@ pub struct Wgan {
 
 impl LossPlugin for Wgan {
     const NAME: &'static str = "wgan";
-    const DESCRIPTION: &'static str = "Wasserstein loss for weight clipping, with the official critic schedule (Arjovsky et al., 2017)";
+    const DESCRIPTION: &'static str =
+        "Wasserstein loss for weight clipping, with the official critic schedule (Arjovsky et al., 2017)";
     type Config = WganConfig;
 
     fn create(config: WganConfig, _env: BuildEnv) -> Result<Self> {

@@ -67,7 +67,14 @@ impl Classifier {
 }
 
 /// Trains the protocol's classifier on `(x, y)` and returns its accuracy on `(test_x, test_y)`.
-pub fn train_and_test(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor, test_x: &Tensor, test_y: &Tensor) -> f64 {
+pub fn train_and_test(
+    config: &CasConfig,
+    classes: i64,
+    x: &Tensor,
+    y: &Tensor,
+    test_x: &Tensor,
+    test_y: &Tensor,
+) -> f64 {
     let (_vs, net) = train(config, classes, x, y);
     accuracy(&net, test_x, test_y)
 }
@@ -172,7 +179,14 @@ impl MetricPlugin for Cas {
         if env.data.num_classes < 2 {
             return Err(Error::new("cas needs a labelled dataset with at least 2 classes and a class-conditional model; this data has no classes"));
         }
-        Ok(Self { config, classes: env.data.num_classes, device: env.device(), real: Side::default(), fake: Side::default(), cache: None })
+        Ok(Self {
+            config,
+            classes: env.data.num_classes,
+            device: env.device(),
+            real: Side::default(),
+            fake: Side::default(),
+            cache: None,
+        })
     }
 
     fn reference(&mut self, id: &str, cache_dir: &std::path::Path) -> Result<()> {
@@ -201,7 +215,11 @@ impl MetricPlugin for Cas {
     fn compute(&mut self) -> Result<Vec<Value>> {
         let (fake_x, fake_y) = match (self.fake.all(), self.fake.unlabelled) {
             (Some(all), false) => all,
-            _ => return Err(Error::new("cas needs labelled samples: a class-conditional generator (its samples came without labels)")),
+            _ => {
+                return Err(Error::new(
+                    "cas needs labelled samples: a class-conditional generator (its samples came without labels)",
+                ))
+            }
         };
         let (real_x, real_y) = match (self.real.all(), self.real.unlabelled) {
             (Some(all), false) => all,
@@ -209,16 +227,24 @@ impl MetricPlugin for Cas {
         };
         let half = real_x.size()[0] / 2;
         if half < 1 {
-            return Err(Error::new("cas needs at least 2 reference images (half train the real classifier, half test)"));
+            return Err(Error::new(
+                "cas needs at least 2 reference images (half train the real classifier, half test)",
+            ));
         }
-        let (test_x, test_y) = (real_x.narrow(0, half, real_x.size()[0] - half), real_y.narrow(0, half, real_y.size()[0] - half));
+        let (test_x, test_y) =
+            (real_x.narrow(0, half, real_x.size()[0] - half), real_y.narrow(0, half, real_y.size()[0] - half));
         let (real_train_x, real_train_y) = (real_x.narrow(0, 0, half), real_y.narrow(0, 0, half));
         let weights = self.cache.as_ref().map(|p| p.with_extension("safetensors"));
         let real_net = match weights.as_ref().filter(|w| w.exists()) {
             Some(w) => {
                 let mut vs = nn::VarStore::new(self.device);
                 let net = Classifier::new(&vs.root(), real_x.size()[1], self.classes);
-                vs.load(w).map_err(|e| Error::new(format!("cas: cannot read its cached classifier {}: {e}; delete the file to retrain", w.display())))?;
+                vs.load(w).map_err(|e| {
+                    Error::new(format!(
+                        "cas: cannot read its cached classifier {}: {e}; delete the file to retrain",
+                        w.display()
+                    ))
+                })?;
                 net
             }
             None => {
@@ -230,14 +256,19 @@ impl MetricPlugin for Cas {
                 net
             }
         };
-        let cached = self.cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         let real_acc = match cached.and_then(|v| v["real_acc"].as_f64()) {
             Some(acc) => acc,
             None => {
                 let acc = accuracy(&real_net, &test_x, &test_y);
                 if let Some(path) = &self.cache {
                     let _ = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")));
-                    let _ = std::fs::write(path, json!({ "real_acc": acc, "protocol": self.protocol_json() }).to_string());
+                    let _ =
+                        std::fs::write(path, json!({ "real_acc": acc, "protocol": self.protocol_json() }).to_string());
                 }
                 acc
             }
@@ -272,7 +303,8 @@ mod tests {
         let rows = Tensor::arange(8, (Kind::Int64, Device::Cpu)).view([1, 8]);
         let start = (&y * 2).view([n, 1]);
         let band = rows.ge_tensor(&start).logical_and(&rows.lt_tensor(&(&start + 3))).to_kind(Kind::Float);
-        let x = band.view([n, 1, 8, 1]).expand([n, 1, 8, 8], false) * 150.0 + Tensor::rand([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 100.0;
+        let x = band.view([n, 1, 8, 1]).expand([n, 1, 8, 8], false) * 150.0
+            + Tensor::rand([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 100.0;
         (x.clamp(0.0, 255.0).to_kind(Kind::Uint8), y)
     }
 
@@ -317,7 +349,10 @@ mod tests {
         let _rng = rng_lock();
         let (real, fake) = (bands(30), bands(30));
         let err = cas(real, (fake.0, None)).unwrap_err();
-        assert_eq!(err.to_string(), "cas needs labelled samples: a class-conditional generator (its samples came without labels)");
+        assert_eq!(
+            err.to_string(),
+            "cas needs labelled samples: a class-conditional generator (its samples came without labels)"
+        );
         let err = metric::create::<Cas>("", DataSpec { num_classes: 0, ..DATA }).err().unwrap();
         assert!(err.to_string().starts_with("cas needs a labelled dataset"), "{err}");
     }
@@ -333,15 +368,26 @@ mod tests {
         let first = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
-        assert_eq!(files.iter().map(|f| f.extension().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["json", "safetensors"]);
+        assert_eq!(
+            files.iter().map(|f| f.extension().unwrap().to_str().unwrap()).collect::<Vec<_>>(),
+            ["json", "safetensors"]
+        );
         let file = files[0].clone();
         assert!(file.file_name().unwrap().to_str().unwrap().starts_with("cas-bands-test-300-"));
         // A planted value proves the cache is read instead of retraining.
         std::fs::write(&file, r#"{"real_acc": 0.5}"#).unwrap();
         let second = metric::evaluate_labelled(&mut m, &batches.0, &batches.1).unwrap();
         assert_eq!(metric::value(&second, "cas/real_acc"), 0.5);
-        assert_eq!(metric::value(&second, "cas/acc"), metric::value(&first, "cas/acc"), "seeded: the same images, the same accuracy");
-        assert_eq!(metric::value(&second, "cas/label_acc"), metric::value(&first, "cas/label_acc"), "the cached classifier is the trained one");
+        assert_eq!(
+            metric::value(&second, "cas/acc"),
+            metric::value(&first, "cas/acc"),
+            "seeded: the same images, the same accuracy"
+        );
+        assert_eq!(
+            metric::value(&second, "cas/label_acc"),
+            metric::value(&first, "cas/label_acc"),
+            "the cached classifier is the trained one"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

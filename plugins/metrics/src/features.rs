@@ -248,10 +248,16 @@ impl FeatureNet {
     /// network's device, 3 channels if gray ones are repeated.
     fn prepare(&self, images: &Tensor) -> lab_plugin_api::Result<Tensor> {
         if images.dim() != 4 {
-            return Err(lab_plugin_api::Error::new(format!("metrics take NCHW image batches; got shape [{}]", shape(images))));
+            return Err(lab_plugin_api::Error::new(format!(
+                "metrics take NCHW image batches; got shape [{}]",
+                shape(images)
+            )));
         }
         if images.kind() != Kind::Uint8 {
-            return Err(lab_plugin_api::Error::new(format!("metrics take uint8 images (0-255); got {:?}", images.kind())));
+            return Err(lab_plugin_api::Error::new(format!(
+                "metrics take uint8 images (0-255); got {:?}",
+                images.kind()
+            )));
         }
         if images.size()[0] == 0 {
             return Err("metrics got an empty batch".into());

@@ -141,7 +141,10 @@ impl MetricPlugin for Fid {
 
     fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
         if self.fake.count() < 2 {
-            return Err(lab_plugin_api::Error::new(format!("fid needs at least 2 generated images; got {}", self.fake.count())));
+            return Err(lab_plugin_api::Error::new(format!(
+                "fid needs at least 2 generated images; got {}",
+                self.fake.count()
+            )));
         }
         let fake = self.fake.stats(self.net.sha256())?;
         let mut fresh = match self.reference {

@@ -27,7 +27,10 @@ impl Moments {
         let dim = x.size()[1];
         if let Some(sum) = &self.sum {
             if sum.size()[0] != dim {
-                return Err(lab_plugin_api::Error::new(format!("features changed size: {} before, {dim} now", sum.size()[0])));
+                return Err(lab_plugin_api::Error::new(format!(
+                    "features changed size: {} before, {dim} now",
+                    sum.size()[0]
+                )));
             }
         }
         let batch_sum = x.sum_dim_intlist(0, false, Kind::Double);
@@ -58,7 +61,10 @@ impl Moments {
             return Err("no samples".into());
         };
         if self.count < 2 {
-            return Err(lab_plugin_api::Error::new(format!("a covariance needs at least 2 samples; got {}", self.count)));
+            return Err(lab_plugin_api::Error::new(format!(
+                "a covariance needs at least 2 samples; got {}",
+                self.count
+            )));
         }
         let n = self.count as f64;
         let mu = sum / n;
@@ -103,7 +109,8 @@ impl GaussianStats {
         ];
         Tensor::write_safetensors(&tensors, &tmp)
             .map_err(|e| format!("cannot write reference statistics {}: {e}", tmp.display()))?;
-        Ok(std::fs::rename(&tmp, path).map_err(|e| format!("cannot write reference statistics {}: {e}", path.display()))?)
+        Ok(std::fs::rename(&tmp, path)
+            .map_err(|e| format!("cannot write reference statistics {}: {e}", path.display()))?)
     }
 
     /// Reads statistics written by [`GaussianStats::save`] onto `device`.

@@ -17,7 +17,9 @@ const SUM_TOLERANCE: f64 = 1e-3;
 pub fn inception_score(probs: &Tensor, splits: i64) -> lab_plugin_api::Result<(f64, f64)> {
     let n = probs.size()[0];
     if n < splits {
-        return Err(lab_plugin_api::Error::new(format!("is needs at least as many generated images as splits ({splits}); got {n}")));
+        return Err(lab_plugin_api::Error::new(format!(
+            "is needs at least as many generated images as splits ({splits}); got {n}"
+        )));
     }
     let p = probs.to_kind(Kind::Double);
     let sums = p.sum_dim_intlist(1, false, Kind::Double);

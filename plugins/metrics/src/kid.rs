@@ -39,7 +39,9 @@ pub fn kernel_inception_distance(
     let (n_real, n_fake) = (real.size()[0], fake.size()[0]);
     let m = subset_size.min(n_real).min(n_fake);
     if m < 2 {
-        return Err(lab_plugin_api::Error::new(format!("kid needs at least 2 real and 2 generated images; got {n_real} and {n_fake}")));
+        return Err(lab_plugin_api::Error::new(format!(
+            "kid needs at least 2 real and 2 generated images; got {n_real} and {n_fake}"
+        )));
     }
     let device = real.device();
     let (real, fake) = (real.to_kind(Kind::Double), fake.to_kind(Kind::Double).to_device(device));

@@ -96,7 +96,10 @@ impl FeatureStore {
     pub(crate) fn push(&mut self, features: &Tensor) -> lab_plugin_api::Result<()> {
         if let Some(dim) = self.dim() {
             if features.size()[1] != dim {
-                return Err(lab_plugin_api::Error::new(format!("features changed size: {dim} before, {} now", features.size()[1])));
+                return Err(lab_plugin_api::Error::new(format!(
+                    "features changed size: {dim} before, {} now",
+                    features.size()[1]
+                )));
             }
         }
         self.count += features.size()[0];

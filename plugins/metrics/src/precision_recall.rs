@@ -93,8 +93,12 @@ impl MetricPlugin for PrecisionRecall {
     }
 
     fn compute(&mut self) -> lab_plugin_api::Result<Vec<Value>> {
-        let (precision, recall) =
-            precision_recall(&self.features.real.all(), &self.features.fake.all(), self.config.k, self.config.row_batch)?;
+        let (precision, recall) = precision_recall(
+            &self.features.real.all(),
+            &self.features.fake.all(),
+            self.config.k,
+            self.config.row_batch,
+        )?;
         Ok(vec![
             Value { name: "precision".into(), value: precision, higher_is_better: true },
             Value { name: "recall".into(), value: recall, higher_is_better: true },

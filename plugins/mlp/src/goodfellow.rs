@@ -40,7 +40,16 @@ impl Maxout {
 
 /// A linear layer with weights from U(±irange) and zero biases (pylearn2's `irange`).
 fn uniform_linear(p: &nn::Path, input: i64, output: i64, irange: f64) -> nn::Linear {
-    nn::linear(p, input, output, nn::LinearConfig { ws_init: nn::Init::Uniform { lo: -irange, up: irange }, bs_init: Some(nn::Init::Const(0.0)), bias: true })
+    nn::linear(
+        p,
+        input,
+        output,
+        nn::LinearConfig {
+            ws_init: nn::Init::Uniform { lo: -irange, up: irange },
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        },
+    )
 }
 
 fn pixels(env: &BuildEnv) -> i64 {
@@ -87,11 +96,17 @@ fn check_keep(key: &str, p: f64) -> Result<()> {
 
 impl ArchitecturePlugin for GanMlp {
     const NAME: &'static str = "gan-mlp";
-    const DESCRIPTION: &'static str = "The original GAN's MLP generator and maxout discriminator with dropout (Goodfellow et al. 2014)";
+    const DESCRIPTION: &'static str =
+        "The original GAN's MLP generator and maxout discriminator with dropout (Goodfellow et al. 2014)";
     type Config = GanMlpConfig;
 
     fn create(config: GanMlpConfig, env: BuildEnv) -> Result<Self> {
-        for (key, v) in [("z_dim", config.z_dim), ("g_hidden", config.g_hidden), ("d_units", config.d_units), ("d_pieces", config.d_pieces)] {
+        for (key, v) in [
+            ("z_dim", config.z_dim),
+            ("g_hidden", config.g_hidden),
+            ("d_units", config.d_units),
+            ("d_pieces", config.d_pieces),
+        ] {
             check::positive(key, v)?;
         }
         check_keep("d_input_keep", config.d_input_keep)?;
@@ -119,7 +134,9 @@ impl ArchitecturePlugin for GanMlp {
                 let out = uniform_linear(&(&p / "out"), c.g_hidden, pixels(&env), 0.05);
                 Ok(Box::new(VarStoreNetwork {
                     vs,
-                    forward: move |i: &[Tensor], _| Ok(vec![image(i[0].apply(&fc1).relu().apply(&fc2).relu().apply(&out).sigmoid(), &env)]),
+                    forward: move |i: &[Tensor], _| {
+                        Ok(vec![image(i[0].apply(&fc1).relu().apply(&fc2).relu().apply(&out).sigmoid(), &env)])
+                    },
                 }))
             }
             "discriminator" => {
@@ -171,13 +188,17 @@ pub struct CganMlp {
 
 impl ArchitecturePlugin for CganMlp {
     const NAME: &'static str = "cgan-mlp";
-    const DESCRIPTION: &'static str = "The conditional GAN's MLP generator and maxout discriminator (Mirza & Osindero 2014)";
+    const DESCRIPTION: &'static str =
+        "The conditional GAN's MLP generator and maxout discriminator (Mirza & Osindero 2014)";
     type Config = CganMlpConfig;
 
     fn create(config: CganMlpConfig, env: BuildEnv) -> Result<Self> {
         check::positive("z_dim", config.z_dim)?;
         if !(0.0..1.0).contains(&config.dropout) {
-            return Err(Error::config("dropout", format!("expected a drop probability in [0, 1), found {}", config.dropout)));
+            return Err(Error::config(
+                "dropout",
+                format!("expected a drop probability in [0, 1), found {}", config.dropout),
+            ));
         }
         if env.data.num_classes < 2 {
             return Err(Error::new("`cgan-mlp` is class-conditional: it needs labelled data (Fashion-MNIST, MNIST, CIFAR-10, a labelled image folder)"));
@@ -230,7 +251,8 @@ impl ArchitecturePlugin for CganMlp {
                     vs,
                     forward: move |i: &[Tensor], train| {
                         let y = labels(i)?;
-                        let h = Tensor::cat(&[x_maxout.forward(&i[0].flatten(1, -1)), y_maxout.forward(&y)], 1).dropout(drop, train);
+                        let h = Tensor::cat(&[x_maxout.forward(&i[0].flatten(1, -1)), y_maxout.forward(&y)], 1)
+                            .dropout(drop, train);
                         let h = joint.forward(&h).dropout(drop, train);
                         Ok(vec![h.apply(&out).view([-1]), h])
                     },

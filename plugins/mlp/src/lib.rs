@@ -71,7 +71,11 @@ fn hidden(p: &nn::Path, widths: &[i64], input: i64, c: &MlpConfig) -> (nn::Seque
 
 fn linear(p: &nn::Path, name: &str, input: i64, output: i64, c: &MlpConfig) -> nn::Linear {
     let config = if c.orthogonal_gain > 0.0 {
-        nn::LinearConfig { ws_init: nn::Init::Orthogonal { gain: c.orthogonal_gain }, bs_init: Some(nn::Init::Const(0.0)), bias: true }
+        nn::LinearConfig {
+            ws_init: nn::Init::Orthogonal { gain: c.orthogonal_gain },
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        }
     } else {
         nn::LinearConfig::default()
     };
@@ -89,14 +93,23 @@ impl GanModel for Mlp {
         check::positive("z_dim", config.z_dim)?;
         for (key, widths) in [("g_hidden", &config.g_hidden), ("d_hidden", &config.d_hidden)] {
             if widths.is_empty() || widths.iter().any(|&w| w < 1) {
-                return Err(lab_plugin_api::Error::config(key, format!("expected a list of positive widths, found {widths:?}")));
+                return Err(lab_plugin_api::Error::config(
+                    key,
+                    format!("expected a list of positive widths, found {widths:?}"),
+                ));
             }
         }
         if !["tanh", "relu", "leaky_relu"].contains(&config.activation.as_str()) {
-            return Err(lab_plugin_api::Error::config("activation", format!("expected tanh, relu or leaky_relu, found {:?}", config.activation)));
+            return Err(lab_plugin_api::Error::config(
+                "activation",
+                format!("expected tanh, relu or leaky_relu, found {:?}", config.activation),
+            ));
         }
         if !["none", "tanh"].contains(&config.g_output.as_str()) {
-            return Err(lab_plugin_api::Error::config("g_output", format!("expected none or tanh, found {:?}", config.g_output)));
+            return Err(lab_plugin_api::Error::config(
+                "g_output",
+                format!("expected none or tanh, found {:?}", config.g_output),
+            ));
         }
         check::non_negative("orthogonal_gain", config.orthogonal_gain, "0 keeps tch's default initialisation")?;
         Ok(Self { shapes: Shapes::of(config.z_dim, data), config })
@@ -205,7 +218,8 @@ mod tests {
         let arch = architecture::create::<GanMlp>("", FASHION_MNIST).unwrap();
         let mut d = arch.build("discriminator").unwrap();
         let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
-        let eval = |d: &mut lab_plugin_api::host::NetworkHandle| d.forward(&[x.shallow_clone()], false).unwrap().remove(0);
+        let eval =
+            |d: &mut lab_plugin_api::host::NetworkHandle| d.forward(&[x.shallow_clone()], false).unwrap().remove(0);
         assert!(eval(&mut d).equal(&eval(&mut d)), "no dropout in eval mode");
         let a = d.forward(&[x.shallow_clone()], true).unwrap().remove(0);
         let b = d.forward(&[x.shallow_clone()], true).unwrap().remove(0);
@@ -214,7 +228,11 @@ mod tests {
 
     #[test]
     fn images_work_flat_with_a_tanh_output() {
-        let arch = architecture::create::<MlpArchitecture>("g_output = \"tanh\"\nactivation = \"leaky_relu\"\nz_dim = 16\ng_hidden = [32]\nd_hidden = [32]", FASHION_MNIST).unwrap();
+        let arch = architecture::create::<MlpArchitecture>(
+            "g_output = \"tanh\"\nactivation = \"leaky_relu\"\nz_dim = 16\ng_hidden = [32]\nd_hidden = [32]",
+            FASHION_MNIST,
+        )
+        .unwrap();
         arch.check_gan(4);
         let err = architecture::create::<MlpArchitecture>("g_hidden = []", TOY).err().unwrap();
         assert_eq!(err.to_string(), "key `g_hidden`: expected a list of positive widths, found []");

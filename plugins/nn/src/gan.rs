@@ -130,7 +130,10 @@ pub fn build<G: Generator, D: Discriminator>(
             };
             Ok(Box::new(VarStoreNetwork { vs, forward }))
         }
-        other => Err(lab_plugin_api::Error::new(format!("{plugin} has no network `{other}`; valid names: {}", NETWORKS.join(", ")))),
+        other => Err(lab_plugin_api::Error::new(format!(
+            "{plugin} has no network `{other}`; valid names: {}",
+            NETWORKS.join(", ")
+        ))),
     }
 }
 
@@ -205,8 +208,8 @@ impl<M: GanModel> ArchitecturePlugin for Gan<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab_plugin_testkit::rng_lock;
     use lab_plugin_api::tch::{self, Kind};
+    use lab_plugin_testkit::rng_lock;
 
     const SHAPES: Shapes = Shapes { z_dim: 3, image: [1, 2, 2], conditional: true };
 
@@ -251,7 +254,10 @@ mod tests {
     #[test]
     fn declares_a_generator_and_a_discriminator() {
         let specs: Vec<_> = networks().into_iter().map(|s| (s.name, s.phases)).collect();
-        assert_eq!(specs, [("generator".to_string(), vec!["G".to_string()]), ("discriminator".into(), vec!["D".to_string()])]);
+        assert_eq!(
+            specs,
+            [("generator".to_string(), vec!["G".to_string()]), ("discriminator".into(), vec!["D".to_string()])]
+        );
     }
 
     #[test]
@@ -290,9 +296,15 @@ mod tests {
         let err = g.forward(&[Tensor::zeros([2, 4], (Kind::Float, Device::Cpu)), labels.shallow_clone()], true);
         assert_eq!(err.unwrap_err().to_string(), "toy generator: z must have shape [N, 3], got [2, 4]");
         let err = g.forward(&[Tensor::zeros([2, 3], (Kind::Float, Device::Cpu))], true);
-        assert_eq!(err.unwrap_err().to_string(), "toy generator is conditional: expected inputs [input, labels], got 1 tensor");
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "toy generator is conditional: expected inputs [input, labels], got 1 tensor"
+        );
         let err = d.forward(&[Tensor::zeros([2, 3, 2, 2], (Kind::Float, Device::Cpu)), labels], true);
-        assert_eq!(err.unwrap_err().to_string(), "toy discriminator: images must have shape [N, 1, 2, 2], got [2, 3, 2, 2]");
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "toy discriminator: images must have shape [N, 1, 2, 2], got [2, 3, 2, 2]"
+        );
         let err = d.forward(&[], true);
         assert_eq!(err.unwrap_err().to_string(), "toy discriminator: expected inputs [input, labels], got 0 tensors");
 

@@ -131,8 +131,8 @@ pub fn with_projection(logits: Tensor, features: &Tensor, class: Option<(&Embedd
 mod tests {
     use super::*;
     use crate::spectral_norm::{Eps, EvalStep};
-    use lab_plugin_testkit::rng_lock;
     use lab_plugin_api::tch::{self, Device, Kind};
+    use lab_plugin_testkit::rng_lock;
 
     const SN: SnOptions = SnOptions { eps: Eps::Floor(1e-8), eval: EvalStep::Iterate };
 

@@ -19,9 +19,9 @@
 pub mod gan;
 pub mod gaussian;
 pub mod grid;
-pub mod prelude;
 pub mod layers;
+pub mod prelude;
 pub mod spectral_norm;
 
-pub use layers::{leaky_relu, with_projection, LeakyRelu, Conv2d, Embedding, Linear, Weight};
+pub use layers::{leaky_relu, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};

@@ -103,9 +103,9 @@ impl SpectralNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lab_plugin_api::tch::Device;
     use lab_plugin_testkit::network::top_singular_value;
     use lab_plugin_testkit::rng_lock;
-    use lab_plugin_api::tch::Device;
 
     /// BigGAN's choice and DCGAN's: between them they cover both values of each option.
     const VARIANTS: [SnOptions; 2] = [

@@ -37,7 +37,6 @@ impl ElboTerms {
     }
 }
 
-
 /// Images in [-1, 1] as Bernoulli targets in [0, 1].
 pub fn to_target(x: &Tensor) -> Tensor {
     ((x + 1.0) * 0.5).clamp(0.0, 1.0)
@@ -64,7 +63,8 @@ pub struct Elbo {
 
 impl LossPlugin for Elbo {
     const NAME: &'static str = "elbo";
-    const DESCRIPTION: &'static str = "Negative ELBO of a VAE with a Bernoulli decoder, one phase for encoder and decoder (Kingma & Welling 2013)";
+    const DESCRIPTION: &'static str =
+        "Negative ELBO of a VAE with a Bernoulli decoder, one phase for encoder and decoder (Kingma & Welling 2013)";
     type Config = ElboConfig;
 
     fn create(config: ElboConfig, _env: BuildEnv) -> Result<Self> {

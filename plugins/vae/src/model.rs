@@ -8,7 +8,9 @@
 //! (p the Bernoulli means), its second the logits the ELBO needs.
 use lab_nn::prelude::*;
 use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
-use lab_plugin_api::{ArchitecturePlugin, BuildEnv, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_G};
+use lab_plugin_api::{
+    ArchitecturePlugin, BuildEnv, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx, PHASE_G,
+};
 
 use crate::elbo::{reparameterise, to_target, ElboTerms};
 
@@ -34,7 +36,14 @@ pub struct VaeConfig {
 
 impl Default for VaeConfig {
     fn default() -> Self {
-        Self { z_dim: 20, hidden: 400, activation: "relu".into(), init: "pytorch".into(), eval_batch: 500, eval_count: 0 }
+        Self {
+            z_dim: 20,
+            hidden: 400,
+            activation: "relu".into(),
+            init: "pytorch".into(),
+            eval_batch: 500,
+            eval_count: 0,
+        }
     }
 }
 
@@ -88,7 +97,8 @@ impl Vae {
 
 impl ArchitecturePlugin for Vae {
     const NAME: &'static str = "vae";
-    const DESCRIPTION: &'static str = "Variational auto-encoder, MLP encoder and Bernoulli decoder (Kingma & Welling 2013)";
+    const DESCRIPTION: &'static str =
+        "Variational auto-encoder, MLP encoder and Bernoulli decoder (Kingma & Welling 2013)";
     type Config = VaeConfig;
 
     fn create(config: VaeConfig, env: BuildEnv) -> Result<Self> {
@@ -143,7 +153,9 @@ impl ArchitecturePlugin for Vae {
                     },
                 }))
             }
-            other => Err(lab_plugin_api::Error::new(format!("`vae` has networks `encoder` and `generator`, not `{other}`"))),
+            other => {
+                Err(lab_plugin_api::Error::new(format!("`vae` has networks `encoder` and `generator`, not `{other}`")))
+            }
         }
     }
 

@@ -43,12 +43,13 @@ fn the_reference_networks_have_pytorchs_parameter_counts() {
     // fc4 Linear(400, 784).
     assert_eq!(count("encoder"), (784 * 400 + 400) + 2 * (400 * 20 + 20));
     assert_eq!(count("generator"), (20 * 400 + 400) + (400 * 784 + 784));
-    assert_eq!(arch.info().networks.iter().map(|s| (s.name.as_str(), s.phases.clone())).collect::<Vec<_>>(), [
-        ("encoder", vec!["G".to_string()]),
-        ("generator", vec!["G".to_string()])
-    ]);
+    assert_eq!(
+        arch.info().networks.iter().map(|s| (s.name.as_str(), s.phases.clone())).collect::<Vec<_>>(),
+        [("encoder", vec!["G".to_string()]), ("generator", vec!["G".to_string()])]
+    );
     // The paper's model: 500 tanh units.
-    let paper = architecture::create::<Vae>("hidden = 500\nactivation = \"tanh\"\ninit = \"normal\"", FASHION_MNIST).unwrap();
+    let paper =
+        architecture::create::<Vae>("hidden = 500\nactivation = \"tanh\"\ninit = \"normal\"", FASHION_MNIST).unwrap();
     let g = paper.build("generator").unwrap();
     let std = g.tensors().unwrap().iter().find(|(n, _, _)| n == "out.weight").unwrap().1.std(true).double_value(&[]);
     assert!((std - 0.01).abs() < 0.001, "N(0, 0.01) weights, std {std}");
@@ -115,7 +116,8 @@ fn the_loss_reaches_encoder_and_decoder_and_logs_the_elbo() {
     tch::manual_seed(0);
     let arch = architecture::create::<Vae>("z_dim = 4\nhidden = 16", FASHION_MNIST).unwrap();
     let (enc, dec) = (arch.build("encoder").unwrap(), arch.build("generator").unwrap());
-    let params: Vec<Tensor> = enc.tensors().unwrap().into_iter().chain(dec.tensors().unwrap()).map(|(_, t, _)| t).collect();
+    let params: Vec<Tensor> =
+        enc.tensors().unwrap().into_iter().chain(dec.tensors().unwrap()).map(|(_, t, _)| t).collect();
     let enc = std::cell::RefCell::new(enc);
     let dec = std::cell::RefCell::new(dec);
     let mut host = loss::FakeLossHost::new("G");

@@ -15,9 +15,9 @@
 //! `equilibrium − margin`, the decoder when either is above `equilibrium + margin`, and both
 //! step when both would skip. The encoder always steps. Reading the two costs is one host sync
 //! per step, as in the official code.
+use lab_nn::gaussian::{kl_standard_normal, reparameterise};
 use lab_nn::prelude::*;
 use lab_plugin_api::{BuildEnv, LossCtx, LossPlugin, Losses, PhasePlan};
-use lab_nn::gaussian::{kl_standard_normal, reparameterise};
 
 /// The phase stepping all three networks.
 pub const PHASE: &str = "VG";
@@ -74,7 +74,8 @@ pub struct VaeGanLoss {
 
 impl LossPlugin for VaeGanLoss {
     const NAME: &'static str = "vaegan";
-    const DESCRIPTION: &'static str = "VAE-GAN's encoder, decoder and discriminator losses with equilibrium gating (Larsen et al. 2016)";
+    const DESCRIPTION: &'static str =
+        "VAE-GAN's encoder, decoder and discriminator losses with equilibrium gating (Larsen et al. 2016)";
     type Config = VaeGanLossConfig;
 
     fn create(config: VaeGanLossConfig, _env: BuildEnv) -> Result<Self> {
@@ -97,11 +98,14 @@ impl LossPlugin for VaeGanLoss {
         let logvar = q.remove(1);
         let mu = q.remove(0);
         let x_tilde = ctx.run_network("generator", &[reparameterise(&mu, &logvar)], true)?.remove(0);
-        let dis_l = |ctx: &mut LossCtx<'_>, v: &Tensor| -> Result<Tensor> { Ok(ctx.run_network("discriminator", &[v.shallow_clone()], true)?.remove(1)) };
+        let dis_l = |ctx: &mut LossCtx<'_>, v: &Tensor| -> Result<Tensor> {
+            Ok(ctx.run_network("discriminator", &[v.shallow_clone()], true)?.remove(1))
+        };
         // The target's features are a fixed target: the likelihood trains the encoder and the
         // decoder, never D (the code's zero gradient weight on D's similarity copy).
         let target = dis_l(ctx, &x)?.detach();
-        let llike = ((dis_l(ctx, &x_tilde)? - target).square().sum_dim_intlist(1, false, Kind::Float) * 0.5).mean(Kind::Float);
+        let llike =
+            ((dis_l(ctx, &x_tilde)? - target).square().sum_dim_intlist(1, false, Kind::Float) * 0.5).mean(Kind::Float);
         let prior = kl_standard_normal(&mu, &logvar).mean(Kind::Float);
 
         let z_p = ctx.sample_z(ctx.batch_size()?)?;
@@ -122,8 +126,16 @@ impl LossPlugin for VaeGanLoss {
         ctx.log_scalar("vaegan/decoder_stepped", &Tensor::from(gate.decoder as u8 as f32))?;
 
         let mut losses = Losses::new().add("encoder", &prior + &llike);
-        losses = if gate.decoder { losses.add("generator", &llike * w + &log_fake * ((1.0 - w) * g)) } else { losses.skip("generator") };
-        losses = if gate.discriminator { losses.add("discriminator", -(log_real * r + log_fake * g)) } else { losses.skip("discriminator") };
+        losses = if gate.decoder {
+            losses.add("generator", &llike * w + &log_fake * ((1.0 - w) * g))
+        } else {
+            losses.skip("generator")
+        };
+        losses = if gate.discriminator {
+            losses.add("discriminator", -(log_real * r + log_fake * g))
+        } else {
+            losses.skip("discriminator")
+        };
         Ok(losses)
     }
 }

@@ -60,14 +60,18 @@ impl VaeGan {
 
 impl ArchitecturePlugin for VaeGan {
     const NAME: &'static str = "vaegan";
-    const DESCRIPTION: &'static str = "VAE-GAN's encoder, decoder and discriminator with a learned similarity layer (Larsen et al. 2016)";
+    const DESCRIPTION: &'static str =
+        "VAE-GAN's encoder, decoder and discriminator with a learned similarity layer (Larsen et al. 2016)";
     type Config = VaeGanConfig;
 
     fn create(config: VaeGanConfig, env: BuildEnv) -> Result<Self> {
         check::positive("z_dim", config.z_dim)?;
         check::positive("hidden", config.hidden)?;
         if ![3, 6].contains(&config.recon_depth) {
-            return Err(Error::config("recon_depth", format!("expected 3 (after D's first block) or 6 (after its second), found {}", config.recon_depth)));
+            return Err(Error::config(
+                "recon_depth",
+                format!("expected 3 (after D's first block) or 6 (after its second), found {}", config.recon_depth),
+            ));
         }
         Ok(Self { config, env })
     }
@@ -89,7 +93,10 @@ impl ArchitecturePlugin for VaeGan {
         match name {
             "encoder" => {
                 let body = blocks(&p, pixels, h, 2);
-                let (mu, logvar) = (nn::linear(&p / "z_mu", h, z, Default::default()), nn::linear(&p / "z_logvar", h, z, Default::default()));
+                let (mu, logvar) = (
+                    nn::linear(&p / "z_mu", h, z, Default::default()),
+                    nn::linear(&p / "z_logvar", h, z, Default::default()),
+                );
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -128,7 +135,9 @@ impl ArchitecturePlugin for VaeGan {
                     },
                 }))
             }
-            other => Err(Error::new(format!("`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"))),
+            other => Err(Error::new(format!(
+                "`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"
+            ))),
         }
     }
 

@@ -31,5 +31,8 @@ fn the_networks_are_the_authors_mnist_mlps() {
     let out = d.forward(&[Tensor::rand([3, 1, 28, 28], (Kind::Float, tch::Device::Cpu))], true).unwrap();
     assert_eq!((out[0].size(), out[1].size()), (vec![3], vec![3, 1024]));
     let err = architecture::create::<VaeGan>("recon_depth = 4", FASHION_MNIST).err().unwrap();
-    assert_eq!(err.to_string(), "key `recon_depth`: expected 3 (after D's first block) or 6 (after its second), found 4");
+    assert_eq!(
+        err.to_string(),
+        "key `recon_depth`: expected 3 (after D's first block) or 6 (after its second), found 4"
+    );
 }

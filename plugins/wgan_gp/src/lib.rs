@@ -45,18 +45,40 @@ fn he_uniform(fan_in: f64, fan_out: f64) -> nn::Init {
 fn conv(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::Conv2D {
     // A stride-2 convolution: tflib divides fan_out by stride².
     let init = he_uniform((input * 25) as f64, (output * 25) as f64 / 4.0);
-    nn::conv2d(p / name, input, output, 5, nn::ConvConfig { stride: 2, padding: 2, ws_init: init, bs_init: nn::Init::Const(0.0), ..Default::default() })
+    nn::conv2d(
+        p / name,
+        input,
+        output,
+        5,
+        nn::ConvConfig { stride: 2, padding: 2, ws_init: init, bs_init: nn::Init::Const(0.0), ..Default::default() },
+    )
 }
 
 fn deconv(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::ConvTranspose2D {
     // tflib's Deconv2D doubles the side ('SAME'); it divides fan_in by stride².
     let init = he_uniform((input * 25) as f64 / 4.0, (output * 25) as f64);
-    let config = nn::ConvTransposeConfig { stride: 2, padding: 2, output_padding: 1, ws_init: init, bs_init: nn::Init::Const(0.0), ..Default::default() };
+    let config = nn::ConvTransposeConfig {
+        stride: 2,
+        padding: 2,
+        output_padding: 1,
+        ws_init: init,
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
     nn::conv_transpose2d(p / name, input, output, 5, config)
 }
 
 fn linear(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::Linear {
-    nn::linear(p / name, input, output, nn::LinearConfig { ws_init: he_uniform(input as f64, output as f64), bs_init: Some(nn::Init::Const(0.0)), bias: true })
+    nn::linear(
+        p / name,
+        input,
+        output,
+        nn::LinearConfig {
+            ws_init: he_uniform(input as f64, output as f64),
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        },
+    )
 }
 
 impl ArchitecturePlugin for WganGpMnist {
@@ -69,7 +91,10 @@ impl ArchitecturePlugin for WganGpMnist {
         check::positive("z_dim", config.z_dim)?;
         let d = env.data;
         if (d.height, d.width) != (28, 28) {
-            return Err(Error::new(format!("`wgan-gp-mnist` is MNIST's 28×28 networks; the data are {}×{}", d.height, d.width)));
+            return Err(Error::new(format!(
+                "`wgan-gp-mnist` is MNIST's 28×28 networks; the data are {}×{}",
+                d.height, d.width
+            )));
         }
         Ok(Self { config, env })
     }
@@ -117,7 +142,9 @@ impl ArchitecturePlugin for WganGpMnist {
                     },
                 }))
             }
-            other => Err(Error::new(format!("`wgan-gp-mnist` has networks `generator` and `discriminator`, not `{other}`"))),
+            other => {
+                Err(Error::new(format!("`wgan-gp-mnist` has networks `generator` and `discriminator`, not `{other}`")))
+            }
         }
     }
 }
@@ -134,8 +161,14 @@ mod tests {
         let arch = architecture::create::<WganGpMnist>("", FASHION_MNIST).unwrap();
         let report = arch.check_gan(4);
         let (dim, z) = (64, 128);
-        let g = (z * 4 * 4 * 4 * dim + 4 * 4 * 4 * dim) + (4 * dim * 2 * dim * 25 + 2 * dim) + (2 * dim * dim * 25 + dim) + (dim * 25 + 1);
-        let d = (25 * dim + dim) + (dim * 2 * dim * 25 + 2 * dim) + (2 * dim * 4 * dim * 25 + 4 * dim) + (4 * 4 * 4 * dim + 1);
+        let g = (z * 4 * 4 * 4 * dim + 4 * 4 * 4 * dim)
+            + (4 * dim * 2 * dim * 25 + 2 * dim)
+            + (2 * dim * dim * 25 + dim)
+            + (dim * 25 + 1);
+        let d = (25 * dim + dim)
+            + (dim * 2 * dim * 25 + 2 * dim)
+            + (2 * dim * 4 * dim * 25 + 4 * dim)
+            + (4 * 4 * 4 * dim + 1);
         assert_eq!((report.generator_parameters, report.discriminator_parameters), (g, d));
         let err = architecture::create::<WganGpMnist>("", lab_plugin_testkit::CIFAR10).err().unwrap();
         assert_eq!(err.to_string(), "`wgan-gp-mnist` is MNIST's 28×28 networks; the data are 32×32");

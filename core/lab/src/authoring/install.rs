@@ -17,7 +17,11 @@ pub struct Installed {
 /// Builds the crate in `dir` (release unless `debug`) and copies its `cdylib` into `into`.
 pub fn build_and_install(dir: &Path, debug: bool, into: &Path) -> anyhow::Result<Installed> {
     let manifest = dir.join("Cargo.toml");
-    anyhow::ensure!(manifest.is_file(), "{} has no Cargo.toml; give the plugin crate's folder: `lab plugins build path/to/crate`", dir.display());
+    anyhow::ensure!(
+        manifest.is_file(),
+        "{} has no Cargo.toml; give the plugin crate's folder: `lab plugins build path/to/crate`",
+        dir.display()
+    );
     let manifest = manifest.canonicalize()?;
     let root = super::lab_root()?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -28,7 +32,8 @@ pub fn build_and_install(dir: &Path, debug: bool, into: &Path) -> anyhow::Result
     // Run inside the crate so its own `.cargo/config.toml` (target folder, environment) applies.
     cargo.current_dir(dir).envs(super::cargo_env(&root)).stdout(Stdio::piped());
     eprintln!("building {} ({})", manifest.display(), if debug { "debug" } else { "release" });
-    let mut child = cargo.spawn().map_err(|e| anyhow::anyhow!("cannot run cargo: {e}; is Rust installed (https://rustup.rs)?"))?;
+    let mut child =
+        cargo.spawn().map_err(|e| anyhow::anyhow!("cannot run cargo: {e}; is Rust installed (https://rustup.rs)?"))?;
     let mut library = None;
     // Cargo reports each artifact as a JSON line; the crate's own cdylib is the one we want.
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -43,7 +48,10 @@ pub fn build_and_install(dir: &Path, debug: bool, into: &Path) -> anyhow::Result
     let status = child.wait()?;
     anyhow::ensure!(status.success(), "cargo build failed for {} (its messages are above)", manifest.display());
     let library = library.ok_or_else(|| {
-        anyhow::anyhow!("{} built no dynamic library; a plugin crate needs `[lib] crate-type = [\"cdylib\", \"rlib\"]`", manifest.display())
+        anyhow::anyhow!(
+            "{} built no dynamic library; a plugin crate needs `[lib] crate-type = [\"cdylib\", \"rlib\"]`",
+            manifest.display()
+        )
     })?;
     install(&library, into)
 }
@@ -56,7 +64,8 @@ pub fn install(library: &Path, into: &Path) -> anyhow::Result<Installed> {
     let name = library.file_name().ok_or_else(|| anyhow::anyhow!("{} is not a file", library.display()))?;
     let target = into.join(name);
     let partial = into.join(format!(".{}.partial", name.to_string_lossy()));
-    std::fs::copy(library, &partial).map_err(|e| anyhow::anyhow!("cannot copy {} to {}: {e}", library.display(), partial.display()))?;
+    std::fs::copy(library, &partial)
+        .map_err(|e| anyhow::anyhow!("cannot copy {} to {}: {e}", library.display(), partial.display()))?;
     std::fs::rename(&partial, &target).map_err(|e| anyhow::anyhow!("cannot install {}: {e}", target.display()))?;
     let loaded = match LoadedLibrary::open(&target) {
         Ok(Some(lib)) => lib,

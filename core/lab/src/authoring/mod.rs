@@ -50,7 +50,13 @@ pub fn torch_lib(root: &Path) -> anyhow::Result<PathBuf> {
     let out = std::process::Command::new(&python)
         .args(["-c", "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
         .output()
-        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}; run `./lab build` in {} first (it sets up libtorch)", python.display(), root.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run {}: {e}; run `./lab build` in {} first (it sets up libtorch)",
+                python.display(),
+                root.display()
+            )
+        })?;
     anyhow::ensure!(
         out.status.success(),
         "{} cannot import torch: {}; run `./lab build` in {} first",

@@ -85,7 +85,10 @@ pub fn create(kind: PluginKind, name: &str, dir: Option<PathBuf>) -> anyhow::Res
     check_name(name)?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        anyhow::bail!("{} already exists and is not empty; choose another folder with --path, or remove it", dir.display());
+        anyhow::bail!(
+            "{} already exists and is not empty; choose another folder with --path, or remove it",
+            dir.display()
+        );
     }
     let root = super::lab_root()?;
     // Fails early, with the fix, when the checkout has no libtorch yet.
@@ -145,10 +148,11 @@ mod tests {
 
     #[test]
     fn every_placeholder_of_every_template_is_filled() {
-        let vars: Vec<(&str, String)> = ["name", "Type", "kind", "description", "lab_root", "torch_version", "path", "plugin_home"]
-            .iter()
-            .map(|k| (*k, "x".to_string()))
-            .collect();
+        let vars: Vec<(&str, String)> =
+            ["name", "Type", "kind", "description", "lab_root", "torch_version", "path", "plugin_home"]
+                .iter()
+                .map(|k| (*k, "x".to_string()))
+                .collect();
         for kind in [PluginKind::Architecture, PluginKind::Loss, PluginKind::Augment, PluginKind::Metric] {
             let (lib_rs, experiment, _) = kind.template();
             for text in [lib_rs, experiment] {

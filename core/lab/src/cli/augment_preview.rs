@@ -47,11 +47,17 @@ pub fn augment_preview(args: AugmentPreviewArgs) -> anyhow::Result<ExitCode> {
     let x = data::to_unit_range(&ds.images.narrow(0, 0, count.min(ds.images.size()[0])));
     let y = augment.apply(&x, args.seed).map_err(|m| anyhow::anyhow!("augmentation `{}`: {m}", args.augment))?;
     // Interleave rows: originals, then the same images augmented.
-    let rows: Vec<Tensor> = (0..args.rows)
-        .flat_map(|r| [x.narrow(0, r * args.n, args.n), y.narrow(0, r * args.n, args.n)])
-        .collect();
+    let rows: Vec<Tensor> =
+        (0..args.rows).flat_map(|r| [x.narrow(0, r * args.n, args.n), y.narrow(0, r * args.n, args.n)]).collect();
     let grid = track::grid(&Tensor::cat(&rows, 0), args.n, 2)?;
     grid.save_png(&args.out)?;
-    println!("{}: {} rows of {} ({} before, {} after)", args.out.display(), 2 * args.rows, args.n, args.rows, args.rows);
+    println!(
+        "{}: {} rows of {} ({} before, {} after)",
+        args.out.display(),
+        2 * args.rows,
+        args.n,
+        args.rows,
+        args.rows
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -60,9 +60,16 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     match &args.out {
         Some(out) => {
             write_json(out, &result)?;
-            println!("({which} of the {} checkpoint at step {step}; values and protocol in {})", args.checkpoint, out.display());
+            println!(
+                "({which} of the {} checkpoint at step {step}; values and protocol in {})",
+                args.checkpoint,
+                out.display()
+            );
         }
-        None => println!("({which} of the {} checkpoint at step {step}; `--out FILE` saves values and protocol)", args.checkpoint),
+        None => println!(
+            "({which} of the {} checkpoint at step {step}; `--out FILE` saves values and protocol)",
+            args.checkpoint
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

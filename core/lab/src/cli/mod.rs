@@ -131,7 +131,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             report(&e, cli.verbose);
-            if e.downcast_ref::<crate::train::TrainError>().is_some_and(|t| matches!(t, crate::train::TrainError::Interrupted { .. })) {
+            if e.downcast_ref::<crate::train::TrainError>()
+                .is_some_and(|t| matches!(t, crate::train::TrainError::Interrupted { .. }))
+            {
                 ExitCode::from(130)
             } else {
                 ExitCode::FAILURE

@@ -47,7 +47,9 @@ pub fn plugins(args: PluginsArgs) -> anyhow::Result<ExitCode> {
         return build_plugin(build);
     }
     let paths = match &args.experiment {
-        Some(file) => Experiment::load(&Sources { file: Some(file.clone()), env: true, set: Vec::new() })?.plugins.paths,
+        Some(file) => {
+            Experiment::load(&Sources { file: Some(file.clone()), env: true, set: Vec::new() })?.plugins.paths
+        }
         None => Vec::new(),
     };
     let registry = Registry::discover(&paths)?;
@@ -57,13 +59,16 @@ pub fn plugins(args: PluginsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
-        println!("no plugins found; searched: {}", crate::plugins::search_path(&paths).iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        println!(
+            "no plugins found; searched: {}",
+            crate::plugins::search_path(&paths).iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let w_kind = list.iter().map(|p| p.kind.as_str().len()).max().unwrap_or(4).max(4);
     let w_name = list.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
     let w_ver = list.iter().map(|p| p.version.len()).max().unwrap_or(7).max(7);
-    println!("{:w_kind$}  {:w_name$}  {:w_ver$}  {}", "KIND", "NAME", "VERSION", "LIBRARY");
+    println!("{:w_kind$}  {:w_name$}  {:w_ver$}  LIBRARY", "KIND", "NAME", "VERSION");
     for p in &list {
         let lib = p.library.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         println!("{:w_kind$}  {:w_name$}  {:w_ver$}  {}", p.kind.as_str(), p.name, p.version, lib);

@@ -24,7 +24,13 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         println!("{}", crate::report::render_markdown(&generated.table));
     }
     let counted: usize = generated.table.cells.iter().flatten().map(|c| c.runs.len()).sum();
-    println!("{}: {} run(s) in {} row(s) × {} column(s)", args.spec.display(), counted, generated.table.rows.len(), generated.table.columns.len());
+    println!(
+        "{}: {} run(s) in {} row(s) × {} column(s)",
+        args.spec.display(),
+        counted,
+        generated.table.rows.len(),
+        generated.table.columns.len()
+    );
     for f in &generated.files {
         println!("  wrote {}", f.display());
     }

@@ -65,12 +65,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = sweep::plan(&request)?;
     plan.write(&request)?;
-    println!(
-        "sweep {}: {} member(s); configs in {}",
-        plan.experiment,
-        plan.members.len(),
-        plan.sweep_dir.display()
-    );
+    println!("sweep {}: {} member(s); configs in {}", plan.experiment, plan.members.len(), plan.sweep_dir.display());
     println!("{}", plan.describe());
     let lab = std::env::current_exe()?;
 

@@ -70,8 +70,7 @@ impl ConfigError {
                     .unwrap_or_default();
                 let mut valid: Vec<&str> = expected.to_vec();
                 valid.sort_unstable();
-                let section =
-                    if section.is_empty() { String::new() } else { format!(" in [{}]", section.join(".")) };
+                let section = if section.is_empty() { String::new() } else { format!(" in [{}]", section.join(".")) };
                 ConfigError::UnknownKey { source_name, key, hint, section, valid: valid.join(", ") }
             }
             Kind::InvalidType(actual, expected) => ConfigError::WrongType {

@@ -69,8 +69,23 @@ impl Default for Experiment {
 /// The top-level keys, so that `LAB_*` variables meant for other things (`LAB_DATA`,
 /// `LAB_PLUGIN_PATH`) are never mistaken for config.
 const TOP_LEVEL: &[&str] = &[
-    "name", "seed", "device", "deterministic", "threads", "data", "model", "loss", "augment", "train", "optim", "ema",
-    "log", "checkpoint", "eval", "plugins", "track",
+    "name",
+    "seed",
+    "device",
+    "deterministic",
+    "threads",
+    "data",
+    "model",
+    "loss",
+    "augment",
+    "train",
+    "optim",
+    "ema",
+    "log",
+    "checkpoint",
+    "eval",
+    "plugins",
+    "track",
 ];
 const SCALARS: &[&str] = &["name", "seed", "device", "deterministic", "threads"];
 
@@ -92,10 +107,8 @@ impl Experiment {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| ConfigError::Read { path: file.clone(), message: e.to_string() })?;
             // Parse first, so syntax errors point at a line in the user's file.
-            toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
-                path: file.clone(),
-                message: e.to_string().trim().to_string(),
-            })?;
+            toml::from_str::<toml::Table>(&text)
+                .map_err(|e| ConfigError::Syntax { path: file.clone(), message: e.to_string().trim().to_string() })?;
             fig = fig.merge(Toml::file_exact(file));
         }
         if sources.env {
@@ -131,10 +144,11 @@ impl Experiment {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(bad("name", "a non-empty name without slashes", format!("{:?}", self.name)));
         }
-        parse_device(&self.device).map_err(|_| {
-            bad("device", "`auto`, `cpu`, `cuda` or `cuda:N`", format!("{:?}", self.device))
-        })?;
-        self.data.validate().map_err(|e| ConfigError::Data { file: file.map(Path::to_path_buf), message: e.to_string() })?;
+        parse_device(&self.device)
+            .map_err(|_| bad("device", "`auto`, `cpu`, `cuda` or `cuda:N`", format!("{:?}", self.device)))?;
+        self.data
+            .validate()
+            .map_err(|e| ConfigError::Data { file: file.map(Path::to_path_buf), message: e.to_string() })?;
         let t = &self.train;
         if t.steps == 0 {
             return Err(bad("train.steps", "at least 1 generator step", "0".into()));
@@ -193,12 +207,15 @@ impl Experiment {
             alpha: (self.optim.alpha != OptimConfig::default().alpha).then_some(self.optim.alpha),
             ..OptimOverride::default()
         };
-        let sections = std::iter::once(("optim".to_string(), &top, self.optim.defaults())).chain(
-            self.optim.networks.iter().map(|(n, o)| (format!("optim.networks.{n}"), o, self.optim.resolve(o))),
-        );
+        let sections = std::iter::once(("optim".to_string(), &top, self.optim.defaults()))
+            .chain(self.optim.networks.iter().map(|(n, o)| (format!("optim.networks.{n}"), o, self.optim.resolve(o))));
         for (key, set, o) in sections {
             if !OPTIMIZER_KINDS.contains(&o.kind.as_str()) {
-                return Err(bad(format!("{key}.kind"), format!("one of {}", quoted(&OPTIMIZER_KINDS)), format!("{:?}", o.kind)));
+                return Err(bad(
+                    format!("{key}.kind"),
+                    format!("one of {}", quoted(&OPTIMIZER_KINDS)),
+                    format!("{:?}", o.kind),
+                ));
             }
             // Keys that only one kind reads: setting one for another kind is a mistake.
             let only: [(&str, Option<String>, &str); 4] = [
@@ -230,11 +247,19 @@ impl Experiment {
                 return Err(bad(format!("{key}.momentum"), "a value in [0, 1)".into(), o.hyper.momentum.to_string()));
             }
             if !(o.clip >= 0.0 && o.clip.is_finite()) {
-                return Err(bad(format!("{key}.clip"), "a bound >= 0 (0 turns clipping off)".into(), o.clip.to_string()));
+                return Err(bad(
+                    format!("{key}.clip"),
+                    "a bound >= 0 (0 turns clipping off)".into(),
+                    o.clip.to_string(),
+                ));
             }
             let s = &o.schedule;
             if !SCHEDULE_KINDS.contains(&s.kind.as_str()) {
-                return Err(bad(format!("{key}.schedule.kind"), format!("one of {}", quoted(&SCHEDULE_KINDS)), format!("{:?}", s.kind)));
+                return Err(bad(
+                    format!("{key}.schedule.kind"),
+                    format!("one of {}", quoted(&SCHEDULE_KINDS)),
+                    format!("{:?}", s.kind),
+                ));
             }
             if (s.kind == "step" || s.kind == "inverse") && s.every == 0 {
                 return Err(bad(format!("{key}.schedule.every"), "at least 1 step between decays".into(), "0".into()));
@@ -243,7 +268,11 @@ impl Experiment {
                 return Err(bad(format!("{key}.schedule.factor"), "a factor in (0, 1]".into(), s.factor.to_string()));
             }
             if s.momentum_to.is_some() && !(o.kind == "sgd" || o.kind == "adam") {
-                return Err(bad(format!("{key}.schedule.momentum_to"), "a momentum ramp on `sgd` (momentum) or `adam` (β1)".into(), format!("`{}`", o.kind)));
+                return Err(bad(
+                    format!("{key}.schedule.momentum_to"),
+                    "a momentum ramp on `sgd` (momentum) or `adam` (β1)".into(),
+                    format!("`{}`", o.kind),
+                ));
             }
         }
         Ok(())
@@ -287,9 +316,8 @@ pub fn parse_device(s: &str) -> Result<tch::Device, String> {
 pub fn parse_assignments(set: &[String]) -> Result<toml::Table, ConfigError> {
     let mut root = toml::Table::new();
     for assignment in set {
-        let (key, raw) = assignment
-            .split_once('=')
-            .ok_or_else(|| ConfigError::Assignment { assignment: assignment.clone() })?;
+        let (key, raw) =
+            assignment.split_once('=').ok_or_else(|| ConfigError::Assignment { assignment: assignment.clone() })?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(ConfigError::Assignment { assignment: assignment.clone() });

@@ -15,7 +15,11 @@ fn load_text(text: &str, set: &[&str]) -> Result<Experiment, String> {
 
 #[test]
 fn layering_and_set() {
-    let e = load_text("name = \"x\"\n[train]\nsteps = 5\n", &["train.batch_size=8", "optim.betas=[0.0, 0.9]", "loss.name=hinge"]).unwrap();
+    let e = load_text(
+        "name = \"x\"\n[train]\nsteps = 5\n",
+        &["train.batch_size=8", "optim.betas=[0.0, 0.9]", "loss.name=hinge"],
+    )
+    .unwrap();
     assert_eq!(e.name, "x");
     assert_eq!(e.train.steps, 5);
     assert_eq!(e.train.batch_size, 8);
@@ -44,7 +48,10 @@ fn set_errors_name_the_flag() {
 #[test]
 fn cross_field_rules() {
     let err = load_text("[train]\nd_steps = 0\n", &[]).unwrap_err();
-    assert_eq!(err, "<dir>/exp.toml: key `train.d_steps`: expected at least 1 discriminator step per generator step, found 0");
+    assert_eq!(
+        err,
+        "<dir>/exp.toml: key `train.d_steps`: expected at least 1 discriminator step per generator step, found 0"
+    );
 }
 
 #[test]

@@ -209,7 +209,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for (i, v) in [10u8, 60, 200].iter().enumerate() {
             // A on the left, B = 255 − A on the right.
-            let img = image::RgbImage::from_fn(16, 8, |x, _| if x < 8 { image::Rgb([*v; 3]) } else { image::Rgb([255 - v; 3]) });
+            let img =
+                image::RgbImage::from_fn(
+                    16,
+                    8,
+                    |x, _| if x < 8 { image::Rgb([*v; 3]) } else { image::Rgb([255 - v; 3]) },
+                );
             img.save(tmp.path().join(format!("{i}.png"))).unwrap();
         }
         let ds = load_paired(tmp.path(), 4, 3).unwrap();

@@ -31,8 +31,17 @@ use serde::{Deserialize, Serialize};
 pub use fetch::fetch;
 
 /// The dataset names `[data] dataset` accepts.
-pub const DATASETS: &[&str] =
-    &["fashion-mnist", "mnist", "cifar10", "image-folder", "paired-folder", "unpaired-folders", "shapes", "ring", "grid"];
+pub const DATASETS: &[&str] = &[
+    "fashion-mnist",
+    "mnist",
+    "cifar10",
+    "image-folder",
+    "paired-folder",
+    "unpaired-folders",
+    "shapes",
+    "ring",
+    "grid",
+];
 /// The splits `[data] split` accepts.
 pub const SPLITS: &[&str] = &["train", "test"];
 
@@ -178,14 +187,22 @@ impl DataConfig {
                 }
                 let side = (self.toy_modes as f64).sqrt().round() as i64;
                 if self.toy_modes < 1 || (self.dataset == "grid" && side * side != self.toy_modes) {
-                    let what = if self.dataset == "grid" { "a square number of modes (9, 25, ...)" } else { "at least 1 mode" };
+                    let what = if self.dataset == "grid" {
+                        "a square number of modes (9, 25, ...)"
+                    } else {
+                        "at least 1 mode"
+                    };
                     return Err(invalid("toy_modes", what, self.toy_modes.to_string()));
                 }
                 if !(self.toy_std > 0.0 && self.toy_std.is_finite()) {
                     return Err(invalid("toy_std", "a positive standard deviation", self.toy_std.to_string()));
                 }
                 if !(self.toy_radius > 0.0 && self.toy_radius.is_finite()) {
-                    return Err(invalid("toy_radius", "a positive radius (ring) or spacing (grid)", self.toy_radius.to_string()));
+                    return Err(invalid(
+                        "toy_radius",
+                        "a positive radius (ring) or spacing (grid)",
+                        self.toy_radius.to_string(),
+                    ));
                 }
             }
             "shapes" => {

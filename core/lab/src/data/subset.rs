@@ -15,8 +15,8 @@
 //! With `fraction = 1` both rules keep everything, in order. The kept indices are recorded in
 //! [`Dataset::indices`] so a run folder says exactly which images were used.
 
-use crate::seeds::SplitMix64;
 use super::Dataset;
+use crate::seeds::SplitMix64;
 
 /// The rules `[data] subset` accepts.
 pub const RULES: &[&str] = &["random", "first"];
@@ -121,8 +121,14 @@ mod tests {
     #[test]
     fn apply_composes_source_indices() {
         let images = tch::Tensor::arange(6, (tch::Kind::Uint8, tch::Device::Cpu)).view([6, 1, 1, 1]);
-        let ds =
-            Dataset { name: "t".into(), images, labels: None, num_classes: 0, indices: vec![10, 11, 12, 13, 14, 15], domain_b: None };
+        let ds = Dataset {
+            name: "t".into(),
+            images,
+            labels: None,
+            num_classes: 0,
+            indices: vec![10, 11, 12, 13, 14, 15],
+            domain_b: None,
+        };
         let sub = apply(ds, vec![1, 4]);
         assert_eq!(sub.indices, vec![11, 14]);
         assert_eq!(Vec::<u8>::try_from(sub.images.flatten(0, -1)).unwrap(), vec![1, 4]);

@@ -6,8 +6,8 @@
 //! `subset_seed`, the split and the image's index, so image `i` is the same whatever the count,
 //! and the `test` split holds different images than `train`.
 
-use crate::seeds::SplitMix64;
 use super::Dataset;
+use crate::seeds::SplitMix64;
 
 /// Class ids of the shapes, in label order.
 pub const CLASSES: [&str; 3] = ["circle", "square", "triangle"];

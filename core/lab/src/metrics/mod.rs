@@ -120,7 +120,8 @@ impl Evaluator {
             let mut table = cfg.config.get(name).cloned().unwrap_or_default();
             // Only metrics with a feature network (a `features` key) take `eval.features`: CAS
             // trains its own classifier.
-            let takes_features = registry.resolved_config(PluginKind::Metric, name, &toml::Table::new()).contains_key("features");
+            let takes_features =
+                registry.resolved_config(PluginKind::Metric, name, &toml::Table::new()).contains_key("features");
             if takes_features && !cfg.features.is_empty() && !table.contains_key("features") {
                 table.insert("features".into(), cfg.features.clone().into());
             }
@@ -136,7 +137,12 @@ impl Evaluator {
             // keyed by this identity and what else it depends on; the core knows no metric.
             let id = format!("{}-{}-{count}", data_cfg.dataset, cfg.reference);
             metric.reference(&id, &cache_dir().join("stats")).map_err(|e| {
-                crate::train::TrainError::Plugin(PluginError::from_plugin(PluginKind::Metric, name, &format!("eval.config.{name}"), e))
+                crate::train::TrainError::Plugin(PluginError::from_plugin(
+                    PluginKind::Metric,
+                    name,
+                    &format!("eval.config.{name}"),
+                    e,
+                ))
             })?;
             metrics.push((name.clone(), metric));
         }
@@ -183,8 +189,10 @@ impl Evaluator {
         let bar = self.progress.then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("  eval {msg} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images")
-                    .expect("static template"),
+                ProgressStyle::with_template(
+                    "  eval {msg} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images",
+                )
+                .expect("static template"),
             );
             bar
         });

@@ -20,21 +20,26 @@ pub struct LoadedLibrary {
 pub enum LoadError {
     #[error("{}: cannot load plugin library: {message}", path.display())]
     Open { path: PathBuf, message: String },
-    #[error("{}: plugin library `{package}` {version} was built for plugin interface {their_interface} (fingerprint {their_fingerprint}, libtorch {their_torch}), but this lab {lab_version} uses interface {our_interface} (fingerprint {our_fingerprint}, libtorch {our_torch}); loading it could crash, so it was skipped. Rebuild it against this lab: `lab plugins build` in the plugin's own crate, or `cargo build --release -p {package}` for a plugin of this workspace.", path.display())]
-    Mismatch {
-        path: PathBuf,
-        package: String,
-        version: String,
-        their_interface: String,
-        their_fingerprint: String,
-        their_torch: String,
-        lab_version: String,
-        our_interface: String,
-        our_fingerprint: String,
-        our_torch: String,
-    },
+    #[error("{}: plugin library `{}` {} was built for plugin interface {} (fingerprint {}, libtorch {}), but this lab {} uses interface {} (fingerprint {}, libtorch {}); loading it could crash, so it was skipped. Rebuild it against this lab: `lab plugins build` in the plugin's own crate, or `cargo build --release -p {}` for a plugin of this workspace.", .0.path.display(), .0.package, .0.version, .0.their_interface, .0.their_fingerprint, .0.their_torch, .0.lab_version, .0.our_interface, .0.our_fingerprint, .0.our_torch, .0.package)]
+    Mismatch(Box<Mismatch>),
     #[error("{}: plugin library failed to describe its plugins: {message}", path.display())]
     Describe { path: PathBuf, message: String },
+}
+
+/// What a library that does not match this lab was built for, beside what this lab is (boxed in
+/// [`LoadError`] so every `Result` carrying it stays small).
+#[derive(Debug)]
+pub struct Mismatch {
+    pub path: PathBuf,
+    pub package: String,
+    pub version: String,
+    pub their_interface: String,
+    pub their_fingerprint: String,
+    pub their_torch: String,
+    pub lab_version: String,
+    pub our_interface: String,
+    pub our_fingerprint: String,
+    pub our_torch: String,
 }
 
 /// The SHA-256 of a file, as lowercase hex (plugin libraries, checkpoints).
@@ -47,7 +52,8 @@ impl LoadError {
     /// The library the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            LoadError::Open { path, .. } | LoadError::Mismatch { path, .. } | LoadError::Describe { path, .. } => path,
+            LoadError::Open { path, .. } | LoadError::Describe { path, .. } => path,
+            LoadError::Mismatch(mismatch) => &mismatch.path,
         }
     }
 }
@@ -77,7 +83,7 @@ impl LoadedLibrary {
         let revisions_agree = info.fingerprints.len() >= shared && info.fingerprints[..shared] == ours[..];
         if fingerprint() != lab_plugin_api::ABI_FINGERPRINT || !revisions_agree {
             let ours = BuildInfo::current("lab", env!("CARGO_PKG_VERSION"));
-            return Err(LoadError::Mismatch {
+            return Err(LoadError::Mismatch(Box::new(Mismatch {
                 path: path.to_path_buf(),
                 package: info.package,
                 version: info.version,
@@ -88,7 +94,7 @@ impl LoadedLibrary {
                 our_interface: ours.interface_version,
                 our_fingerprint: ours.fingerprint,
                 our_torch: ours.libtorch,
-            });
+            })));
         }
         // SAFETY: the fingerprint matches, so the descriptor layout is the one we compiled against.
         let library = unsafe { lib.get::<extern "C" fn() -> PluginLibrary>(b"lab_plugin_library\0") }

@@ -64,10 +64,30 @@ struct Entry {
 
 #[derive(Clone, Copy)]
 enum FactoryFn {
-    Architecture(extern "C" fn(abi_stable::std_types::RStr<'_>, BuildEnv) -> lab_plugin_api::library::FfiResult<lab_plugin_api::architecture::ArchitectureObj>),
-    Loss(extern "C" fn(abi_stable::std_types::RStr<'_>, BuildEnv) -> lab_plugin_api::library::FfiResult<lab_plugin_api::loss::LossObj>),
-    Augmentation(extern "C" fn(abi_stable::std_types::RStr<'_>, BuildEnv) -> lab_plugin_api::library::FfiResult<lab_plugin_api::augment::AugmentObj>),
-    Metric(extern "C" fn(abi_stable::std_types::RStr<'_>, BuildEnv) -> lab_plugin_api::library::FfiResult<lab_plugin_api::metric::MetricObj>),
+    Architecture(
+        extern "C" fn(
+            abi_stable::std_types::RStr<'_>,
+            BuildEnv,
+        ) -> lab_plugin_api::library::FfiResult<lab_plugin_api::architecture::ArchitectureObj>,
+    ),
+    Loss(
+        extern "C" fn(
+            abi_stable::std_types::RStr<'_>,
+            BuildEnv,
+        ) -> lab_plugin_api::library::FfiResult<lab_plugin_api::loss::LossObj>,
+    ),
+    Augmentation(
+        extern "C" fn(
+            abi_stable::std_types::RStr<'_>,
+            BuildEnv,
+        ) -> lab_plugin_api::library::FfiResult<lab_plugin_api::augment::AugmentObj>,
+    ),
+    Metric(
+        extern "C" fn(
+            abi_stable::std_types::RStr<'_>,
+            BuildEnv,
+        ) -> lab_plugin_api::library::FfiResult<lab_plugin_api::metric::MetricObj>,
+    ),
 }
 
 impl From<&Factory> for FactoryFn {
@@ -123,7 +143,8 @@ impl Registry {
             if path.is_file() {
                 files.push(path);
             } else if let Ok(read) = std::fs::read_dir(&path) {
-                let mut found: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library(p)).collect();
+                let mut found: Vec<PathBuf> =
+                    read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library(p)).collect();
                 // Next to the binary (a cargo target folder, which plugin crates built against this
                 // checkout share) only this workspace's own plugin crates count.
                 if Some(&path) == exe_dir.as_ref() {
@@ -211,6 +232,7 @@ impl Registry {
     }
 
     /// Creates an object of any kind, handing the plugin its config as TOML text.
+    #[expect(clippy::too_many_arguments, reason = "one creator for every kind: the kind's keys and its factory call")]
     fn create<T>(
         &self,
         kind: PluginKind,
@@ -229,10 +251,14 @@ impl Registry {
     }
 
     pub fn architecture(&self, name: &str, config: &toml::Table, env: BuildEnv) -> Result<Architecture, PluginError> {
-        self.create(PluginKind::Architecture, name, "model.architecture", "model.config", config, env, |f, t, env| match f {
-            // SAFETY: the library is loaded for the life of the process.
-            FactoryFn::Architecture(f) => Some(into_result(f(t.into(), env)).map(|o| unsafe { Architecture::from_raw(o) })),
-            _ => None,
+        self.create(PluginKind::Architecture, name, "model.architecture", "model.config", config, env, |f, t, env| {
+            match f {
+                // SAFETY: the library is loaded for the life of the process.
+                FactoryFn::Architecture(f) => {
+                    Some(into_result(f(t.into(), env)).map(|o| unsafe { Architecture::from_raw(o) }))
+                }
+                _ => None,
+            }
         })
     }
 
@@ -245,11 +271,21 @@ impl Registry {
     }
 
     pub fn augment(&self, name: &str, config: &toml::Table, env: BuildEnv) -> Result<Augment, PluginError> {
-        self.create(PluginKind::Augmentation, name, "augment.name", "augment.config", config, env, |f, t, env| match f {
-            // SAFETY: the library is loaded for the life of the process.
-            FactoryFn::Augmentation(f) => Some(into_result(f(t.into(), env)).map(|o| unsafe { Augment::from_raw(o) })),
-            _ => None,
-        })
+        self.create(
+            PluginKind::Augmentation,
+            name,
+            "augment.name",
+            "augment.config",
+            config,
+            env,
+            |f, t, env| match f {
+                // SAFETY: the library is loaded for the life of the process.
+                FactoryFn::Augmentation(f) => {
+                    Some(into_result(f(t.into(), env)).map(|o| unsafe { Augment::from_raw(o) }))
+                }
+                _ => None,
+            },
+        )
     }
 
     pub fn metric(&self, name: &str, config: &toml::Table, env: BuildEnv) -> Result<Metric, PluginError> {

@@ -17,7 +17,8 @@ pub fn render(table: &Table) -> String {
             for (i, m) in table.metrics.iter().enumerate() {
                 let v = &table.cell(r, c).values[i];
                 let s = v.stat.as_ref();
-                let seeds = s.map(|s| s.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+                let seeds =
+                    s.map(|s| s.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")).unwrap_or_default();
                 let fields = [
                     field(&row.id),
                     field(&row.label),
@@ -50,7 +51,11 @@ fn number(x: f64) -> String {
     }
     let s = format!("{x:.10}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Quotes a field when it holds a comma, a quote or a newline (RFC 4180).

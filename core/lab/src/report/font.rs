@@ -35,7 +35,9 @@ fn register() -> Option<PathBuf> {
         paths.push(PathBuf::from(p));
     }
     paths.extend(CANDIDATES.iter().map(PathBuf::from));
-    if let Ok(out) = std::process::Command::new("fc-match").args(["--format=%{file}", "sans-serif:style=Regular"]).output() {
+    if let Ok(out) =
+        std::process::Command::new("fc-match").args(["--format=%{file}", "sans-serif:style=Regular"]).output()
+    {
         let file = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if out.status.success() && !file.is_empty() {
             paths.push(PathBuf::from(file));

@@ -10,7 +10,8 @@ pub struct NumberFormat {
 impl NumberFormat {
     /// Parses `.Nf` or `.Ne`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let err = || format!("expected `.Nf` (fixed) or `.Ne` (scientific) with N digits, e.g. \".2f\"; found {text:?}");
+        let err =
+            || format!("expected `.Nf` (fixed) or `.Ne` (scientific) with N digits, e.g. \".2f\"; found {text:?}");
         let rest = text.strip_prefix('.').ok_or_else(err)?;
         let (digits, kind) = rest.split_at(rest.len().saturating_sub(1));
         let precision: usize = digits.parse().map_err(|_| err())?;

@@ -68,7 +68,10 @@ pub fn write_all(table: &Table, dir: &Path) -> Result<(Vec<PathBuf>, Option<Stri
                 continue;
             }
             let (caption, stem) = if table.has_columns {
-                (format!("{} vs step: {} {}", m.label, table.column_title, col.label), format!("{}-{}-{}", table.name, slug(&m.name), slug(&col.label)))
+                (
+                    format!("{} vs step: {} {}", m.label, table.column_title, col.label),
+                    format!("{}-{}-{}", table.name, slug(&m.name), slug(&col.label)),
+                )
             } else {
                 (format!("{} vs step", m.label), format!("{}-{}", table.name, slug(&m.name)))
             };
@@ -178,7 +181,8 @@ fn step_label(x: &f64) -> String {
 
 /// The range of the values, widened when they are all equal.
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }

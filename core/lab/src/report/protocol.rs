@@ -23,10 +23,8 @@ fn relevant_plugins(raw: &Value, names: &[String]) -> Vec<String> {
     let Some(metrics) = raw.get("metrics").and_then(Value::as_object) else { return Vec::new() };
     let mut keep = Vec::new();
     for name in names {
-        let plugin = metrics
-            .keys()
-            .filter(|p| name == *p || name.starts_with(&format!("{p}_")))
-            .max_by_key(|p| p.len());
+        let plugin =
+            metrics.keys().filter(|p| name == *p || name.starts_with(&format!("{p}_"))).max_by_key(|p| p.len());
         match plugin {
             Some(p) => keep.push(p.clone()),
             None => return metrics.keys().cloned().collect(),

@@ -222,7 +222,10 @@ impl Spec {
         for (section, axis) in axes {
             let keys = axis.key.list();
             if keys.is_empty() || keys.iter().any(|k| k.is_empty() || k.split('.').any(str::is_empty)) {
-                return bad(&format!("{section}.key"), "expected a dotted config key such as `augment.name`, or a list of them".into());
+                return bad(
+                    &format!("{section}.key"),
+                    "expected a dotted config key such as `augment.name`, or a list of them".into(),
+                );
             }
             let mut ids: Vec<&str> = Vec::new();
             for (value, name) in &axis.names {
@@ -236,7 +239,11 @@ impl Spec {
                 if ids.contains(&name.id()) {
                     return bad(
                         &format!("{section}.names.\"{value}\""),
-                        format!("id `{}` is used twice; give one of them `{{ label = \"{}\", id = \"...\" }}`", name.id(), name.label()),
+                        format!(
+                            "id `{}` is used twice; give one of them `{{ label = \"{}\", id = \"...\" }}`",
+                            name.id(),
+                            name.label()
+                        ),
                     );
                 }
                 ids.push(name.id());

@@ -120,7 +120,13 @@ impl AxisPlan {
     fn new(axis: Option<&Axis>) -> Self {
         let Some(axis) = axis else {
             let all = Heading { id: "all".into(), label: "all runs".into(), value: String::new() };
-            return Self { keys: Vec::new(), headings: vec![all], texts: vec![Vec::new()], values: Vec::new(), named: true };
+            return Self {
+                keys: Vec::new(),
+                headings: vec![all],
+                texts: vec![Vec::new()],
+                values: Vec::new(),
+                named: true,
+            };
         };
         let keys = axis.key.list();
         let mut headings = Vec::new();
@@ -261,19 +267,23 @@ pub fn build(spec: &Spec, spec_path: &Path, base: &Path) -> Result<Table, Report
         Some(p) => {
             let path = if p.is_absolute() { p.clone() } else { base.join(p) };
             Some(Reference::load(&path).map_err(|e| match e {
-                ReportError::Read { path, message } => ReportError::key(spec_path, "reference", format!("{}: {message}", path.display())),
+                ReportError::Read { path, message } => {
+                    ReportError::key(spec_path, "reference", format!("{}: {message}", path.display()))
+                }
                 e => e,
             })?)
         }
         None => None,
     };
     if let Some(reference) = &reference {
-        let missing_rows: Vec<&str> = rows.headings.iter().map(|h| h.id.as_str()).filter(|id| !reference.rows.contains_key(*id)).collect();
+        let missing_rows: Vec<&str> =
+            rows.headings.iter().map(|h| h.id.as_str()).filter(|id| !reference.rows.contains_key(*id)).collect();
         if !missing_rows.is_empty() {
             notes.push(format!("The paper has no row {}.", quoted(&missing_rows)));
         }
         let paper_columns = reference.columns();
-        let missing_cols: Vec<&str> = columns.headings.iter().map(|h| h.id.as_str()).filter(|id| !paper_columns.contains(id)).collect();
+        let missing_cols: Vec<&str> =
+            columns.headings.iter().map(|h| h.id.as_str()).filter(|id| !paper_columns.contains(id)).collect();
         if !missing_cols.is_empty() && spec.columns.is_some() {
             notes.push(format!("The paper has no column {}.", quoted(&missing_cols)));
         }
@@ -312,12 +322,14 @@ pub fn build(spec: &Spec, spec_path: &Path, base: &Path) -> Result<Table, Report
                     match pick(run, curves, &m.name, m.pick) {
                         Some(v) => values.push((run.seed, v)),
                         None if spec.sparse => {}
-                        None => no_value.entry(format!("`{}` ({})", m.name, m.pick.as_str())).or_default().push(run.shown.clone()),
+                        None => no_value
+                            .entry(format!("`{}` ({})", m.name, m.pick.as_str()))
+                            .or_default()
+                            .push(run.shown.clone()),
                     }
                 }
-                let reference = reference
-                    .as_ref()
-                    .and_then(|p| p.get(&rows.headings[r].id, &columns.headings[c].id, &m.name));
+                let reference =
+                    reference.as_ref().and_then(|p| p.get(&rows.headings[r].id, &columns.headings[c].id, &m.name));
                 cell.values.push(CellValue {
                     stat: Stat::of(&values),
                     reference,
@@ -438,14 +450,22 @@ fn mark_best(cells: &mut [Vec<Cell>], metrics: &[MetricColumn]) {
     for (m, metric) in metrics.iter().enumerate() {
         let Some(higher) = metric.higher_is_better else { continue };
         for c in 0..n_cols {
-            let means: Vec<(usize, f64)> =
-                cells.iter().enumerate().filter_map(|(r, row)| row[c].values[m].stat.as_ref().map(|s| (r, s.mean))).collect();
+            let means: Vec<(usize, f64)> = cells
+                .iter()
+                .enumerate()
+                .filter_map(|(r, row)| row[c].values[m].stat.as_ref().map(|s| (r, s.mean)))
+                .collect();
             if means.len() < 2 {
                 continue;
             }
-            let best = means.iter().map(|p| p.1).fold(if higher { f64::NEG_INFINITY } else { f64::INFINITY }, |a, b| {
-                if higher { a.max(b) } else { a.min(b) }
-            });
+            let best =
+                means.iter().map(|p| p.1).fold(if higher { f64::NEG_INFINITY } else { f64::INFINITY }, |a, b| {
+                    if higher {
+                        a.max(b)
+                    } else {
+                        a.min(b)
+                    }
+                });
             // Compare as printed: values that print the same are tied.
             let shown = |v: f64| metric.format.format(v);
             for (r, mean) in means {
@@ -507,7 +527,11 @@ fn protocol_notes(
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            return Err(ReportError::MixedProtocols { spec: spec_path.to_path_buf(), column: column.id.clone(), detail });
+            return Err(ReportError::MixedProtocols {
+                spec: spec_path.to_path_buf(),
+                column: column.id.clone(),
+                detail,
+            });
         }
     }
     let single = distinct.len() == 1;
@@ -521,7 +545,12 @@ fn protocol_notes(
 }
 
 /// "columns 100%, 20%" when a protocol covers whole columns, else "BigGAN @ 10%, ...".
-fn describe_cells(cells: &[(usize, usize)], rows: &[Heading], columns: &[Heading], grouped: &[Vec<Vec<Run>>]) -> String {
+fn describe_cells(
+    cells: &[(usize, usize)],
+    rows: &[Heading],
+    columns: &[Heading],
+    grouped: &[Vec<Vec<Run>>],
+) -> String {
     let mut whole = Vec::new();
     let mut single = Vec::new();
     for (c, column) in columns.iter().enumerate() {

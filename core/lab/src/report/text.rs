@@ -38,8 +38,11 @@ pub fn value_heading(table: &Table, column: usize, m: &MetricColumn) -> String {
 
 /// What the numbers are: aggregation, which checkpoint, what bold means, what Δ is.
 pub fn legend(table: &Table) -> String {
-    let labels = |pick: Pick| -> Vec<&str> { table.metrics.iter().filter(|m| m.pick == pick).map(|m| m.label.as_str()).collect() };
-    let mut parts = vec!["Each value is the mean ± sample standard deviation over seeds (n: the number of seeds).".to_string()];
+    let labels = |pick: Pick| -> Vec<&str> {
+        table.metrics.iter().filter(|m| m.pick == pick).map(|m| m.label.as_str()).collect()
+    };
+    let mut parts =
+        vec!["Each value is the mean ± sample standard deviation over seeds (n: the number of seeds).".to_string()];
     let best = labels(Pick::Best);
     if !best.is_empty() {
         parts.push(format!("{}: at each run's best checkpoint (selected by its primary metric).", best.join(", ")));
@@ -51,7 +54,9 @@ pub fn legend(table: &Table) -> String {
     let directions: Vec<String> = table
         .metrics
         .iter()
-        .filter_map(|m| m.higher_is_better.map(|h| format!("{} {} is better", m.label, if h { "higher" } else { "lower" })))
+        .filter_map(|m| {
+            m.higher_is_better.map(|h| format!("{} {} is better", m.label, if h { "higher" } else { "lower" }))
+        })
         .collect();
     if !directions.is_empty() {
         parts.push(format!("Bold: the best mean of each column ({}).", directions.join(", ")));
@@ -81,7 +86,9 @@ pub fn protocol_lines(table: &Table) -> Vec<String> {
         many => many
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("Evaluation protocol {} ({}): {}.", i + 1, p.applies_to.as_deref().unwrap_or("all"), p.text))
+            .map(|(i, p)| {
+                format!("Evaluation protocol {} ({}): {}.", i + 1, p.applies_to.as_deref().unwrap_or("all"), p.text)
+            })
             .collect(),
     }
 }

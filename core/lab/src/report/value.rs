@@ -40,7 +40,9 @@ pub fn parse(text: &str) -> toml::Value {
 /// arrays element by element, everything else exactly.
 pub fn same(a: &toml::Value, b: &toml::Value) -> bool {
     match (a, b) {
-        (toml::Value::Array(x), toml::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (toml::Value::Array(x), toml::Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (toml::Value::Table(x), toml::Value::Table(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }

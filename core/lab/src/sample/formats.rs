@@ -75,10 +75,16 @@ impl Format {
     pub fn check_shape(self, [c, h, w]: [i64; 3]) -> anyhow::Result<()> {
         match self {
             Format::Cifar if [c, h, w] != [3, 32, 32] => {
-                anyhow::bail!("--format cifar holds 3×32×32 colour images; this model makes {c}×{h}×{w}; use png, npz or idx")
+                anyhow::bail!(
+                    "--format cifar holds 3×32×32 colour images; this model makes {c}×{h}×{w}; use png, npz or idx"
+                )
             }
-            Format::Idx if c != 1 => anyhow::bail!("--format idx holds grey images; this model makes {c} channels; use png, npz or cifar"),
-            Format::Png if c != 1 && c != 3 => anyhow::bail!("--format png holds grey or RGB images; this model makes {c} channels; use npz"),
+            Format::Idx if c != 1 => {
+                anyhow::bail!("--format idx holds grey images; this model makes {c} channels; use png, npz or cifar")
+            }
+            Format::Png if c != 1 && c != 3 => {
+                anyhow::bail!("--format png holds grey or RGB images; this model makes {c} channels; use npz")
+            }
             _ => Ok(()),
         }
     }
@@ -86,7 +92,8 @@ impl Format {
     /// Writes `images` (uint8 NCHW, CPU) and `labels` (int64) to `out` (a new folder, or a
     /// new file for `npz`).
     pub fn write(self, out: &Path, images: &Tensor, labels: Option<&Tensor>, classes: i64) -> std::io::Result<()> {
-        let labels: Option<Vec<i64>> = labels.map(|y| Vec::<i64>::try_from(y).map_err(std::io::Error::other)).transpose()?;
+        let labels: Option<Vec<i64>> =
+            labels.map(|y| Vec::<i64>::try_from(y).map_err(std::io::Error::other)).transpose()?;
         match self {
             Format::Png => write_png(out, images, labels.as_deref(), classes),
             Format::Npz => write_npz(out, images, labels.as_deref()),
@@ -167,7 +174,9 @@ fn write_cifar(out: &Path, images: &Tensor, labels: Option<&[i64]>) -> std::io::
     })?;
     let n = y.len();
     if n < 5 {
-        return Err(std::io::Error::other("--format cifar writes CIFAR-10's five training batches: export at least 5 images"));
+        return Err(std::io::Error::other(
+            "--format cifar writes CIFAR-10's five training batches: export at least 5 images",
+        ));
     }
     std::fs::create_dir_all(out)?;
     let chw = bytes(images)?;
@@ -219,7 +228,9 @@ mod tests {
         let header_len = u16::from_le_bytes([file[8], file[9]]) as usize;
         assert_eq!((10 + header_len) % 64, 0);
         let header = std::str::from_utf8(&file[10..10 + header_len]).unwrap();
-        assert!(header.starts_with("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }") && header.ends_with('\n'));
+        assert!(
+            header.starts_with("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }") && header.ends_with('\n')
+        );
         assert!(std::str::from_utf8(&npy("<i8", &[4], &[0; 32])[10..]).unwrap().contains("'shape': (4,)"));
     }
 

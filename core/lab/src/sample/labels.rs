@@ -37,7 +37,9 @@ impl LabelPlan {
             list => {
                 let mut counts = Vec::new();
                 for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let parsed = part.split_once('=').and_then(|(c, k)| Some((c.trim().parse::<i64>().ok()?, k.trim().parse::<i64>().ok()?)));
+                    let parsed = part
+                        .split_once('=')
+                        .and_then(|(c, k)| Some((c.trim().parse::<i64>().ok()?, k.trim().parse::<i64>().ok()?)));
                     let (class, count) = parsed.ok_or_else(|| {
                         anyhow::anyhow!("--labels: `{part}` is not `<class>=<count>`; expected balanced, uniform, or e.g. 3=100,5=200")
                     })?;
@@ -47,14 +49,23 @@ impl LabelPlan {
                         classes - 1
                     );
                     anyhow::ensure!(count > 0, "--labels: class {class} needs a positive count, got {count}");
-                    anyhow::ensure!(!counts.iter().any(|(c, _)| *c == class), "--labels: class {class} is listed twice");
+                    anyhow::ensure!(
+                        !counts.iter().any(|(c, _)| *c == class),
+                        "--labels: class {class} is listed twice"
+                    );
                     counts.push((class, count));
                 }
-                anyhow::ensure!(!counts.is_empty(), "--labels: expected balanced, uniform, or counts such as 3=100,5=200");
+                anyhow::ensure!(
+                    !counts.is_empty(),
+                    "--labels: expected balanced, uniform, or counts such as 3=100,5=200"
+                );
                 counts.sort_unstable();
                 let total: i64 = counts.iter().map(|(_, k)| k).sum();
                 if let Some(n) = n {
-                    anyhow::ensure!(n == total, "--n {n} disagrees with --labels, which asks for {total} images; give one or make them agree");
+                    anyhow::ensure!(
+                        n == total,
+                        "--n {n} disagrees with --labels, which asks for {total} images; give one or make them agree"
+                    );
                 }
                 Ok(LabelPlan::Counts { counts, classes })
             }
@@ -88,7 +99,9 @@ impl LabelPlan {
     pub fn per_class(&self, labels: Option<&Tensor>) -> Vec<i64> {
         let classes = match self {
             LabelPlan::Unlabelled { .. } => return Vec::new(),
-            LabelPlan::Balanced { classes, .. } | LabelPlan::Uniform { classes, .. } | LabelPlan::Counts { classes, .. } => *classes,
+            LabelPlan::Balanced { classes, .. }
+            | LabelPlan::Uniform { classes, .. }
+            | LabelPlan::Counts { classes, .. } => *classes,
         };
         count_per_class(labels, classes)
     }
@@ -99,7 +112,9 @@ impl LabelPlan {
             LabelPlan::Unlabelled { .. } => "none".into(),
             LabelPlan::Balanced { .. } => "balanced".into(),
             LabelPlan::Uniform { .. } => "uniform".into(),
-            LabelPlan::Counts { counts, .. } => counts.iter().map(|(c, k)| format!("{c}={k}")).collect::<Vec<_>>().join(","),
+            LabelPlan::Counts { counts, .. } => {
+                counts.iter().map(|(c, k)| format!("{c}={k}")).collect::<Vec<_>>().join(",")
+            }
         }
     }
 }
@@ -135,10 +150,18 @@ mod tests {
         assert_eq!(plan.count(), 3);
         assert_eq!(Vec::<i64>::try_from(&plan.labels(0, 3).unwrap()).unwrap(), [1, 5, 5]);
         assert_eq!(plan.describe(), "1=1,5=2");
-        let err = |spec: &str, n: Option<i64>, classes: i64| LabelPlan::parse(Some(spec), n, classes).unwrap_err().to_string();
+        let err = |spec: &str, n: Option<i64>, classes: i64| {
+            LabelPlan::parse(Some(spec), n, classes).unwrap_err().to_string()
+        };
         assert_eq!(err("12=5", None, 10), "--labels: class 12 is out of range: this model has 10 classes (0 to 9)");
-        assert_eq!(err("3=5", Some(4), 10), "--n 4 disagrees with --labels, which asks for 5 images; give one or make them agree");
-        assert_eq!(err("three", None, 10), "--labels: `three` is not `<class>=<count>`; expected balanced, uniform, or e.g. 3=100,5=200");
+        assert_eq!(
+            err("3=5", Some(4), 10),
+            "--n 4 disagrees with --labels, which asks for 5 images; give one or make them agree"
+        );
+        assert_eq!(
+            err("three", None, 10),
+            "--labels: `three` is not `<class>=<count>`; expected balanced, uniform, or e.g. 3=100,5=200"
+        );
         assert_eq!(err("balanced", None, 0), "--labels needs a class-conditional model, and this run's generator is unconditional; export without --labels");
         assert_eq!(err("1=1,1=2", None, 10), "--labels: class 1 is listed twice");
     }

@@ -93,8 +93,9 @@ impl Classifier {
 
     /// `(labels, top probabilities, number of classes)` of a batch.
     fn label(&self, x: &Tensor) -> anyhow::Result<(Tensor, Tensor, i64)> {
-        let logits = tch::no_grad(|| self.module.forward_ts(&[x.to_kind(Kind::Float)]))
-            .map_err(|e| anyhow::anyhow!("the classifier {} failed: {}", self.path.display(), crate::cli::brief(&e.to_string())))?;
+        let logits = tch::no_grad(|| self.module.forward_ts(&[x.to_kind(Kind::Float)])).map_err(|e| {
+            anyhow::anyhow!("the classifier {} failed: {}", self.path.display(), crate::cli::brief(&e.to_string()))
+        })?;
         anyhow::ensure!(
             logits.dim() == 2 && logits.size()[0] == x.size()[0] && logits.size()[1] >= 2,
             "the classifier {} returned shape {:?}; expected logits [{}, classes]",
@@ -111,8 +112,12 @@ impl Classifier {
 /// (generated and written).
 pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     refuse_occupied(&opts.out, opts.overwrite)?;
-    let mut exp = Experiment::load(&crate::config::Sources { file: Some(opts.run.join("config.toml")), env: false, set: Vec::new() })
-        .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
+    let mut exp = Experiment::load(&crate::config::Sources {
+        file: Some(opts.run.join("config.toml")),
+        env: false,
+        set: Vec::new(),
+    })
+    .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
     let mut snapshot = GeneratorSnapshot::load(&mut exp, &opts.run, &opts.checkpoint)?;
     let mut classes = snapshot.num_classes();
     if opts.label_with.is_some() {
@@ -137,7 +142,10 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     let start = Instant::now();
     let bar = opts.progress.then(|| {
         let bar = ProgressBar::new(n as u64);
-        bar.set_style(ProgressStyle::with_template("  sample [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images").expect("static template"));
+        bar.set_style(
+            ProgressStyle::with_template("  sample [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} images")
+                .expect("static template"),
+        );
         bar
     });
     let mut images = Vec::new();
@@ -218,7 +226,9 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     let written = format.write(&partial, &images, labels.as_ref(), classes).and_then(|()| {
         let json = serde_json::to_string_pretty(&provenance).map_err(std::io::Error::other)? + "\n";
         std::fs::write(format.provenance_path(&partial), json)?;
-        preview(&images, labels.as_ref(), classes)?.save_png(&format.preview_path(&partial)).map_err(std::io::Error::other)
+        preview(&images, labels.as_ref(), classes)?
+            .save_png(&format.preview_path(&partial))
+            .map_err(std::io::Error::other)
     });
     if let Err(e) = written {
         let _ = remove_any(&partial);
@@ -251,7 +261,13 @@ fn preview(images: &Tensor, labels: Option<&Tensor>, classes: i64) -> std::io::R
             let blank = Tensor::full_like(&floats.get(0), -1.0);
             let mut cells = Vec::new();
             for c in 0..classes {
-                let mut row: Vec<Tensor> = y.iter().enumerate().filter(|(_, &l)| l == c).take(PER_ROW as usize).map(|(i, _)| floats.get(i as i64)).collect();
+                let mut row: Vec<Tensor> = y
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &l)| l == c)
+                    .take(PER_ROW as usize)
+                    .map(|(i, _)| floats.get(i as i64))
+                    .collect();
                 row.resize_with(PER_ROW as usize, || blank.shallow_clone());
                 cells.extend(row);
             }
@@ -269,7 +285,11 @@ fn refuse_occupied(out: &Path, overwrite: bool) -> anyhow::Result<()> {
         Ok(_) => true,
         Err(_) => false,
     };
-    anyhow::ensure!(!occupied || overwrite, "{} exists and is not empty; choose another --out, or pass --overwrite to replace it", out.display());
+    anyhow::ensure!(
+        !occupied || overwrite,
+        "{} exists and is not empty; choose another --out, or pass --overwrite to replace it",
+        out.display()
+    );
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
     }
@@ -290,4 +310,3 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
         Err(e) => Err(e),
     }
 }
-

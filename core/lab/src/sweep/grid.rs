@@ -14,7 +14,8 @@ impl GridAxis {
     /// split: `optim.betas=[0.0, 0.99],[0.5, 0.999]` is two values.
     pub fn parse(text: &str) -> Result<Self, SweepError> {
         let bad = |why: &str| SweepError::Grid { grid: text.to_string(), message: why.to_string() };
-        let (key, values) = text.split_once('=').ok_or_else(|| bad("expected `key=v1,v2,...`, e.g. `--grid data.fraction=1.0,0.2`"))?;
+        let (key, values) =
+            text.split_once('=').ok_or_else(|| bad("expected `key=v1,v2,...`, e.g. `--grid data.fraction=1.0,0.2`"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(bad("expected a dotted config key before `=`"));
@@ -73,7 +74,10 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, SweepError> {
             message: "expected non-negative integers separated by commas, e.g. `--seeds 0,1,2`".into(),
         })?;
         if seeds.contains(&seed) {
-            return Err(SweepError::Grid { grid: format!("--seeds {text}"), message: format!("seed {seed} is listed twice") });
+            return Err(SweepError::Grid {
+                grid: format!("--seeds {text}"),
+                message: format!("seed {seed} is listed twice"),
+            });
         }
         seeds.push(seed);
     }

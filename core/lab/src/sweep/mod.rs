@@ -91,7 +91,8 @@ impl Plan {
         };
         std::fs::create_dir_all(&self.sweep_dir).map_err(io(&self.sweep_dir))?;
         for m in &self.members {
-            std::fs::write(&m.config_path, m.config_text(self.members.len(), &request.file)).map_err(io(&m.config_path))?;
+            std::fs::write(&m.config_path, m.config_text(self.members.len(), &request.file))
+                .map_err(io(&m.config_path))?;
         }
         let manifest = serde_json::json!({
             "experiment": request.file,
@@ -137,7 +138,12 @@ impl Plan {
                 let args: Vec<std::ffi::OsString> = match a {
                     Action::Skip { .. } => return None,
                     Action::Resume { run } => vec!["run".into(), "--resume".into(), run.into()],
-                    Action::Start => vec!["run".into(), m.config_path.clone().into(), "--runs-dir".into(), self.runs_dir.clone().into()],
+                    Action::Start => vec![
+                        "run".into(),
+                        m.config_path.clone().into(),
+                        "--runs-dir".into(),
+                        self.runs_dir.clone().into(),
+                    ],
                 };
                 let device = m.experiment.device.as_str();
                 Some(Job {

@@ -103,11 +103,18 @@ pub fn run(bin: &Path, jobs: Vec<Job>, parallel: usize, gpus: &[String], total: 
                         }
                         other => {
                             let why = match other {
-                                Ok(Some(s)) => s.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed by a signal".into()),
+                                Ok(Some(s)) => {
+                                    s.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed by a signal".into())
+                                }
                                 Err(e) => e.to_string(),
                                 Ok(None) => unreachable!("handled above"),
                             };
-                            println!("[{}/{total}] FAILED {} ({why}); see {}", r.job.position, r.job.label, r.job.log.display());
+                            println!(
+                                "[{}/{total}] FAILED {} ({why}); see {}",
+                                r.job.position,
+                                r.job.label,
+                                r.job.log.display()
+                            );
                             for line in tail(&r.job.log, 4) {
                                 println!("    | {line}");
                             }

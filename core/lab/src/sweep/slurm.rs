@@ -107,7 +107,8 @@ pub fn submit(script: &Path) -> Result<Option<String>, SweepError> {
         .arg(script)
         .output()
         .map_err(|e| SweepError::Slurm { message: format!("{}: {e}", sbatch.display()) })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).trim().to_string();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).trim().to_string();
     if !out.status.success() {
         return Err(SweepError::Slurm { message: format!("sbatch {} failed: {text}", script.display()) });
     }
@@ -121,7 +122,6 @@ pub fn job_id(answer: &str) -> Option<u64> {
 
 /// A program on PATH.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file())
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
 }

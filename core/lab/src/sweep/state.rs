@@ -53,15 +53,18 @@ fn departure(member: &toml::Table, run: &toml::Table) -> Option<String> {
 pub fn decide(member: &Member, runs_dir: &Path) -> Result<Action, SweepError> {
     let group = member.group(runs_dir);
     let Ok(entries) = std::fs::read_dir(&group) else { return Ok(Action::Start) };
-    let mut runs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("config.toml").is_file()).collect();
+    let mut runs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("config.toml").is_file()).collect();
     // Run folders start with their start time, so the last one is the newest.
     runs.sort();
     let want: toml::Table = toml::from_str(&member.experiment.to_toml()).expect("a resolved config parses");
     let mut resumable = None;
     for run in &runs {
         let path = run.join("config.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| SweepError::Io { path: path.clone(), message: e.to_string() })?;
-        let have: toml::Table = toml::from_str(&text).map_err(|e| SweepError::Io { path: path.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| SweepError::Io { path: path.clone(), message: e.to_string() })?;
+        let have: toml::Table =
+            toml::from_str(&text).map_err(|e| SweepError::Io { path: path.clone(), message: e.to_string() })?;
         if let Some(difference) = departure(&want, &have) {
             return Err(SweepError::Changed { member: member.full_name.clone(), run: run.clone(), difference });
         }

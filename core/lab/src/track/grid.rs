@@ -40,11 +40,7 @@ impl GridImage {
         let color = match self.channels {
             1 => ExtendedColorType::L8,
             3 => ExtendedColorType::Rgb8,
-            c => {
-                return Err(TrackError::Invalid(format!(
-                    "cannot encode a {c}-channel image as PNG"
-                )))
-            }
+            c => return Err(TrackError::Invalid(format!("cannot encode a {c}-channel image as PNG"))),
         };
         let mut png = Vec::new();
         PngEncoder::new(&mut png).write_image(&self.pixels, self.width, self.height, color)?;
@@ -66,18 +62,10 @@ impl GridImage {
 pub fn grid(images: &Tensor, nrow: i64, padding: i64) -> Result<GridImage, TrackError> {
     let size = images.size();
     let &[n, c, h, w] = size.as_slice() else {
-        return Err(TrackError::Invalid(format!(
-            "grid: expected images of shape [N, C, H, W], got {size:?}"
-        )));
+        return Err(TrackError::Invalid(format!("grid: expected images of shape [N, C, H, W], got {size:?}")));
     };
-    if !matches!(
-        images.f_kind()?,
-        Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double
-    ) {
-        return Err(TrackError::Invalid(format!(
-            "grid: expected float images in [-1, 1], got {:?}",
-            images.kind()
-        )));
+    if !matches!(images.f_kind()?, Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double) {
+        return Err(TrackError::Invalid(format!("grid: expected float images in [-1, 1], got {:?}", images.kind())));
     }
     if n < 1 || h < 1 || w < 1 || !(c == 1 || c == 3) {
         return Err(TrackError::Invalid(format!(
@@ -85,15 +73,14 @@ pub fn grid(images: &Tensor, nrow: i64, padding: i64) -> Result<GridImage, Track
         )));
     }
     if nrow < 1 || padding < 0 {
-        return Err(TrackError::Invalid(format!("grid: nrow must be at least 1 and padding not negative (nrow {nrow}, padding {padding})")));
+        return Err(TrackError::Invalid(format!(
+            "grid: nrow must be at least 1 and padding not negative (nrow {nrow}, padding {padding})"
+        )));
     }
     let cols = nrow.min(n);
     let rows = (n + cols - 1) / cols;
-    let too_big = || {
-        TrackError::Invalid(format!(
-            "grid: {rows}x{cols} images of {h}x{w} are too large for one picture"
-        ))
-    };
+    let too_big =
+        || TrackError::Invalid(format!("grid: {rows}x{cols} images of {h}x{w} are too large for one picture"));
     let width = u32::try_from(cols * (w + padding) + padding).map_err(|_| too_big())?;
     let height = u32::try_from(rows * (h + padding) + padding).map_err(|_| too_big())?;
 
@@ -113,13 +100,7 @@ pub fn grid(images: &Tensor, nrow: i64, padding: i64) -> Result<GridImage, Track
         .f_reshape([-1])?;
     let src = Vec::<u8>::try_from(&bytes)?;
 
-    let (n, c, h, w, p) = (
-        n as usize,
-        c as usize,
-        h as usize,
-        w as usize,
-        padding as usize,
-    );
+    let (n, c, h, w, p) = (n as usize, c as usize, h as usize, w as usize, padding as usize);
     let cols = cols as usize;
     let stride = width as usize * c;
     let mut pixels = vec![0u8; stride * height as usize];
@@ -132,12 +113,7 @@ pub fn grid(images: &Tensor, nrow: i64, padding: i64) -> Result<GridImage, Track
             pixels[to..to + row_len].copy_from_slice(&src[from..from + row_len]);
         }
     }
-    Ok(GridImage {
-        width,
-        height,
-        channels: c as u32,
-        pixels,
-    })
+    Ok(GridImage { width, height, channels: c as u32, pixels })
 }
 
 #[cfg(test)]
@@ -145,14 +121,8 @@ mod tests {
     use super::*;
 
     /// Float images whose pixel (image i, channel ch, y, x) maps to byte `(i*37 + ch*11 + y*5 + x*3) % 256`.
-    pub(crate) fn known_images(
-        n: i64,
-        c: i64,
-        h: i64,
-        w: i64,
-    ) -> (Tensor, impl Fn(i64, i64, i64, i64) -> u8) {
-        let byte =
-            |i: i64, ch: i64, y: i64, x: i64| ((i * 37 + ch * 11 + y * 5 + x * 3) % 256) as u8;
+    pub(crate) fn known_images(n: i64, c: i64, h: i64, w: i64) -> (Tensor, impl Fn(i64, i64, i64, i64) -> u8) {
+        let byte = |i: i64, ch: i64, y: i64, x: i64| ((i * 37 + ch * 11 + y * 5 + x * 3) % 256) as u8;
         let mut v = Vec::new();
         for i in 0..n {
             for ch in 0..c {
@@ -172,10 +142,7 @@ mod tests {
         let (n, c, h, w, p) = (5, 3, 5, 7, 2);
         let (t, byte) = known_images(n, c, h, w);
         let g = grid(&t, 3, p).unwrap();
-        assert_eq!(
-            (g.width, g.height, g.channels),
-            (3 * (7 + 2) + 2, 2 * (5 + 2) + 2, 3)
-        );
+        assert_eq!((g.width, g.height, g.channels), (3 * (7 + 2) + 2, 2 * (5 + 2) + 2, 3));
         assert_eq!(g.pixels.len(), (g.width * g.height * 3) as usize);
         let mut checked = 0;
         for i in 0..n {
@@ -184,11 +151,7 @@ mod tests {
                 for x in 0..w {
                     let px = g.pixel((x0 + x) as u32, (y0 + y) as u32);
                     for ch in 0..c {
-                        assert_eq!(
-                            px[ch as usize],
-                            byte(i, ch, y, x),
-                            "image {i} ({x},{y}) channel {ch}"
-                        );
+                        assert_eq!(px[ch as usize], byte(i, ch, y, x), "image {i} ({x},{y}) channel {ch}");
                         checked += 1;
                     }
                 }
@@ -205,17 +168,7 @@ mod tests {
 
     #[test]
     fn quantization_rounds_and_clamps() {
-        let v = [
-            -1.0f32,
-            1.0,
-            0.0,
-            -2.0,
-            3.0,
-            f32::NAN,
-            f32::INFINITY,
-            1.0 / 255.0 - 1.0,
-            2.0 / 255.0 - 1.0,
-        ];
+        let v = [-1.0f32, 1.0, 0.0, -2.0, 3.0, f32::NAN, f32::INFINITY, 1.0 / 255.0 - 1.0, 2.0 / 255.0 - 1.0];
         let t = Tensor::from_slice(&v).reshape([1, 1, 1, v.len() as i64]);
         let g = grid(&t, 1, 0).unwrap();
         // 0.0 -> 127.5 rounds half up to 128; 1/255-1 -> 0.5 -> 1; 2/255-1 -> 1.
@@ -234,31 +187,11 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert!(grid(
-            &Tensor::zeros([2, 2, 4, 4], (Kind::Float, Device::Cpu)),
-            2,
-            0
-        )
-        .is_err());
+        assert!(grid(&Tensor::zeros([2, 2, 4, 4], (Kind::Float, Device::Cpu)), 2, 0).is_err());
         assert!(grid(&Tensor::zeros([2, 3, 4], (Kind::Float, Device::Cpu)), 2, 0).is_err());
-        assert!(grid(
-            &Tensor::zeros([2, 3, 4, 4], (Kind::Uint8, Device::Cpu)),
-            2,
-            0
-        )
-        .is_err());
-        assert!(grid(
-            &Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu)),
-            0,
-            0
-        )
-        .is_err());
-        assert!(grid(
-            &Tensor::zeros([0, 3, 4, 4], (Kind::Float, Device::Cpu)),
-            1,
-            0
-        )
-        .is_err());
+        assert!(grid(&Tensor::zeros([2, 3, 4, 4], (Kind::Uint8, Device::Cpu)), 2, 0).is_err());
+        assert!(grid(&Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu)), 0, 0).is_err());
+        assert!(grid(&Tensor::zeros([0, 3, 4, 4], (Kind::Float, Device::Cpu)), 1, 0).is_err());
     }
 
     #[test]
@@ -281,10 +214,7 @@ mod tests {
             return;
         }
         let (t, _) = known_images(6, 3, 5, 7);
-        assert_eq!(
-            grid(&t.to_device(Device::Cuda(0)), 3, 2).unwrap(),
-            grid(&t, 3, 2).unwrap()
-        );
+        assert_eq!(grid(&t.to_device(Device::Cuda(0)), 3, 2).unwrap(), grid(&t, 3, 2).unwrap());
         eprintln!("CUDA grid matches CPU");
     }
 }

@@ -73,12 +73,8 @@ impl MetricsLog {
     /// `time_offset` seconds. A torn last line is removed first so the next record starts on
     /// a line of its own.
     pub fn append(path: &Path, time_offset: f64) -> Result<Self, TrackError> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| io_err(path, e))?;
+        let mut file =
+            OpenOptions::new().read(true).append(true).create(true).open(path).map_err(|e| io_err(path, e))?;
         drop_torn_tail(&mut file).map_err(|e| io_err(path, e))?;
         Ok(Self::with_file(path, file, time_offset))
     }
@@ -87,22 +83,13 @@ impl MetricsLog {
     /// [`truncate_after`]) and appends, with the run clock continuing from the latest time
     /// kept. A missing file is created.
     pub fn resume(path: &Path, step: u64) -> Result<Self, TrackError> {
-        let kept = if path.exists() {
-            truncate_after(path, step)?
-        } else {
-            Vec::new()
-        };
+        let kept = if path.exists() { truncate_after(path, step)? } else { Vec::new() };
         let offset = kept.iter().map(|r| r.time).fold(0.0, f64::max);
         Self::append(path, offset)
     }
 
     fn with_file(path: &Path, file: File, time_offset: f64) -> Self {
-        Self {
-            path: path.to_owned(),
-            out: BufWriter::new(file),
-            started: Instant::now(),
-            time_offset,
-        }
+        Self { path: path.to_owned(), out: BufWriter::new(file), started: Instant::now(), time_offset }
     }
 
     /// The file's path.
@@ -118,21 +105,14 @@ impl MetricsLog {
     /// Logs one value at the current run time.
     pub fn log(&mut self, step: u64, key: &str, value: f64) -> Result<(), TrackError> {
         let time = self.elapsed();
-        self.write(&Record {
-            step,
-            time,
-            key: key.to_owned(),
-            value,
-        })
+        self.write(&Record { step, time, key: key.to_owned(), value })
     }
 
     /// Writes one record as given (buffered; see [`flush`](Self::flush)).
     pub fn write(&mut self, record: &Record) -> Result<(), TrackError> {
         let mut line = record.to_json_line();
         line.push('\n');
-        self.out
-            .write_all(line.as_bytes())
-            .map_err(|e| io_err(&self.path, e))
+        self.out.write_all(line.as_bytes()).map_err(|e| io_err(&self.path, e))
     }
 
     /// Pushes buffered records to the file.
@@ -143,10 +123,7 @@ impl MetricsLog {
     /// Flushes and asks the OS to put the data on disk.
     pub fn sync(&mut self) -> Result<(), TrackError> {
         self.flush()?;
-        self.out
-            .get_ref()
-            .sync_data()
-            .map_err(|e| io_err(&self.path, e))
+        self.out.get_ref().sync_data().map_err(|e| io_err(&self.path, e))
     }
 }
 
@@ -156,12 +133,7 @@ impl Tracker for MetricsLog {
     fn scalars(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), TrackError> {
         let time = self.elapsed();
         for (key, value) in values {
-            self.write(&Record {
-                step,
-                time,
-                key: key.clone(),
-                value: *value,
-            })?;
+            self.write(&Record { step, time, key: key.clone(), value: *value })?;
         }
         self.flush()
     }
@@ -186,10 +158,7 @@ impl Tracker for MetricsLog {
 /// newline), which is ignored.
 pub fn read_metrics(path: &Path) -> Result<Vec<Record>, TrackError> {
     let text = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-    Ok(parse_lines(path, &text)?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect())
+    Ok(parse_lines(path, &text)?.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Keeps only the records with `step <= step` (a checkpoint's step, on resume), so that the
@@ -213,10 +182,7 @@ pub fn truncate_after(path: &Path, step: u64) -> Result<Vec<Record>, TrackError>
 
 /// Writes `bytes` to a temporary file next to `path`, syncs it, and renames it over `path`.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrackError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
@@ -232,10 +198,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrackErr
 }
 
 fn io_err(path: &Path, source: io::Error) -> TrackError {
-    TrackError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    TrackError::Io { path: path.to_owned(), source }
 }
 
 /// Parses a whole file into (line text, record) pairs, skipping blank lines and a torn tail.
@@ -250,13 +213,7 @@ fn parse_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<(&'a str, Record)>,
         match parse_record(line) {
             Ok(r) => out.push((*line, r)),
             Err(_) if torn_tail && i + 1 == lines.len() => {}
-            Err(message) => {
-                return Err(TrackError::Parse {
-                    path: path.to_owned(),
-                    line: i + 1,
-                    message,
-                })
-            }
+            Err(message) => return Err(TrackError::Parse { path: path.to_owned(), line: i + 1, message }),
         }
     }
     Ok(out)
@@ -295,12 +252,7 @@ fn json_f64(x: f64) -> String {
     if x.is_nan() {
         "\"NaN\"".to_owned()
     } else if x.is_infinite() {
-        if x > 0.0 {
-            "\"Infinity\""
-        } else {
-            "\"-Infinity\""
-        }
-        .to_owned()
+        if x > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.to_owned()
     } else {
         // Always succeeds for a finite number; ryu's shortest representation, e.g. `0.1`, `3.0`.
         serde_json::to_string(&x).unwrap_or_else(|_| x.to_string())
@@ -386,13 +338,7 @@ mod tests {
         let vals = values();
         let mut log = MetricsLog::create(&path).unwrap();
         for (i, v) in vals.iter().enumerate() {
-            log.write(&Record {
-                step: i as u64,
-                time: *v,
-                key: format!("k\"\\/\u{e9}\n{i}"),
-                value: *v,
-            })
-            .unwrap();
+            log.write(&Record { step: i as u64, time: *v, key: format!("k\"\\/\u{e9}\n{i}"), value: *v }).unwrap();
         }
         log.finish(RunStatus::Finished).unwrap();
         let back = read_metrics(&path).unwrap();
@@ -408,52 +354,20 @@ mod tests {
 
     #[test]
     fn line_format_and_non_finite_values() {
-        let r = Record {
-            step: 7,
-            time: 1.5,
-            key: "loss/d".into(),
-            value: 0.1,
-        };
-        assert_eq!(
-            r.to_json_line(),
-            r#"{"step":7,"time":1.5,"key":"loss/d","value":0.1}"#
-        );
-        let r = Record {
-            step: 0,
-            time: 0.0,
-            key: "x".into(),
-            value: 3.0,
-        };
-        assert_eq!(
-            r.to_json_line(),
-            r#"{"step":0,"time":0.0,"key":"x","value":3.0}"#
-        );
+        let r = Record { step: 7, time: 1.5, key: "loss/d".into(), value: 0.1 };
+        assert_eq!(r.to_json_line(), r#"{"step":7,"time":1.5,"key":"loss/d","value":0.1}"#);
+        let r = Record { step: 0, time: 0.0, key: "x".into(), value: 3.0 };
+        assert_eq!(r.to_json_line(), r#"{"step":0,"time":0.0,"key":"x","value":3.0}"#);
         // It is valid JSON.
         let v: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
         assert_eq!(v["value"], 3.0);
-        for (x, text) in [
-            (f64::INFINITY, "\"Infinity\""),
-            (f64::NEG_INFINITY, "\"-Infinity\""),
-        ] {
-            let r = Record {
-                step: 1,
-                time: 0.0,
-                key: "l".into(),
-                value: x,
-            };
+        for (x, text) in [(f64::INFINITY, "\"Infinity\""), (f64::NEG_INFINITY, "\"-Infinity\"")] {
+            let r = Record { step: 1, time: 0.0, key: "l".into(), value: x };
             assert!(r.to_json_line().ends_with(&format!("\"value\":{text}}}")));
             assert_eq!(Record::from_json_line(&r.to_json_line()).unwrap(), r);
         }
-        let r = Record {
-            step: 1,
-            time: 0.0,
-            key: "l".into(),
-            value: f64::NAN,
-        };
-        assert!(Record::from_json_line(&r.to_json_line())
-            .unwrap()
-            .value
-            .is_nan());
+        let r = Record { step: 1, time: 0.0, key: "l".into(), value: f64::NAN };
+        assert!(Record::from_json_line(&r.to_json_line()).unwrap().value.is_nan());
         // Other writers' spacing and extra keys are fine.
         let py = r#"{"step": 3, "time": 0.25, "key": "a", "value": "-Infinity", "extra": {"x": [1, 2]}}"#;
         let r = Record::from_json_line(py).unwrap();
@@ -494,20 +408,8 @@ mod tests {
         let mut log = MetricsLog::create(&path).unwrap();
         for step in 0..10u64 {
             let time = step as f64 * 0.5;
-            log.write(&Record {
-                step,
-                time,
-                key: "loss/g".into(),
-                value: 1.0 / (step as f64 + 3.0),
-            })
-            .unwrap();
-            log.write(&Record {
-                step,
-                time,
-                key: "loss/d".into(),
-                value: -(step as f64) / 7.0,
-            })
-            .unwrap();
+            log.write(&Record { step, time, key: "loss/g".into(), value: 1.0 / (step as f64 + 3.0) }).unwrap();
+            log.write(&Record { step, time, key: "loss/d".into(), value: -(step as f64) / 7.0 }).unwrap();
         }
         log.flush().unwrap();
         drop(log);
@@ -520,27 +422,18 @@ mod tests {
         assert_eq!(kept.len(), 10);
         assert!(kept.iter().all(|r| r.step <= 4));
         let text = fs::read_to_string(&path).unwrap();
-        assert!(
-            original.starts_with(&text),
-            "kept lines are a verbatim prefix"
-        );
+        assert!(original.starts_with(&text), "kept lines are a verbatim prefix");
         assert_eq!(text.lines().count(), 10);
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 
         let mut log = MetricsLog::resume(&path, 4).unwrap();
-        assert!(
-            log.elapsed() >= 2.0,
-            "clock continues from the last kept time"
-        );
+        assert!(log.elapsed() >= 2.0, "clock continues from the last kept time");
         log.scalars(5, &[("loss/g".into(), 0.125)]).unwrap();
         drop(log);
         let back = read_metrics(&path).unwrap();
         assert_eq!(back.len(), 11);
-        assert_eq!(
-            (back[10].step, back[10].key.as_str(), back[10].value),
-            (5, "loss/g", 0.125)
-        );
+        assert_eq!((back[10].step, back[10].key.as_str(), back[10].value), (5, "loss/g", 0.125));
         assert!(back[10].time >= 2.0);
     }
 
@@ -550,11 +443,7 @@ mod tests {
         let path = dir.path().join("metrics.jsonl");
         let good = "{\"step\":1,\"time\":0.0,\"key\":\"a\",\"value\":1.0}\n";
         // A torn line longer than the 4096-byte read chunk.
-        fs::write(
-            &path,
-            format!("{good}{{\"step\":2,\"key\":\"{}", "x".repeat(10_000)),
-        )
-        .unwrap();
+        fs::write(&path, format!("{good}{{\"step\":2,\"key\":\"{}", "x".repeat(10_000))).unwrap();
         let mut log = MetricsLog::append(&path, 0.0).unwrap();
         log.log(2, "a", 2.0).unwrap();
         drop(log);

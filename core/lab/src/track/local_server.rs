@@ -21,29 +21,13 @@ pub enum ServerError {
     Missing { path: PathBuf },
     /// Spawning or preparing the folder failed.
     #[error("starting `{server}` in {}: {source}", dir.display())]
-    Io {
-        server: &'static str,
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    Io { server: &'static str, dir: PathBuf, source: std::io::Error },
     /// The server exited before it answered.
     #[error("`{server}` exited ({status}) before it answered; end of {}:\n{tail}", log.display())]
-    Exited {
-        server: &'static str,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
+    Exited { server: &'static str, status: String, log: PathBuf, tail: String },
     /// The server did not answer in time.
     #[error("`{server}` did not answer {url} within {secs} s (set {env} to wait longer); end of {}:\n{tail}", log.display())]
-    Timeout {
-        server: &'static str,
-        url: String,
-        secs: u64,
-        env: &'static str,
-        log: PathBuf,
-        tail: String,
-    },
+    Timeout { server: &'static str, url: String, secs: u64, env: &'static str, log: PathBuf, tail: String },
     /// A read-back request failed.
     #[error("{server}: {message}")]
     Api { server: &'static str, message: String },
@@ -51,7 +35,8 @@ pub enum ServerError {
 
 /// The project venv: `$LAB_VENV`, else `.venv` at the workspace root.
 pub fn venv() -> PathBuf {
-    std::env::var_os("LAB_VENV").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"), PathBuf::from)
+    std::env::var_os("LAB_VENV")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"), PathBuf::from)
 }
 
 /// A port nobody listens on right now, for `server` (whose files go to `dir`, named in the error).
@@ -112,7 +97,14 @@ impl LocalServer {
             }
             if started.elapsed() > Duration::from_secs(secs) {
                 me.kill();
-                return Err(ServerError::Timeout { server, url: ready_url, secs, env: timeout_env, tail: tail(&log), log });
+                return Err(ServerError::Timeout {
+                    server,
+                    url: ready_url,
+                    secs,
+                    env: timeout_env,
+                    tail: tail(&log),
+                    log,
+                });
             }
             std::thread::sleep(Duration::from_millis(250));
         }

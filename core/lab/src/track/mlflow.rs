@@ -138,23 +138,16 @@ impl MlflowState {
                     run_dir.display()
                 ))
             } else {
-                TrackError::Io {
-                    path: path.clone(),
-                    source: e,
-                }
+                TrackError::Io { path: path.clone(), source: e }
             }
         })?;
-        serde_json::from_str(&text).map_err(|e| TrackError::Parse {
-            path,
-            line: e.line(),
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| TrackError::Parse { path, line: e.line(), message: e.to_string() })
     }
 
     /// Writes `run_dir/mlflow.json` atomically.
     pub fn save(&self, run_dir: &Path) -> Result<(), TrackError> {
-        let mut text = serde_json::to_string_pretty(self)
-            .map_err(|e| TrackError::Invalid(format!("{STATE_FILE}: {e}")))?;
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| TrackError::Invalid(format!("{STATE_FILE}: {e}")))?;
         text.push('\n');
         write_atomically(&run_dir.join(STATE_FILE), text.as_bytes())
     }
@@ -193,9 +186,7 @@ pub struct SyncReport {
 impl SyncReport {
     /// Whether nothing was sent.
     pub fn is_empty(&self) -> bool {
-        !self.created_run
-            && self.params + self.tags + self.metrics + self.artifacts == 0
-            && self.status.is_none()
+        !self.created_run && self.params + self.tags + self.metrics + self.artifacts == 0 && self.status.is_none()
     }
 }
 
@@ -203,20 +194,12 @@ impl std::fmt::Display for SyncReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: ", self.run_dir.display())?;
         if self.is_empty() {
-            write!(
-                f,
-                "nothing to send, MLflow run {} is up to date",
-                self.run_id
-            )?;
+            write!(f, "nothing to send, MLflow run {} is up to date", self.run_id)?;
         } else {
             write!(
                 f,
                 "{} run {} (experiment {}) on {}: {} metrics, {} params, {} tags, {} artifacts",
-                if self.created_run {
-                    "created"
-                } else {
-                    "updated"
-                },
+                if self.created_run { "created" } else { "updated" },
                 self.run_id,
                 self.experiment_id,
                 self.uri,
@@ -230,19 +213,10 @@ impl std::fmt::Display for SyncReport {
             }
         }
         if self.already_on_server > 0 {
-            write!(
-                f,
-                " ({} metrics were already on the server)",
-                self.already_on_server
-            )?;
+            write!(f, " ({} metrics were already on the server)", self.already_on_server)?;
         }
         if !self.rejected.is_empty() {
-            write!(
-                f,
-                "; {} refused by the server: {}",
-                self.rejected.len(),
-                self.rejected.join("; ")
-            )?;
+            write!(f, "; {} refused by the server: {}", self.rejected.len(), self.rejected.join("; "))?;
         }
         Ok(())
     }
@@ -270,16 +244,8 @@ pub(crate) fn history_point(v: &serde_json::Value) -> MetricPoint {
         other => other.as_f64().unwrap_or(f64::NAN),
     };
     // Protobuf's JSON may write 64-bit integers as strings; MLflow writes numbers.
-    let int = |x: &serde_json::Value| {
-        x.as_i64()
-            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(0)
-    };
-    MetricPoint {
-        step: int(&v["step"]).max(0) as u64,
-        value,
-        timestamp: int(&v["timestamp"]),
-    }
+    let int = |x: &serde_json::Value| x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    MetricPoint { step: int(&v["step"]).max(0) as u64, value, timestamp: int(&v["timestamp"]) }
 }
 
 /// The key MLflow stores `key` under: characters MLflow refuses (anything but letters,
@@ -287,13 +253,7 @@ pub(crate) fn history_point(v: &serde_json::Value) -> MetricPoint {
 /// keys (`loss/d`, `train.lr`) are unchanged.
 pub fn mlflow_key(key: &str) -> String {
     key.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ' ') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ' ') { c } else { '_' })
         .take(MAX_KEY)
         .collect()
 }
@@ -316,11 +276,7 @@ pub fn truncate_value(value: &str, limit: usize) -> String {
 pub fn flatten_config(config: toml::Table) -> BTreeMap<String, String> {
     fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
         for (key, value) in table {
-            let key = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
+            let key = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             match value {
                 toml::Value::Table(t) => walk(&key, t, out),
                 toml::Value::String(s) => {
@@ -339,9 +295,7 @@ pub fn flatten_config(config: toml::Table) -> BTreeMap<String, String> {
 
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// An exclusive `flock` on `run_dir/mlflow.lock`: one sender per run folder, so a `lab sync`
@@ -354,17 +308,9 @@ struct RunLock {
 impl RunLock {
     fn acquire(run_dir: &Path) -> Result<Self, TrackError> {
         let path = run_dir.join(LOCK_FILE);
-        let io_err = |source| TrackError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_err)?;
+        let io_err = |source| TrackError::Io { path: path.clone(), source };
+        let mut file =
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io_err)?;
         // SAFETY: flock on a file descriptor we own; no memory is involved.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let e = io::Error::last_os_error();
@@ -389,13 +335,7 @@ impl RunLock {
 /// A fresh identity for a run folder's MLflow run.
 fn new_run_uid(run_dir: &Path) -> String {
     use sha2::{Digest, Sha256};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let digest = Sha256::digest(format!(
-        "{}\n{nanos}\n{}",
-        run_dir.display(),
-        std::process::id()
-    ));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let digest = Sha256::digest(format!("{}\n{nanos}\n{}", run_dir.display(), std::process::id()));
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

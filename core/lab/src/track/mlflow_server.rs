@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::local_server::{free_port, venv, Launch, LocalServer};
 pub use super::local_server::ServerError;
+use super::local_server::{free_port, venv, Launch, LocalServer};
 use super::mlflow::{history_point, MetricPoint};
 
 const NAME: &str = "mlflow server";
@@ -97,8 +97,7 @@ impl MlflowServer {
     }
 
     fn rest(&self) -> super::mlflow::rest::Rest {
-        super::mlflow::rest::Rest::new(&self.uri, Duration::from_secs(5), Duration::from_secs(60))
-            .expect("an http URI")
+        super::mlflow::rest::Rest::new(&self.uri, Duration::from_secs(5), Duration::from_secs(60)).expect("an http URI")
     }
 
     /// `runs/get`: the run (info and data) as MLflow returns it.
@@ -107,34 +106,22 @@ impl MlflowServer {
     }
 
     /// The run's params (or tags, with `"tags"`) as a map.
-    pub fn run_map(
-        &self,
-        run_id: &str,
-        what: &str,
-    ) -> Result<std::collections::BTreeMap<String, String>, ServerError> {
+    pub fn run_map(&self, run_id: &str, what: &str) -> Result<std::collections::BTreeMap<String, String>, ServerError> {
         let run = self.run(run_id)?;
         Ok(run["data"][what]
             .as_array()
             .into_iter()
             .flatten()
             .map(|kv| {
-                (
-                    kv["key"].as_str().unwrap_or_default().to_owned(),
-                    kv["value"].as_str().unwrap_or_default().to_owned(),
-                )
+                (kv["key"].as_str().unwrap_or_default().to_owned(), kv["value"].as_str().unwrap_or_default().to_owned())
             })
             .collect())
     }
 
     /// The whole history of metric `key`, sorted by (step, timestamp).
     pub fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>, ServerError> {
-        let mut points: Vec<MetricPoint> = self
-            .rest()
-            .metric_history(run_id, key)
-            .map_err(api)?
-            .iter()
-            .map(history_point)
-            .collect();
+        let mut points: Vec<MetricPoint> =
+            self.rest().metric_history(run_id, key).map_err(api)?.iter().map(history_point).collect();
         points.sort_by_key(|p| (p.step, p.timestamp));
         Ok(points)
     }

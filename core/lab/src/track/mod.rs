@@ -13,22 +13,21 @@ use std::path::PathBuf;
 
 mod grid;
 mod jsonl;
-mod proto;
-mod scatter;
-mod tensorboard;
 pub mod local_server;
 pub mod mlflow;
 pub mod mlflow_server;
+mod proto;
+mod scatter;
 pub mod spool;
+mod tensorboard;
 pub mod tensorboard_server;
 
 pub use grid::{grid, GridImage};
-pub use scatter::scatter;
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};
 pub use mlflow::{flatten_config, sync, MlflowOptions, MlflowTracker, SyncReport};
+pub use scatter::scatter;
 pub use tensorboard::{
-    unix_now, HParamValue, TensorBoard, HPARAMS_EXPERIMENT_TAG, HPARAMS_SESSION_END_TAG,
-    HPARAMS_SESSION_START_TAG,
+    unix_now, HParamValue, TensorBoard, HPARAMS_EXPERIMENT_TAG, HPARAMS_SESSION_END_TAG, HPARAMS_SESSION_START_TAG,
 };
 
 /// Errors of the trackers. I/O and parse errors name the file.
@@ -36,17 +35,10 @@ pub use tensorboard::{
 pub enum TrackError {
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A line of `metrics.jsonl` is not a record.
     #[error("{}:{line}: not a metrics record: {message}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, line: usize, message: String },
     /// Arguments that cannot be tracked (a wrong tensor shape, an odd channel count).
     #[error("{0}")]
     Invalid(String),

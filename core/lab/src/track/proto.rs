@@ -111,9 +111,6 @@ mod tests {
     fn fixed_width_fields_are_little_endian() {
         let mut m = Msg::new();
         m.double(1, 1.0).float(2, 1.0);
-        assert_eq!(
-            m.into_bytes(),
-            [0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x15, 0, 0, 0x80, 0x3f]
-        );
+        assert_eq!(m.into_bytes(), [0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x15, 0, 0, 0x80, 0x3f]);
     }
 }

@@ -106,26 +106,15 @@ impl Spool {
     pub fn open(run_dir: &Path) -> Result<Self, TrackError> {
         let path = spool_path(run_dir);
         let existing = if path.exists() {
-            parse(
-                &path,
-                &fs::read_to_string(&path).map_err(|e| io_err(&path, e))?,
-            )?
+            parse(&path, &fs::read_to_string(&path).map_err(|e| io_err(&path, e))?)?
         } else {
             Parsed::default()
         };
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+        let file = OpenOptions::new().append(true).create(true).open(&path).map_err(|e| io_err(&path, e))?;
         if let Some(len) = existing.committed_len {
             file.set_len(len).map_err(|e| io_err(&path, e))?;
         }
-        Ok(Self {
-            path,
-            out: BufWriter::new(file),
-            next_seq: existing.entries.len() as u64,
-        })
+        Ok(Self { path, out: BufWriter::new(file), next_seq: existing.entries.len() as u64 })
     }
 
     /// The file's path.
@@ -140,22 +129,14 @@ impl Spool {
 
     /// Appends `entries`, numbering them, and flushes them to the file before returning them
     /// numbered: the caller sends them only once they are on disk.
-    pub fn append(
-        &mut self,
-        entries: impl IntoIterator<Item = Entry>,
-    ) -> Result<Vec<Spooled>, TrackError> {
+    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<Spooled>, TrackError> {
         let mut out = Vec::new();
         for entry in entries {
-            let spooled = Spooled {
-                seq: self.next_seq + out.len() as u64,
-                entry,
-            };
+            let spooled = Spooled { seq: self.next_seq + out.len() as u64, entry };
             let mut line = serde_json::to_string(&spooled)
                 .map_err(|e| TrackError::Invalid(format!("{}: {e}", self.path.display())))?;
             line.push('\n');
-            self.out
-                .write_all(line.as_bytes())
-                .map_err(|e| io_err(&self.path, e))?;
+            self.out.write_all(line.as_bytes()).map_err(|e| io_err(&self.path, e))?;
             out.push(spooled);
         }
         self.out.flush().map_err(|e| io_err(&self.path, e))?;
@@ -215,11 +196,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, TrackError> {
     };
     let mut entries = Vec::new();
     for (i, line) in body.lines().enumerate() {
-        let bad = |message: String| TrackError::Parse {
-            path: path.to_owned(),
-            line: i + 1,
-            message,
-        };
+        let bad = |message: String| TrackError::Parse { path: path.to_owned(), line: i + 1, message };
         let spooled: Spooled = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         if spooled.seq != entries.len() as u64 {
             return Err(bad(format!(
@@ -231,17 +208,11 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, TrackError> {
         }
         entries.push(spooled);
     }
-    Ok(Parsed {
-        entries,
-        committed_len,
-    })
+    Ok(Parsed { entries, committed_len })
 }
 
 fn io_err(path: &Path, source: io::Error) -> TrackError {
-    TrackError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    TrackError::Io { path: path.to_owned(), source }
 }
 
 /// Exact `f64`s, with non-finite values as the strings Python's `float()` accepts.
@@ -301,59 +272,29 @@ mod tests {
     use super::*;
 
     fn metric(step: u64, value: f64) -> Entry {
-        Entry::Metric {
-            key: "loss/d".into(),
-            value,
-            step,
-            timestamp: 1_795_332_476_273 + step as i64,
-        }
+        Entry::Metric { key: "loss/d".into(), value, step, timestamp: 1_795_332_476_273 + step as i64 }
     }
 
     #[test]
     fn entries_round_trip_exactly_and_numbering_continues() {
         let dir = tempfile::tempdir().unwrap();
-        let values = [
-            0.1,
-            -0.0,
-            5e-324,
-            f64::MAX,
-            0.30000000000000004,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        ];
+        let values = [0.1, -0.0, 5e-324, f64::MAX, 0.30000000000000004, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
         let mut spool = Spool::open(dir.path()).unwrap();
         let mut written = spool
             .append([
-                Entry::Param {
-                    key: "train.lr".into(),
-                    value: "0.0002".into(),
-                },
-                Entry::Tag {
-                    key: "lab.version".into(),
-                    value: "0.1.0".into(),
-                },
+                Entry::Param { key: "train.lr".into(), value: "0.0002".into() },
+                Entry::Tag { key: "lab.version".into(), value: "0.1.0".into() },
             ])
             .unwrap();
-        written.extend(
-            spool
-                .append(values.iter().enumerate().map(|(i, v)| metric(i as u64, *v)))
-                .unwrap(),
-        );
+        written.extend(spool.append(values.iter().enumerate().map(|(i, v)| metric(i as u64, *v))).unwrap());
         drop(spool);
         let mut spool = Spool::open(dir.path()).unwrap();
         assert_eq!(spool.next_seq(), 10);
         written.extend(
             spool
                 .append([
-                    Entry::Artifact {
-                        local: "samples/step_000000.png".into(),
-                        path: "samples".into(),
-                    },
-                    Entry::Status {
-                        status: MlflowStatus::Finished,
-                        end_time: Some(7),
-                    },
+                    Entry::Artifact { local: "samples/step_000000.png".into(), path: "samples".into() },
+                    Entry::Status { status: MlflowStatus::Finished, end_time: Some(7) },
                 ])
                 .unwrap(),
         );
@@ -363,10 +304,7 @@ mod tests {
             assert_eq!(b.seq, i as u64);
             match (&b.entry, &w.entry) {
                 (Entry::Metric { value: x, .. }, Entry::Metric { value: y, .. }) => {
-                    assert!(
-                        x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-                        "{x} {y}"
-                    )
+                    assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{x} {y}")
                 }
                 (x, y) => assert_eq!(x, y),
             }
@@ -393,10 +331,7 @@ mod tests {
 
         fs::write(&path, good.replace("\"seq\":1", "\"seq\":5")).unwrap();
         let err = read_spool(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("mlflow-spool.jsonl:2:") && err.contains("sequence"),
-            "{err}"
-        );
+        assert!(err.contains("mlflow-spool.jsonl:2:") && err.contains("sequence"), "{err}");
     }
 
     #[test]
@@ -406,9 +341,6 @@ mod tests {
         write_sent(dir.path(), 42).unwrap();
         assert_eq!(read_sent(dir.path()).unwrap(), 42);
         fs::write(dir.path().join(SENT_FILE), "x").unwrap();
-        assert!(read_sent(dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("mlflow-sent"));
+        assert!(read_sent(dir.path()).unwrap_err().to_string().contains("mlflow-sent"));
     }
 }

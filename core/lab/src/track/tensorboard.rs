@@ -163,9 +163,7 @@ pub struct TensorBoard {
 
 impl std::fmt::Debug for TensorBoard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TensorBoard")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("TensorBoard").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -188,15 +186,9 @@ impl TensorBoard {
                 Err(source) => return Err(TrackError::Io { path, source }),
             }
         };
-        let mut tb = Self {
-            path,
-            records: RecordWriter::new(BufWriter::new(file)),
-            session_open: false,
-        };
+        let mut tb = Self { path, records: RecordWriter::new(BufWriter::new(file)), session_open: false };
         let mut ev = Msg::new();
-        ev.double(event::WALL_TIME, now)
-            .int(event::STEP, 0)
-            .string(event::FILE_VERSION, "brain.Event:2");
+        ev.double(event::WALL_TIME, now).int(event::STEP, 0).string(event::FILE_VERSION, "brain.Event:2");
         tb.write_record(ev)?;
         // Flushed at once so that TensorBoard sees a valid file even if nothing else comes.
         tb.flush()?;
@@ -210,16 +202,9 @@ impl TensorBoard {
 
     /// Writes a scalar. TensorBoard stores scalars as 32-bit floats (`simple_value`); the
     /// exact `f64` lives in `metrics.jsonl`.
-    pub fn scalar(
-        &mut self,
-        tag: &str,
-        value: f64,
-        step: u64,
-        wall_time: f64,
-    ) -> Result<(), TrackError> {
+    pub fn scalar(&mut self, tag: &str, value: f64, step: u64, wall_time: f64) -> Result<(), TrackError> {
         let mut v = Msg::new();
-        v.string(summary::TAG, tag)
-            .float(summary::SIMPLE_VALUE, value as f32);
+        v.string(summary::TAG, tag).float(summary::SIMPLE_VALUE, value as f32);
         self.write_summary(step, wall_time, &v)
     }
 
@@ -254,13 +239,7 @@ impl TensorBoard {
 
     /// Writes a text summary (rendered as Markdown by TensorBoard's text plugin): a scalar
     /// `DT_STRING` tensor with plugin name `text`.
-    pub fn text(
-        &mut self,
-        tag: &str,
-        text: &str,
-        step: u64,
-        wall_time: f64,
-    ) -> Result<(), TrackError> {
+    pub fn text(&mut self, tag: &str, text: &str, step: u64, wall_time: f64) -> Result<(), TrackError> {
         let mut t = Msg::new();
         t.int(tensor::DTYPE, tensor::DT_STRING)
             // An empty shape: a scalar, which the text plugin shows as one block of Markdown.
@@ -268,9 +247,7 @@ impl TensorBoard {
             .bytes(tensor::STRING_VAL, text.as_bytes());
         let mut v = Msg::new();
         // The plugin content is a serialized `TextPluginData { version: 0 }`, i.e. empty.
-        v.string(summary::TAG, tag)
-            .msg(summary::METADATA, &plugin_metadata("text", &[]))
-            .msg(summary::TENSOR, &t);
+        v.string(summary::TAG, tag).msg(summary::METADATA, &plugin_metadata("text", &[])).msg(summary::TENSOR, &t);
         self.write_summary(step, wall_time, &v)
     }
 
@@ -293,14 +270,10 @@ impl TensorBoard {
         let mut start = Msg::new();
         for (name, value) in hparams {
             let mut entry = Msg::new();
-            entry
-                .string(hp::MAP_KEY, name)
-                .msg(hp::MAP_VALUE, &protobuf_value(value));
+            entry.string(hp::MAP_KEY, name).msg(hp::MAP_VALUE, &protobuf_value(value));
             start.msg(hp::START_HPARAMS, &entry);
         }
-        start
-            .string(hp::START_GROUP_NAME, group)
-            .double(hp::START_TIME_SECS, wall_time);
+        start.string(hp::START_GROUP_NAME, group).double(hp::START_TIME_SECS, wall_time);
         let mut data = Msg::new();
         data.int(hp::VERSION, 0).msg(hp::SESSION_START_INFO, &start);
         self.write_hparams(HPARAMS_SESSION_START_TAG, data, wall_time)?;
@@ -351,8 +324,7 @@ impl TensorBoard {
             RunStatus::Failed | RunStatus::Killed => hp::STATUS_FAILURE,
         };
         let mut end = Msg::new();
-        end.int(hp::END_STATUS, code)
-            .double(hp::END_TIME_SECS, wall_time);
+        end.int(hp::END_STATUS, code).double(hp::END_TIME_SECS, wall_time);
         let mut data = Msg::new();
         data.int(hp::VERSION, 0).msg(hp::SESSION_END_INFO, &end);
         self.write_hparams(HPARAMS_SESSION_END_TAG, data, wall_time)?;
@@ -362,10 +334,7 @@ impl TensorBoard {
 
     /// Pushes buffered records to the file.
     pub fn flush(&mut self) -> Result<(), TrackError> {
-        self.records.flush().map_err(|source| TrackError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.records.flush().map_err(|source| TrackError::Io { path: self.path.clone(), source })
     }
 
     /// Flushes and closes the file. (Dropping also flushes, but cannot report errors.)
@@ -375,26 +344,16 @@ impl TensorBoard {
 
     /// Writes an hparams plugin summary: metadata only, plus the empty float tensor that
     /// TensorBoard's own writer attaches so that data providers keep the value.
-    fn write_hparams(
-        &mut self,
-        tag: &str,
-        plugin_data: Msg,
-        wall_time: f64,
-    ) -> Result<(), TrackError> {
+    fn write_hparams(&mut self, tag: &str, plugin_data: Msg, wall_time: f64) -> Result<(), TrackError> {
         let mut dim = Msg::new();
         dim.int(tensor::DIM_SIZE, 0);
         let mut shape = Msg::new();
         shape.msg(tensor::SHAPE_DIM, &dim);
         let mut null_tensor = Msg::new();
-        null_tensor
-            .int(tensor::DTYPE, tensor::DT_FLOAT)
-            .msg(tensor::SHAPE, &shape);
+        null_tensor.int(tensor::DTYPE, tensor::DT_FLOAT).msg(tensor::SHAPE, &shape);
         let mut v = Msg::new();
         v.string(summary::TAG, tag)
-            .msg(
-                summary::METADATA,
-                &plugin_metadata("hparams", &plugin_data.into_bytes()),
-            )
+            .msg(summary::METADATA, &plugin_metadata("hparams", &plugin_data.into_bytes()))
             .msg(summary::TENSOR, &null_tensor);
         self.write_summary(0, wall_time, &v)
     }
@@ -404,19 +363,12 @@ impl TensorBoard {
         let mut s = Msg::new();
         s.msg(summary::VALUE, value);
         let mut ev = Msg::new();
-        ev.double(event::WALL_TIME, wall_time)
-            .int(event::STEP, step as i64)
-            .msg(event::SUMMARY, &s);
+        ev.double(event::WALL_TIME, wall_time).int(event::STEP, step as i64).msg(event::SUMMARY, &s);
         self.write_record(ev)
     }
 
     fn write_record(&mut self, event: Msg) -> Result<(), TrackError> {
-        self.records
-            .write(&event.into_bytes())
-            .map_err(|source| TrackError::Io {
-                path: self.path.clone(),
-                source,
-            })
+        self.records.write(&event.into_bytes()).map_err(|source| TrackError::Io { path: self.path.clone(), source })
     }
 }
 
@@ -433,15 +385,7 @@ impl Tracker for TensorBoard {
 
     fn image(&mut self, step: u64, tag: &str, grid: &GridImage) -> Result<(), TrackError> {
         let png = grid.to_png()?;
-        self.image_png(
-            tag,
-            &png,
-            grid.height,
-            grid.width,
-            grid.channels,
-            step,
-            unix_now(),
-        )?;
+        self.image_png(tag, &png, grid.height, grid.width, grid.channels, step, unix_now())?;
         self.flush()
     }
 
@@ -462,8 +406,7 @@ impl Tracker for TensorBoard {
 /// `SummaryMetadata { plugin_data { plugin_name, content } }`.
 fn plugin_metadata(plugin: &str, content: &[u8]) -> Msg {
     let mut pd = Msg::new();
-    pd.string(summary::PLUGIN_NAME, plugin)
-        .bytes(summary::PLUGIN_CONTENT, content);
+    pd.string(summary::PLUGIN_NAME, plugin).bytes(summary::PLUGIN_CONTENT, content);
     let mut md = Msg::new();
     md.msg(summary::PLUGIN_DATA, &pd);
     md
@@ -482,10 +425,7 @@ fn protobuf_value(value: &HParamValue) -> Msg {
 
 /// Seconds since the Unix epoch, as TensorBoard's `wall_time`.
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// This machine's name for the event-file name, as TensorFlow does; without one (or on a
@@ -498,13 +438,5 @@ fn hostname() -> String {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
-    name.chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c == '/' || c == '\\' || c.is_whitespace() { '_' } else { c }).collect()
 }

@@ -27,10 +27,14 @@ impl TensorBoardServer {
         let port = free_port(NAME, log_dir)?;
         let uri = format!("http://127.0.0.1:{port}");
         let mut command = Command::new(venv().join("bin/tensorboard"));
-        command
-            .arg("--logdir")
-            .arg(logdir)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--reload_interval", "1"]);
+        command.arg("--logdir").arg(logdir).args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--reload_interval",
+            "1",
+        ]);
         let process = LocalServer::start(Launch {
             server: NAME,
             command,

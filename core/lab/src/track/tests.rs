@@ -29,25 +29,14 @@ fn python() -> PathBuf {
 /// Runs `read_events.py` on `dir` and parses its JSON.
 fn read_events(dir: &Path) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/track/read_events.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(dir)
-        .arg("--pixels")
-        .output()
-        .expect("cannot run python");
-    assert!(
-        out.status.success(),
-        "read_events.py failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(python()).arg(&script).arg(dir).arg("--pixels").output().expect("cannot run python");
+    assert!(out.status.success(), "read_events.py failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("read_events.py printed no JSON")
 }
 
 /// RGB images whose pixels are all different and known: (i, ch, y, x) -> byte.
 fn known_rgb(n: i64, h: i64, w: i64) -> (Tensor, impl Fn(i64, i64, i64, i64) -> u8) {
-    let byte =
-        |i: i64, ch: i64, y: i64, x: i64| ((i * 41 + ch * 97 + y * 13 + x * 7 + 5) % 256) as u8;
+    let byte = |i: i64, ch: i64, y: i64, x: i64| ((i * 41 + ch * 97 + y * 13 + x * 7 + 5) % 256) as u8;
     let mut v = Vec::new();
     for i in 0..n {
         for ch in 0..3 {
@@ -71,11 +60,8 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
     let value = |tag: usize, step: u64| (tag as f64 + 1.0) * 0.1 + (step as f64).sqrt() / 3.0 - 0.7;
     let tags = ["loss/d", "loss/g", "lr"];
     for &step in &steps {
-        let values: Vec<(String, f64)> = tags
-            .iter()
-            .enumerate()
-            .map(|(t, tag)| (tag.to_string(), value(t, step)))
-            .collect();
+        let values: Vec<(String, f64)> =
+            tags.iter().enumerate().map(|(t, tag)| (tag.to_string(), value(t, step))).collect();
         tb.scalars(step, &values).unwrap();
     }
 
@@ -100,8 +86,7 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
     ]
     .into_iter()
     .collect();
-    tb.hparams_experiment(&hparams, &["loss/d", "eval/fid"], 1.5e9)
-        .unwrap();
+    tb.hparams_experiment(&hparams, &["loss/d", "eval/fid"], 1.5e9).unwrap();
     tb.hparams(&hparams, "", 1.5e9).unwrap();
     tb.finish(RunStatus::Finished).unwrap();
     let path = tb.path().to_owned();
@@ -110,11 +95,7 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
     let name = path.file_name().unwrap().to_str().unwrap();
     let parts: Vec<&str> = name.split('.').collect();
     assert!(name.starts_with("events.out.tfevents."), "{name}");
-    assert_eq!(
-        parts[parts.len() - 2],
-        std::process::id().to_string(),
-        "{name}"
-    );
+    assert_eq!(parts[parts.len() - 2], std::process::id().to_string(), "{name}");
 
     let ev = read_events(dir.path());
     eprintln!("event file {name}: {} records", ev["records"][name]);
@@ -127,20 +108,14 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
 
     // Scalars: exactly the float32 of each value, at each step.
     for (t, tag) in tags.iter().enumerate() {
-        let got = ev["scalars"][tag]
-            .as_array()
-            .unwrap_or_else(|| panic!("no scalars for {tag}: {ev}"));
+        let got = ev["scalars"][tag].as_array().unwrap_or_else(|| panic!("no scalars for {tag}: {ev}"));
         assert_eq!(got.len(), steps.len(), "{tag}");
         for (entry, &step) in got.iter().zip(&steps) {
             assert_eq!(entry[0].as_u64().unwrap(), step, "{tag}");
             // TensorBoard widens the stored float32 to a Python float; serde_json may read that
             // double back one ulp off, which narrowing to f32 undoes exactly.
             let stored = entry[1].as_f64().unwrap() as f32;
-            assert_eq!(
-                stored.to_bits(),
-                (value(t, step) as f32).to_bits(),
-                "{tag} at step {step}"
-            );
+            assert_eq!(stored.to_bits(), (value(t, step) as f32).to_bits(), "{tag} at step {step}");
         }
         eprintln!("scalars {tag}: {got:?}");
     }
@@ -149,32 +124,12 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
     // The RGB grid: size, colorspace and every decoded pixel.
     let img = &ev["images"]["samples"][0];
     assert_eq!(img["step"], 10);
-    assert_eq!(
-        (img["width"].as_u64(), img["height"].as_u64()),
-        (Some(25), Some(13))
-    );
-    assert_eq!(
-        (
-            img["decoded_width"].as_u64(),
-            img["decoded_height"].as_u64()
-        ),
-        (Some(25), Some(13))
-    );
-    assert_eq!(
-        (img["colorspace"].as_u64(), img["mode"].as_str()),
-        (Some(3), Some("RGB"))
-    );
-    let pixels: Vec<u8> = img["pixels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
+    assert_eq!((img["width"].as_u64(), img["height"].as_u64()), (Some(25), Some(13)));
+    assert_eq!((img["decoded_width"].as_u64(), img["decoded_height"].as_u64()), (Some(25), Some(13)));
+    assert_eq!((img["colorspace"].as_u64(), img["mode"].as_str()), (Some(3), Some("RGB")));
+    let pixels: Vec<u8> = img["pixels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
     assert_eq!(pixels, g.pixels);
-    assert_eq!(
-        img["pixels_sha256"],
-        format!("{:x}", Sha256::digest(&g.pixels))
-    );
+    assert_eq!(img["pixels_sha256"], format!("{:x}", Sha256::digest(&g.pixels)));
     // Spot checks against the source images, independent of `grid`: image 5 is row 1, col 2.
     let at = |x: usize, y: usize, ch: usize| pixels[(y * 25 + x) * 3 + ch];
     assert_eq!(at(1 + 2 * 8 + 6, 1 + 6 + 4, 0), byte(5, 0, 4, 6));
@@ -194,21 +149,11 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
 
     let grey_img = &ev["images"]["samples/grey"][0];
     assert_eq!(grey_img["step"], 20);
-    assert_eq!(
-        (grey_img["width"].as_u64(), grey_img["height"].as_u64()),
-        (Some(14), Some(5))
-    );
+    assert_eq!((grey_img["width"].as_u64(), grey_img["height"].as_u64()), (Some(14), Some(5)));
     assert_eq!(grey_pixels_at(grey_img, 7 + 6, 4), byte(1, 1, 4, 6));
-    assert_eq!(
-        (grey_img["colorspace"].as_u64(), grey_img["mode"].as_str()),
-        (Some(1), Some("L"))
-    );
-    let grey_pixels: Vec<u8> = grey_img["pixels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
+    assert_eq!((grey_img["colorspace"].as_u64(), grey_img["mode"].as_str()), (Some(1), Some("L")));
+    let grey_pixels: Vec<u8> =
+        grey_img["pixels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
     assert_eq!(grey_pixels, grey.pixels);
 
     // Text.
@@ -219,26 +164,15 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
     let hp = &ev["hparams"];
     eprintln!("hparams: {hp}");
     let start = &hp[HPARAMS_SESSION_START_TAG]["session_start_info"];
-    assert_eq!(
-        start["hparams"],
-        json!({"train.lr": 0.0002, "loss.name": "hinge", "model.ema": true, "seed": 0.0})
-    );
+    assert_eq!(start["hparams"], json!({"train.lr": 0.0002, "loss.name": "hinge", "model.ema": true, "seed": 0.0}));
     assert_eq!(start["start_time_secs"], 1.5e9);
-    assert_eq!(
-        hp[HPARAMS_SESSION_END_TAG]["session_end_info"]["status"],
-        "STATUS_SUCCESS"
-    );
+    assert_eq!(hp[HPARAMS_SESSION_END_TAG]["session_end_info"]["status"], "STATUS_SUCCESS");
     let exp = &hp[HPARAMS_EXPERIMENT_TAG]["experiment"];
     let infos: Vec<(String, String)> = exp["hparam_infos"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| {
-            (
-                i["name"].as_str().unwrap().to_owned(),
-                i["type"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|i| (i["name"].as_str().unwrap().to_owned(), i["type"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(
         infos,
@@ -249,10 +183,7 @@ fn tensorboard_reads_back_scalars_images_text_and_hparams() {
             ("train.lr".to_owned(), "DATA_TYPE_FLOAT64".to_owned()),
         ]
     );
-    assert_eq!(
-        exp["metric_infos"],
-        json!([{"name": {"tag": "loss/d"}}, {"name": {"tag": "eval/fid"}}])
-    );
+    assert_eq!(exp["metric_infos"], json!([{"name": {"tag": "loss/d"}}, {"name": {"tag": "eval/fid"}}]));
 }
 
 /// Pixel (x, y) of a decoded grey image entry of `read_events.py`'s output (width 14).
@@ -275,21 +206,10 @@ fn killed_runs_end_as_failures_and_two_writers_never_share_a_file() {
     drop((a, b));
     let ev = read_events(dir.path());
     assert_eq!(ev["files"].as_array().unwrap().len(), 2);
-    let records: Vec<u64> = ev["records"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
+    let records: Vec<u64> = ev["records"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(records.iter().sum::<u64>(), (1 + 1 + 2) + (1 + 1));
-    assert_eq!(
-        ev["hparams"][HPARAMS_SESSION_END_TAG]["session_end_info"]["status"],
-        "STATUS_FAILURE"
-    );
-    assert_eq!(
-        ev["hparams"][HPARAMS_SESSION_START_TAG]["session_start_info"]["group_name"],
-        "group-a"
-    );
+    assert_eq!(ev["hparams"][HPARAMS_SESSION_END_TAG]["session_end_info"]["status"], "STATUS_FAILURE");
+    assert_eq!(ev["hparams"][HPARAMS_SESSION_START_TAG]["session_start_info"]["group_name"], "group-a");
     assert_eq!(ev["scalars"]["x"], json!([[3, 1.0], [4, 2.0]]));
 }
 
@@ -299,15 +219,10 @@ fn errors_name_the_file_instead_of_panicking() {
     let missing = dir.path().join("no/such/dir");
     let err = TensorBoard::create(&missing).unwrap_err().to_string();
     assert!(err.contains("no/such/dir/events.out.tfevents."), "{err}");
-    let err = read_metrics(&missing.join("metrics.jsonl"))
-        .unwrap_err()
-        .to_string();
+    let err = read_metrics(&missing.join("metrics.jsonl")).unwrap_err().to_string();
     assert!(err.contains("no/such/dir/metrics.jsonl"), "{err}");
     let mut tb = TensorBoard::create(dir.path()).unwrap();
-    let err = tb
-        .image_png("x", &[], 1, 1, 5, 0, 0.0)
-        .unwrap_err()
-        .to_string();
+    let err = tb.image_png("x", &[], 1, 1, 5, 0, 0.0).unwrap_err().to_string();
     assert!(err.contains("5 channels"), "{err}");
 }
 
@@ -317,10 +232,7 @@ fn write_errors_surface_as_results() {
     // /dev/full accepts opens and fails every write with ENOSPC.
     let mut log = MetricsLog::append(Path::new("/dev/full"), 0.0);
     if let Ok(log) = &mut log {
-        let err = log
-            .scalars(1, &[("a".into(), 1.0)])
-            .unwrap_err()
-            .to_string();
+        let err = log.scalars(1, &[("a".into(), 1.0)]).unwrap_err().to_string();
         assert!(err.contains("/dev/full"), "{err}");
     }
 }
@@ -335,8 +247,7 @@ fn both_trackers_behind_one_trait() {
     let (images, _) = known_rgb(2, 4, 4);
     let g = grid(&images, 2, 0).unwrap();
     for t in &mut trackers {
-        t.scalars(5, &[("loss/d".into(), 0.1), ("loss/g".into(), f64::NAN)])
-            .unwrap();
+        t.scalars(5, &[("loss/d".into(), 0.1), ("loss/g".into(), f64::NAN)]).unwrap();
         t.image(5, "samples", &g).unwrap();
         t.text("config", "x = 1").unwrap();
         t.finish(RunStatus::Finished).unwrap();
@@ -344,10 +255,7 @@ fn both_trackers_behind_one_trait() {
     drop(trackers);
     let records = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(records.len(), 2);
-    assert_eq!(
-        (records[0].step, records[0].key.as_str(), records[0].value),
-        (5, "loss/d", 0.1)
-    );
+    assert_eq!((records[0].step, records[0].key.as_str(), records[0].value), (5, "loss/d", 0.1));
     assert!(records[1].value.is_nan());
     let ev = read_events(dir.path());
     assert_eq!(ev["scalars"]["loss/d"][0][0], 5);

@@ -30,10 +30,12 @@ impl Trainer {
         let env = BuildEnv::from_device(device, spec);
 
         // Resolve each plugin's full config (defaults + user), so config.toml is exactly what ran.
-        exp.model.config = registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
+        exp.model.config =
+            registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
         exp.loss.config = registry.resolved_config(PluginKind::Loss, &exp.loss.name, &exp.loss.config);
         if exp.augment.enabled() {
-            exp.augment.config = registry.resolved_config(PluginKind::Augmentation, &exp.augment.name, &exp.augment.config);
+            exp.augment.config =
+                registry.resolved_config(PluginKind::Augmentation, &exp.augment.name, &exp.augment.config);
         }
 
         let loss = registry.loss(&exp.loss.name, &exp.loss.config, env)?;
@@ -75,7 +77,11 @@ impl Trainer {
             images: b.images.to_device(device),
             paired: b.paired,
             // The second domain's own order, from a seed of its own.
-            sampler: Sampler::new(b.images.size()[0] as usize, exp.train.batch_size as usize, crate::seeds::mix(exp.seed ^ 0xB)),
+            sampler: Sampler::new(
+                b.images.size()[0] as usize,
+                exp.train.batch_size as usize,
+                crate::seeds::mix(exp.seed ^ 0xB),
+            ),
         });
 
         let run = match &opts.resume {
@@ -90,8 +96,7 @@ impl Trainer {
             Some(_) => MetricsLog::append(&run.metrics(), 0.0)?,
             None => MetricsLog::create(&run.metrics())?,
         };
-        let tensorboard =
-            if exp.track.tensorboard { Some(TensorBoard::create(&run.path)?) } else { None };
+        let tensorboard = if exp.track.tensorboard { Some(TensorBoard::create(&run.path)?) } else { None };
 
         let mut trainer = Trainer {
             device,
@@ -177,7 +182,8 @@ impl Trainer {
             tags.insert(format!("lab.plugin.{}.{}", p.kind, p.name), format!("{} sha256:{}", p.version, p.sha256));
         }
         let options = MlflowOptions { upload_checkpoints: cfg.upload_checkpoints, ..MlflowOptions::default() };
-        let tracker = MlflowTracker::start_with(&uri, &experiment, &run_name, &self.run.path, &params, &tags, &options)?;
+        let tracker =
+            MlflowTracker::start_with(&uri, &experiment, &run_name, &self.run.path, &params, &tags, &options)?;
         Ok(Some(tracker))
     }
 }
@@ -234,7 +240,12 @@ pub(super) fn prepare_device(exp: &Experiment) -> Result<Device, TrainError> {
 }
 
 pub(super) fn plugin_failure(exp: &Experiment, error: lab_plugin_api::Error) -> TrainError {
-    TrainError::Plugin(PluginError::from_plugin(PluginKind::Architecture, &exp.model.architecture, "model.config", error))
+    TrainError::Plugin(PluginError::from_plugin(
+        PluginKind::Architecture,
+        &exp.model.architecture,
+        "model.config",
+        error,
+    ))
 }
 
 pub(super) fn record(registry: &Registry, kind: PluginKind, name: &str) -> Result<PluginRecord, TrainError> {
@@ -256,7 +267,11 @@ pub(super) fn record(registry: &Registry, kind: PluginKind, name: &str) -> Resul
 
 /// The architecture's networks against the data and the config: labels for a conditional
 /// model, a generator to sample from, and no `[optim.networks.*]` for a network it lacks.
-fn check_architecture(exp: &Experiment, info: &lab_plugin_api::host::Info, dataset: &Dataset) -> Result<(), TrainError> {
+fn check_architecture(
+    exp: &Experiment,
+    info: &lab_plugin_api::host::Info,
+    dataset: &Dataset,
+) -> Result<(), TrainError> {
     if info.num_classes > 0 && dataset.num_classes < info.num_classes {
         return Err(TrainError::Setup(format!(
             "architecture `{}` is conditional on {} classes, but dataset `{}` has {} labelled classes; set `model.config.conditional = false` or use a labelled dataset",
@@ -288,16 +303,23 @@ fn check_architecture(exp: &Experiment, info: &lab_plugin_api::host::Info, datas
 
 /// The step plan: `[[train.phases]]`, else the loss's own, else the default; resolved against
 /// the architecture's networks.
-fn resolve_plan(exp: &Experiment, loss: &Loss, info: &lab_plugin_api::host::Info) -> Result<Vec<plan::Phase>, TrainError> {
+fn resolve_plan(
+    exp: &Experiment,
+    loss: &Loss,
+    info: &lab_plugin_api::host::Info,
+) -> Result<Vec<plan::Phase>, TrainError> {
     let (phases, plan_key) = if exp.train.phases.is_empty() {
-        let own = loss.plan().map_err(|e| TrainError::Setup(format!("loss `{}`: cannot read its plan: {e}", exp.loss.name)))?;
+        let own = loss
+            .plan()
+            .map_err(|e| TrainError::Setup(format!("loss `{}`: cannot read its plan: {e}", exp.loss.name)))?;
         (own, "loss.name")
     } else {
         (exp.train.phases.clone(), "train.phases")
     };
     plan::resolve(&phases, &info.networks, &exp.model.architecture).map_err(|(i, message)| {
         let key = if plan_key == "train.phases" { format!("train.phases[{i}]") } else { plan_key.to_string() };
-        let message = if key == "loss.name" { format!("the plan of loss `{}`: {message}", exp.loss.name) } else { message };
+        let message =
+            if key == "loss.name" { format!("the plan of loss `{}`: {message}", exp.loss.name) } else { message };
         TrainError::Config { key, message }
     })
 }

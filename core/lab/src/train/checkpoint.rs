@@ -62,7 +62,8 @@ impl Checkpoint {
         let mut buffers = Vec::with_capacity(self.tensors.len());
         for (name, t) in &self.tensors {
             let t = t.detach().to_device(tch::Device::Cpu).contiguous();
-            let dt = dtype(t.kind()).ok_or_else(|| err(format!("tensor `{name}` has unsupported kind {:?}", t.kind())))?;
+            let dt =
+                dtype(t.kind()).ok_or_else(|| err(format!("tensor `{name}` has unsupported kind {:?}", t.kind())))?;
             let numel = t.numel();
             let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
             t.f_copy_data_u8(&mut bytes, numel).map_err(|e| err(e.to_string()))?;
@@ -71,7 +72,9 @@ impl Checkpoint {
         }
         let views: Vec<(String, TensorView<'_>)> = buffers
             .iter()
-            .map(|(n, dt, shape, b)| Ok((n.clone(), TensorView::new(*dt, shape.clone(), b).map_err(|e| err(e.to_string()))?)))
+            .map(|(n, dt, shape, b)| {
+                Ok((n.clone(), TensorView::new(*dt, shape.clone(), b).map_err(|e| err(e.to_string()))?))
+            })
             .collect::<Result<_, CheckpointError>>()?;
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| err(e.to_string()))?;

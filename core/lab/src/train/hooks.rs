@@ -11,7 +11,8 @@ impl Trainer {
             .map(|(k, (sum, n))| (k, sum.double_value(&[]) / n as f64))
             .collect();
         if let Some(a) = &self.augment {
-            let scalars = a.scalars().map_err(|m| TrainError::Setup(format!("augmentation `{}`: {m}", self.exp.augment.name)))?;
+            let scalars =
+                a.scalars().map_err(|m| TrainError::Setup(format!("augmentation `{}`: {m}", self.exp.augment.name)))?;
             values.extend(scalars.into_iter().map(|(k, v)| (format!("augment/{k}"), v)));
         }
         values.push(("perf/img_per_s".into(), self.interval_images as f64 / elapsed));
@@ -44,10 +45,9 @@ impl Trainer {
             samples: self.exp.log.samples,
             num_classes: self.num_classes,
         };
-        let custom = self
-            .arch
-            .visualize(&mut host)
-            .map_err(|e| TrainError::Setup(format!("architecture `{}` failed to draw its sample grid: {e}", self.arch_name)))?;
+        let custom = self.arch.visualize(&mut host).map_err(|e| {
+            TrainError::Setup(format!("architecture `{}` failed to draw its sample grid: {e}", self.arch_name))
+        })?;
         if let Some((images, nrow)) = custom {
             return Ok(track::grid(&images, nrow.max(1), 2)?);
         }
@@ -83,7 +83,8 @@ impl Trainer {
         let c = mixture.coverage(&points, 0.2);
         let values = vec![("toy/modes".to_string(), c.modes as f64), ("toy/high_quality".to_string(), c.high_quality)];
         self.log_values(step, &values)?;
-        let flat: Vec<f64> = Vec::try_from(&points.reshape([-1]).to_kind(Kind::Double).to_device(Device::Cpu)).unwrap_or_default();
+        let flat: Vec<f64> =
+            Vec::try_from(&points.reshape([-1]).to_kind(Kind::Double).to_device(Device::Cpu)).unwrap_or_default();
         let xy: Vec<[f64; 2]> = flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         Ok(track::scatter(&xy, &mixture.centres, 3.0 * mixture.std, 480)?)
     }
@@ -102,7 +103,9 @@ impl Trainer {
     /// values as `eval/<name>`, and keeps `checkpoints/best.safetensors` by the primary metric.
     pub fn run_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
         let Some(evaluator) = self.evaluator.as_mut() else {
-            return Err(TrainError::Setup("no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into()));
+            return Err(TrainError::Setup(
+                "no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into(),
+            ));
         };
         let handle = sampling_generator(&mut self.ema, &mut self.nets);
         let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
@@ -145,7 +148,13 @@ impl Trainer {
         if let Some((name, value, higher)) = primary {
             let better = match &self.best {
                 None => true,
-                Some((_, best, _)) => if higher { value > *best } else { value < *best },
+                Some((_, best, _)) => {
+                    if higher {
+                        value > *best
+                    } else {
+                        value < *best
+                    }
+                }
             };
             if better {
                 self.best = Some((name, value, step));

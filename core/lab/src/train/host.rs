@@ -41,7 +41,13 @@ pub(super) struct PhaseHost<'a> {
 }
 
 /// Runs network `name` of `nets`, naming it and the architecture in errors.
-pub(super) fn forward(nets: &mut [Net], architecture: &str, name: &str, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>> {
+pub(super) fn forward(
+    nets: &mut [Net],
+    architecture: &str,
+    name: &str,
+    inputs: &[Tensor],
+    train: bool,
+) -> Result<Vec<Tensor>> {
     let known: Vec<&str> = nets.iter().map(|n| n.name.as_str()).collect();
     let Some(i) = nets.iter().position(|n| n.name == name) else {
         return Err(Error::new(format!(
@@ -110,7 +116,11 @@ impl LossHost for PhaseHost<'_> {
         Ok(self.real_b.map(Tensor::shallow_clone))
     }
     fn sample_z(&mut self, n: i64) -> Result<Tensor> {
-        match self.arch.sample_latent(n).map_err(|e| e.context(format!("architecture `{}` latent sampler", self.architecture)))? {
+        match self
+            .arch
+            .sample_latent(n)
+            .map_err(|e| e.context(format!("architecture `{}` latent sampler", self.architecture)))?
+        {
             Some(z) => Ok(z),
             None => Ok(Tensor::randn([n, self.z_dim], (Kind::Float, self.device))),
         }
@@ -246,7 +256,10 @@ impl ModelEvalHost<'_> {
     fn range(&self, split: &str, start: i64, n: i64) -> Result<(i64, i64)> {
         let count = self.split(split)?.0.size()[0];
         if start < 0 || n < 0 || start + n > count {
-            return Err(Error::new(format!("images {start}..{} of split `{split}` asked for; it has {count}", start + n)));
+            return Err(Error::new(format!(
+                "images {start}..{} of split `{split}` asked for; it has {count}",
+                start + n
+            )));
         }
         Ok((start, n))
     }

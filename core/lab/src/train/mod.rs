@@ -11,8 +11,8 @@ mod progress;
 mod run_dir;
 mod sampler;
 mod snapshot;
-mod step;
 mod state;
+mod step;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,18 +26,18 @@ use tch::{Device, Kind, Tensor};
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use optim::Optimizer;
-pub use snapshot::GeneratorSnapshot;
 pub use run_dir::{run_label, write_json, Manifest, PluginRecord, RunDir};
+pub use snapshot::GeneratorSnapshot;
 
 use crate::config::Experiment;
 use crate::data::{self, Dataset};
 use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
+use crate::seeds::{key, seed_torch, SplitMix64, Stream};
 use crate::track::{self, GridImage, MetricsLog, MlflowOptions, MlflowTracker, RunStatus, TensorBoard, Tracker};
 use host::{GridHost, ModelEvalHost, PhaseHost};
 use progress::Progress;
 use sampler::Sampler;
-use crate::seeds::{key, seed_torch, SplitMix64, Stream};
 
 /// Set by the Ctrl-C handler; the trainer checkpoints and stops at the next step boundary.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -198,7 +198,8 @@ impl Trainer {
         match result {
             Ok(()) => self.finish(RunStatus::Finished),
             Err(e) => {
-                let status = if matches!(e, TrainError::Interrupted { .. }) { RunStatus::Killed } else { RunStatus::Failed };
+                let status =
+                    if matches!(e, TrainError::Interrupted { .. }) { RunStatus::Killed } else { RunStatus::Failed };
                 let _ = self.finish(status);
                 Err(e)
             }
@@ -216,21 +217,20 @@ impl Trainer {
             self.step += 1;
             let done = self.step;
             progress.set(done);
-            if done % self.exp.log.every == 0 || done == total {
+            if done.is_multiple_of(self.exp.log.every) || done == total {
                 let line = self.log_scalars(done)?;
                 progress.message(done, total, &line);
             }
-            if self.exp.log.samples_every > 0 && done % self.exp.log.samples_every == 0 && done != total {
+            if self.exp.log.samples_every > 0 && done.is_multiple_of(self.exp.log.samples_every) && done != total {
                 self.write_samples(done)?;
             }
-            if self.exp.checkpoint.every > 0 && done % self.exp.checkpoint.every == 0 && done != total {
+            if self.exp.checkpoint.every > 0 && done.is_multiple_of(self.exp.checkpoint.every) && done != total {
                 self.save_checkpoint()?;
             }
-            if self.exp.eval.every > 0 && done % self.exp.eval.every == 0 && done != total {
+            if self.exp.eval.every > 0 && done.is_multiple_of(self.exp.eval.every) && done != total {
                 progress.suspend(|| self.run_eval(done).map(|_| ()))?;
             }
         }
         Ok(())
     }
 }
-

@@ -74,10 +74,10 @@ mod tests {
     #[test]
     fn the_default_plan_steps_d_then_g() {
         let phases = resolve(&[], &specs(), "test").unwrap();
-        assert_eq!(phases.iter().map(|p| (p.plan.name.as_str(), p.networks.clone(), p.code)).collect::<Vec<_>>(), [
-            ("D", vec!["discriminator".to_string()], 0),
-            ("G", vec!["generator".to_string()], 1)
-        ]);
+        assert_eq!(
+            phases.iter().map(|p| (p.plan.name.as_str(), p.networks.clone(), p.code)).collect::<Vec<_>>(),
+            [("D", vec!["discriminator".to_string()], 0), ("G", vec!["generator".to_string()], 1)]
+        );
     }
 
     #[test]

@@ -172,7 +172,8 @@ mod label_tests {
 
     #[test]
     fn the_label_says_what_differs_without_seed_or_device() {
-        let set = ["augment.name=\"diffaugment\"", "seed=3", "data.fraction=0.1", "device=\"cpu\"", "eval.metrics=[\"fid\"]"];
+        let set =
+            ["augment.name=\"diffaugment\"", "seed=3", "data.fraction=0.1", "device=\"cpu\"", "eval.metrics=[\"fid\"]"];
         let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         assert_eq!(run_label(&set), "augment.name=diffaugment__data.fraction=0.1__eval.metrics=__fid__");
         assert_eq!(run_label(&[]), "");

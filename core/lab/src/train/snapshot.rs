@@ -36,12 +36,16 @@ impl GeneratorSnapshot {
         let device = prepare_device(exp)?;
         let path = run.join("checkpoints").join(format!("{which}.safetensors"));
         if !path.exists() {
-            return Err(TrainError::Setup(format!("{}: no such checkpoint; `last` and `best` are the ones a run keeps", path.display())));
+            return Err(TrainError::Setup(format!(
+                "{}: no such checkpoint; `last` and `best` are the ones a run keeps",
+                path.display()
+            )));
         }
         let registry = Registry::discover(&exp.plugins.paths)?;
         let dataset = data::load(&exp.data)?;
         let env = BuildEnv::from_device(device, data::spec(&dataset));
-        exp.model.config = registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
+        exp.model.config =
+            registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
         let arch = registry.architecture(&exp.model.architecture, &exp.model.config, env)?;
         let info = arch.info().map_err(|e| plugin_failure(exp, e))?;
         let generator = arch.build("generator").map_err(|e| plugin_failure(exp, e))?;
@@ -52,7 +56,17 @@ impl GeneratorSnapshot {
             c.restore_into(&path, &format!("{prefix}.{name}"), &t)?;
         }
         let step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-        Ok(Self { generator, _arch: arch, registry, env, device, z_dim: info.z_dim, num_classes: info.num_classes, step, ema })
+        Ok(Self {
+            generator,
+            _arch: arch,
+            registry,
+            env,
+            device,
+            z_dim: info.z_dim,
+            num_classes: info.num_classes,
+            step,
+            ema,
+        })
     }
 
     /// The device the generator runs on.
@@ -75,11 +89,15 @@ impl GeneratorSnapshot {
     /// `truncation` T, every latent entry with |z| > T is redrawn until none is (the truncation
     /// trick), which needs the core's N(0, I) latents.
     pub fn generate(&mut self, n: i64, labels: Option<&Tensor>, truncation: Option<f64>) -> Result<Tensor, TrainError> {
-        let own = self._arch.sample_latent(n).map_err(|e| TrainError::Setup(format!("the architecture's latent sampler failed: {e}")))?;
+        let own = self
+            ._arch
+            .sample_latent(n)
+            .map_err(|e| TrainError::Setup(format!("the architecture's latent sampler failed: {e}")))?;
         let z = match (own, truncation) {
             (Some(_), Some(_)) => {
                 return Err(TrainError::Setup(
-                    "--truncation needs Gaussian latents, and this architecture draws its own; sample without it".into(),
+                    "--truncation needs Gaussian latents, and this architecture draws its own; sample without it"
+                        .into(),
                 ))
             }
             (Some(z), None) => z,
@@ -94,14 +112,18 @@ impl GeneratorSnapshot {
                         if outside.any().int64_value(&[]) == 0 {
                             break;
                         }
-                        z = z.where_self(&outside.logical_not(), &Tensor::randn([n, self.z_dim], (Kind::Float, self.device)));
+                        z = z.where_self(
+                            &outside.logical_not(),
+                            &Tensor::randn([n, self.z_dim], (Kind::Float, self.device)),
+                        );
                     }
                 }
                 z
             }
         };
         let y = labels.map(|y| y.to_device(self.device));
-        let x = tch::no_grad(|| images_of(&mut self.generator)(&z, y.as_ref())).map_err(|m| TrainError::Setup(format!("the generator failed: {m}")))?;
+        let x = tch::no_grad(|| images_of(&mut self.generator)(&z, y.as_ref()))
+            .map_err(|m| TrainError::Setup(format!("the generator failed: {m}")))?;
         Ok(x)
     }
 
@@ -117,7 +139,11 @@ impl GeneratorSnapshot {
 
 /// `n` latents from the architecture's own sampler, or N(0, I) of width `z_dim`, drawn from
 /// libtorch's RNG as the caller has seeded it.
-pub(super) fn latents(arch: &Architecture, z_dim: i64, device: Device) -> impl FnMut(i64) -> Result<Tensor, String> + '_ {
+pub(super) fn latents(
+    arch: &Architecture,
+    z_dim: i64,
+    device: Device,
+) -> impl FnMut(i64) -> Result<Tensor, String> + '_ {
     move |n| match arch.sample_latent(n) {
         Ok(Some(z)) => Ok(z),
         Ok(None) => Ok(Tensor::randn([n, z_dim], (Kind::Float, device))),
@@ -126,7 +152,9 @@ pub(super) fn latents(arch: &Architecture, z_dim: i64, device: Device) -> impl F
 }
 
 /// Images from `generator` (eval mode) for latents `z` and, when conditional, labels `y`.
-pub(super) fn images_of(generator: &mut NetworkHandle) -> impl FnMut(&Tensor, Option<&Tensor>) -> Result<Tensor, String> + '_ {
+pub(super) fn images_of(
+    generator: &mut NetworkHandle,
+) -> impl FnMut(&Tensor, Option<&Tensor>) -> Result<Tensor, String> + '_ {
     move |z, y| {
         let mut inputs = vec![z.shallow_clone()];
         if let Some(y) = y {
@@ -136,4 +164,3 @@ pub(super) fn images_of(generator: &mut NetworkHandle) -> impl FnMut(&Tensor, Op
         out.into_iter().next().ok_or_else(|| "network `generator` returned no outputs".to_string())
     }
 }
-

@@ -10,7 +10,6 @@ use std::path::Path;
 
 use lab_plugin_api::host::{Augment, Loss};
 
-
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::{Ema, Net, TrainError, Trainer};
 use crate::track::MetricsLog;
@@ -123,7 +122,12 @@ impl<P: HasState> Stateful for PluginState<'_, P> {
         let key = format!("{}.state", self.component);
         match c.metadata.get(&key) {
             Some(state) => self.plugin.set(state).map_err(|e| {
-                TrainError::Setup(format!("{} `{}`: cannot restore its state from {}: {e}", self.component, self.name, path.display()))
+                TrainError::Setup(format!(
+                    "{} `{}`: cannot restore its state from {}: {e}",
+                    self.component,
+                    self.name,
+                    path.display()
+                ))
             }),
             None => {
                 // Stateless now and then: nothing to do. Stateful now but not then: refuse
@@ -132,7 +136,11 @@ impl<P: HasState> Stateful for PluginState<'_, P> {
                 if now.is_empty() {
                     Ok(())
                 } else {
-                    Err(missing(path, &format!("state for {} `{}`", self.component, self.name), "it was written before that plugin kept state"))
+                    Err(missing(
+                        path,
+                        &format!("state for {} `{}`", self.component, self.name),
+                        "it was written before that plugin kept state",
+                    ))
                 }
             }
         }
@@ -233,7 +241,10 @@ impl Trainer {
             Err(e) if previous.exists() => {
                 let why = e.to_string();
                 self.restore(&previous).map_err(|e| {
-                    TrainError::Setup(format!("{why}; and the fallback {} is unreadable too: {e}. Start the run again without --resume.", previous.display()))
+                    TrainError::Setup(format!(
+                        "{why}; and the fallback {} is unreadable too: {e}. Start the run again without --resume.",
+                        previous.display()
+                    ))
                 })?;
                 eprintln!("warning: {why}; resumed from {} (step {}) instead", previous.display(), self.step);
                 Ok(())

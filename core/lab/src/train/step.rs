@@ -41,7 +41,11 @@ impl Trainer {
     /// Which samples of batch `b` (of `domain` 0 or 1) are flipped horizontally.
     fn flip_mask(&self, b: u64, domain: u64, n: i64) -> Tensor {
         // Domain 0 keeps version 1's key, so its flips are unchanged.
-        let k = if domain == 0 { key(self.exp.seed, Stream::Flip, &[b]) } else { key(self.exp.seed, Stream::Flip, &[b, domain]) };
+        let k = if domain == 0 {
+            key(self.exp.seed, Stream::Flip, &[b])
+        } else {
+            key(self.exp.seed, Stream::Flip, &[b, domain])
+        };
         let mut rng = SplitMix64::new(k);
         let mask: Vec<bool> = (0..n).map(|_| rng.next_u64() >> 63 == 1).collect();
         Tensor::from_slice(&mask).to_device(self.device).view([-1, 1, 1, 1])
@@ -103,7 +107,9 @@ impl Trainer {
             (groups, host.d_real, host.d_fake)
         };
         let loss_name = self.exp.loss.name.clone();
-        let groups = groups.map_err(|e| self.step_error(step, format!("loss `{loss_name}` ({} phase) failed: {e}", phase_label(name))))?;
+        let groups = groups.map_err(|e| {
+            self.step_error(step, format!("loss `{loss_name}` ({} phase) failed: {e}", phase_label(name)))
+        })?;
         let groups = self.check_groups(step, &phase, groups)?;
         self.apply_groups(step, name, &groups)?;
         // D(x) and D(G(z)) statistics, and adaptive augmentation's feedback, come from the
@@ -112,7 +118,11 @@ impl Trainer {
             self.accumulate("d/real_logit", r);
             self.accumulate("d/real_acc", &r.gt(0.0).to_kind(Kind::Double));
             if let Some(a) = self.augment.as_mut() {
-                a.feedback(r).map_err(|m| TrainError::Step { step, message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name), checkpoint_note: String::new() })?;
+                a.feedback(r).map_err(|m| TrainError::Step {
+                    step,
+                    message: format!("augmentation `{}` feedback failed: {m}", self.exp.augment.name),
+                    checkpoint_note: String::new(),
+                })?;
             }
         }
         if let Some(f) = &d_fake {
@@ -145,8 +155,10 @@ impl Trainer {
                     phase_label(name)
                 )));
             }
-            let targets: Vec<usize> = self.nets.iter().enumerate().filter(|(_, n)| networks.contains(&n.name)).map(|(k, _)| k).collect();
-            let params: Vec<Tensor> = targets.iter().flat_map(|&k| self.nets[k].opt.params.iter().map(Tensor::shallow_clone)).collect();
+            let targets: Vec<usize> =
+                self.nets.iter().enumerate().filter(|(_, n)| networks.contains(&n.name)).map(|(k, _)| k).collect();
+            let params: Vec<Tensor> =
+                targets.iter().flat_map(|&k| self.nets[k].opt.params.iter().map(Tensor::shallow_clone)).collect();
             // Later groups may share this group's graph: keep it until the last one.
             let grads = Tensor::f_run_backward(&[loss], &params, Some(i) != last, false)
                 .map_err(|e| self.step_error(step, format!("back-propagating the {key_name} loss failed: {e}")))?;
@@ -166,7 +178,12 @@ impl Trainer {
     /// Resolves each group's networks (none named: every network the phase steps) and refuses
     /// a group naming a network the phase does not step, a network left without a loss, and a
     /// loss that is not a scalar.
-    pub(super) fn check_groups(&self, step: u64, phase: &plan::Phase, groups: Vec<Group>) -> Result<Vec<Group>, TrainError> {
+    pub(super) fn check_groups(
+        &self,
+        step: u64,
+        phase: &plan::Phase,
+        groups: Vec<Group>,
+    ) -> Result<Vec<Group>, TrainError> {
         let loss = &self.exp.loss.name;
         let mut covered: Vec<&str> = Vec::new();
         let mut out = Vec::new();
@@ -174,20 +191,26 @@ impl Trainer {
             let networks = if networks.is_empty() { phase.networks.clone() } else { networks };
             for n in &networks {
                 if !phase.networks.contains(n) {
-                    return Err(self.step_error(step, format!(
-                        "loss `{loss}` returned a loss for network `{n}` in phase `{}`, which steps only: {}",
-                        phase.plan.name,
-                        phase.networks.join(", ")
-                    )));
+                    return Err(self.step_error(
+                        step,
+                        format!(
+                            "loss `{loss}` returned a loss for network `{n}` in phase `{}`, which steps only: {}",
+                            phase.plan.name,
+                            phase.networks.join(", ")
+                        ),
+                    ));
                 }
             }
             if let Some(v) = &value {
                 if v.numel() != 1 {
-                    return Err(self.step_error(step, format!(
-                        "loss `{loss}` returned a {} loss of shape {:?}; expected a scalar",
-                        phase_label(&phase.plan.name),
-                        v.size()
-                    )));
+                    return Err(self.step_error(
+                        step,
+                        format!(
+                            "loss `{loss}` returned a {} loss of shape {:?}; expected a scalar",
+                            phase_label(&phase.plan.name),
+                            v.size()
+                        ),
+                    ));
                 }
             }
             out.push((networks, value));
@@ -195,10 +218,13 @@ impl Trainer {
         for (networks, _) in &out {
             for n in networks {
                 if covered.contains(&n.as_str()) {
-                    return Err(self.step_error(step, format!(
+                    return Err(self.step_error(
+                        step,
+                        format!(
                         "loss `{loss}` returned two losses for network `{n}` in phase `{}`; each network minimises one",
                         phase.plan.name
-                    )));
+                    ),
+                    ));
                 }
                 covered.push(n);
             }

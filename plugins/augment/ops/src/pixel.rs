@@ -15,7 +15,10 @@ pub fn hflip(x: &Tensor) -> Tensor {
 pub fn rotate90(x: &Tensor, k: &Tensor) -> lab_plugin_api::Result<Tensor> {
     let size = x.size();
     if size[2] != size[3] {
-        return Err(lab_plugin_api::Error::new(format!("rotate90 needs square images, got {}×{} (H×W)", size[2], size[3])));
+        return Err(lab_plugin_api::Error::new(format!(
+            "rotate90 needs square images, got {}×{} (H×W)",
+            size[2], size[3]
+        )));
     }
     let k = k.remainder(4).view([-1, 1, 1, 1]);
     let mut out = x.shallow_clone();

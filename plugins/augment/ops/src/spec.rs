@@ -37,8 +37,18 @@ pub fn parse_step(path: &str, entry: &Value) -> lab_plugin_api::Result<Step> {
     };
     let name = match given.get("op") {
         Some(Value::String(name)) => name.as_str(),
-        Some(other) => return Err(lab_plugin_api::Error::new(format!("`{path}.op`: expected an op name (a string), found {}", type_name(other)))),
-        None => return Err(lab_plugin_api::Error::new(format!("`{path}`: missing `op`; valid ops: {}", Op::NAMES.join(", ")))),
+        Some(other) => {
+            return Err(lab_plugin_api::Error::new(format!(
+                "`{path}.op`: expected an op name (a string), found {}",
+                type_name(other)
+            )))
+        }
+        None => {
+            return Err(lab_plugin_api::Error::new(format!(
+                "`{path}`: missing `op`; valid ops: {}",
+                Op::NAMES.join(", ")
+            )))
+        }
     };
     let Some(default) = Op::default_for(name) else {
         return Err(lab_plugin_api::Error::new(format!(
@@ -136,7 +146,13 @@ impl<'a> Entry<'a> {
     }
 
     /// `(min, max)` with `lower < min` (or `<=` when `min_may_equal`) and `min <= max`.
-    fn ordered(&self, min_key: &str, max_key: &str, lower: f64, min_may_equal: bool) -> lab_plugin_api::Result<(f64, f64)> {
+    fn ordered(
+        &self,
+        min_key: &str,
+        max_key: &str,
+        lower: f64,
+        min_may_equal: bool,
+    ) -> lab_plugin_api::Result<(f64, f64)> {
         let (min, max) = (self.number(min_key)?, self.number(max_key)?);
         let ok = if min_may_equal { min >= lower } else { min > lower };
         if !ok {
@@ -144,7 +160,10 @@ impl<'a> Entry<'a> {
             return Err(self.error(min_key, &format!("a number {bound} {lower}")));
         }
         if min > max {
-            return Err(lab_plugin_api::Error::new(format!("`{}`: `{min_key}` ({min}) must not exceed `{max_key}` ({max})", self.path)));
+            return Err(lab_plugin_api::Error::new(format!(
+                "`{}`: `{min_key}` ({min}) must not exceed `{max_key}` ({max})",
+                self.path
+            )));
         }
         Ok((min, max))
     }
@@ -230,4 +249,3 @@ impl<'a> Entry<'a> {
 fn hint<'a>(given: &str, valid: impl IntoIterator<Item = &'a str>) -> String {
     did_you_mean(given, valid).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default()
 }
-

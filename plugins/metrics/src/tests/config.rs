@@ -111,11 +111,15 @@ fn bad_values_name_their_key() {
 #[test]
 fn images_must_be_uint8_nchw() {
     let mut fid = metric::<Fid>(&tiny_config("")).unwrap();
-    let err =
-        fid.update(&Tensor::zeros([2, 3, 16, 16], (Kind::Float, lab_plugin_api::tch::Device::Cpu)), true).unwrap_err().to_string();
+    let err = fid
+        .update(&Tensor::zeros([2, 3, 16, 16], (Kind::Float, lab_plugin_api::tch::Device::Cpu)), true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "metrics take uint8 images (0-255); got Float");
-    let err =
-        fid.update(&Tensor::zeros([3, 16, 16], (Kind::Uint8, lab_plugin_api::tch::Device::Cpu)), true).unwrap_err().to_string();
+    let err = fid
+        .update(&Tensor::zeros([3, 16, 16], (Kind::Uint8, lab_plugin_api::tch::Device::Cpu)), true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "metrics take NCHW image batches; got shape [3, 16, 16]");
 }
 
@@ -124,8 +128,10 @@ fn a_call_the_network_does_not_take_is_reported_with_its_arguments() {
     // The tiny network's forward takes (x, return_features) only; the Inception default for IS
     // passes three flags.
     let mut is = metric::<InceptionScore>(&tiny_config("")).unwrap();
-    let err =
-        is.update(&Tensor::zeros([2, 3, 16, 16], (Kind::Uint8, lab_plugin_api::tch::Device::Cpu)), true).unwrap_err().to_string();
+    let err = is
+        .update(&Tensor::zeros([2, 3, 16, 16], (Kind::Uint8, lab_plugin_api::tch::Device::Cpu)), true)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(
             "feature network tiny.pt failed on a [2, 3, 16, 16] uint8 batch with arguments [false, false, true]: "

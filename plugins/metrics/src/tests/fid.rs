@@ -233,7 +233,8 @@ fn the_reference_hook_caches_statistics_by_reference_set_and_feature_network() {
     feed(&mut first, &real, false, 32);
     feed(&mut first, &fake, true, 32);
     let v1 = value(&first.compute().unwrap(), "fid");
-    let files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].starts_with("fid-shapes-test-96-") && files[0].ends_with(".safetensors"), "{files:?}");
 

@@ -76,11 +76,23 @@ fn write_runs(runs: &Path) {
     cr.status = Some("failed".into());
     cr.write(runs, "g");
     // CR + DiffAugment, 100%: one finished seed, one still running (no summary.json).
-    RunFixture::new("cr_biggan_diffaugment_cifar10_100pct", 0).cr(10.0).augment("diffaugment").evals(&[(8000, 8.4, 9.3)]).write(runs, "h");
-    RunFixture::new("cr_biggan_diffaugment_cifar10_100pct", 1).cr(10.0).augment("diffaugment").status(None).write(runs, "i");
+    RunFixture::new("cr_biggan_diffaugment_cifar10_100pct", 0)
+        .cr(10.0)
+        .augment("diffaugment")
+        .evals(&[(8000, 8.4, 9.3)])
+        .write(runs, "h");
+    RunFixture::new("cr_biggan_diffaugment_cifar10_100pct", 1)
+        .cr(10.0)
+        .augment("diffaugment")
+        .status(None)
+        .write(runs, "i");
     // 20%: BigGAN and + DiffAugment only.
     RunFixture::new("biggan_cifar10_20pct", 0).fraction(0.2).evals(&[(8000, 22.0, 8.3)]).write(runs, "j");
-    RunFixture::new("diffaugment_cifar10_20pct", 0).fraction(0.2).augment("diffaugment").evals(&[(8000, 14.5, 8.6)]).write(runs, "k");
+    RunFixture::new("diffaugment_cifar10_20pct", 0)
+        .fraction(0.2)
+        .augment("diffaugment")
+        .evals(&[(8000, 14.5, 8.6)])
+        .write(runs, "k");
     // 10%: nothing finished.
     RunFixture::new("biggan_cifar10_10pct", 0).fraction(0.1).status(Some("killed")).write(runs, "l");
     // Not in the table: another augmentation; left out by the filter: another dataset.
@@ -106,7 +118,10 @@ fn diffaugment_table_in_markdown_latex_and_csv() {
     assert!(table.cell(3, 0).values[1].best && !table.cell(0, 0).values[1].best);
     assert_eq!(table.cell(3, 0).values[1].reference, Some(8.49));
     // Curves are averaged over seeds per step.
-    assert_eq!(table.cell(0, 0).values[1].curve, vec![(4000, (12.0 + 11.0 + 9.5) / 3.0), (8000, (9.8 + 10.1 + 9.9) / 3.0)]);
+    assert_eq!(
+        table.cell(0, 0).values[1].curve,
+        vec![(4000, (12.0 + 11.0 + 9.5) / 3.0), (8000, (9.8 + 10.1 + 9.9) / 3.0)]
+    );
 
     insta::assert_snapshot!("diffaugment_markdown", render_markdown(&table));
     insta::assert_snapshot!("diffaugment_latex", render_latex(&table));
@@ -193,7 +208,8 @@ fn generate_writes_tables_and_plots() {
     std::fs::write(&spec, diffaugment_spec("")).unwrap();
     let out = tmp.path().join("out");
     let generated = generate(&spec, tmp.path(), &out).unwrap();
-    let names: Vec<String> = generated.files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        generated.files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names[..3], ["fixture.md", "fixture.tex", "fixture.csv"]);
     if font::ensure().is_some() {
         for f in ["fixture-fid-100pct.png", "fixture-fid-100pct.svg", "fixture-is-20pct.png", "fixture-is-20pct.svg"] {

@@ -60,10 +60,7 @@ impl Replayer {
             rest,
             state,
             sent,
-            report: SyncReport {
-                run_dir: run_dir.to_owned(),
-                ..SyncReport::default()
-            },
+            report: SyncReport { run_dir: run_dir.to_owned(), ..SyncReport::default() },
         }
     }
 
@@ -103,11 +100,7 @@ impl Replayer {
 
     fn experiment_id(&self) -> Result<String, Failure> {
         let name = &self.state.experiment;
-        let lookup = |r: &Self| {
-            r.rest
-                .experiment_by_name(name)
-                .map_err(|e| r.fail("looking up the experiment", e))
-        };
+        let lookup = |r: &Self| r.rest.experiment_by_name(name).map_err(|e| r.fail("looking up the experiment", e));
         let experiment = match lookup(self)? {
             Some(e) => e,
             None => match self.rest.create_experiment(name) {
@@ -128,10 +121,7 @@ impl Replayer {
                 self.rest.base()
             )));
         }
-        Ok(experiment["experiment_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        Ok(experiment["experiment_id"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Sends every spool entry past the watermark (reading the spool file), after skipping
@@ -148,11 +138,7 @@ impl Replayer {
             return Ok(all.len() as u64);
         }
         // A run created just now holds nothing that could be in doubt.
-        let pending = if had_run {
-            self.skip_in_doubt(acked, pending)?
-        } else {
-            pending.to_vec()
-        };
+        let pending = if had_run { self.skip_in_doubt(acked, pending)? } else { pending.to_vec() };
         self.send(&pending)?;
         // The last entries may all have been skipped as already on the server.
         if self.sent < all.len() as u64 {
@@ -164,11 +150,7 @@ impl Replayer {
     /// Leaves out of `pending` the metrics that are on the server but not among the
     /// acknowledged ones: the server history minus the acknowledged entries, as multisets of
     /// (key, step, timestamp, value as the server stores it).
-    fn skip_in_doubt(
-        &mut self,
-        acked: &[Spooled],
-        pending: &[Spooled],
-    ) -> Result<Vec<Spooled>, Failure> {
+    fn skip_in_doubt(&mut self, acked: &[Spooled], pending: &[Spooled]) -> Result<Vec<Spooled>, Failure> {
         let keys: BTreeSet<String> = pending
             .iter()
             .filter_map(|e| match &e.entry {
@@ -182,42 +164,24 @@ impl Replayer {
         let run_id = self.run_id().to_owned();
         let mut extra: HashMap<(String, u64, i64, u64), i64> = HashMap::new();
         for key in &keys {
-            let history = self
-                .rest
-                .metric_history(&run_id, key)
-                .map_err(|e| self.fail("reading the metric history", e))?;
+            let history =
+                self.rest.metric_history(&run_id, key).map_err(|e| self.fail("reading the metric history", e))?;
             for point in history {
                 let p = super::history_point(&point);
-                *extra
-                    .entry((key.clone(), p.step, p.timestamp, stored_bits(p.value)))
-                    .or_default() += 1;
+                *extra.entry((key.clone(), p.step, p.timestamp, stored_bits(p.value))).or_default() += 1;
             }
         }
         for e in acked {
-            if let Entry::Metric {
-                key,
-                value,
-                step,
-                timestamp,
-            } = &e.entry
-            {
+            if let Entry::Metric { key, value, step, timestamp } = &e.entry {
                 let key = mlflow_key(key);
                 if keys.contains(&key) {
-                    *extra
-                        .entry((key, *step, *timestamp, stored_bits(*value)))
-                        .or_default() -= 1;
+                    *extra.entry((key, *step, *timestamp, stored_bits(*value))).or_default() -= 1;
                 }
             }
         }
         let mut out = Vec::with_capacity(pending.len());
         for e in pending {
-            if let Entry::Metric {
-                key,
-                value,
-                step,
-                timestamp,
-            } = &e.entry
-            {
+            if let Entry::Metric { key, value, step, timestamp } = &e.entry {
                 let id = (mlflow_key(key), *step, *timestamp, stored_bits(*value));
                 if let Some(n) = extra.get_mut(&id).filter(|n| **n > 0) {
                     *n -= 1;
@@ -248,9 +212,7 @@ impl Replayer {
                     let run_id = self.run_id().to_owned();
                     match self.rest.update_run(&run_id, status.as_str(), *end_time) {
                         Ok(()) => self.report.status = Some(*status),
-                        Err(e @ RestError::Unavailable { .. }) => {
-                            return Err(Failure::Unavailable(e))
-                        }
+                        Err(e @ RestError::Unavailable { .. }) => return Err(Failure::Unavailable(e)),
                         Err(err) => {
                             self.check_run_alive(&err)?;
                             self.reject(format!("status {}", status.as_str()), &err);
@@ -276,17 +238,9 @@ impl Replayer {
         let keys: Vec<String> = batch.iter().map(|e| entry_key(&e.entry)).collect();
         for (e, key) in batch.iter().zip(&keys) {
             match &e.entry {
-                Entry::Metric {
-                    value,
-                    step,
-                    timestamp,
-                    ..
-                } => metrics.push(MetricOut {
-                    key,
-                    value: *value,
-                    step: *step,
-                    timestamp: *timestamp,
-                }),
+                Entry::Metric { value, step, timestamp, .. } => {
+                    metrics.push(MetricOut { key, value: *value, step: *step, timestamp: *timestamp })
+                }
                 Entry::Param { value, .. } => params.push((key.as_str(), value.as_str())),
                 Entry::Tag { value, .. } => tags.push((key.as_str(), value.as_str())),
                 _ => unreachable!("batch_end keeps artifacts and status changes out of batches"),
@@ -317,32 +271,15 @@ impl Replayer {
     }
 
     fn upload(&mut self, local: &str, path: &str) -> Result<(), Failure> {
-        let file = if Path::new(local).is_absolute() {
-            PathBuf::from(local)
-        } else {
-            self.run_dir.join(local)
-        };
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dest = if path.is_empty() {
-            name
-        } else {
-            format!("{}/{name}", path.trim_matches('/'))
-        };
+        let file = if Path::new(local).is_absolute() { PathBuf::from(local) } else { self.run_dir.join(local) };
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dest = if path.is_empty() { name } else { format!("{}/{name}", path.trim_matches('/')) };
         let artifact_uri = match &self.state.artifact_uri {
             Some(uri) => uri.clone(),
             None => {
                 let run_id = self.run_id().to_owned();
-                let run = self
-                    .rest
-                    .get_run(&run_id)
-                    .map_err(|e| self.fail("reading the run", e))?;
-                let uri = run["info"]["artifact_uri"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned();
+                let run = self.rest.get_run(&run_id).map_err(|e| self.fail("reading the run", e))?;
+                let uri = run["info"]["artifact_uri"].as_str().unwrap_or("").to_owned();
                 self.state.artifact_uri = Some(uri.clone());
                 self.state.save(&self.run_dir).map_err(Failure::Local)?;
                 uri
@@ -357,13 +294,10 @@ impl Replayer {
         };
         match self.rest.put_file(&url, &file) {
             Ok(()) => self.report.artifacts += 1,
-            Err(PutError::Local(e)) => self.reject_message(
-                format!("artifact {dest}"),
-                format!("cannot read {}: {e}", file.display()),
-            ),
-            Err(PutError::Rest(e @ RestError::Unavailable { .. })) => {
-                return Err(Failure::Unavailable(e))
+            Err(PutError::Local(e)) => {
+                self.reject_message(format!("artifact {dest}"), format!("cannot read {}: {e}", file.display()))
             }
+            Err(PutError::Rest(e @ RestError::Unavailable { .. })) => return Err(Failure::Unavailable(e)),
             Err(PutError::Rest(e)) => self.reject(format!("artifact {dest}"), &e),
         }
         Ok(())
@@ -397,10 +331,9 @@ impl Replayer {
     fn fail(&self, doing: &str, err: RestError) -> Failure {
         match err {
             RestError::Unavailable { .. } => Failure::Unavailable(err),
-            RestError::Rejected { .. } => Failure::Fatal(format!(
-                "MLflow {doing} for {} failed: {err}",
-                self.run_dir.display()
-            )),
+            RestError::Rejected { .. } => {
+                Failure::Fatal(format!("MLflow {doing} for {} failed: {err}", self.run_dir.display()))
+            }
         }
     }
 
@@ -456,9 +389,7 @@ fn batch_end(entries: &[&Spooled], start: usize) -> usize {
 /// The key an entry is sent under.
 fn entry_key(entry: &Entry) -> String {
     match entry {
-        Entry::Metric { key, .. } | Entry::Param { key, .. } | Entry::Tag { key, .. } => {
-            mlflow_key(key)
-        }
+        Entry::Metric { key, .. } | Entry::Param { key, .. } | Entry::Tag { key, .. } => mlflow_key(key),
         _ => String::new(),
     }
 }
@@ -501,32 +432,12 @@ mod tests {
     fn batches_keep_within_mlflow_limits() {
         let mut all = Vec::new();
         for i in 0..150 {
-            all.push(spooled(
-                i,
-                Entry::Param {
-                    key: format!("p{i}"),
-                    value: "1".into(),
-                },
-            ));
+            all.push(spooled(i, Entry::Param { key: format!("p{i}"), value: "1".into() }));
         }
         for i in 150..2650 {
-            all.push(spooled(
-                i,
-                Entry::Metric {
-                    key: "m".into(),
-                    value: 1.0,
-                    step: i,
-                    timestamp: 0,
-                },
-            ));
+            all.push(spooled(i, Entry::Metric { key: "m".into(), value: 1.0, step: i, timestamp: 0 }));
         }
-        all.push(spooled(
-            2650,
-            Entry::Status {
-                status: crate::track::spool::MlflowStatus::Finished,
-                end_time: None,
-            },
-        ));
+        all.push(spooled(2650, Entry::Status { status: crate::track::spool::MlflowStatus::Finished, end_time: None }));
         let refs: Vec<&Spooled> = all.iter().collect();
         let mut cuts = vec![0];
         while *cuts.last().unwrap() < 2650 {
@@ -535,20 +446,8 @@ mod tests {
         // 100 params; 50 params + 950 metrics (1000 items); then 1000, 550 metrics.
         assert_eq!(cuts, [0, 100, 1100, 2100, 2650]);
         let dup = [
-            spooled(
-                0,
-                Entry::Tag {
-                    key: "a".into(),
-                    value: "1".into(),
-                },
-            ),
-            spooled(
-                1,
-                Entry::Tag {
-                    key: "a".into(),
-                    value: "2".into(),
-                },
-            ),
+            spooled(0, Entry::Tag { key: "a".into(), value: "1".into() }),
+            spooled(1, Entry::Tag { key: "a".into(), value: "2".into() }),
         ];
         let refs: Vec<&Spooled> = dup.iter().collect();
         assert_eq!(batch_end(&refs, 0), 1);

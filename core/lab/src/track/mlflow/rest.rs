@@ -20,12 +20,7 @@ pub enum RestError {
     Unavailable { url: String, detail: String },
     /// The server refused the request.
     #[error("{url}: HTTP {status} {code}: {message}")]
-    Rejected {
-        url: String,
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Rejected { url: String, status: u16, code: String, message: String },
 }
 
 impl RestError {
@@ -33,12 +28,7 @@ impl RestError {
     pub fn detail(&self) -> String {
         match self {
             Self::Unavailable { detail, .. } => detail.clone(),
-            Self::Rejected {
-                status,
-                code,
-                message,
-                ..
-            } => format!("HTTP {status} {code}: {message}"),
+            Self::Rejected { status, code, message, .. } => format!("HTTP {status} {code}: {message}"),
         }
     }
 
@@ -115,11 +105,7 @@ impl Rest {
     /// `POST /api/2.0/mlflow/<path>` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, RestError> {
         let url = self.api(path);
-        let res = self
-            .agent
-            .post(&url)
-            .set("Content-Type", "application/json")
-            .send_string(&body.to_string());
+        let res = self.agent.post(&url).set("Content-Type", "application/json").send_string(&body.to_string());
         read_json(&url, res)
     }
 
@@ -146,10 +132,7 @@ impl Rest {
         start_time: i64,
         tags: &[(&str, &str)],
     ) -> Result<RunInfo, RestError> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({ "key": k, "value": v }))
-            .collect();
+        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
         let v = self.post(
             "runs/create",
             &json!({
@@ -163,12 +146,7 @@ impl Rest {
     }
 
     /// The active run of `experiment_id` whose tag `key` is `value`, if any.
-    pub fn find_run_by_tag(
-        &self,
-        experiment_id: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<Option<RunInfo>, RestError> {
+    pub fn find_run_by_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<Option<RunInfo>, RestError> {
         let v = self.post(
             "runs/search",
             &json!({
@@ -177,10 +155,7 @@ impl Rest {
                 "max_results": 1,
             }),
         )?;
-        Ok(v["runs"]
-            .as_array()
-            .and_then(|runs| runs.first())
-            .map(|run| run_info(&run["info"])))
+        Ok(v["runs"].as_array().and_then(|runs| runs.first()).map(|run| run_info(&run["info"])))
     }
 
     /// `runs/get`: the whole run (info and data) as MLflow returns it.
@@ -209,10 +184,7 @@ impl Rest {
             })
             .collect();
         let kv = |items: &[(&str, &str)]| -> Vec<Value> {
-            items
-                .iter()
-                .map(|(k, v)| json!({ "key": k, "value": v }))
-                .collect()
+            items.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect()
         };
         self.post(
             "runs/log-batch",
@@ -227,12 +199,7 @@ impl Rest {
     }
 
     /// `runs/update`: sets the status (and the end time, for a final status).
-    pub fn update_run(
-        &self,
-        run_id: &str,
-        status: &str,
-        end_time: Option<i64>,
-    ) -> Result<(), RestError> {
+    pub fn update_run(&self, run_id: &str, status: &str, end_time: Option<i64>) -> Result<(), RestError> {
         let mut body = json!({ "run_id": run_id, "status": status });
         if let Some(t) = end_time {
             body["end_time"] = json!(t);
@@ -246,11 +213,7 @@ impl Rest {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            let mut query = vec![
-                ("run_id", run_id),
-                ("metric_key", key),
-                ("max_results", "10000"),
-            ];
+            let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", "10000")];
             if !token.is_empty() {
                 query.push(("page_token", &token));
             }
@@ -322,9 +285,7 @@ impl Rest {
     pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, RestError> {
         let res = self.agent.get(url).call().map_err(|e| classify(url, e))?;
         let mut out = Vec::new();
-        res.into_reader()
-            .read_to_end(&mut out)
-            .map_err(|e| unavailable(url, e))?;
+        res.into_reader().read_to_end(&mut out).map_err(|e| unavailable(url, e))?;
         Ok(out)
     }
 }
@@ -350,10 +311,7 @@ fn json_value(x: f64) -> Value {
 }
 
 fn run_info(info: &Value) -> RunInfo {
-    RunInfo {
-        run_id: str_field(info, "run_id"),
-        artifact_uri: str_field(info, "artifact_uri"),
-    }
+    RunInfo { run_id: str_field(info, "run_id"), artifact_uri: str_field(info, "artifact_uri") }
 }
 
 fn str_field(v: &Value, key: &str) -> String {
@@ -363,9 +321,7 @@ fn str_field(v: &Value, key: &str) -> String {
 fn read_json(url: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Value, RestError> {
     let res = res.map_err(|e| classify(url, e))?;
     let mut text = String::new();
-    res.into_reader()
-        .read_to_string(&mut text)
-        .map_err(|e| unavailable(url, e))?;
+    res.into_reader().read_to_string(&mut text).map_err(|e| unavailable(url, e))?;
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
@@ -387,17 +343,9 @@ fn classify(url: &str, e: ureq::Error) -> RestError {
                 .map(str::to_owned)
                 .unwrap_or_else(|| text.chars().take(300).collect());
             if status >= 500 || status == 429 {
-                RestError::Unavailable {
-                    url: url.to_owned(),
-                    detail: format!("HTTP {status} {code}: {message}"),
-                }
+                RestError::Unavailable { url: url.to_owned(), detail: format!("HTTP {status} {code}: {message}") }
             } else {
-                RestError::Rejected {
-                    url: url.to_owned(),
-                    status,
-                    code,
-                    message,
-                }
+                RestError::Rejected { url: url.to_owned(), status, code, message }
             }
         }
         // Not `t.to_string()`: that repeats the URL.
@@ -409,19 +357,13 @@ fn classify(url: &str, e: ureq::Error) -> RestError {
             if let Some(source) = std::error::Error::source(&t) {
                 detail = format!("{detail}: {source}");
             }
-            RestError::Unavailable {
-                url: url.to_owned(),
-                detail,
-            }
+            RestError::Unavailable { url: url.to_owned(), detail }
         }
     }
 }
 
 fn unavailable(url: &str, e: impl std::fmt::Display) -> RestError {
-    RestError::Unavailable {
-        url: url.to_owned(),
-        detail: e.to_string(),
-    }
+    RestError::Unavailable { url: url.to_owned(), detail: e.to_string() }
 }
 
 /// Percent-encodes one URL path segment (everything but RFC 3986's unreserved characters).
@@ -443,31 +385,17 @@ mod tests {
 
     #[test]
     fn artifact_urls_follow_the_run_artifact_uri() {
-        let rest = Rest::new(
-            "http://127.0.0.1:5000/",
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let rest = Rest::new("http://127.0.0.1:5000/", Duration::from_secs(1), Duration::from_secs(1)).unwrap();
         let want = "http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/samples/step%20000.png";
         for uri in [
             "mlflow-artifacts:/1/abc/artifacts",
             "mlflow-artifacts://127.0.0.1:5000/1/abc/artifacts",
             "http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/",
         ] {
-            assert_eq!(
-                rest.artifact_url(uri, "samples/step 000.png").unwrap(),
-                want
-            );
+            assert_eq!(rest.artifact_url(uri, "samples/step 000.png").unwrap(), want);
         }
-        let err = rest
-            .artifact_url("/tmp/mlruns/1/abc/artifacts", "a")
-            .unwrap_err();
+        let err = rest.artifact_url("/tmp/mlruns/1/abc/artifacts", "a").unwrap_err();
         assert!(err.contains("--serve-artifacts"), "{err}");
-        assert!(
-            Rest::new("file:///tmp/mlruns", Duration::ZERO, Duration::ZERO)
-                .unwrap_err()
-                .contains("http")
-        );
+        assert!(Rest::new("file:///tmp/mlruns", Duration::ZERO, Duration::ZERO).unwrap_err().contains("http"));
     }
 }

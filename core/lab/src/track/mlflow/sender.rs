@@ -77,11 +77,7 @@ impl SenderLoop {
     /// Sends until the tracker finishes or is dropped, then lets go of the run folder's lock.
     pub fn run(mut self, rx: Receiver<Msg>) {
         self.serve(rx);
-        self.shared
-            .lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        self.shared.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     fn serve(&mut self, rx: Receiver<Msg>) {
@@ -137,9 +133,7 @@ impl SenderLoop {
                 // Lost track of the order: let the spool file say what is unsent.
                 self.pending.clear();
                 self.deadline = None;
-                self.mode = Mode::Offline {
-                    retry_at: Instant::now(),
-                };
+                self.mode = Mode::Offline { retry_at: Instant::now() };
                 return;
             }
             self.pending.push(e);
@@ -167,10 +161,7 @@ impl SenderLoop {
         match self.replayer.catch_up() {
             Ok(count) => {
                 if self.last_error.take().is_some() {
-                    tracing::info!(
-                        "MLflow at {}: reachable again, the spool is sent",
-                        self.shared.uri
-                    );
+                    tracing::info!("MLflow at {}: reachable again, the spool is sent", self.shared.uri);
                 }
                 self.next_queue = count;
                 self.retry = self.options.retry_interval;

@@ -25,19 +25,11 @@ pub fn sync(run_dir: &Path, uri: Option<&str>) -> Result<SyncReport, TrackError>
 }
 
 /// [`sync`] with explicit timeouts.
-pub fn sync_with(
-    run_dir: &Path,
-    uri: Option<&str>,
-    options: &MlflowOptions,
-) -> Result<SyncReport, TrackError> {
+pub fn sync_with(run_dir: &Path, uri: Option<&str>, options: &MlflowOptions) -> Result<SyncReport, TrackError> {
     let _lock = RunLock::acquire(run_dir)?;
     let mut state = MlflowState::load(run_dir)?;
-    let rest = Rest::new(
-        uri.unwrap_or(&state.uri),
-        options.connect_timeout,
-        options.request_timeout,
-    )
-    .map_err(TrackError::Invalid)?;
+    let rest = Rest::new(uri.unwrap_or(&state.uri), options.connect_timeout, options.request_timeout)
+        .map_err(TrackError::Invalid)?;
     if adopt_uri(&mut state, rest.base(), run_dir)? {
         state.save(run_dir)?;
     }
@@ -46,9 +38,7 @@ pub fn sync_with(
     let mut replayer = Replayer::new(run_dir, rest, state, sent);
     replayer.catch_up().map_err(|failure| {
         let unsent = |r: &Replayer| {
-            read_spool(&spool_path(run_dir))
-                .map(|all| all.len() as u64 - r.sent.min(all.len() as u64))
-                .unwrap_or(0)
+            read_spool(&spool_path(run_dir)).map(|all| all.len() as u64 - r.sent.min(all.len() as u64)).unwrap_or(0)
         };
         match failure {
             Failure::Unavailable(e) => TrackError::Invalid(format!(
@@ -72,11 +62,7 @@ pub fn sync_with(
 
 /// Points `state` at `uri`. Switching servers is only possible while no run was created;
 /// returns whether the state changed.
-pub(super) fn adopt_uri(
-    state: &mut MlflowState,
-    uri: &str,
-    run_dir: &Path,
-) -> Result<bool, TrackError> {
+pub(super) fn adopt_uri(state: &mut MlflowState, uri: &str, run_dir: &Path) -> Result<bool, TrackError> {
     if state.uri == uri {
         return Ok(false);
     }
@@ -119,9 +105,6 @@ fn close_unfinished(run_dir: &Path) -> Result<(), TrackError> {
         })
         .max()
         .unwrap_or_else(now_ms);
-    Spool::open(run_dir)?.append([Entry::Status {
-        status: MlflowStatus::Killed,
-        end_time: Some(end_time),
-    }])?;
+    Spool::open(run_dir)?.append([Entry::Status { status: MlflowStatus::Killed, end_time: Some(end_time) }])?;
     Ok(())
 }

@@ -32,29 +32,20 @@ fn run_folder(root: &Path, name: &str) -> PathBuf {
     fs::write(run.join("config.toml"), "seed = 0\n[train]\nsteps = 300\n").unwrap();
     fs::write(run.join("manifest.json"), "{\"status\":\"running\"}\n").unwrap();
     for (i, step) in [0u32, 50].iter().enumerate() {
-        let img = image::RgbImage::from_fn(16, 8 + i as u32, |x, y| {
-            image::Rgb([x as u8 * 16, y as u8 * 30, *step as u8])
-        });
-        img.save(run.join(format!("samples/step_{step:06}.png")))
-            .unwrap();
+        let img =
+            image::RgbImage::from_fn(16, 8 + i as u32, |x, y| image::Rgb([x as u8 * 16, y as u8 * 30, *step as u8]));
+        img.save(run.join(format!("samples/step_{step:06}.png"))).unwrap();
     }
     run
 }
 
 /// What the trainer does each logging step: `metrics.jsonl` and the MLflow tracker get the
 /// same values. Returns the slowest `scalars` call of the MLflow tracker.
-fn log_steps(
-    tracker: &mut MlflowTracker,
-    metrics: &mut MetricsLog,
-    steps: std::ops::Range<u64>,
-) -> Duration {
+fn log_steps(tracker: &mut MlflowTracker, metrics: &mut MetricsLog, steps: std::ops::Range<u64>) -> Duration {
     let mut slowest = Duration::ZERO;
     for step in steps {
-        let values: Vec<(String, f64)> = KEYS
-            .iter()
-            .enumerate()
-            .map(|(k, key)| (key.to_string(), value(k, step)))
-            .collect();
+        let values: Vec<(String, f64)> =
+            KEYS.iter().enumerate().map(|(k, key)| (key.to_string(), value(k, step))).collect();
         metrics.scalars(step, &values).unwrap();
         let t = Instant::now();
         tracker.scalars(step, &values).unwrap();
@@ -63,11 +54,7 @@ fn log_steps(
     slowest
 }
 
-fn finish_run(
-    tracker: &mut MlflowTracker,
-    metrics: &mut MetricsLog,
-    status: RunStatus,
-) -> Duration {
+fn finish_run(tracker: &mut MlflowTracker, metrics: &mut MetricsLog, status: RunStatus) -> Duration {
     let run = tracker.run_dir().to_owned();
     fs::write(run.join("summary.json"), "{\"status\":\"done\"}\n").unwrap();
     metrics.finish(status).unwrap();
@@ -100,10 +87,7 @@ fn histories(server: &MlflowServer, run_id: &str) -> BTreeMap<String, Vec<(u64, 
     KEYS.iter()
         .map(|key| {
             let points = server.metric_history(run_id, key).unwrap();
-            let points = points
-                .iter()
-                .map(|p| (p.step, stored_bits(p.value), p.timestamp))
-                .collect();
+            let points = points.iter().map(|p| (p.step, stored_bits(p.value), p.timestamp)).collect();
             (key.to_string(), points)
         })
         .collect()
@@ -116,11 +100,8 @@ fn assert_history_is_metrics_jsonl(server: &MlflowServer, run_id: &str, run: &Pa
     let server_side = histories(server, run_id);
     let mut total = 0;
     for key in KEYS {
-        let want: Vec<(u64, u64)> = records
-            .iter()
-            .filter(|r| r.key == key)
-            .map(|r| (r.step, stored_bits(r.value)))
-            .collect();
+        let want: Vec<(u64, u64)> =
+            records.iter().filter(|r| r.key == key).map(|r| (r.step, stored_bits(r.value))).collect();
         let got: Vec<(u64, u64)> = server_side[key].iter().map(|p| (p.0, p.1)).collect();
         assert_eq!(got.len(), want.len(), "{key}: point count");
         assert_eq!(got, want, "{key}: steps and values");
@@ -184,11 +165,7 @@ fn long_values_are_cut_with_a_marker_and_keys_made_valid() {
     let long = "é".repeat(7000);
     let cut = truncate_value(&long, MAX_PARAM_VALUE);
     assert_eq!(cut.chars().count(), MAX_PARAM_VALUE);
-    assert!(
-        cut.ends_with("...[truncated, 7000 characters]"),
-        "{}",
-        &cut[cut.len() - 40..]
-    );
+    assert!(cut.ends_with("...[truncated, 7000 characters]"), "{}", &cut[cut.len() - 40..]);
     assert_eq!(mlflow_key("loss/d"), "loss/d");
     assert_eq!(mlflow_key("D(x) mean"), "D_x_ mean");
     assert_eq!(mlflow_key(&"k".repeat(300)).len(), MAX_KEY);
@@ -202,11 +179,7 @@ fn mlflow_tracking_against_a_real_server() {
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let mut server = MlflowServer::start(&root.path().join("server")).unwrap();
-    eprintln!(
-        "mlflow server up at {} in {:.1} s",
-        server.uri(),
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("mlflow server up at {} in {:.1} s", server.uri(), t.elapsed().as_secs_f64());
 
     full_run(&server, root.path());
     killed_mid_run(&mut server, root.path());
@@ -225,46 +198,26 @@ fn full_run(server: &MlflowServer, root: &Path) {
     ))
     .unwrap();
     let params = flatten_config(config);
-    let tags: BTreeMap<String, String> = [
-        ("git.commit", "0123abcd"),
-        ("lab.version", "0.1.0"),
-        ("lab.plugins", "dcgan 0.1.0, losses 0.1.0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let tags: BTreeMap<String, String> =
+        [("git.commit", "0123abcd"), ("lab.version", "0.1.0"), ("lab.plugins", "dcgan 0.1.0, losses 0.1.0")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let t = Instant::now();
-    let mut tracker = MlflowTracker::start_with(
-        server.uri(),
-        "lab-tests",
-        "full",
-        &run,
-        &params,
-        &tags,
-        &quick_options(),
-    )
-    .unwrap();
+    let mut tracker =
+        MlflowTracker::start_with(server.uri(), "lab-tests", "full", &run, &params, &tags, &quick_options()).unwrap();
     let started = t.elapsed();
     let run_id = tracker.run_id().expect("the server is up").to_owned();
     let slowest = log_steps(&mut tracker, &mut metrics, 0..300);
 
     // A sync while the tracker is live is refused: it could send entries twice.
     let err = sync(&run, None).unwrap_err().to_string();
-    assert!(
-        err.contains("another process") && err.contains("mlflow.lock"),
-        "{err}"
-    );
+    assert!(err.contains("another process") && err.contains("mlflow.lock"), "{err}");
 
-    tracker
-        .upload_artifact(&run.join("config.toml"), "extra/config")
-        .unwrap();
+    tracker.upload_artifact(&run.join("config.toml"), "extra/config").unwrap();
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Finished);
-    assert_eq!(
-        read_sent(&run).unwrap(),
-        spool_len(&run),
-        "everything acknowledged"
-    );
+    assert_eq!(read_sent(&run).unwrap(), spool_len(&run), "everything acknowledged");
 
     let got = server.run(&run_id).unwrap();
     let info = &got["info"];
@@ -277,17 +230,10 @@ fn full_run(server: &MlflowServer, root: &Path) {
     let server_params = server.run_map(&run_id, "params").unwrap();
     assert_eq!(server_params.len(), params.len());
     for (k, v) in &params {
-        assert_eq!(
-            server_params[k],
-            truncate_value(v, MAX_PARAM_VALUE),
-            "param {k}"
-        );
+        assert_eq!(server_params[k], truncate_value(v, MAX_PARAM_VALUE), "param {k}");
     }
     assert_eq!(server_params["model.config.channels"], "[64, 128, 256]");
-    assert_eq!(
-        server_params["model.config.note"].chars().count(),
-        MAX_PARAM_VALUE
-    );
+    assert_eq!(server_params["model.config.note"].chars().count(), MAX_PARAM_VALUE);
     let server_tags = server.run_map(&run_id, "tags").unwrap();
     for (k, v) in &tags {
         assert_eq!(&server_tags[k], v, "tag {k}");
@@ -309,16 +255,11 @@ fn full_run(server: &MlflowServer, root: &Path) {
     .iter()
     .map(|p| (p.to_string(), fs::metadata(run.join(p)).unwrap().len()))
     .collect();
-    want.push((
-        "extra/config/config.toml".into(),
-        fs::metadata(run.join("config.toml")).unwrap().len(),
-    ));
+    want.push(("extra/config/config.toml".into(), fs::metadata(run.join("config.toml")).unwrap().len()));
     want.sort();
     assert_eq!(server.artifacts(&run_id).unwrap(), want);
     assert_eq!(
-        server
-            .artifact_bytes(&run_id, "samples/step_000050.png")
-            .unwrap(),
+        server.artifact_bytes(&run_id, "samples/step_000050.png").unwrap(),
         fs::read(run.join("samples/step_000050.png")).unwrap()
     );
 
@@ -341,21 +282,11 @@ fn full_run(server: &MlflowServer, root: &Path) {
 fn killed_mid_run(server: &mut MlflowServer, root: &Path) {
     let run = run_folder(root, "killed");
     let params = BTreeMap::from([("train.steps".to_owned(), "250".to_owned())]);
-    let options = MlflowOptions {
-        retry_interval: Duration::from_secs(600),
-        ..quick_options()
-    };
+    let options = MlflowOptions { retry_interval: Duration::from_secs(600), ..quick_options() };
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
-    let mut tracker = MlflowTracker::start_with(
-        server.uri(),
-        "lab-tests",
-        "killed",
-        &run,
-        &params,
-        &BTreeMap::new(),
-        &options,
-    )
-    .unwrap();
+    let mut tracker =
+        MlflowTracker::start_with(server.uri(), "lab-tests", "killed", &run, &params, &BTreeMap::new(), &options)
+            .unwrap();
     let run_id = tracker.run_id().unwrap().to_owned();
     log_steps(&mut tracker, &mut metrics, 0..100);
     wait_all_sent(&run, Duration::from_secs(10));
@@ -366,15 +297,8 @@ fn killed_mid_run(server: &mut MlflowServer, root: &Path) {
     std::thread::sleep(Duration::from_millis(300)); // a batch goes out and fails
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Failed);
     let unsent = spool_len(&run) - read_sent(&run).unwrap();
-    assert_eq!(
-        read_sent(&run).unwrap(),
-        sent_before_kill,
-        "nothing acknowledged while down"
-    );
-    assert!(
-        finished < Duration::from_secs(5),
-        "finish waited {finished:?}"
-    );
+    assert_eq!(read_sent(&run).unwrap(), sent_before_kill, "nothing acknowledged while down");
+    assert!(finished < Duration::from_secs(5), "finish waited {finished:?}");
 
     let t = Instant::now();
     server.restart().unwrap();
@@ -426,45 +350,27 @@ fn killed_mid_run(server: &mut MlflowServer, root: &Path) {
 
 fn unreachable_at_start(server: &MlflowServer, root: &Path) {
     let run = run_folder(root, "offline");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let uri = format!("http://127.0.0.1:{closed}");
     let params = BTreeMap::from([("seed".to_owned(), "7".to_owned())]);
     let tags = BTreeMap::from([("git.commit".to_owned(), "feedbeef".to_owned())]);
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let t = Instant::now();
-    let mut tracker = MlflowTracker::start_with(
-        &uri,
-        "lab-offline",
-        "offline",
-        &run,
-        &params,
-        &tags,
-        &quick_options(),
-    )
-    .unwrap();
+    let mut tracker =
+        MlflowTracker::start_with(&uri, "lab-offline", "offline", &run, &params, &tags, &quick_options()).unwrap();
     let started = t.elapsed();
     assert!(tracker.run_id().is_none());
     assert!(started < Duration::from_secs(2), "start took {started:?}");
     let slowest = log_steps(&mut tracker, &mut metrics, 0..50);
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Finished);
-    assert!(
-        finished < Duration::from_secs(2),
-        "finish took {finished:?}"
-    );
+    assert!(finished < Duration::from_secs(2), "finish took {finished:?}");
     assert_eq!(read_sent(&run).unwrap(), 0);
     assert_eq!(state(&run).run_id, None);
     let start_time = state(&run).start_time;
 
     // The recorded server is still down: the sync fails, says so, and changes nothing.
     let err = sync(&run, None).unwrap_err().to_string();
-    assert!(
-        err.contains("cannot sync") && err.contains(&uri) && err.contains("nothing is sent twice"),
-        "{err}"
-    );
+    assert!(err.contains("cannot sync") && err.contains(&uri) && err.contains("nothing is sent twice"), "{err}");
     assert_eq!(read_sent(&run).unwrap(), 0);
 
     let report = sync(&run, Some(server.uri())).unwrap();
@@ -480,15 +386,8 @@ fn unreachable_at_start(server: &MlflowServer, root: &Path) {
     let info = server.run(&run_id).unwrap()["info"].clone();
     assert_eq!(info["status"], "FINISHED");
     assert_eq!(info["run_name"], "offline");
-    assert_eq!(
-        info["start_time"].as_i64(),
-        Some(start_time),
-        "the spooled start time"
-    );
-    assert_eq!(
-        server.run_map(&run_id, "tags").unwrap()["git.commit"],
-        "feedbeef"
-    );
+    assert_eq!(info["start_time"].as_i64(), Some(start_time), "the spooled start time");
+    assert_eq!(server.run_map(&run_id, "tags").unwrap()["git.commit"], "feedbeef");
     assert_eq!(assert_history_is_metrics_jsonl(server, &run_id, &run), 200);
     let again = sync(&run, None).unwrap();
     assert!(again.is_empty(), "{again}");
@@ -607,21 +506,14 @@ impl std::io::Write for Capture {
 fn an_unreachable_server_gives_one_warning_line() {
     let capture = Capture::default();
     let sink = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("skipped: another test installed a global tracing subscriber first");
         return;
     }
     let root = tempfile::tempdir().unwrap();
     let run = run_folder(root.path(), "warn");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let options = MlflowOptions {
         retry_interval: Duration::from_millis(20),
         max_retry_interval: Duration::from_millis(20),
@@ -648,10 +540,6 @@ fn an_unreachable_server_gives_one_warning_line() {
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&run_text)).collect();
     assert_eq!(lines.len(), 1, "{text}");
     let want = format!("{run_text}/mlflow-spool.jsonl and `lab sync {run_text}` will replay it");
-    assert!(
-        lines[0].contains("WARN") && lines[0].ends_with(&want),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].contains("WARN") && lines[0].ends_with(&want), "{}", lines[0]);
     eprintln!("{}", lines[0]);
 }

@@ -14,8 +14,8 @@ use super::rest::Rest;
 use super::sender::{Mode, Msg, SenderLoop, Shared};
 use super::sync::adopt_uri;
 use super::{
-    new_run_uid, now_ms, truncate_value, MlflowOptions, MlflowState, RunLock, MAX_PARAM_VALUE,
-    MAX_TAG_VALUE, RUN_DIR_TAG, STATE_FILE,
+    new_run_uid, now_ms, truncate_value, MlflowOptions, MlflowState, RunLock, MAX_PARAM_VALUE, MAX_TAG_VALUE,
+    RUN_DIR_TAG, STATE_FILE,
 };
 use crate::track::spool::{read_sent, Entry, MlflowStatus, Spool};
 use crate::track::{GridImage, RunStatus, TrackError, Tracker};
@@ -48,15 +48,7 @@ impl MlflowTracker {
         params: &BTreeMap<String, String>,
         tags: &BTreeMap<String, String>,
     ) -> Result<Self, TrackError> {
-        Self::start_with(
-            uri,
-            experiment,
-            run_name,
-            run_dir,
-            params,
-            tags,
-            &MlflowOptions::default(),
-        )
+        Self::start_with(uri, experiment, run_name, run_dir, params, tags, &MlflowOptions::default())
     }
 
     /// Starts tracking: spools `params` (cut to 6000 characters) and `tags` (cut to 8000,
@@ -79,8 +71,7 @@ impl MlflowTracker {
         tags: &BTreeMap<String, String>,
         options: &MlflowOptions,
     ) -> Result<Self, TrackError> {
-        let rest = Rest::new(uri, options.connect_timeout, options.request_timeout)
-            .map_err(TrackError::Invalid)?;
+        let rest = Rest::new(uri, options.connect_timeout, options.request_timeout).map_err(TrackError::Invalid)?;
         let lock = RunLock::acquire(run_dir)?;
         let resumed = run_dir.join(STATE_FILE).exists();
         let state = if resumed {
@@ -105,26 +96,15 @@ impl MlflowTracker {
         let first_seq = spool.next_seq();
         let mut entries: Vec<Entry> = params
             .iter()
-            .map(|(k, v)| Entry::Param {
-                key: k.clone(),
-                value: truncate_value(v, MAX_PARAM_VALUE),
-            })
+            .map(|(k, v)| Entry::Param { key: k.clone(), value: truncate_value(v, MAX_PARAM_VALUE) })
             .collect();
-        let run_dir_tag = run_dir
-            .canonicalize()
-            .unwrap_or_else(|_| run_dir.to_owned());
+        let run_dir_tag = run_dir.canonicalize().unwrap_or_else(|_| run_dir.to_owned());
         let mut tags = tags.clone();
-        tags.entry(RUN_DIR_TAG.to_owned())
-            .or_insert_with(|| run_dir_tag.display().to_string());
-        entries.extend(tags.iter().map(|(k, v)| Entry::Tag {
-            key: k.clone(),
-            value: truncate_value(v, MAX_TAG_VALUE),
-        }));
+        tags.entry(RUN_DIR_TAG.to_owned()).or_insert_with(|| run_dir_tag.display().to_string());
+        entries
+            .extend(tags.iter().map(|(k, v)| Entry::Tag { key: k.clone(), value: truncate_value(v, MAX_TAG_VALUE) }));
         if resumed {
-            entries.push(Entry::Status {
-                status: MlflowStatus::Running,
-                end_time: None,
-            });
+            entries.push(Entry::Status { status: MlflowStatus::Running, end_time: None });
         }
         let initial = spool.append(entries)?;
 
@@ -143,9 +123,7 @@ impl MlflowTracker {
             Ok(()) => Mode::Online,
             Err(Failure::Unavailable(e)) => {
                 shared.warn_spooling(&format!("server unreachable ({})", e.detail()));
-                Mode::Offline {
-                    retry_at: now + options.retry_interval,
-                }
+                Mode::Offline { retry_at: now + options.retry_interval }
             }
             Err(Failure::Fatal(message)) => return Err(TrackError::Invalid(message)),
             Err(Failure::Local(e)) => return Err(e),
@@ -166,10 +144,7 @@ impl MlflowTracker {
         let thread = std::thread::Builder::new()
             .name("mlflow-sender".into())
             .spawn(move || sender.run(rx))
-            .map_err(|e| TrackError::Io {
-                path: run_dir.to_owned(),
-                source: e,
-            })?;
+            .map_err(|e| TrackError::Io { path: run_dir.to_owned(), source: e })?;
         let _ = tx.send(Msg::Entries(initial));
         Ok(Self {
             run_dir: run_dir.to_owned(),
@@ -198,9 +173,7 @@ impl MlflowTracker {
     /// (`""` for the root; the file name is kept), through the server's artifact proxy. The
     /// file is read when it is sent, not now.
     pub fn upload_artifact(&self, local: &Path, artifact_path: &str) -> Result<(), TrackError> {
-        let local = local
-            .strip_prefix(&self.run_dir)
-            .map_or_else(|_| local.to_path_buf(), Path::to_path_buf);
+        let local = local.strip_prefix(&self.run_dir).map_or_else(|_| local.to_path_buf(), Path::to_path_buf);
         self.spool_and_send([Entry::Artifact {
             local: local.to_string_lossy().into_owned(),
             path: artifact_path.trim_matches('/').to_owned(),
@@ -229,17 +202,9 @@ impl MlflowTracker {
     /// `summary.json`, `metrics.jsonl`, `samples/*.png`, and `checkpoints/*` if asked for.
     fn final_artifacts(&self) -> Vec<Entry> {
         let mut out = Vec::new();
-        for name in [
-            "config.toml",
-            "manifest.json",
-            "summary.json",
-            "metrics.jsonl",
-        ] {
+        for name in ["config.toml", "manifest.json", "summary.json", "metrics.jsonl"] {
             if self.run_dir.join(name).is_file() {
-                out.push(Entry::Artifact {
-                    local: name.into(),
-                    path: String::new(),
-                });
+                out.push(Entry::Artifact { local: name.into(), path: String::new() });
             }
         }
         let mut folder = |dir: &str, keep: &dyn Fn(&Path) -> bool| {
@@ -252,17 +217,13 @@ impl MlflowTracker {
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
             files.sort();
-            out.extend(files.into_iter().map(|name| Entry::Artifact {
-                local: format!("{dir}/{name}"),
-                path: dir.into(),
-            }));
+            out.extend(
+                files.into_iter().map(|name| Entry::Artifact { local: format!("{dir}/{name}"), path: dir.into() }),
+            );
         };
         folder("samples", &|p| p.extension().is_some_and(|e| e == "png"));
         if self.options.upload_checkpoints {
-            folder("checkpoints", &|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            });
+            folder("checkpoints", &|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
         }
         out
     }
@@ -306,10 +267,7 @@ impl Tracker for MlflowTracker {
             RunStatus::Killed => MlflowStatus::Killed,
         };
         let mut entries = self.final_artifacts();
-        entries.push(Entry::Status {
-            status,
-            end_time: Some(now_ms()),
-        });
+        entries.push(Entry::Status { status, end_time: Some(now_ms()) });
         let total = self.spool_and_send(entries)?;
         let Some(tx) = self.tx.take() else {
             return Ok(());
@@ -323,19 +281,15 @@ impl Tracker for MlflowTracker {
                     let _ = thread.join();
                 }
                 if outcome.unsent > 0 {
-                    let reason = outcome
-                        .reason
-                        .unwrap_or_else(|| "not everything was sent".into());
-                    self.shared
-                        .warn_spooling(&format!("{reason}; {} entries unsent", outcome.unsent));
+                    let reason = outcome.reason.unwrap_or_else(|| "not everything was sent".into());
+                    self.shared.warn_spooling(&format!("{reason}; {} entries unsent", outcome.unsent));
                 }
             }
             // The thread goes on sending until the process exits; the watermark records
             // whatever it manages.
-            Err(_) => self.shared.warn_spooling(&format!(
-                "still sending after {:.0} s",
-                self.options.finish_timeout.as_secs_f64()
-            )),
+            Err(_) => self
+                .shared
+                .warn_spooling(&format!("still sending after {:.0} s", self.options.finish_timeout.as_secs_f64())),
         }
         Ok(())
     }

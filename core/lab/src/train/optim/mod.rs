@@ -41,11 +41,8 @@ pub struct Optimizer {
 impl Optimizer {
     pub fn new(settings: OptimSettings, params: Vec<Tensor>, lazy_ratio: f64, total_steps: u64) -> Self {
         let rule = rule(&settings.kind);
-        let slots = rule
-            .slots(&settings)
-            .iter()
-            .map(|name| (*name, params.iter().map(Tensor::zeros_like).collect()))
-            .collect();
+        let slots =
+            rule.slots(&settings).iter().map(|name| (*name, params.iter().map(Tensor::zeros_like).collect())).collect();
         Self { settings, lazy_ratio, rule, t: 0, params, slots, total_steps }
     }
 
