@@ -1,7 +1,8 @@
-//! Checksums of downloaded archives: SHA-256 (via `sha2`) and MD5, which is what most dataset
-//! authors publish. MD5 is written here from RFC 1321 because the workspace has no MD5 crate;
-//! it guards against corrupt downloads, not against tampering (SHA-256 does that where known).
+//! Checksums of downloaded archives: SHA-256 (`sha2`) and MD5 (`md-5`, what most dataset authors
+//! publish). MD5 guards against corrupt downloads, not against tampering (SHA-256 does that
+//! where known).
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 /// A published checksum of one file.
@@ -67,7 +68,7 @@ impl Hasher {
     }
 
     pub(crate) fn finish(self) -> Digests {
-        Digests { md5: hex(&self.md5.finish()), sha256: hex(&self.sha256.finalize()) }
+        Digests { md5: hex(&self.md5.finalize()), sha256: hex(&self.sha256.finalize()) }
     }
 }
 
@@ -90,84 +91,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Streaming MD5 (RFC 1321).
-pub(crate) struct Md5 {
-    state: [u32; 4],
-    block: [u8; 64],
-    filled: usize,
-    /// Message length so far, in bytes.
-    length: u64,
-}
-
-/// Per-step left-rotation amounts, four per round.
-const SHIFTS: [[u32; 4]; 4] = [[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]];
-
-impl Md5 {
-    pub(crate) fn new() -> Self {
-        Self { state: [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476], block: [0; 64], filled: 0, length: 0 }
-    }
-
-    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
-        self.length = self.length.wrapping_add(bytes.len() as u64);
-        while !bytes.is_empty() {
-            let take = (64 - self.filled).min(bytes.len());
-            self.block[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
-            self.filled += take;
-            bytes = &bytes[take..];
-            if self.filled == 64 {
-                let block = self.block;
-                self.compress(&block);
-                self.filled = 0;
-            }
-        }
-    }
-
-    pub(crate) fn finish(mut self) -> [u8; 16] {
-        let bit_length = self.length.wrapping_mul(8);
-        // Pad with one 1-bit, then zeros up to 56 bytes mod 64, then the length in bits.
-        let pad_len = if self.filled < 56 { 56 - self.filled } else { 120 - self.filled };
-        let mut padding = [0u8; 72];
-        padding[0] = 0x80;
-        self.update(&padding[..pad_len]);
-        self.update(&bit_length.to_le_bytes());
-        debug_assert_eq!(self.filled, 0);
-        let mut out = [0u8; 16];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
-        out
-    }
-
-    fn compress(&mut self, block: &[u8; 64]) {
-        let mut m = [0u32; 16];
-        for (word, bytes) in m.iter_mut().zip(block.chunks_exact(4)) {
-            *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
-        let [mut a, mut b, mut c, mut d] = self.state;
-        for i in 0..64 {
-            let (f, g) = match i / 16 {
-                0 => ((b & c) | (!b & d), i),
-                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                _ => (c ^ (b | !d), (7 * i) % 16),
-            };
-            let rotated = f.wrapping_add(a).wrapping_add(sine_constant(i)).wrapping_add(m[g]);
-            a = d;
-            d = c;
-            c = b;
-            b = b.wrapping_add(rotated.rotate_left(SHIFTS[i / 16][i % 4]));
-        }
-        for (s, v) in self.state.iter_mut().zip([a, b, c, d]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-}
-
-/// RFC 1321's table: the integer part of `2^32 * |sin(i + 1)|`.
-fn sine_constant(i: usize) -> u32 {
-    ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +98,7 @@ mod tests {
     fn md5_hex(data: &[u8]) -> String {
         let mut m = Md5::new();
         m.update(data);
-        hex(&m.finish())
+        hex(&m.finalize())
     }
 
     #[test]
@@ -206,7 +129,7 @@ mod tests {
             for chunk in data.chunks(split) {
                 m.update(chunk);
             }
-            assert_eq!(hex(&m.finish()), whole, "chunks of {split}");
+            assert_eq!(hex(&m.finalize()), whole, "chunks of {split}");
         }
     }
 

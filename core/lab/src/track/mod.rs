@@ -16,7 +16,6 @@ mod jsonl;
 pub mod local_server;
 pub mod mlflow;
 pub mod mlflow_server;
-mod proto;
 mod scatter;
 pub mod spool;
 mod tensorboard;

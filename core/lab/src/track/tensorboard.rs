@@ -8,7 +8,9 @@
 //! the file.
 //!
 //! An event file is a sequence of records, each a serialized `tensorflow.Event`; the first
-//! record carries `file_version: "brain.Event:2"`. The messages are encoded by [`super::proto`].
+//! record carries `file_version: "brain.Event:2"`. The messages are `tensorboard-proto`'s
+//! generated types (TensorFlow's `event.proto`, `summary.proto`, `tensor.proto` and the hparams
+//! plugin's protos), serialised by `protobuf`.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -17,90 +19,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use protobuf::well_known_types::Value as ProtoValue;
+use protobuf::{Message, RepeatedField};
+use tensorboard_proto::api::{DataType, Experiment, HParamInfo, MetricInfo, MetricName, Status};
+use tensorboard_proto::event::Event;
+use tensorboard_proto::plugin_hparams::{HParamsPluginData, SessionEndInfo, SessionStartInfo};
+use tensorboard_proto::summary::{Summary, SummaryMetadata, SummaryMetadata_PluginData, Summary_Image, Summary_Value};
+use tensorboard_proto::tensor::TensorProto;
+use tensorboard_proto::tensor_shape::{TensorShapeProto, TensorShapeProto_Dim};
+use tensorboard_proto::types::DataType as TensorDataType;
 use tensorboard_rs::record_writer::RecordWriter;
 
-use super::proto::Msg;
 use super::{GridImage, RunStatus, TrackError, Tracker};
-
-/// Field numbers of `tensorflow.Event`.
-mod event {
-    pub const WALL_TIME: u32 = 1;
-    pub const STEP: u32 = 2;
-    pub const FILE_VERSION: u32 = 3;
-    pub const SUMMARY: u32 = 5;
-}
-
-/// Field numbers of `tensorflow.Summary` and its nested messages.
-mod summary {
-    pub const VALUE: u32 = 1;
-    // Summary.Value
-    pub const TAG: u32 = 1;
-    pub const SIMPLE_VALUE: u32 = 2;
-    pub const IMAGE: u32 = 4;
-    pub const TENSOR: u32 = 8;
-    pub const METADATA: u32 = 9;
-    // Summary.Image
-    pub const IMAGE_HEIGHT: u32 = 1;
-    pub const IMAGE_WIDTH: u32 = 2;
-    pub const IMAGE_COLORSPACE: u32 = 3;
-    pub const IMAGE_ENCODED: u32 = 4;
-    // SummaryMetadata
-    pub const PLUGIN_DATA: u32 = 1;
-    // SummaryMetadata.PluginData
-    pub const PLUGIN_NAME: u32 = 1;
-    pub const PLUGIN_CONTENT: u32 = 2;
-}
-
-/// Field numbers of `tensorflow.TensorProto` and `TensorShapeProto`, and the dtypes we use.
-mod tensor {
-    pub const DTYPE: u32 = 1;
-    pub const SHAPE: u32 = 2;
-    pub const STRING_VAL: u32 = 8;
-    pub const SHAPE_DIM: u32 = 2;
-    pub const DIM_SIZE: u32 = 1;
-    pub const DT_FLOAT: i64 = 1;
-    pub const DT_STRING: i64 = 7;
-}
-
-/// Field numbers of the hparams plugin's messages (`plugin_data.proto`, `api.proto`).
-mod hp {
-    // HParamsPluginData
-    pub const VERSION: u32 = 1;
-    pub const EXPERIMENT: u32 = 2;
-    pub const SESSION_START_INFO: u32 = 3;
-    pub const SESSION_END_INFO: u32 = 4;
-    // Experiment
-    pub const EXP_TIME_CREATED_SECS: u32 = 3;
-    pub const EXP_HPARAM_INFOS: u32 = 4;
-    pub const EXP_METRIC_INFOS: u32 = 5;
-    // HParamInfo
-    pub const INFO_NAME: u32 = 1;
-    pub const INFO_TYPE: u32 = 4;
-    // MetricInfo / MetricName
-    pub const METRIC_NAME: u32 = 1;
-    pub const METRIC_NAME_TAG: u32 = 2;
-    // SessionStartInfo
-    pub const START_HPARAMS: u32 = 1;
-    pub const START_GROUP_NAME: u32 = 4;
-    pub const START_TIME_SECS: u32 = 5;
-    // SessionEndInfo
-    pub const END_STATUS: u32 = 1;
-    pub const END_TIME_SECS: u32 = 2;
-    // DataType
-    pub const DATA_TYPE_STRING: i64 = 1;
-    pub const DATA_TYPE_BOOL: i64 = 2;
-    pub const DATA_TYPE_FLOAT64: i64 = 3;
-    // Status
-    pub const STATUS_SUCCESS: i64 = 1;
-    pub const STATUS_FAILURE: i64 = 2;
-    // map entries
-    pub const MAP_KEY: u32 = 1;
-    pub const MAP_VALUE: u32 = 2;
-    // google.protobuf.Value
-    pub const NUMBER_VALUE: u32 = 2;
-    pub const STRING_VALUE: u32 = 3;
-    pub const BOOL_VALUE: u32 = 4;
-}
 
 /// Tags the hparams plugin looks for.
 pub const HPARAMS_EXPERIMENT_TAG: &str = "_hparams_/experiment";
@@ -187,9 +117,10 @@ impl TensorBoard {
             }
         };
         let mut tb = Self { path, records: RecordWriter::new(BufWriter::new(file)), session_open: false };
-        let mut ev = Msg::new();
-        ev.double(event::WALL_TIME, now).int(event::STEP, 0).string(event::FILE_VERSION, "brain.Event:2");
-        tb.write_record(ev)?;
+        let mut ev = Event::new();
+        ev.set_wall_time(now);
+        ev.set_file_version("brain.Event:2".to_owned());
+        tb.write_record(&ev)?;
         // Flushed at once so that TensorBoard sees a valid file even if nothing else comes.
         tb.flush()?;
         Ok(tb)
@@ -203,9 +134,11 @@ impl TensorBoard {
     /// Writes a scalar. TensorBoard stores scalars as 32-bit floats (`simple_value`); the
     /// exact `f64` lives in `metrics.jsonl`.
     pub fn scalar(&mut self, tag: &str, value: f64, step: u64, wall_time: f64) -> Result<(), TrackError> {
-        let mut v = Msg::new();
-        v.string(summary::TAG, tag).float(summary::SIMPLE_VALUE, value as f32);
-        self.write_summary(step, wall_time, &v)
+        let mut v = Summary_Value::new();
+        v.set_tag(tag.to_owned());
+        // A oneof member: set even when 0.0, so the value is present.
+        v.set_simple_value(value as f32);
+        self.write_summary(step, wall_time, v)
     }
 
     /// Writes an already encoded PNG image of `height` × `width` pixels with `channels`
@@ -226,29 +159,35 @@ impl TensorBoard {
                 "image `{tag}`: {channels} channels; TensorBoard images have 1 to 4"
             )));
         }
-        let mut img = Msg::new();
-        img.int(summary::IMAGE_HEIGHT, height.into())
-            .int(summary::IMAGE_WIDTH, width.into())
-            // The colorspace codes are the channel counts.
-            .int(summary::IMAGE_COLORSPACE, channels.into())
-            .bytes(summary::IMAGE_ENCODED, png);
-        let mut v = Msg::new();
-        v.string(summary::TAG, tag).msg(summary::IMAGE, &img);
-        self.write_summary(step, wall_time, &v)
+        let dimension = |what: &str, n: u32| {
+            i32::try_from(n).map_err(|_| TrackError::Invalid(format!("image `{tag}`: {what} {n} is too large")))
+        };
+        let mut img = Summary_Image::new();
+        img.set_height(dimension("height", height)?);
+        img.set_width(dimension("width", width)?);
+        // The colorspace codes are the channel counts.
+        img.set_colorspace(channels as i32);
+        img.set_encoded_image_string(png.to_vec());
+        let mut v = Summary_Value::new();
+        v.set_tag(tag.to_owned());
+        v.set_image(img);
+        self.write_summary(step, wall_time, v)
     }
 
     /// Writes a text summary (rendered as Markdown by TensorBoard's text plugin): a scalar
     /// `DT_STRING` tensor with plugin name `text`.
     pub fn text(&mut self, tag: &str, text: &str, step: u64, wall_time: f64) -> Result<(), TrackError> {
-        let mut t = Msg::new();
-        t.int(tensor::DTYPE, tensor::DT_STRING)
-            // An empty shape: a scalar, which the text plugin shows as one block of Markdown.
-            .msg(tensor::SHAPE, &Msg::new())
-            .bytes(tensor::STRING_VAL, text.as_bytes());
-        let mut v = Msg::new();
+        let mut t = TensorProto::new();
+        t.set_dtype(TensorDataType::DT_STRING);
+        // An empty shape: a scalar, which the text plugin shows as one block of Markdown.
+        t.set_tensor_shape(TensorShapeProto::new());
+        t.set_string_val(RepeatedField::from_vec(vec![text.as_bytes().to_vec()]));
+        let mut v = Summary_Value::new();
+        v.set_tag(tag.to_owned());
         // The plugin content is a serialized `TextPluginData { version: 0 }`, i.e. empty.
-        v.string(summary::TAG, tag).msg(summary::METADATA, &plugin_metadata("text", &[])).msg(summary::TENSOR, &t);
-        self.write_summary(step, wall_time, &v)
+        v.set_metadata(plugin_metadata("text", Vec::new()));
+        v.set_tensor(t);
+        self.write_summary(step, wall_time, v)
     }
 
     /// Starts an hparams session for this run: writes `_hparams_/session_start_info` with the
@@ -267,16 +206,13 @@ impl TensorBoard {
         group: &str,
         wall_time: f64,
     ) -> Result<(), TrackError> {
-        let mut start = Msg::new();
-        for (name, value) in hparams {
-            let mut entry = Msg::new();
-            entry.string(hp::MAP_KEY, name).msg(hp::MAP_VALUE, &protobuf_value(value));
-            start.msg(hp::START_HPARAMS, &entry);
-        }
-        start.string(hp::START_GROUP_NAME, group).double(hp::START_TIME_SECS, wall_time);
-        let mut data = Msg::new();
-        data.int(hp::VERSION, 0).msg(hp::SESSION_START_INFO, &start);
-        self.write_hparams(HPARAMS_SESSION_START_TAG, data, wall_time)?;
+        let mut start = SessionStartInfo::new();
+        start.set_hparams(hparams.iter().map(|(name, value)| (name.clone(), protobuf_value(value))).collect());
+        start.set_group_name(group.to_owned());
+        start.set_start_time_secs(wall_time);
+        let mut data = HParamsPluginData::new();
+        data.set_session_start_info(start);
+        self.write_hparams(HPARAMS_SESSION_START_TAG, &data, wall_time)?;
         self.session_open = true;
         Ok(())
     }
@@ -291,43 +227,43 @@ impl TensorBoard {
         metric_tags: &[&str],
         wall_time: f64,
     ) -> Result<(), TrackError> {
-        let mut exp = Msg::new();
-        exp.double(hp::EXP_TIME_CREATED_SECS, wall_time);
+        let mut exp = Experiment::new();
+        exp.set_time_created_secs(wall_time);
         for (name, value) in hparams {
-            let ty = match value {
-                HParamValue::Str(_) => hp::DATA_TYPE_STRING,
-                HParamValue::Num(_) => hp::DATA_TYPE_FLOAT64,
-                HParamValue::Bool(_) => hp::DATA_TYPE_BOOL,
-            };
-            let mut info = Msg::new();
-            info.string(hp::INFO_NAME, name).int(hp::INFO_TYPE, ty);
-            exp.msg(hp::EXP_HPARAM_INFOS, &info);
+            let mut info = HParamInfo::new();
+            info.set_name(name.clone());
+            info.set_field_type(match value {
+                HParamValue::Str(_) => DataType::DATA_TYPE_STRING,
+                HParamValue::Num(_) => DataType::DATA_TYPE_FLOAT64,
+                HParamValue::Bool(_) => DataType::DATA_TYPE_BOOL,
+            });
+            exp.mut_hparam_infos().push(info);
         }
         for tag in metric_tags {
-            let mut name = Msg::new();
-            name.string(hp::METRIC_NAME_TAG, tag);
-            let mut info = Msg::new();
-            info.msg(hp::METRIC_NAME, &name);
-            exp.msg(hp::EXP_METRIC_INFOS, &info);
+            let mut name = MetricName::new();
+            name.set_tag((*tag).to_owned());
+            let mut info = MetricInfo::new();
+            info.set_name(name);
+            exp.mut_metric_infos().push(info);
         }
-        let mut data = Msg::new();
-        data.int(hp::VERSION, 0).msg(hp::EXPERIMENT, &exp);
-        self.write_hparams(HPARAMS_EXPERIMENT_TAG, data, wall_time)
+        let mut data = HParamsPluginData::new();
+        data.set_experiment(exp);
+        self.write_hparams(HPARAMS_EXPERIMENT_TAG, &data, wall_time)
     }
 
     /// Writes `_hparams_/session_end_info` with the run's final status. Finished runs are
     /// reported as successful, failed and killed ones as failures (the plugin has no
     /// "killed").
     pub fn session_end(&mut self, status: RunStatus, wall_time: f64) -> Result<(), TrackError> {
-        let code = match status {
-            RunStatus::Finished => hp::STATUS_SUCCESS,
-            RunStatus::Failed | RunStatus::Killed => hp::STATUS_FAILURE,
-        };
-        let mut end = Msg::new();
-        end.int(hp::END_STATUS, code).double(hp::END_TIME_SECS, wall_time);
-        let mut data = Msg::new();
-        data.int(hp::VERSION, 0).msg(hp::SESSION_END_INFO, &end);
-        self.write_hparams(HPARAMS_SESSION_END_TAG, data, wall_time)?;
+        let mut end = SessionEndInfo::new();
+        end.set_status(match status {
+            RunStatus::Finished => Status::STATUS_SUCCESS,
+            RunStatus::Failed | RunStatus::Killed => Status::STATUS_FAILURE,
+        });
+        end.set_end_time_secs(wall_time);
+        let mut data = HParamsPluginData::new();
+        data.set_session_end_info(end);
+        self.write_hparams(HPARAMS_SESSION_END_TAG, &data, wall_time)?;
         self.session_open = false;
         Ok(())
     }
@@ -344,31 +280,44 @@ impl TensorBoard {
 
     /// Writes an hparams plugin summary: metadata only, plus the empty float tensor that
     /// TensorBoard's own writer attaches so that data providers keep the value.
-    fn write_hparams(&mut self, tag: &str, plugin_data: Msg, wall_time: f64) -> Result<(), TrackError> {
-        let mut dim = Msg::new();
-        dim.int(tensor::DIM_SIZE, 0);
-        let mut shape = Msg::new();
-        shape.msg(tensor::SHAPE_DIM, &dim);
-        let mut null_tensor = Msg::new();
-        null_tensor.int(tensor::DTYPE, tensor::DT_FLOAT).msg(tensor::SHAPE, &shape);
-        let mut v = Msg::new();
-        v.string(summary::TAG, tag)
-            .msg(summary::METADATA, &plugin_metadata("hparams", &plugin_data.into_bytes()))
-            .msg(summary::TENSOR, &null_tensor);
-        self.write_summary(0, wall_time, &v)
+    fn write_hparams(&mut self, tag: &str, plugin_data: &HParamsPluginData, wall_time: f64) -> Result<(), TrackError> {
+        let mut dim = TensorShapeProto_Dim::new();
+        dim.set_size(0);
+        let mut shape = TensorShapeProto::new();
+        shape.mut_dim().push(dim);
+        let mut null_tensor = TensorProto::new();
+        null_tensor.set_dtype(TensorDataType::DT_FLOAT);
+        null_tensor.set_tensor_shape(shape);
+        let content = self.encode(plugin_data)?;
+        let mut v = Summary_Value::new();
+        v.set_tag(tag.to_owned());
+        v.set_metadata(plugin_metadata("hparams", content));
+        v.set_tensor(null_tensor);
+        self.write_summary(0, wall_time, v)
     }
 
     /// Wraps one `Summary.Value` in a `Summary` and an `Event`, and writes it.
-    fn write_summary(&mut self, step: u64, wall_time: f64, value: &Msg) -> Result<(), TrackError> {
-        let mut s = Msg::new();
-        s.msg(summary::VALUE, value);
-        let mut ev = Msg::new();
-        ev.double(event::WALL_TIME, wall_time).int(event::STEP, step as i64).msg(event::SUMMARY, &s);
-        self.write_record(ev)
+    fn write_summary(&mut self, step: u64, wall_time: f64, value: Summary_Value) -> Result<(), TrackError> {
+        let mut summary = Summary::new();
+        summary.mut_value().push(value);
+        let mut ev = Event::new();
+        ev.set_wall_time(wall_time);
+        ev.set_step(i64::try_from(step).unwrap_or(i64::MAX));
+        ev.set_summary(summary);
+        self.write_record(&ev)
     }
 
-    fn write_record(&mut self, event: Msg) -> Result<(), TrackError> {
-        self.records.write(&event.into_bytes()).map_err(|source| TrackError::Io { path: self.path.clone(), source })
+    /// Serialises a message; a failure (only possible for a message missing required fields,
+    /// which proto3 has none of) is reported against this event file.
+    fn encode(&self, message: &impl Message) -> Result<Vec<u8>, TrackError> {
+        message
+            .write_to_bytes()
+            .map_err(|e| TrackError::Invalid(format!("{}: cannot encode a TensorBoard record: {e}", self.path.display())))
+    }
+
+    fn write_record(&mut self, event: &Event) -> Result<(), TrackError> {
+        let bytes = self.encode(event)?;
+        self.records.write(&bytes).map_err(|source| TrackError::Io { path: self.path.clone(), source })
     }
 }
 
@@ -404,23 +353,24 @@ impl Tracker for TensorBoard {
 }
 
 /// `SummaryMetadata { plugin_data { plugin_name, content } }`.
-fn plugin_metadata(plugin: &str, content: &[u8]) -> Msg {
-    let mut pd = Msg::new();
-    pd.string(summary::PLUGIN_NAME, plugin).bytes(summary::PLUGIN_CONTENT, content);
-    let mut md = Msg::new();
-    md.msg(summary::PLUGIN_DATA, &pd);
-    md
+fn plugin_metadata(plugin: &str, content: Vec<u8>) -> SummaryMetadata {
+    let mut data = SummaryMetadata_PluginData::new();
+    data.set_plugin_name(plugin.to_owned());
+    data.set_content(content);
+    let mut metadata = SummaryMetadata::new();
+    metadata.set_plugin_data(data);
+    metadata
 }
 
 /// The `google.protobuf.Value` for one hyperparameter.
-fn protobuf_value(value: &HParamValue) -> Msg {
-    let mut m = Msg::new();
+fn protobuf_value(value: &HParamValue) -> ProtoValue {
+    let mut v = ProtoValue::new();
     match value {
-        HParamValue::Str(s) => m.string(hp::STRING_VALUE, s),
-        HParamValue::Num(x) => m.double(hp::NUMBER_VALUE, *x),
-        HParamValue::Bool(b) => m.bool(hp::BOOL_VALUE, *b),
-    };
-    m
+        HParamValue::Str(s) => v.set_string_value(s.clone()),
+        HParamValue::Num(x) => v.set_number_value(*x),
+        HParamValue::Bool(b) => v.set_bool_value(*b),
+    }
+    v
 }
 
 /// Seconds since the Unix epoch, as TensorBoard's `wall_time`.
