@@ -4,6 +4,7 @@ pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod failure;
 pub mod metrics;
 pub mod plugins;
 pub mod report;

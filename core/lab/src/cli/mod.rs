@@ -87,11 +87,19 @@ pub fn brief(text: &str) -> String {
             cut = true;
             continue;
         }
-        let marker = ["\\nException raised from", "Exception raised from"].iter().find_map(|m| line.find(m));
+        // Allocation failures ("[enforce fail at alloc_cpu.cpp]") have no "Exception raised from":
+        // their frames follow at once.
+        let marker = ["\\nException raised from", "Exception raised from", "\\nframe #"]
+            .iter()
+            .filter_map(|m| line.find(m))
+            .min();
         match marker {
             Some(i) => {
                 cut = true;
-                let kept = line[..i].replace("called `Result::unwrap()` on an `Err` value: Torch(\"", "libtorch: ");
+                let mut kept = line[..i].replace("called `Result::unwrap()` on an `Err` value: Torch(\"", "libtorch: ");
+                if let Some(a) = (crate::failure::TorchFailure { message: kept.clone() }).allocation() {
+                    kept.push_str(&format!(" ({} in all)", a.requested));
+                }
                 if !kept.trim().is_empty() {
                     out.push(kept);
                 }
@@ -114,7 +122,42 @@ pub fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
         .with_writer(std::io::stderr)
         .try_init();
-    let result = match cli.command {
+    let verbose = cli.verbose;
+    // The last resort: a libtorch failure no guard nearer to it caught still ends as an error
+    // that names what failed, not as a Rust panic with a backtrace.
+    let result = crate::failure::catch(move || dispatch(cli.command)).unwrap_or_else(|failure| {
+        Err(match failure.allocation() {
+            Some(a) => anyhow::anyhow!(
+                "libtorch could not allocate {}{}; lower the sizes in the experiment (train.batch_size, eval.batch_size, \
+                 eval.num_samples, log.samples) or the command's --n / --batch-size",
+                a.requested,
+                a.device_state.map(|s| format!(" ({s})")).unwrap_or_default()
+            ),
+            None => anyhow::anyhow!(
+                "internal error: {}\nThis is a bug in lab; please report it with the command and the output of \
+                 RUST_BACKTRACE=1 lab --verbose ...",
+                failure.message
+            ),
+        })
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e, verbose);
+            if e.downcast_ref::<crate::train::TrainError>()
+                .is_some_and(|t| matches!(t, crate::train::TrainError::Interrupted { .. }))
+            {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Runs one command.
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Run(args) => run::run(args),
         Command::Plugins(args) => plugins::plugins(args),
         Command::NewPlugin(args) => new_plugin::new_plugin(args),
@@ -126,19 +169,6 @@ pub fn main() -> ExitCode {
         Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            report(&e, cli.verbose);
-            if e.downcast_ref::<crate::train::TrainError>()
-                .is_some_and(|t| matches!(t, crate::train::TrainError::Interrupted { .. }))
-            {
-                ExitCode::from(130)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
     }
 }
 
@@ -162,5 +192,14 @@ mod tests {
             "step 4: network `d`: panicked: libtorch: shape '[7]' is invalid\nThe last good checkpoint (step 4) is intact.\n(libtorch backtrace omitted; run with --verbose to see it)"
         );
         assert_eq!(brief("plain error"), "plain error");
+    }
+
+    #[test]
+    fn brief_cuts_an_allocation_failure_at_its_first_frame_and_sizes_it() {
+        let text = "architecture plugin `dcgan`: (model.config) panicked: called `Result::unwrap()` on an `Err` value: Torch(\"[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 5120000000000 bytes. Error code 12 (Cannot allocate memory)\\nframe #0: c10::ThrowEnforceNotMet(char const*)\\nframe #1: c10::alloc_cpu\")";
+        assert_eq!(
+            brief(text),
+            "architecture plugin `dcgan`: (model.config) panicked: libtorch: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 5120000000000 bytes. Error code 12 (Cannot allocate memory) (5.1 TB in all)\n(libtorch backtrace omitted; run with --verbose to see it)"
+        );
     }
 }

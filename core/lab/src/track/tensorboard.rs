@@ -310,9 +310,9 @@ impl TensorBoard {
     /// Serialises a message; a failure (only possible for a message missing required fields,
     /// which proto3 has none of) is reported against this event file.
     fn encode(&self, message: &impl Message) -> Result<Vec<u8>, TrackError> {
-        message
-            .write_to_bytes()
-            .map_err(|e| TrackError::Invalid(format!("{}: cannot encode a TensorBoard record: {e}", self.path.display())))
+        message.write_to_bytes().map_err(|e| {
+            TrackError::Invalid(format!("{}: cannot encode a TensorBoard record: {e}", self.path.display()))
+        })
     }
 
     fn write_record(&mut self, event: &Event) -> Result<(), TrackError> {

@@ -58,9 +58,17 @@ impl Trainer {
         }
 
         seed_torch(key(exp.seed, Stream::FixedZ, &[]));
-        let fixed_z = snapshot::latents(&arch, info.z_dim, device)(exp.log.samples).map_err(TrainError::Setup)?;
-        let fixed_y = (info.num_classes > 0)
-            .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
+        let (fixed_z, fixed_y) = crate::failure::catch(|| {
+            let z = snapshot::latents(&arch, info.z_dim, device)(exp.log.samples);
+            let y = (info.num_classes > 0)
+                .then(|| Tensor::arange(exp.log.samples, (Kind::Int64, device)).remainder(info.num_classes));
+            (z, y)
+        })
+        .map_err(|failure| TrainError::Config {
+            key: "log.samples".into(),
+            message: failure.explain(&format!("the sample grid's {} latents", exp.log.samples), "log.samples"),
+        })?;
+        let fixed_z = fixed_z.map_err(TrainError::Setup)?;
 
         let measures = arch.measures().map_err(|m| plugin_failure(&exp, m))?;
         let evaluator = if exp.eval.enabled() || !measures.is_empty() {

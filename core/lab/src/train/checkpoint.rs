@@ -54,6 +54,29 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The metadata key holding [`tensors_digest`] of the file's tensors.
+const CHECKSUM_KEY: &str = "lab.tensors_sha256";
+
+/// SHA-256 over every tensor's name, dtype, shape and bytes, in name order. safetensors checks
+/// the header's structure but not the data, so a flipped bit in a weight would load silently.
+fn tensors_digest<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (name, dtype, shape, bytes) in tensors {
+        // Lengths first, so that no two different tensor lists hash the same bytes.
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(format!("{dtype:?}").as_bytes());
+        hasher.update((shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            hasher.update((d as u64).to_le_bytes());
+        }
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    format!("{:x}", hasher.finalize())
+}
+
 impl Checkpoint {
     /// Writes atomically: a temporary file beside `path`, synced, then renamed over it. When any
     /// step fails (a full disk) the temporary file is removed and `path` is left as it was.
@@ -76,7 +99,10 @@ impl Checkpoint {
                 Ok((n.clone(), TensorView::new(*dt, shape.clone(), b).map_err(|e| err(e.to_string()))?))
             })
             .collect::<Result<_, CheckpointError>>()?;
-        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let mut meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let digest =
+            tensors_digest(buffers.iter().map(|(n, dt, shape, b)| (n.as_str(), *dt, shape.as_slice(), b.as_slice())));
+        meta.insert(CHECKSUM_KEY.to_string(), digest);
         let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| err(e.to_string()))?;
         let tmp = path.with_extension("safetensors.tmp");
         let written = (|| {
@@ -101,8 +127,21 @@ impl Checkpoint {
         let err = |m: String| CheckpointError::Read { path: path.to_path_buf(), message: m };
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
-        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut metadata: BTreeMap<String, String> =
+            header.metadata().clone().unwrap_or_default().into_iter().collect();
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
+        // Checkpoints written before checksums existed have none; they load as they always did.
+        if let Some(expected) = metadata.remove(CHECKSUM_KEY) {
+            let mut views = st.tensors();
+            views.sort_by(|a, b| a.0.cmp(&b.0));
+            let found = tensors_digest(views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+            if found != expected {
+                return Err(err(format!(
+                    "the tensors' checksum does not match the one written with them (SHA-256 {found}, expected \
+                     {expected}): the file is damaged"
+                )));
+            }
+        }
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             let k = kind(view.dtype()).ok_or_else(|| err(format!("tensor `{name}` has unsupported dtype")))?;
@@ -155,5 +194,22 @@ mod tests {
         let dst = Tensor::zeros([3, 4], (Kind::Float, tch::Device::Cpu));
         back.restore_into(&path, "a.w", &dst).unwrap();
         assert!(dst.equal(&c.tensors["a.w"]));
+        assert!(!back.metadata.contains_key(CHECKSUM_KEY), "the checksum is the file's, not the caller's");
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_weight_is_caught_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let mut c = Checkpoint::default();
+        c.tensors.insert("w".into(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]));
+        c.save(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The last byte is the high byte of the last float: 4.0 becomes another number.
+        *bytes.last_mut().unwrap() ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let message = Checkpoint::load(&path).err().unwrap().to_string();
+        assert!(message.contains("the tensors' checksum does not match"), "{message}");
+        assert!(message.starts_with(&path.display().to_string()), "{message}");
     }
 }

@@ -99,6 +99,15 @@ impl Trainer {
         Ok(path)
     }
 
+    /// [`run_eval`](Self::run_eval), with a libtorch failure (an evaluation batch that does not
+    /// fit) reported against `eval.batch_size`.
+    pub(super) fn guarded_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
+        let batch = self.exp.eval.batch_size;
+        crate::failure::catch(|| self.run_eval(step)).map_err(|failure| {
+            self.step_error(step, failure.explain(&format!("evaluation in batches of {batch}"), "eval.batch_size"))
+        })?
+    }
+
     /// Evaluates the EMA generator (or G without EMA) with every configured metric, logs the
     /// values as `eval/<name>`, and keeps `checkpoints/best.safetensors` by the primary metric.
     pub fn run_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
@@ -195,7 +204,7 @@ impl Trainer {
         let mut samples = None;
         let mut checkpoint = None;
         if status == RunStatus::Finished && self.evaluator.is_some() {
-            self.run_eval(self.step)?;
+            self.guarded_eval(self.step)?;
         }
         if status != RunStatus::Failed {
             samples = Some(self.write_samples(self.step)?);

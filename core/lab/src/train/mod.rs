@@ -213,7 +213,14 @@ impl Trainer {
                 return Err(TrainError::Interrupted { step: self.step, checkpoint, run: self.run.path.clone() });
             }
             let step = self.step;
-            self.train_step(step)?;
+            // Config sizes meet libtorch here: an allocation that fails is an input error.
+            match crate::failure::catch(|| self.train_step(step)) {
+                Ok(result) => result?,
+                Err(failure) => {
+                    let what = self.batch_description();
+                    return Err(self.step_error(step, failure.explain(&what, "train.batch_size")));
+                }
+            }
             self.step += 1;
             let done = self.step;
             progress.set(done);
@@ -222,13 +229,16 @@ impl Trainer {
                 progress.message(done, total, &line);
             }
             if self.exp.log.samples_every > 0 && done.is_multiple_of(self.exp.log.samples_every) && done != total {
-                self.write_samples(done)?;
+                let samples = self.exp.log.samples;
+                crate::failure::catch(|| self.write_samples(done)).map_err(|failure| {
+                    self.step_error(done, failure.explain(&format!("a sample grid of {samples} images"), "log.samples"))
+                })??;
             }
             if self.exp.checkpoint.every > 0 && done.is_multiple_of(self.exp.checkpoint.every) && done != total {
                 self.save_checkpoint()?;
             }
             if self.exp.eval.every > 0 && done.is_multiple_of(self.exp.eval.every) && done != total {
-                progress.suspend(|| self.run_eval(done).map(|_| ()))?;
+                progress.suspend(|| self.guarded_eval(done).map(|_| ()))?;
             }
         }
         Ok(())

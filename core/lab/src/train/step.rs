@@ -16,6 +16,12 @@ impl Trainer {
         TrainError::Step { step, message, checkpoint_note }
     }
 
+    /// "a batch of 64 images at 1×28×28", for errors about the batch size.
+    pub(super) fn batch_description(&self) -> String {
+        let dims: Vec<String> = self.images.size().iter().skip(1).map(|d| d.to_string()).collect();
+        format!("a batch of {} images at {}", self.exp.train.batch_size, dims.join("×"))
+    }
+
     /// Real batch `b`: images as floats in [-1, 1] (a toy mixture's points as they are), their
     /// labels, and the second domain's batch for two-domain data: the same indices and flips
     /// when paired, its own draw and flips when unpaired.
