@@ -114,7 +114,8 @@ impl Checkpoint {
         })();
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(err(e.to_string()));
+            let kept = if path.exists() { "the checkpoint already there is unchanged" } else { "nothing was written" };
+            return Err(err(format!("{e} (writing {}); {kept}", crate::failure::human_bytes(bytes.len() as u64))));
         }
         // The rename itself is durable once the folder is synced (best effort where unsupported).
         if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {

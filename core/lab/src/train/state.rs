@@ -233,8 +233,27 @@ impl Trainer {
     /// `last` is read once.
     pub(super) fn restore_latest(&mut self) -> Result<(), TrainError> {
         let (last, previous) = (self.run.last_checkpoint(), self.run.previous_checkpoint());
+        // A write cut short by a kill leaves its temporary file; it is never read, only in the way.
+        if let Ok(entries) = std::fs::read_dir(self.run.path.join("checkpoints")) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        if !last.exists() && !previous.exists() {
+            // Stopped before its first checkpoint (killed during start-up or the first steps):
+            // the freshly built state *is* step 0, so the run starts over in its own folder and
+            // the rows it had logged go.
+            eprintln!(
+                "warning: {} has no checkpoint yet (the run stopped before its first one); starting it again from step 0",
+                self.run.path.display()
+            );
+            self.metrics = MetricsLog::resume(&self.run.metrics(), 0)?;
+            return Ok(());
+        }
         if !last.exists() {
-            return self.restore(&last);
+            return self.restore(&previous);
         }
         match Checkpoint::load(&last) {
             Ok(c) => self.restore_from(&last, c),
@@ -254,12 +273,6 @@ impl Trainer {
     }
 
     fn restore(&mut self, path: &std::path::Path) -> Result<(), TrainError> {
-        if !path.exists() {
-            return Err(TrainError::Setup(format!(
-                "{}: no checkpoint to resume from; the run stopped before its first checkpoint. Start it again without --resume.",
-                path.display()
-            )));
-        }
         self.restore_from(path, Checkpoint::load(path)?)
     }
 
