@@ -124,12 +124,51 @@ fn junk_and_foreign_libraries_beside_good_plugins_are_skipped_with_a_warning() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
-    assert_eq!(warnings.len(), 1, "{err}");
+    assert_eq!(warnings.len(), 1 + usize::from(libm.is_some()), "{err}");
+    if libm.is_some() {
+        assert_eq!(
+            warnings[0],
+            format!(
+                "warning: {}: not a lab plugin library (no `lab_plugin_fingerprint` entry point); skipped",
+                dir.path().join("libforeign.so").display()
+            ),
+            "{err}"
+        );
+    }
     assert!(
-        warnings[0].starts_with(&format!(
+        warnings.last().unwrap().starts_with(&format!(
             "warning: {}: cannot load plugin library: ",
             dir.path().join("libjunk.so").display()
         )),
         "{err}"
     );
+}
+
+#[test]
+fn a_world_writable_plugin_folder_and_a_library_of_another_user_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = root().join("target/release/liblab_plugin_dcgan.so");
+    let copy = dir.path().join("liblab_plugin_dcgan.so");
+    std::fs::copy(&good, &copy).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Another owner needs root to arrange; without it only the folder is checked.
+    let chowned = std::process::Command::new("chown").arg("12345").arg(&copy).status().is_ok_and(|s| s.success());
+    let out = run(lab().args(["plugins"]).env("LAB_PLUGIN_PATH", dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out).replace(&dir.path().display().to_string(), "<dir>");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings[0],
+        "warning: plugin folder <dir> is writable by every user (mode 777); anyone could place code there that lab \
+         would run. Restrict it: chmod o-w <dir>"
+    );
+    if chowned {
+        assert_eq!(
+            warnings[1],
+            "warning: plugin library <dir>/liblab_plugin_dcgan.so belongs to another user (uid 12345); loading it runs \
+             their code as you"
+        );
+    }
+    assert_eq!(warnings.len(), 1 + usize::from(chowned), "{err}");
 }

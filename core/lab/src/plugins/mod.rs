@@ -127,22 +127,59 @@ pub fn search_path(config_paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Whether `p` is named like a dynamic library.
+/// Loading a plugin runs its code with the user's rights, so a library someone else could have
+/// written deserves a warning: a folder anyone may write to (without the sticky bit, which at
+/// least keeps others from replacing files they do not own), or a file owned by another user
+/// (root's files are trusted, as the system's own libraries are).
+fn warn_if_unsafe_to_load(path: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    let mode = meta.permissions().mode();
+    if meta.is_dir() && mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        eprintln!(
+            "warning: plugin folder {} is writable by every user (mode {:o}); anyone could place code there that lab \
+             would run. Restrict it: chmod o-w {}",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        );
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.is_file() && meta.uid() != me && meta.uid() != 0 {
+        eprintln!(
+            "warning: plugin library {} belongs to another user (uid {}); loading it runs their code as you",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.is_file() && mode & 0o002 != 0 {
+        eprintln!(
+            "warning: plugin library {} is writable by every user (mode {:o}); restrict it: chmod o-w {}",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        );
+    }
+}
+
 pub(crate) fn is_library(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("so" | "dylib" | "dll"))
 }
 
 impl Registry {
     /// Loads every plugin library on the search path. One that cannot be loaded (junk, built for
-    /// another interface) is skipped with a warning line saying why and how to fix it, so one
-    /// bad file never stops runs that do not need it; one that is not a lab plugin at all is
-    /// skipped silently.
+    /// another interface) or is not a lab plugin at all is skipped with a warning line saying why
+    /// (and how to fix it), so one bad file never stops runs that do not need it.
     pub fn discover(config_paths: &[PathBuf]) -> Result<Self, PluginError> {
         let mut files = Vec::new();
         let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
         for path in search_path(config_paths) {
             if path.is_file() {
+                warn_if_unsafe_to_load(&path);
                 files.push(path);
             } else if let Ok(read) = std::fs::read_dir(&path) {
+                warn_if_unsafe_to_load(&path);
                 let mut found: Vec<PathBuf> =
                     read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library(p)).collect();
                 // Next to the binary (a cargo target folder, which plugin crates built against this
@@ -152,6 +189,9 @@ impl Registry {
                     found.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| own.contains(&n)));
                 }
                 found.sort();
+                for file in &found {
+                    warn_if_unsafe_to_load(file);
+                }
                 files.extend(found);
             }
         }
@@ -164,7 +204,13 @@ impl Registry {
             }
             match LoadedLibrary::open(&file) {
                 Ok(Some(lib)) => registry.add(lib),
-                Ok(None) => registry.skipped.push(file),
+                Ok(None) => {
+                    eprintln!(
+                        "warning: {}: not a lab plugin library (no `lab_plugin_fingerprint` entry point); skipped",
+                        file.display()
+                    );
+                    registry.skipped.push(file)
+                }
                 Err(e) => {
                     eprintln!("warning: {e}");
                     registry.broken.push(e);
