@@ -137,3 +137,13 @@ fn nested_keys_can_be_set_from_the_environment() {
     assert_eq!(config["model"]["config"]["g_channels"].as_integer(), Some(8));
     assert_eq!(config["device"].as_str(), Some("cpu"));
 }
+
+#[test]
+fn data_fetch_inception_offline_says_where_the_file_goes_and_how_to_get_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(lab().args(["data", "fetch", "inception"]).env("XDG_CACHE_HOME", cache.path()));
+    assert!(!out.status.success());
+    let text = stderr(&out).replace(&cache.path().display().to_string(), "<cache>");
+    insta::assert_snapshot!(text);
+    assert!(!cache.path().join("lab").exists(), "nothing is created offline");
+}

@@ -27,6 +27,8 @@ pub fn lab() -> Command {
             cmd.env_remove(k);
         }
     }
+    // Nothing downloads at test time: a missing dataset or feature network is an error at once.
+    cmd.env("LAB_OFFLINE", "1");
     // Never the user's own plugin folder (~/.local/share/lab/plugins): an empty one.
     cmd.env("LAB_PLUGIN_HOME", root().join("target/no-user-plugins"));
     cmd

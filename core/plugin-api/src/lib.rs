@@ -88,6 +88,7 @@ pub mod inputs;
 pub mod library;
 pub mod loss;
 pub mod metric;
+pub mod paths;
 pub mod tensor;
 
 pub use architecture::{ArchitecturePlugin, EvalCtx, Network, Spec, VarStoreNetwork, VisualCtx};

@@ -19,12 +19,11 @@ use sha2::{Digest, Sha256};
 use crate::config::NetworkConfig;
 
 /// The file name of the standard feature network.
-pub const DEFAULT_FILE: &str = "inception-2015-12-05.pt";
+pub const DEFAULT_FILE: &str = lab_plugin_api::paths::INCEPTION_FILE;
 /// Where stylegan2-ada-pytorch publishes the TorchScript port of TF-Inception (2015-12-05).
-pub const DEFAULT_URL: &str =
-    "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt";
+pub const DEFAULT_URL: &str = lab_plugin_api::paths::INCEPTION_URL;
 /// The environment variable consulted when `features` is "".
-pub const ENV_VAR: &str = "LAB_FEATURES";
+pub const ENV_VAR: &str = lab_plugin_api::paths::FEATURES_ENV;
 
 /// How the standard network treats image size, recorded in every protocol.
 pub const RESIZE_RULE: &str = "none in lab: images go to the network at their native size as uint8; \
@@ -55,11 +54,7 @@ pub fn resolve_path(features: &str) -> (PathBuf, Source) {
 
 /// `~/.cache/lab/inception-2015-12-05.pt` (`$XDG_CACHE_HOME/lab/...` when that is set).
 pub fn default_path() -> PathBuf {
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".cache"),
-    };
-    cache.join("lab").join(DEFAULT_FILE)
+    lab_plugin_api::paths::default_feature_network()
 }
 
 /// The message for a feature file that is not there: which file, why that one, how to get it.
@@ -72,10 +67,12 @@ pub fn missing_message(path: &Path, source: &Source) -> String {
     format!(
         "feature network not found: {} ({why})\n\
          FID, KID, IS and precision/recall need a TorchScript feature network. The standard one is \
-         {DEFAULT_FILE} from stylegan2-ada-pytorch; download it once (about 100 MB):\n  \
+         {DEFAULT_FILE} from stylegan2-ada-pytorch (96 MB); `lab data fetch inception` downloads it to the \
+         default place and checks its SHA-256 (a run also does, on first use, when the network is reachable). \
+         By hand:\n  \
          mkdir -p {dir} && curl -L -o {path} {DEFAULT_URL}\n\
-         Nothing is downloaded automatically. The .pkl of the same name on api.ngc.nvidia.com \
-         (stylegan3) is a Python pickle, not TorchScript, and cannot be loaded.",
+         The .pkl of the same name on api.ngc.nvidia.com (stylegan3) is a Python pickle, not TorchScript, and \
+         cannot be loaded.",
         path.display(),
         dir = path.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into()),
         path = path.display(),

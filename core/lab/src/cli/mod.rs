@@ -58,9 +58,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Download a dataset's canonical archive and verify its checksum.
+    /// Download a dataset's canonical archive, or the feature network, and verify its checksum.
     Fetch {
-        /// `cifar10`, `fashion-mnist` or `mnist`.
+        /// `cifar10`, `fashion-mnist` or `mnist`; or `inception`, the feature network FID, KID, IS
+        /// and precision/recall use (to $LAB_FEATURES, else ~/.cache/lab/inception-2015-12-05.pt).
         name: String,
         /// Where datasets live (default: $LAB_DATA, else ~/.cache/lab/datasets).
         #[arg(long)]
@@ -173,6 +174,22 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn fetch(name: &str, root: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if name == crate::data::fetch::FEATURE_NETWORK {
+        use lab_plugin_api::paths;
+        anyhow::ensure!(
+            root.is_none(),
+            "--root is where datasets go; the feature network goes to ${} when set, else {}",
+            paths::FEATURES_ENV,
+            paths::default_feature_network().display()
+        );
+        let dest = match std::env::var_os(paths::FEATURES_ENV) {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => paths::default_feature_network(),
+        };
+        let path = crate::data::fetch::fetch_feature_network(&dest)?;
+        println!("inception: ready in {} (SHA-256 {})", path.display(), paths::INCEPTION_SHA256);
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = crate::data::DataConfig { root, ..Default::default() };
     let root = cfg.resolved_root();
     let path = crate::data::fetch(name, &root)?;

@@ -158,20 +158,95 @@ pub(crate) fn manual_instructions(dataset: &str, root: &Path) -> String {
     }
 }
 
+/// The name `lab data fetch` knows the standard feature network by.
+pub const FEATURE_NETWORK: &str = "inception";
+
+/// How to get the feature network to `dest` by hand, for error messages.
+fn feature_network_instructions(dest: &Path) -> String {
+    let dir = dest.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into());
+    format!(
+        "mkdir -p {dir} && curl -L -o {} {}, or run `lab data fetch inception` when online",
+        dest.display(),
+        lab_plugin_api::paths::INCEPTION_URL
+    )
+}
+
+/// The standard feature network as a download: one file, its published SHA-256.
+fn feature_network_remote() -> RemoteFile {
+    RemoteFile {
+        name: lab_plugin_api::paths::INCEPTION_FILE.into(),
+        urls: vec![lab_plugin_api::paths::INCEPTION_URL.into()],
+        checks: vec![Expected::Sha256(lab_plugin_api::paths::INCEPTION_SHA256.into())],
+    }
+}
+
+/// Downloads the standard feature network (TF-Inception, TorchScript) to `dest` unless a file
+/// with its published SHA-256 is already there: to `dest.part` first, verified, then renamed,
+/// with a progress bar. A file at `dest` with another hash is left alone (it may be the user's
+/// own network) and reported. `LAB_OFFLINE=1` fails at once with the instructions.
+pub fn fetch_feature_network(dest: &Path) -> Result<PathBuf, DataError> {
+    fetch_one_file(
+        FEATURE_NETWORK,
+        &feature_network_remote(),
+        dest,
+        &agent(),
+        offline(),
+        &feature_network_instructions(dest),
+    )
+}
+
+/// [`fetch_feature_network`]'s work for any single verified file, with its source, agent and
+/// network switch given (tests point it at a local server).
+pub(crate) fn fetch_one_file(
+    label: &str,
+    file: &RemoteFile,
+    dest: &Path,
+    agent: &ureq::Agent,
+    offline: bool,
+    fix: &str,
+) -> Result<PathBuf, DataError> {
+    if dest.is_file() {
+        let digests = super::checksum::digest_file(dest).map_err(DataError::io(dest, "read"))?;
+        return match digests.mismatch(&file.checks) {
+            None => Ok(dest.to_path_buf()),
+            Some((expected, actual)) => Err(DataError::Format {
+                path: dest.to_path_buf(),
+                message: format!(
+                    "already exists but is not the published {}: {} {actual}, expected {}; it was left as it is. \
+                     Delete it to download the standard file, or name your own network with the `features` key",
+                    file.name,
+                    expected.algorithm(),
+                    expected.hex()
+                ),
+            }),
+        };
+    }
+    download(agent, label, file, dest, offline, fix)?;
+    Ok(dest.to_path_buf())
+}
+
+/// `LAB_OFFLINE=1`: never touch the network.
+fn offline() -> bool {
+    std::env::var_os("LAB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The HTTP agent every download uses: bounded waits, the environment's proxy.
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(20))
+        .timeout_read(Duration::from_secs(60))
+        .try_proxy_from_env(true)
+        .user_agent(concat!("lab/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Downloads dataset `name` into `root` unless it is already there, and returns its folder.
 ///
 /// Fetchable: `fashion-mnist`, `mnist`, `cifar10`. Nothing is downloaded for files already
 /// present. Set `LAB_OFFLINE=1` to fail at once, with instructions, instead of trying the network.
 pub fn fetch(name: &str, root: &Path) -> Result<PathBuf, DataError> {
     let remote = remote(name)?;
-    let offline = std::env::var_os("LAB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0");
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(20))
-        .timeout_read(Duration::from_secs(60))
-        .try_proxy_from_env(true)
-        .user_agent(concat!("lab/", env!("CARGO_PKG_VERSION")))
-        .build();
-    fetch_remote(&remote, root, &agent, offline)
+    fetch_remote(&remote, root, &agent(), offline())
 }
 
 fn is_complete(remote: &Remote, dir: &Path) -> bool {
@@ -431,6 +506,7 @@ fn unpack(dataset: &str, archive: &Path, root: &Path, top: &str, dest: &Path) ->
 
 #[cfg(test)]
 mod tests {
+    use sha2::Digest;
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
 
@@ -594,6 +670,73 @@ mod tests {
         assert_eq!(ds.images.size(), [2, 1, 28, 28]);
         // Complete now: a second fetch touches no network (the server has stopped answering).
         assert_eq!(fetch_remote(&remote, tmp.path(), &agent(), true).unwrap(), dir);
+    }
+
+    /// The feature network as a download from `base`, with the SHA-256 of `body`.
+    fn network_from(base: &str, body: &[u8]) -> RemoteFile {
+        RemoteFile {
+            name: "inception-2015-12-05.pt".into(),
+            urls: vec![format!("{base}inception-2015-12-05.pt")],
+            checks: vec![Expected::Sha256(format!("{:x}", sha2::Sha256::digest(body)))],
+        }
+    }
+
+    #[test]
+    fn the_feature_network_downloads_verified_through_a_part_file_and_is_reused() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let base = serve(vec![("inception-2015-12-05.pt".into(), body.clone())], 1);
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("cache/lab/inception-2015-12-05.pt");
+        let file = network_from(&base, &body);
+        let got = fetch_one_file("inception", &file, &dest, &agent(), false, "by hand").unwrap();
+        assert_eq!(got, dest);
+        assert_eq!(std::fs::read(&dest).unwrap(), body);
+        assert!(!tmp.path().join("cache/lab/inception-2015-12-05.pt.part").exists());
+        // Present and verified: no request is made (the server answers only once).
+        assert_eq!(fetch_one_file("inception", &file, &dest, &agent(), false, "by hand").unwrap(), dest);
+        // The published hash is the one the command pins.
+        assert_eq!(feature_network_remote().checks, [Expected::Sha256(lab_plugin_api::paths::INCEPTION_SHA256.into())]);
+    }
+
+    #[test]
+    fn a_corrupt_feature_network_download_is_refused_and_a_users_own_file_is_left_alone() {
+        let body = b"not the network".to_vec();
+        let base = serve(vec![("inception-2015-12-05.pt".into(), body.clone())], 1);
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("inception-2015-12-05.pt");
+        let mut file = network_from(&base, b"the real network");
+        let err = fetch_one_file("inception", &file, &dest, &agent(), false, "by hand").unwrap_err().to_string();
+        assert!(err.contains("SHA-256 checksum mismatch"), "{err}");
+        assert!(err.ends_with("run `lab data fetch inception` again"), "{err}");
+        assert!(!dest.exists() && !tmp.path().join("inception-2015-12-05.pt.part").exists());
+        // A different file already there (a user's own network) is reported, not replaced.
+        std::fs::write(&dest, b"my own network").unwrap();
+        file.urls = vec!["http://127.0.0.1:1/never-asked".into()];
+        let err = fetch_one_file("inception", &file, &dest, &agent(), false, "by hand").unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: already exists but is not the published", dest.display())), "{err}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"my own network");
+    }
+
+    #[test]
+    fn offline_the_feature_network_fetch_says_how_to_get_it_by_hand() {
+        let dest = std::path::Path::new("/cache/lab/inception-2015-12-05.pt");
+        let err = fetch_one_file(
+            "inception",
+            &feature_network_remote(),
+            dest,
+            &agent(),
+            true,
+            &feature_network_instructions(dest),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "inception: cannot download https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/\
+             inception-2015-12-05.pt: LAB_OFFLINE is set. To get it by hand: mkdir -p /cache/lab && curl -L -o \
+             /cache/lab/inception-2015-12-05.pt https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/\
+             metrics/inception-2015-12-05.pt, or run `lab data fetch inception` when online"
+        );
     }
 
     #[test]

@@ -92,6 +92,23 @@ pub struct Evaluator {
     progress: bool,
 }
 
+/// On first use of the standard feature network (no `features` key, no `$LAB_FEATURES`, no file
+/// at the default place), downloads it, verified. A failed download is one warning line; the
+/// metric then says the file is missing and how to get it by hand. Nothing is tried offline.
+fn fetch_default_feature_network(metric_config: &toml::Table) {
+    let named = metric_config.get("features").and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty());
+    let from_env = std::env::var_os(lab_plugin_api::paths::FEATURES_ENV).is_some_and(|v| !v.is_empty());
+    let offline = std::env::var_os("LAB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0");
+    let dest = lab_plugin_api::paths::default_feature_network();
+    if named || from_env || offline || dest.exists() {
+        return;
+    }
+    eprintln!("The feature network is not in {} yet: downloading it (once, 96 MB)", dest.display());
+    if let Err(e) = crate::data::fetch::fetch_feature_network(&dest) {
+        eprintln!("warning: {e}");
+    }
+}
+
 fn cache_dir() -> PathBuf {
     std::env::var_os("LAB_CACHE")
         .map(PathBuf::from)
@@ -124,6 +141,9 @@ impl Evaluator {
                 registry.resolved_config(PluginKind::Metric, name, &toml::Table::new()).contains_key("features");
             if takes_features && !cfg.features.is_empty() && !table.contains_key("features") {
                 table.insert("features".into(), cfg.features.clone().into());
+            }
+            if takes_features {
+                fetch_default_feature_network(&table);
             }
             let mut metric = registry.metric(name, &table, env).map_err(|e| match e {
                 // Each metric's config lives in its own table, `eval.config.<metric>`.

@@ -55,11 +55,13 @@ fn a_missing_feature_file_says_where_to_get_it() {
         err,
         "feature network not found: /nonexistent/lab/inception-2015-12-05.pt (set by the metric's `features` key)\n\
          FID, KID, IS and precision/recall need a TorchScript feature network. The standard one is \
-         inception-2015-12-05.pt from stylegan2-ada-pytorch; download it once (about 100 MB):\n  \
+         inception-2015-12-05.pt from stylegan2-ada-pytorch (96 MB); `lab data fetch inception` downloads it to \
+         the default place and checks its SHA-256 (a run also does, on first use, when the network is reachable). \
+         By hand:\n  \
          mkdir -p /nonexistent/lab && curl -L -o /nonexistent/lab/inception-2015-12-05.pt \
          https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt\n\
-         Nothing is downloaded automatically. The .pkl of the same name on api.ngc.nvidia.com (stylegan3) \
-         is a Python pickle, not TorchScript, and cannot be loaded."
+         The .pkl of the same name on api.ngc.nvidia.com (stylegan3) is a Python pickle, not TorchScript, and \
+         cannot be loaded."
     );
     // Every metric refuses the same way, before anything else happens.
     for err in [
