@@ -1,6 +1,6 @@
 //! `lab run` tracked by a real MLflow server, started here on 127.0.0.1 and stopped after:
 //! params, metric histories and status read back; a dead server spools and `lab sync` replays.
-use lab::track::mlflow_server::MlflowServer;
+use lab_test_support::mlflow_server::{MetricPoint, MlflowServer};
 use lab_tests::*;
 
 #[test]
@@ -103,6 +103,6 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn points(history: Vec<lab::track::mlflow::MetricPoint>) -> Vec<(u64, f64)> {
+fn points(history: Vec<MetricPoint>) -> Vec<(u64, f64)> {
     history.into_iter().map(|p| (p.step, p.value)).collect()
 }

@@ -13,14 +13,11 @@ use std::path::PathBuf;
 
 mod grid;
 mod jsonl;
-pub mod local_server;
 pub mod mlflow;
-pub mod mlflow_server;
 mod proto;
 mod scatter;
 pub mod spool;
 mod tensorboard;
-pub mod tensorboard_server;
 
 pub use grid::{grid, GridImage};
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};

@@ -226,16 +226,6 @@ impl Rest {
         }
     }
 
-    /// `artifacts/list` of one folder of a run's artifacts (`""` for the root).
-    pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<Value>, RestError> {
-        let mut query = vec![("run_id", run_id)];
-        if !path.is_empty() {
-            query.push(("path", path));
-        }
-        let v = self.get("artifacts/list", &query)?;
-        Ok(v["files"].as_array().cloned().unwrap_or_default())
-    }
-
     /// The proxied-artifact URL of `path` (slash-separated, relative to the run's artifact
     /// root) for a run whose `artifact_uri` is served by this server, i.e. an
     /// `mlflow-artifacts:` URI (what `mlflow server --serve-artifacts` hands out) or an
@@ -279,14 +269,6 @@ impl Rest {
             .set("Content-Length", &len.to_string())
             .send(file);
         read_json(url, res).map(drop).map_err(PutError::Rest)
-    }
-
-    /// Downloads a file by its proxied-artifact URL.
-    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, RestError> {
-        let res = self.agent.get(url).call().map_err(|e| classify(url, e))?;
-        let mut out = Vec::new();
-        res.into_reader().read_to_end(&mut out).map_err(|e| unavailable(url, e))?;
-        Ok(out)
     }
 }
 

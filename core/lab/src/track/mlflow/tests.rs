@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::replay::stored_bits;
 use super::*;
-use crate::track::mlflow_server::MlflowServer;
+use lab_test_support::mlflow_server::MlflowServer;
 use crate::track::spool::{read_sent, read_spool, spool_path, write_sent, Entry, MlflowStatus};
 use crate::track::{read_metrics, MetricsLog, RunStatus, Tracker};
 
