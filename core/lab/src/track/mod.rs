@@ -16,7 +16,6 @@ mod jsonl;
 pub mod mlflow;
 mod proto;
 mod scatter;
-pub mod spool;
 mod tensorboard;
 
 pub use grid::{grid, GridImage};
