@@ -20,6 +20,8 @@ use crate::track::TrackError;
 const MAX_METRICS: usize = 1000;
 const MAX_PARAMS_OR_TAGS: usize = 100;
 const MAX_BATCH_BYTES: usize = 500_000;
+/// Rows read at a time when the confirmed rows are counted against the server's history.
+const CONFIRMED_ROWS_PER_READ: usize = 10_000;
 /// How many refused items are logged one by one before the rest are only counted.
 const REJECTIONS_LOGGED: usize = 5;
 
@@ -355,10 +357,16 @@ impl Uploader {
                 *extra.entry((key.clone(), step, timestamp, stored_bits(value))).or_default() += 1;
             }
         }
-        let confirmed = read_rows(&self.metrics_path(), 0, 0, self.mark.metric_bytes)?;
-        for row in &confirmed {
-            if keys.contains(&mlflow_key(&row.record.key)) {
-                *extra.entry(id(self, row)).or_default() -= 1;
+        // The confirmed rows, a bounded number at a time: the file can be long.
+        let mut from = 0;
+        while from < self.mark.metric_bytes {
+            let confirmed = read_rows(&self.metrics_path(), from, CONFIRMED_ROWS_PER_READ, 0)?;
+            let Some(last) = confirmed.last() else { break };
+            from = last.end;
+            for row in confirmed.iter().filter(|r| r.end <= self.mark.metric_bytes) {
+                if keys.contains(&mlflow_key(&row.record.key)) {
+                    *extra.entry(id(self, row)).or_default() -= 1;
+                }
             }
         }
         let mut out = Vec::new();
