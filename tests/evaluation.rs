@@ -119,7 +119,7 @@ fn a_missing_feature_network_is_one_clear_error() {
 /// table sorted and filtered by the server.
 #[test]
 fn tensorboard_hparams_dashboard_lists_both_variants() {
-    use lab::track::tensorboard_server::TensorBoardServer;
+    use lab_test_support::tensorboard_server::TensorBoardServer;
     use serde_json::{json, Value};
     let tmp = tempfile::tempdir().unwrap();
     let features = tiny_features(tmp.path());

@@ -1,10 +1,11 @@
 //! `lab run` tracked by a real MLflow server, started here on 127.0.0.1 and stopped after:
-//! params, metric histories and status read back; a dead server spools and `lab sync` replays.
-use lab::track::mlflow_server::MlflowServer;
+//! params, metric histories and status read back; after a dead server, `lab sync` sends the run
+//! folder.
+use lab_test_support::mlflow_server::{MetricPoint, MlflowServer};
 use lab_tests::*;
 
 #[test]
-fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
+fn lab_run_tracks_to_mlflow_and_sync_sends_after_an_outage() {
     let tmp = tempfile::tempdir().unwrap();
     let server = MlflowServer::start(&tmp.path().join("mlflow")).expect("mlflow server starts");
     let uri = server.uri().to_string();
@@ -29,7 +30,8 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
     assert_eq!(params.get("train.batch_size").map(String::as_str), Some("16"), "{params:?}");
     assert_eq!(params.get("model.architecture").map(String::as_str), Some("dcgan"));
 
-    // Server down for a whole run: training finishes, everything is spooled, sync replays it once.
+    // Server down for a whole run: training finishes, one warning names `lab sync`, which sends the
+    // run folder once.
     let dead = "http://127.0.0.1:9"; // discard port: nothing listens
     let runs2 = tmp.path().join("runs2");
     let out = run(lab()
@@ -38,7 +40,7 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
         .args(tiny(6))
         .env("MLFLOW_TRACKING_URI", dead));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("spooling"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("will send them"), "{}", stderr(&out));
     let run2 = only_run(&runs2, "quickstart");
     let out = run(lab().args(["sync"]).arg(&run2).args(["--uri", &uri]));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -95,14 +97,23 @@ fn lab_run_tracks_to_mlflow_and_sync_replays_after_an_outage() {
         serde_json::from_str(&std::fs::read_to_string(run3.join("mlflow.json")).unwrap()).unwrap();
     let info = server.run(state["run_id"].as_str().unwrap()).unwrap();
     assert_eq!(info["info"]["status"], "KILLED", "{info}");
-    // The interrupted run resumes from its checkpoint.
+    // The interrupted run resumes from its checkpoint, into the same MLflow run, which ends
+    // FINISHED with every step of metrics.jsonl.
+    let rows_before_resume = metrics(&run3).len();
     let out = run(lab()
         .args(["run", "--quiet", "--resume"])
         .arg(&run3)
-        .args(["--set", &format!("train.steps={}", steps + 2)]));
+        .args(["--set", &format!("train.steps={}", steps + 2)])
+        .env("MLFLOW_TRACKING_URI", &uri));
     assert!(out.status.success(), "{}", stderr(&out));
+    let run_id3 = state["run_id"].as_str().unwrap();
+    assert_eq!(server.run(run_id3).unwrap()["info"]["status"], "FINISHED");
+    let expected: Vec<(u64, f64)> =
+        metrics(&run3).into_iter().filter(|m| m.1 == "loss/d").map(|m| (m.0, m.2)).collect();
+    assert!(metrics(&run3).len() > rows_before_resume, "the resumed steps are logged");
+    assert_eq!(points(server.metric_history(run_id3, "loss/d").unwrap()), expected);
 }
 
-fn points(history: Vec<lab::track::mlflow::MetricPoint>) -> Vec<(u64, f64)> {
+fn points(history: Vec<MetricPoint>) -> Vec<(u64, f64)> {
     history.into_iter().map(|p| (p.step, p.value)).collect()
 }

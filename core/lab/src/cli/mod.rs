@@ -45,7 +45,7 @@ pub enum Command {
     NewPlugin(new_plugin::NewPluginArgs),
     /// Show a batch before and after an augmentation, as a PNG.
     AugmentPreview(augment_preview::AugmentPreviewArgs),
-    /// Replay MLflow tracking that was spooled while the server was unreachable.
+    /// Send MLflow what a run folder holds and the server lacks.
     Sync(sync::SyncArgs),
     /// A paper-style table (Markdown, LaTeX, CSV) and plots: `lab report reports/diffaugment_cifar10.toml`.
     Report(report::ReportArgs),

@@ -1,4 +1,5 @@
-//! `lab sync RUN_DIR...`: replay what MLflow tracking spooled while the server was unreachable.
+//! `lab sync RUN_DIR...`: send MLflow what a run folder holds and the server lacks (metrics the
+//! server never confirmed, params, tags, artifacts, the final status).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Run folders to replay.
+    /// Run folders to send.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// The tracking server (default: the one each run used, or $MLFLOW_TRACKING_URI).
@@ -19,7 +20,8 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
     for run in &args.runs {
         match crate::track::sync(run, args.uri.as_deref()) {
             Ok(report) if report.is_empty() => println!("{}: up to date", run.display()),
-            Ok(report) => println!("{}: {report}", run.display()),
+            // The report starts with the run folder.
+            Ok(report) => println!("{report}"),
             Err(e) => {
                 eprintln!("error: {}: {e}", run.display());
                 failed += 1;

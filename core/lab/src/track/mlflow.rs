@@ -1,29 +1,43 @@
-//! MLflow tracking against an MLflow server, with offline spooling and `lab sync` replay.
+//! MLflow tracking: an uploader that brings a run folder to an MLflow server.
 //!
-//! [`MlflowTracker`] never does network I/O on the training thread: every param, tag, metric,
-//! artifact upload and status change is appended to `<run>/mlflow-spool.jsonl` (see
-//! [`spool`](super::spool)) and handed to a background thread, which sends metrics in
-//! `runs/log-batch` requests of up to 1000 and records what the server acknowledged in
-//! `<run>/mlflow-sent`. If the server cannot be reached (at start or later) training goes on,
-//! one warning says so, and the thread retries with backoff; whatever is still unsent when the
-//! run ends is replayed by [`sync`] (`lab sync RUN_DIR`). The run's server, experiment and run
-//! id are kept in `<run>/mlflow.json`, so a sync continues the same MLflow run, or creates it
-//! if the server was never reached.
+//! The run folder is the only journal. `metrics.jsonl` (always written, see
+//! [`MetricsLog`](super::MetricsLog)), `config.toml` (the params), `manifest.json` (the final
+//! status), `summary.json`, `samples/*.png` and, when `[track.mlflow] upload_checkpoints` is
+//! set, `checkpoints/*` hold everything MLflow gets; nothing is queued in memory or in a
+//! second file. One [`Uploader`](uploader) pass reads them and sends what the server lacks.
+//! The same pass runs live, on a background thread of [`MlflowTracker`] (every
+//! `batch_window`, or at once when 1000 rows are waiting), and in [`sync`] (`lab sync RUN_DIR`).
 //!
-//! Why not the `mlflow-client` crate (0.0.1): it has no artifact call at all; it builds a new
-//! reqwest client (and tokio runtime) per request, without configurable timeouts; its
-//! `log_batch` splits a large batch itself and stops at the first failed chunk without saying
-//! which chunks were acknowledged, which a never-resend watermark needs to know; its run writer
-//! marks the run FAILED on drop; and it would add a second HTTP stack (reqwest, tokio, hyper,
-//! native-tls) next to `ureq`. The dozen REST calls used here are in `mlflow/rest.rs`.
+//! What has reached the server is recorded in one watermark file, `mlflow-sent.json` (see
+//! [`watermark`]): the number of leading rows of `metrics.jsonl` the server confirmed, with
+//! their byte length and the last confirmed line, plus fingerprints of the params and tags,
+//! the status and each artifact last confirmed. Metric points are sent once: MLflow keeps
+//! every point it is sent, so the watermark, not the server, says what is done. Params, tags,
+//! the status and artifacts are idempotent on the server, so they are simply sent again when
+//! their fingerprint is not the confirmed one.
+//!
+//! A crash between a metrics request and the watermark update is made safe by writing the
+//! batch's end (`in_flight_end`) to the watermark *before* sending it. Rows between the
+//! watermark and that end are in doubt; before they are sent again, the server's history of
+//! their keys is read, the confirmed rows are taken out of it, and the rows it still holds
+//! are skipped (counted as `already_on_server`). This does not rely on a given store
+//! dropping identical points (MLflow's SQL store does, its file store does not), and the
+//! history is read only for an uncertain batch. A metric's MLflow timestamp is derived from
+//! its row (the run's start time in `mlflow.json` plus the row's `time`), so a row maps to the
+//! same point every time it is read.
+//!
+//! If the server cannot be reached (at start or later) training goes on, one warning says
+//! so, and the thread retries with backoff; `lab sync` sends what is still missing when the
+//! run ends. `mlflow.json` keeps the server, experiment, run id and tags of the folder's
+//! MLflow run, so a sync continues the same run, or creates it if the server was never
+//! reached. A flock on `mlflow.lock` keeps a live run and a sync from sending at once.
 //!
 //! Facts about the server (mlflow 3.17.2) this relies on: artifacts are uploaded with
 //! `PUT {uri}/api/2.0/mlflow-artifacts/artifacts/<experiment_id>/<run_id>/artifacts/<path>`
-//! when the server runs with `--serve-artifacts` (the run's `artifact_uri` then reads
-//! `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`); non-finite metric values are
-//! sent as `"NaN"`/`"Infinity"`/`"-Infinity"`, and its SQL store gives ±infinity back as
-//! ±`f64::MAX` and -0.0 as 0.0; param values are limited to 6000 characters, tag values to
-//! 8000, keys to 250 characters of `[A-Za-z0-9_-. /:]`; a param, once logged, cannot change.
+//! when the server runs with `--serve-artifacts`; non-finite metric values are sent as
+//! `"NaN"`/`"Infinity"`/`"-Infinity"`, and its SQL store gives ±infinity back as ±`f64::MAX`
+//! and -0.0 as 0.0; param values are limited to 6000 characters, tag values to 8000, keys to
+//! 250 characters of `[A-Za-z0-9_-. /:]`; a param, once logged, cannot change.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -35,19 +49,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::jsonl::write_atomically;
-use super::spool::MlflowStatus;
 use super::TrackError;
 
-mod replay;
 pub(crate) mod rest;
-mod sender;
-mod sync;
 #[cfg(test)]
 mod tests;
 mod tracker;
+mod uploader;
+pub mod watermark;
 
-pub use sync::{sync, sync_with};
 pub use tracker::MlflowTracker;
+use uploader::{Failure, Target, Uploader};
 
 /// `mlflow.json` in the run folder: which server, experiment and run the folder is tracked to.
 pub const STATE_FILE: &str = "mlflow.json";
@@ -65,7 +77,7 @@ pub const MAX_TAG_VALUE: usize = 8000;
 /// MLflow's limit on param, metric and tag keys, in characters.
 pub const MAX_KEY: usize = 250;
 
-/// Timeouts and switches of the MLflow tracker.
+/// Timeouts of the MLflow uploader.
 #[derive(Debug, Clone)]
 pub struct MlflowOptions {
     /// How long to wait for a TCP connection (also bounds how long `start` can take when the
@@ -73,19 +85,15 @@ pub struct MlflowOptions {
     pub connect_timeout: Duration,
     /// Read/write timeout of one request.
     pub request_timeout: Duration,
-    /// How long metrics are collected before a batch is sent (a batch also goes out as soon
-    /// as it holds 1000 metrics).
+    /// How often the live uploader looks for new rows (it also wakes when 1000 are waiting).
     pub batch_window: Duration,
     /// The first wait before retrying an unreachable server; it doubles up to
     /// `max_retry_interval`.
     pub retry_interval: Duration,
     /// The longest wait between retries.
     pub max_retry_interval: Duration,
-    /// How long `finish` waits for the queue to drain and the artifacts to upload; what is
-    /// left stays in the spool for `lab sync`.
+    /// How long `finish` waits for the last pass; what it does not send, `lab sync` does.
     pub finish_timeout: Duration,
-    /// Also upload `checkpoints/*` at `finish` (they can be large).
-    pub upload_checkpoints: bool,
 }
 
 impl Default for MlflowOptions {
@@ -97,7 +105,32 @@ impl Default for MlflowOptions {
             retry_interval: Duration::from_secs(5),
             max_retry_interval: Duration::from_secs(60),
             finish_timeout: Duration::from_secs(30),
-            upload_checkpoints: false,
+        }
+    }
+}
+
+/// A run status as MLflow names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MlflowStatus {
+    /// In progress (also set again when a run is resumed).
+    Running,
+    /// Ran to its end.
+    Finished,
+    /// Stopped by an error.
+    Failed,
+    /// Interrupted, or its process ended without finishing the run.
+    Killed,
+}
+
+impl MlflowStatus {
+    /// The name MLflow's REST API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Finished => "FINISHED",
+            Self::Failed => "FAILED",
+            Self::Killed => "KILLED",
         }
     }
 }
@@ -119,11 +152,15 @@ pub struct MlflowState {
     pub run_id: Option<String>,
     /// This folder's identity, stored as the run's `lab.run_uid` tag.
     pub run_uid: String,
-    /// When tracking started, in milliseconds since the Unix epoch (the run's start time).
+    /// When tracking started, in milliseconds since the Unix epoch: the run's start time, and
+    /// the origin of the metrics' timestamps (a row's `time` is added to it).
     pub start_time: i64,
     /// The run's artifact root as the server reported it.
     #[serde(default)]
     pub artifact_uri: Option<String>,
+    /// The run's tags (git commit, versions, plugins), as the trainer gave them.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl MlflowState {
@@ -151,9 +188,31 @@ impl MlflowState {
         text.push('\n');
         write_atomically(&run_dir.join(STATE_FILE), text.as_bytes())
     }
+
+    /// Points the state at `uri`. Switching servers is only possible while no run was
+    /// created; returns whether the state changed.
+    fn adopt_uri(&mut self, uri: &str, run_dir: &Path) -> Result<bool, TrackError> {
+        if self.uri == uri {
+            return Ok(false);
+        }
+        if let Some(run_id) = &self.run_id {
+            return Err(TrackError::Invalid(format!(
+                "{} is tracked as run {run_id} on the MLflow server {}, not {uri}: sync it to {} \
+                 (or, to send it to {uri} as a new run, delete {STATE_FILE} and {} in the run \
+                 folder)",
+                run_dir.display(),
+                self.uri,
+                self.uri,
+                watermark::WATERMARK_FILE
+            )));
+        }
+        self.uri = uri.to_owned();
+        self.experiment_id = None;
+        Ok(true)
+    }
 }
 
-/// What a [`sync`] sent.
+/// What a [`sync`] (or one uploader pass) sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// The run folder.
@@ -176,10 +235,10 @@ pub struct SyncReport {
     pub artifacts: usize,
     /// The status set, if one was.
     pub status: Option<MlflowStatus>,
-    /// Metric points found on the server although their request was never acknowledged (the
-    /// server died before answering); not sent again.
+    /// Rows of an uncertain batch (sent, but its confirmation was lost) found on the server
+    /// and therefore not sent again.
     pub already_on_server: usize,
-    /// Entries the server refused, with its reason; they are not retried.
+    /// Items the server refused, with its reason; they are not retried.
     pub rejected: Vec<String>,
 }
 
@@ -222,30 +281,63 @@ impl std::fmt::Display for SyncReport {
     }
 }
 
-/// One point of a metric history read back from the server.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MetricPoint {
-    /// Training step.
-    pub step: u64,
-    /// The value as the server stores it (see the module docs for ±infinity and -0.0).
-    pub value: f64,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: i64,
+/// Sends everything of `run_dir` the MLflow server lacks (see the module docs): metrics past
+/// the watermark, params, tags and artifacts whose fingerprint changed, and the final status
+/// from `manifest.json`. It continues the run recorded in `mlflow.json`, or creates it if the
+/// server was never reached. `uri` overrides the recorded server, which is only allowed while
+/// the run was never created anywhere. A second sync sends nothing.
+///
+/// A run whose manifest still says `running` (its process ended without finishing) gets
+/// KILLED, with the time of its last metric as the end time.
+pub fn sync(run_dir: &Path, uri: Option<&str>) -> Result<SyncReport, TrackError> {
+    sync_with(run_dir, uri, &MlflowOptions::default())
 }
 
-/// Parses one entry of a `metrics/get-history` answer.
-pub(crate) fn history_point(v: &serde_json::Value) -> MetricPoint {
-    let value = match &v["value"] {
-        serde_json::Value::String(s) => match s.as_str() {
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => f64::NAN,
-        },
-        other => other.as_f64().unwrap_or(f64::NAN),
+/// [`sync`] with explicit timeouts.
+pub fn sync_with(run_dir: &Path, uri: Option<&str>, options: &MlflowOptions) -> Result<SyncReport, TrackError> {
+    let _lock = RunLock::acquire(run_dir)?;
+    let mut state = MlflowState::load(run_dir)?;
+    let rest = rest::Rest::new(uri.unwrap_or(&state.uri), options.connect_timeout, options.request_timeout)
+        .map_err(TrackError::Invalid)?;
+    if state.adopt_uri(rest.base(), run_dir)? {
+        state.save(run_dir)?;
+    }
+    let (status, end_time) = final_status_of(run_dir);
+    let mut uploader = Uploader::new(run_dir, rest, state)?;
+    match uploader.pass(Target::Final { status, end_time }) {
+        Ok(()) => Ok(uploader.into_report()),
+        Err(Failure::Unavailable(e)) => Err(TrackError::Invalid(format!(
+            "cannot sync {} to MLflow at {}: {}; {} (start the server and run `lab sync` again; \
+             nothing is sent twice)",
+            run_dir.display(),
+            uploader.uri(),
+            e.detail(),
+            uploader.unsent_rows()
+        ))),
+        Err(Failure::Fatal(message)) => Err(TrackError::Invalid(message)),
+        Err(Failure::Local(e)) => Err(e),
+    }
+}
+
+/// The run's final status from `manifest.json`, with its end time in milliseconds since the
+/// Unix epoch when the manifest has one. A manifest that still says `running` (or none) means
+/// the run's process is gone without finishing: KILLED, ended at its last metric.
+fn final_status_of(run_dir: &Path) -> (MlflowStatus, Option<i64>) {
+    let manifest: serde_json::Value = fs::read_to_string(run_dir.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let status = match manifest["status"].as_str() {
+        Some("finished") => MlflowStatus::Finished,
+        Some("failed") => MlflowStatus::Failed,
+        Some("killed") => MlflowStatus::Killed,
+        _ => return (MlflowStatus::Killed, None),
     };
-    // Protobuf's JSON may write 64-bit integers as strings; MLflow writes numbers.
-    let int = |x: &serde_json::Value| x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
-    MetricPoint { step: int(&v["step"]).max(0) as u64, value, timestamp: int(&v["timestamp"]) }
+    let end_time = manifest["finished"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis());
+    (status, end_time)
 }
 
 /// The key MLflow stores `key` under: characters MLflow refuses (anything but letters,
@@ -272,7 +364,7 @@ pub fn truncate_value(value: &str, limit: usize) -> String {
 /// Flattens a resolved config into MLflow params: nested tables become dotted keys
 /// (`train.lr`), strings are given without quotes, arrays (and arrays of tables) as their TOML
 /// inline text (`[0, 1, 2]`, `["a", "b"]`), everything else as TOML writes it. Empty tables
-/// give nothing. Values are not cut here; `MlflowTracker::start` cuts params to MLflow's limit.
+/// give nothing. Values are not cut here; the uploader cuts them to MLflow's limit.
 pub fn flatten_config(config: toml::Table) -> BTreeMap<String, String> {
     fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
         for (key, value) in table {
@@ -298,8 +390,9 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// An exclusive `flock` on `run_dir/mlflow.lock`: one sender per run folder, so a `lab sync`
-/// cannot race a live run into duplicate metrics. The kernel drops it when the process ends.
+/// An exclusive `flock` on `run_dir/mlflow.lock`: one uploader per run folder, so a `lab sync`
+/// cannot race a live run into sending the same rows twice. The kernel drops it when the
+/// process ends.
 #[derive(Debug)]
 struct RunLock {
     _file: File,

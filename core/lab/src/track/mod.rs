@@ -13,13 +13,9 @@ use std::path::PathBuf;
 
 mod grid;
 mod jsonl;
-pub mod local_server;
 pub mod mlflow;
-pub mod mlflow_server;
 mod scatter;
-pub mod spool;
 mod tensorboard;
-pub mod tensorboard_server;
 
 pub use grid::{grid, GridImage};
 pub use jsonl::{read_metrics, truncate_after, MetricsLog, Record};

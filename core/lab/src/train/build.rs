@@ -160,7 +160,7 @@ impl Trainer {
     }
 
     /// Starts MLflow tracking when `[track.mlflow]` or `MLFLOW_TRACKING_URI` asks for it. An
-    /// unreachable server does not stop training: the tracker spools to the run folder.
+    /// unreachable server does not stop training: `lab sync` sends the run folder later.
     pub(super) fn start_mlflow(&self) -> Result<Option<MlflowTracker>, TrainError> {
         let cfg = &self.exp.track.mlflow;
         let Some(uri) = cfg.resolved_uri() else { return Ok(None) };
@@ -172,8 +172,6 @@ impl Trainer {
             Some(member) => format!("{member}/{folder}"),
             None => folder,
         };
-        let table: toml::Table = toml::from_str(&self.exp.to_toml()).expect("our own TOML parses");
-        let params = track::flatten_config(table);
         let mut tags = BTreeMap::new();
         let m = &self.manifest;
         if let Some(c) = &m.git_commit {
@@ -189,9 +187,9 @@ impl Trainer {
         for p in &self.registry_records {
             tags.insert(format!("lab.plugin.{}.{}", p.kind, p.name), format!("{} sha256:{}", p.version, p.sha256));
         }
-        let options = MlflowOptions { upload_checkpoints: cfg.upload_checkpoints, ..MlflowOptions::default() };
+        // Params and `upload_checkpoints` are read from the run folder's config.toml.
         let tracker =
-            MlflowTracker::start_with(&uri, &experiment, &run_name, &self.run.path, &params, &tags, &options)?;
+            MlflowTracker::start_with(&uri, &experiment, &run_name, &self.run.path, &tags, &MlflowOptions::default())?;
         Ok(Some(tracker))
     }
 }

@@ -1,7 +1,7 @@
 //! The few MLflow REST calls the tracker needs, over one keep-alive `ureq` agent.
 //!
 //! Errors come in two kinds, because the tracker treats them differently: [`RestError::Unavailable`]
-//! (no answer, a timeout, a 5xx or 429: try again later, the data stays spooled) and
+//! (no answer, a timeout, a 5xx or 429: try again later; the run folder keeps the data) and
 //! [`RestError::Rejected`] (a 4xx with MLflow's `error_code`: sending the same request again
 //! will not help).
 
@@ -226,16 +226,6 @@ impl Rest {
         }
     }
 
-    /// `artifacts/list` of one folder of a run's artifacts (`""` for the root).
-    pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<Value>, RestError> {
-        let mut query = vec![("run_id", run_id)];
-        if !path.is_empty() {
-            query.push(("path", path));
-        }
-        let v = self.get("artifacts/list", &query)?;
-        Ok(v["files"].as_array().cloned().unwrap_or_default())
-    }
-
     /// The proxied-artifact URL of `path` (slash-separated, relative to the run's artifact
     /// root) for a run whose `artifact_uri` is served by this server, i.e. an
     /// `mlflow-artifacts:` URI (what `mlflow server --serve-artifacts` hands out) or an
@@ -280,14 +270,6 @@ impl Rest {
             .send(file);
         read_json(url, res).map(drop).map_err(PutError::Rest)
     }
-
-    /// Downloads a file by its proxied-artifact URL.
-    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, RestError> {
-        let res = self.agent.get(url).call().map_err(|e| classify(url, e))?;
-        let mut out = Vec::new();
-        res.into_reader().read_to_end(&mut out).map_err(|e| unavailable(url, e))?;
-        Ok(out)
-    }
 }
 
 /// A failed upload.
@@ -297,6 +279,18 @@ pub enum PutError {
     Local(std::io::Error),
     /// The request failed.
     Rest(RestError),
+}
+
+/// (step, timestamp, value) of one entry of a `metrics/get-history` answer.
+pub fn history_point(v: &Value) -> (u64, i64, f64) {
+    let value = match &v["value"] {
+        Value::String(s) if s == "Infinity" => f64::INFINITY,
+        Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+        other => other.as_f64().unwrap_or(f64::NAN),
+    };
+    // Protobuf's JSON may write 64-bit integers as strings; MLflow writes numbers.
+    let int = |x: &Value| x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    (int(&v["step"]).max(0) as u64, int(&v["timestamp"]), value)
 }
 
 /// A metric value as MLflow's JSON takes it: non-finite values as protobuf's strings.

@@ -6,11 +6,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::replay::stored_bits;
+use lab_test_support::mlflow_server::MlflowServer;
+
+use super::uploader::stored_bits;
+use super::watermark::{read_rows, Watermark};
 use super::*;
-use crate::track::mlflow_server::MlflowServer;
-use crate::track::spool::{read_sent, read_spool, spool_path, write_sent, Entry, MlflowStatus};
 use crate::track::{read_metrics, MetricsLog, RunStatus, Tracker};
+
+/// The run folders' `config.toml`: two params.
+const CONFIG: &str = "seed = 0\n[train]\nsteps = 300\n";
 
 const KEYS: [&str; 4] = ["loss/d", "loss/g", "d/real_logit", "perf/img_per_s"];
 
@@ -29,7 +33,7 @@ fn value(k: usize, step: u64) -> f64 {
 fn run_folder(root: &Path, name: &str) -> PathBuf {
     let run = root.join(name);
     fs::create_dir_all(run.join("samples")).unwrap();
-    fs::write(run.join("config.toml"), "seed = 0\n[train]\nsteps = 300\n").unwrap();
+    fs::write(run.join("config.toml"), CONFIG).unwrap();
     fs::write(run.join("manifest.json"), "{\"status\":\"running\"}\n").unwrap();
     for (i, step) in [0u32, 50].iter().enumerate() {
         let img =
@@ -54,30 +58,41 @@ fn log_steps(tracker: &mut MlflowTracker, metrics: &mut MetricsLog, steps: std::
     slowest
 }
 
+/// What the trainer does at the end: summary, manifest with the final status, then `finish`.
 fn finish_run(tracker: &mut MlflowTracker, metrics: &mut MetricsLog, status: RunStatus) -> Duration {
     let run = tracker.run_dir().to_owned();
-    fs::write(run.join("summary.json"), "{\"status\":\"done\"}\n").unwrap();
+    let name = match status {
+        RunStatus::Finished => "finished",
+        RunStatus::Failed => "failed",
+        RunStatus::Killed => "killed",
+    };
+    fs::write(run.join("summary.json"), format!("{{\"status\":\"{name}\"}}\n")).unwrap();
+    fs::write(
+        run.join("manifest.json"),
+        format!("{{\"status\":\"{name}\",\"finished\":\"2026-01-02T03:04:05+00:00\"}}\n"),
+    )
+    .unwrap();
     metrics.finish(status).unwrap();
     let t = Instant::now();
     tracker.finish(status).unwrap();
     t.elapsed()
 }
 
-fn spool_len(run: &Path) -> u64 {
-    read_spool(&spool_path(run)).unwrap().len() as u64
+/// Rows of `metrics.jsonl`, and how many of them the watermark says the server confirmed.
+fn rows_and_sent(run: &Path) -> (u64, u64) {
+    let rows = read_metrics(&run.join("metrics.jsonl")).map_or(0, |r| r.len() as u64);
+    (rows, Watermark::load(run).unwrap().metric_rows)
 }
 
-/// Waits until the server acknowledged the whole spool.
+/// Waits until the server confirmed every row of `metrics.jsonl`.
 fn wait_all_sent(run: &Path, within: Duration) {
     let t = Instant::now();
-    while read_sent(run).unwrap() < spool_len(run) {
-        assert!(
-            t.elapsed() < within,
-            "{}: {} of {} entries sent after {within:?}",
-            run.display(),
-            read_sent(run).unwrap(),
-            spool_len(run)
-        );
+    loop {
+        let (rows, sent) = rows_and_sent(run);
+        if sent == rows {
+            return;
+        }
+        assert!(t.elapsed() < within, "{}: {sent} of {rows} rows sent after {within:?}", run.display());
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -191,13 +206,13 @@ fn mlflow_tracking_against_a_real_server() {
 
 fn full_run(server: &MlflowServer, root: &Path) {
     let run = run_folder(root, "full");
-    let config: toml::Table = toml::from_str(&format!(
+    let config = format!(
         "seed = 0\n[train]\nlr = 0.0002\nbetas = [0.0, 0.99]\n[model]\narchitecture = \"dcgan\"\n\
          [model.config]\nchannels = [64, 128, 256]\nnote = \"{}\"\n",
         "x".repeat(7000)
-    ))
-    .unwrap();
-    let params = flatten_config(config);
+    );
+    fs::write(run.join("config.toml"), &config).unwrap();
+    let params = flatten_config(toml::from_str(&config).unwrap());
     let tags: BTreeMap<String, String> =
         [("git.commit", "0123abcd"), ("lab.version", "0.1.0"), ("lab.plugins", "dcgan 0.1.0, losses 0.1.0")]
             .into_iter()
@@ -206,18 +221,17 @@ fn full_run(server: &MlflowServer, root: &Path) {
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let t = Instant::now();
     let mut tracker =
-        MlflowTracker::start_with(server.uri(), "lab-tests", "full", &run, &params, &tags, &quick_options()).unwrap();
+        MlflowTracker::start_with(server.uri(), "lab-tests", "full", &run, &tags, &quick_options()).unwrap();
     let started = t.elapsed();
     let run_id = tracker.run_id().expect("the server is up").to_owned();
     let slowest = log_steps(&mut tracker, &mut metrics, 0..300);
 
-    // A sync while the tracker is live is refused: it could send entries twice.
+    // A sync while the tracker is live is refused: it could send rows twice.
     let err = sync(&run, None).unwrap_err().to_string();
     assert!(err.contains("another process") && err.contains("mlflow.lock"), "{err}");
 
-    tracker.upload_artifact(&run.join("config.toml"), "extra/config").unwrap();
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Finished);
-    assert_eq!(read_sent(&run).unwrap(), spool_len(&run), "everything acknowledged");
+    assert_eq!(rows_and_sent(&run), (1200, 1200), "every row confirmed");
 
     let got = server.run(&run_id).unwrap();
     let info = &got["info"];
@@ -255,7 +269,6 @@ fn full_run(server: &MlflowServer, root: &Path) {
     .iter()
     .map(|p| (p.to_string(), fs::metadata(run.join(p)).unwrap().len()))
     .collect();
-    want.push(("extra/config/config.toml".into(), fs::metadata(run.join("config.toml")).unwrap().len()));
     want.sort();
     assert_eq!(server.artifacts(&run_id).unwrap(), want);
     assert_eq!(
@@ -281,23 +294,22 @@ fn full_run(server: &MlflowServer, root: &Path) {
 
 fn killed_mid_run(server: &mut MlflowServer, root: &Path) {
     let run = run_folder(root, "killed");
-    let params = BTreeMap::from([("train.steps".to_owned(), "250".to_owned())]);
     let options = MlflowOptions { retry_interval: Duration::from_secs(600), ..quick_options() };
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let mut tracker =
-        MlflowTracker::start_with(server.uri(), "lab-tests", "killed", &run, &params, &BTreeMap::new(), &options)
-            .unwrap();
+        MlflowTracker::start_with(server.uri(), "lab-tests", "killed", &run, &BTreeMap::new(), &options).unwrap();
     let run_id = tracker.run_id().unwrap().to_owned();
     log_steps(&mut tracker, &mut metrics, 0..100);
     wait_all_sent(&run, Duration::from_secs(10));
-    let sent_before_kill = read_sent(&run).unwrap();
+    let sent_before_kill = rows_and_sent(&run).1;
 
     server.kill();
     let slowest = log_steps(&mut tracker, &mut metrics, 100..250);
     std::thread::sleep(Duration::from_millis(300)); // a batch goes out and fails
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Failed);
-    let unsent = spool_len(&run) - read_sent(&run).unwrap();
-    assert_eq!(read_sent(&run).unwrap(), sent_before_kill, "nothing acknowledged while down");
+    let (rows, sent) = rows_and_sent(&run);
+    let unsent = rows - sent;
+    assert_eq!(sent, sent_before_kill, "nothing confirmed while down");
     assert!(finished < Duration::from_secs(5), "finish waited {finished:?}");
 
     let t = Instant::now();
@@ -324,24 +336,44 @@ fn killed_mid_run(server: &mut MlflowServer, root: &Path) {
     assert_eq!(histories(server, &run_id), after_sync);
     assert_eq!(server.run(&run_id).unwrap()["info"]["end_time"], end_time);
 
-    // The server stored the last 300 entries but its answers were lost: rewind the watermark
-    // as such a crash would leave it. The metrics among them must not be sent again.
-    let total = spool_len(&run);
-    write_sent(&run, total - 300).unwrap();
-    let in_doubt = read_spool(&spool_path(&run)).unwrap()[(total - 300) as usize..]
-        .iter()
-        .filter(|e| matches!(e.entry, Entry::Metric { .. }))
-        .count();
+    // The server stored the last 300 rows but its answer was lost: the watermark as a crash
+    // between the request and its confirmation leaves it. Those rows must not be sent again.
+    let confirmed = Watermark::load(&run).unwrap();
+    let kept = read_rows(&run.join("metrics.jsonl"), 0, (rows - 300) as usize, 0).unwrap();
+    let last = kept.last().unwrap();
+    let rewound = Watermark {
+        metric_rows: rows - 300,
+        metric_bytes: last.end,
+        last_row: last.line.clone(),
+        in_flight_end: Some(confirmed.metric_bytes),
+        ..confirmed.clone()
+    };
+    rewound.save(&run).unwrap();
     let third = sync(&run, None).unwrap();
     assert_eq!(third.metrics, 0, "{third}");
-    assert_eq!(third.already_on_server, in_doubt);
+    assert_eq!(third.already_on_server, 300);
     assert_eq!(histories(server, &run_id), after_sync);
-    assert_eq!(read_sent(&run).unwrap(), total);
+    assert_eq!(Watermark::load(&run).unwrap(), confirmed);
+
+    // A watermark that no longer fits metrics.jsonl (the file was rewritten) puts every row in
+    // doubt: all of them are found on the server, none is sent again.
+    Watermark { last_row: "{}".into(), ..confirmed.clone() }.save(&run).unwrap();
+    let fourth = sync(&run, None).unwrap();
+    assert_eq!((fourth.metrics, fourth.already_on_server), (0, 1000), "{fourth}");
+    assert_eq!(histories(server, &run_id), after_sync);
+
+    // No watermark at all (a folder tracked by an older lab, or the file deleted) for a run
+    // that exists: the same. Params, tags, status and artifacts are simply sent again.
+    fs::remove_file(run.join(watermark::WATERMARK_FILE)).unwrap();
+    let fifth = sync(&run, None).unwrap();
+    assert_eq!((fifth.metrics, fifth.already_on_server, fifth.artifacts), (0, 1000, 6), "{fifth}");
+    assert_eq!(histories(server, &run_id), after_sync);
+    assert_eq!(server.run(&run_id).unwrap()["info"]["end_time"], end_time);
     eprintln!(
-        "killed mid-run: {sent_before_kill} entries sent before the kill, {unsent} spooled \
+        "killed mid-run: {sent_before_kill} rows sent before the kill, {unsent} written \
          after; slowest scalars() while down {:.2} ms, finish {:.0} ms, restart {:.1} s; \
-         sync: {report}; second sync sends nothing; with the watermark rewound by 300 entries, \
-         {in_doubt} metrics were found on the server and not resent",
+         sync: {report}; second sync sends nothing; with 300 rows in flight, they were found on \
+         the server and not resent; with the watermark not fitting the file, or gone, none of 1000",
         slowest.as_secs_f64() * 1e3,
         finished.as_secs_f64() * 1e3,
         restart.as_secs_f64()
@@ -352,31 +384,30 @@ fn unreachable_at_start(server: &MlflowServer, root: &Path) {
     let run = run_folder(root, "offline");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let uri = format!("http://127.0.0.1:{closed}");
-    let params = BTreeMap::from([("seed".to_owned(), "7".to_owned())]);
     let tags = BTreeMap::from([("git.commit".to_owned(), "feedbeef".to_owned())]);
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let t = Instant::now();
-    let mut tracker =
-        MlflowTracker::start_with(&uri, "lab-offline", "offline", &run, &params, &tags, &quick_options()).unwrap();
+    let mut tracker = MlflowTracker::start_with(&uri, "lab-offline", "offline", &run, &tags, &quick_options()).unwrap();
     let started = t.elapsed();
     assert!(tracker.run_id().is_none());
     assert!(started < Duration::from_secs(2), "start took {started:?}");
     let slowest = log_steps(&mut tracker, &mut metrics, 0..50);
     let finished = finish_run(&mut tracker, &mut metrics, RunStatus::Finished);
     assert!(finished < Duration::from_secs(2), "finish took {finished:?}");
-    assert_eq!(read_sent(&run).unwrap(), 0);
+    assert_eq!(rows_and_sent(&run), (200, 0));
     assert_eq!(state(&run).run_id, None);
     let start_time = state(&run).start_time;
 
     // The recorded server is still down: the sync fails, says so, and changes nothing.
     let err = sync(&run, None).unwrap_err().to_string();
     assert!(err.contains("cannot sync") && err.contains(&uri) && err.contains("nothing is sent twice"), "{err}");
-    assert_eq!(read_sent(&run).unwrap(), 0);
+    assert!(err.contains("200 rows of metrics.jsonl are not on the server yet"), "{err}");
+    assert_eq!(rows_and_sent(&run), (200, 0));
 
     let report = sync(&run, Some(server.uri())).unwrap();
     assert!(report.created_run);
     assert_eq!(report.metrics, 200);
-    assert_eq!(report.params, 1);
+    assert_eq!(report.params, 2, "seed and train.steps of config.toml");
     assert_eq!(report.tags, 2, "git.commit and lab.run_dir");
     assert_eq!(report.artifacts, 6);
     assert_eq!(report.status, Some(MlflowStatus::Finished));
@@ -386,7 +417,7 @@ fn unreachable_at_start(server: &MlflowServer, root: &Path) {
     let info = server.run(&run_id).unwrap()["info"].clone();
     assert_eq!(info["status"], "FINISHED");
     assert_eq!(info["run_name"], "offline");
-    assert_eq!(info["start_time"].as_i64(), Some(start_time), "the spooled start time");
+    assert_eq!(info["start_time"].as_i64(), Some(start_time), "the start time recorded while offline");
     assert_eq!(server.run_map(&run_id, "tags").unwrap()["git.commit"], "feedbeef");
     assert_eq!(assert_history_is_metrics_jsonl(server, &run_id, &run), 200);
     let again = sync(&run, None).unwrap();
@@ -408,16 +439,8 @@ fn back_while_running(server: &mut MlflowServer, root: &Path) {
         ..quick_options()
     };
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
-    let mut tracker = MlflowTracker::start_with(
-        server.uri(),
-        "lab-tests",
-        "back",
-        &run,
-        &BTreeMap::new(),
-        &BTreeMap::new(),
-        &options,
-    )
-    .unwrap();
+    let mut tracker =
+        MlflowTracker::start_with(server.uri(), "lab-tests", "back", &run, &BTreeMap::new(), &options).unwrap();
     let run_id = tracker.run_id().unwrap().to_owned();
     log_steps(&mut tracker, &mut metrics, 0..50);
     wait_all_sent(&run, Duration::from_secs(10));
@@ -442,19 +465,10 @@ fn back_while_running(server: &mut MlflowServer, root: &Path) {
 
 fn dropped_then_resumed(server: &MlflowServer, root: &Path) {
     let run = run_folder(root, "dropped");
-    let params = BTreeMap::from([("seed".to_owned(), "1".to_owned())]);
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
     let start = |server: &MlflowServer| {
-        MlflowTracker::start_with(
-            server.uri(),
-            "lab-tests",
-            "dropped",
-            &run,
-            &params,
-            &BTreeMap::new(),
-            &quick_options(),
-        )
-        .unwrap()
+        MlflowTracker::start_with(server.uri(), "lab-tests", "dropped", &run, &BTreeMap::new(), &quick_options())
+            .unwrap()
     };
     let mut tracker = start(server);
     let run_id = tracker.run_id().unwrap().to_owned();
@@ -464,15 +478,9 @@ fn dropped_then_resumed(server: &MlflowServer, root: &Path) {
     assert_eq!(report.status, Some(MlflowStatus::Killed), "{report}");
     let info = server.run(&run_id).unwrap()["info"].clone();
     assert_eq!(info["status"], "KILLED");
-    let last_metric = read_spool(&spool_path(&run))
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e.entry {
-            Entry::Metric { timestamp, .. } => Some(timestamp),
-            _ => None,
-        })
-        .max();
-    assert_eq!(info["end_time"].as_i64(), last_metric);
+    let last_row = read_metrics(&run.join("metrics.jsonl")).unwrap().pop().unwrap();
+    let last_metric = state(&run).start_time + (last_row.time * 1000.0).round() as i64;
+    assert_eq!(info["end_time"].as_i64(), Some(last_metric), "the time of the last metric");
 
     // Resuming continues the same MLflow run.
     let mut tracker = start(server);
@@ -500,8 +508,8 @@ impl std::io::Write for Capture {
     }
 }
 
-/// An unreachable server gives one warning line for the whole run, naming the spool and the
-/// sync command, however often sending fails. (No server needed.)
+/// An unreachable server gives one warning line for the whole run, naming metrics.jsonl and
+/// the sync command, however often sending fails. (No server needed.)
 #[test]
 fn an_unreachable_server_gives_one_warning_line() {
     let capture = Capture::default();
@@ -520,16 +528,9 @@ fn an_unreachable_server_gives_one_warning_line() {
         ..quick_options()
     };
     let mut metrics = MetricsLog::create(&run.join("metrics.jsonl")).unwrap();
-    let mut tracker = MlflowTracker::start_with(
-        &format!("http://127.0.0.1:{closed}"),
-        "e",
-        "warn",
-        &run,
-        &BTreeMap::new(),
-        &BTreeMap::new(),
-        &options,
-    )
-    .unwrap();
+    let mut tracker =
+        MlflowTracker::start_with(&format!("http://127.0.0.1:{closed}"), "e", "warn", &run, &BTreeMap::new(), &options)
+            .unwrap();
     for chunk in 0..10 {
         log_steps(&mut tracker, &mut metrics, chunk * 10..chunk * 10 + 10);
         std::thread::sleep(Duration::from_millis(50)); // several retries fail meanwhile
@@ -539,7 +540,7 @@ fn an_unreachable_server_gives_one_warning_line() {
     let run_text = run.display().to_string();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&run_text)).collect();
     assert_eq!(lines.len(), 1, "{text}");
-    let want = format!("{run_text}/mlflow-spool.jsonl and `lab sync {run_text}` will replay it");
+    let want = format!("{run_text}/metrics.jsonl keeps every metric and `lab sync {run_text}` will send them");
     assert!(lines[0].contains("WARN") && lines[0].ends_with(&want), "{}", lines[0]);
     eprintln!("{}", lines[0]);
 }

@@ -1,7 +1,7 @@
 //! Test support: a server process from the project venv (`mlflow server`, `tensorboard`) on a
 //! free 127.0.0.1 port, in its own process group, waited for until a URL answers, and killed
-//! with its whole group on drop. [`MlflowServer`](super::mlflow_server::MlflowServer) and
-//! [`TensorBoardServer`](super::tensorboard_server::TensorBoardServer) are built on it.
+//! with its whole group on drop. [`MlflowServer`](crate::mlflow_server::MlflowServer) and
+//! [`TensorBoardServer`](crate::tensorboard_server::TensorBoardServer) are built on it.
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;

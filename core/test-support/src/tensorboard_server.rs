@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::local_server::{free_port, venv, Launch, LocalServer, ServerError};
+use crate::local_server::{free_port, venv, Launch, LocalServer, ServerError};
 
 const NAME: &str = "tensorboard";
 

@@ -7,13 +7,16 @@
 //! Starting takes 10–20 s, so start one per test binary. The venv is `$LAB_VENV`, else
 //! `.venv` at the workspace root.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub use super::local_server::ServerError;
-use super::local_server::{free_port, venv, Launch, LocalServer};
-use super::mlflow::{history_point, MetricPoint};
+use serde_json::Value;
+
+pub use crate::local_server::ServerError;
+use crate::local_server::{free_port, venv, Launch, LocalServer};
 
 const NAME: &str = "mlflow server";
 
@@ -96,17 +99,24 @@ impl MlflowServer {
         Ok(())
     }
 
-    fn rest(&self) -> super::mlflow::rest::Rest {
-        super::mlflow::rest::Rest::new(&self.uri, Duration::from_secs(5), Duration::from_secs(60)).expect("an http URI")
+    /// `GET /api/2.0/mlflow/<path>` with `query`, as JSON.
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ServerError> {
+        let url = format!("{}/api/2.0/mlflow/{path}", self.uri);
+        let mut request = ureq::get(&url).timeout(Duration::from_secs(60));
+        for (k, v) in query {
+            request = request.query(k, v);
+        }
+        let text = request.call().map_err(|e| api(&url, e))?.into_string().map_err(|e| api(&url, e))?;
+        serde_json::from_str(&text).map_err(|e| api(&url, e))
     }
 
     /// `runs/get`: the run (info and data) as MLflow returns it.
     pub fn run(&self, run_id: &str) -> Result<serde_json::Value, ServerError> {
-        self.rest().get_run(run_id).map_err(api)
+        Ok(self.get("runs/get", &[("run_id", run_id)])?["run"].clone())
     }
 
     /// The run's params (or tags, with `"tags"`) as a map.
-    pub fn run_map(&self, run_id: &str, what: &str) -> Result<std::collections::BTreeMap<String, String>, ServerError> {
+    pub fn run_map(&self, run_id: &str, what: &str) -> Result<BTreeMap<String, String>, ServerError> {
         let run = self.run(run_id)?;
         Ok(run["data"][what]
             .as_array()
@@ -120,19 +130,34 @@ impl MlflowServer {
 
     /// The whole history of metric `key`, sorted by (step, timestamp).
     pub fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>, ServerError> {
-        let mut points: Vec<MetricPoint> =
-            self.rest().metric_history(run_id, key).map_err(api)?.iter().map(history_point).collect();
+        let mut points = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", "10000")];
+            if !token.is_empty() {
+                query.push(("page_token", &token));
+            }
+            let page = self.get("metrics/get-history", &query)?;
+            points.extend(page["metrics"].as_array().into_iter().flatten().map(MetricPoint::from_json));
+            match page["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() => token = t.to_owned(),
+                _ => break,
+            }
+        }
         points.sort_by_key(|p| (p.step, p.timestamp));
         Ok(points)
     }
 
     /// Every artifact file of the run, recursively: (path, size in bytes), sorted.
     pub fn artifacts(&self, run_id: &str) -> Result<Vec<(String, u64)>, ServerError> {
-        let rest = self.rest();
         let mut out = Vec::new();
         let mut folders = vec![String::new()];
         while let Some(folder) = folders.pop() {
-            for f in rest.list_artifacts(run_id, &folder).map_err(api)? {
+            let mut query = vec![("run_id", run_id)];
+            if !folder.is_empty() {
+                query.push(("path", &folder));
+            }
+            for f in self.get("artifacts/list", &query)?["files"].as_array().into_iter().flatten() {
                 let path = f["path"].as_str().unwrap_or_default().to_owned();
                 if f["is_dir"].as_bool() == Some(true) {
                     folders.push(path);
@@ -149,16 +174,48 @@ impl MlflowServer {
         Ok(out)
     }
 
-    /// Downloads one artifact of the run through the artifact proxy.
+    /// Downloads one artifact of the run through the server's artifact proxy (the run's
+    /// `artifact_uri` is `mlflow-artifacts:/<experiment>/<run>/artifacts` with
+    /// `--serve-artifacts`).
     pub fn artifact_bytes(&self, run_id: &str, path: &str) -> Result<Vec<u8>, ServerError> {
-        let rest = self.rest();
         let run = self.run(run_id)?;
-        let uri = run["info"]["artifact_uri"].as_str().unwrap_or_default();
-        let url = rest.artifact_url(uri, path).map_err(|message| ServerError::Api { server: NAME, message })?;
-        rest.get_bytes(&url).map_err(api)
+        let root = run["info"]["artifact_uri"].as_str().unwrap_or_default();
+        let Some(root) = root.strip_prefix("mlflow-artifacts:") else {
+            return Err(ServerError::Api { server: NAME, message: format!("artifacts not proxied: {root}") });
+        };
+        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{}/{path}", self.uri, root.trim_matches('/'));
+        let response = ureq::get(&url).timeout(Duration::from_secs(60)).call().map_err(|e| api(&url, e))?;
+        let mut bytes = Vec::new();
+        response.into_reader().read_to_end(&mut bytes).map_err(|e| api(&url, e))?;
+        Ok(bytes)
     }
 }
 
-fn api(e: super::mlflow::rest::RestError) -> ServerError {
-    ServerError::Api { server: NAME, message: e.to_string() }
+/// One point of a metric history as the server returns it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricPoint {
+    /// Training step.
+    pub step: u64,
+    /// The value as the server stores it: its SQL store gives ±infinity back as ±`f64::MAX`
+    /// and -0.0 as 0.0; NaN comes back as NaN.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+impl MetricPoint {
+    fn from_json(v: &Value) -> Self {
+        // Non-finite values come as protobuf's strings; 64-bit integers may come as strings.
+        let value = match &v["value"] {
+            Value::String(s) if s == "Infinity" => f64::INFINITY,
+            Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+            other => other.as_f64().unwrap_or(f64::NAN),
+        };
+        let int = |x: &Value| x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+        Self { step: int(&v["step"]).max(0) as u64, value, timestamp: int(&v["timestamp"]) }
+    }
+}
+
+fn api(url: &str, e: impl std::fmt::Display) -> ServerError {
+    ServerError::Api { server: NAME, message: format!("{url}: {e}") }
 }
