@@ -105,3 +105,8 @@ fn a_batch_larger_than_the_data_is_a_config_error_before_training() {
         "error: experiments/quickstart.toml: key `train.batch_size`: a batch of 100000000 is larger than the data: fashion-mnist holds 600 images of [1, 28, 28] (after data.fraction = 0.01); lower train.batch_size to at most 600 or use more of the data"
     );
 }
+
+#[test]
+fn deterministic_takes_true_false_or_portable() {
+    insta::assert_snapshot!(error_for("deterministic = \"yes\"\n", &[]));
+}

@@ -100,3 +100,63 @@ fn a_damaged_last_checkpoint_falls_back_to_the_previous_one() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is unreadable too"), "{}", stderr(&out));
 }
+
+/// The manifest's record of what decides CPU numerics.
+fn cpu_record(run: &std::path::Path) -> serde_json::Value {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    manifest["cpu"].clone()
+}
+
+#[test]
+fn portable_numerics_do_not_depend_on_the_cpu_instruction_set() {
+    // Two "machines": this CPU as it is, and the same CPU with oneDNN, MKL and ATen held to
+    // SSE4.1-era kernels, which is what they pick on an older CPU.
+    let older: [(&str, &str); 3] =
+        [("ATEN_CPU_CAPABILITY", "default"), ("ONEDNN_MAX_CPU_ISA", "SSE41"), ("MKL_CBWR", "COMPATIBLE")];
+    let tmp = tempfile::tempdir().unwrap();
+    let train_on = |runs: &str, older_machine: bool, mode: &str| {
+        let runs = tmp.path().join(runs);
+        let mut cmd = lab();
+        cmd.args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"]).arg(&runs).args(tiny(8));
+        cmd.args(["--set", &format!("deterministic={mode}"), "--set", "threads=1"]);
+        if older_machine {
+            cmd.envs(older);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        only_run(&runs, "quickstart")
+    };
+    let (new, old) = (train_on("new", false, "false"), train_on("old", true, "false"));
+    let isa = cpu_record(&new)["cpu_isa"].as_str().unwrap().to_string();
+    assert_eq!(cpu_record(&old)["switches"]["ONEDNN_MAX_CPU_ISA"], "SSE41", "the manifest records the switches");
+    if isa == "avx2" || isa == "avx512f" {
+        assert_ne!(
+            deterministic_metrics(&new),
+            deterministic_metrics(&old),
+            "on a {isa} CPU the capped libraries pick other kernels, so the emulation is real"
+        );
+    }
+    let (new, old) = (train_on("new-portable", false, "\"portable\""), train_on("old-portable", true, "\"portable\""));
+    assert_eq!(deterministic_metrics(&new), deterministic_metrics(&old));
+    for run in [&new, &old] {
+        let cpu = cpu_record(run);
+        assert_eq!(cpu["portable"], true, "{cpu}");
+        assert_eq!(cpu["threads"], 1, "{cpu}");
+        assert_eq!(cpu["switches"]["ONEDNN_MAX_CPU_ISA"], "SSE41", "{cpu}");
+    }
+}
+
+#[test]
+fn a_resume_with_another_thread_count_warns_that_values_may_differ() {
+    let tmp = tempfile::tempdir().unwrap();
+    let part = train(&tmp.path().join("part"), 4, &["threads=1"]);
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args([
+        "--set",
+        "train.steps=6",
+        "--set",
+        "threads=2",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::assert_snapshot!(stderr(&out).trim(), @r#"warning: resuming with 2 threads instead of 1; CPU results depend on these, so values from here on may differ from the original run's (set deterministic = "portable" for results that do not)"#);
+}

@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod failure;
 pub mod metrics;
+pub mod numerics;
 pub mod plugins;
 pub mod report;
 pub mod sample;

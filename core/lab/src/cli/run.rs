@@ -49,6 +49,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         set.push(format!("device={device:?}"));
     }
     let exp = Experiment::load(&Sources { file: Some(file.clone()), env: true, set })?;
+    if exp.deterministic == crate::config::Determinism::Portable {
+        // Before libtorch does any work: it reads the CPU switches once.
+        crate::numerics::enter_portable_mode()?;
+    }
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130);

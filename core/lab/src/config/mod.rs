@@ -24,8 +24,10 @@ pub struct Experiment {
     pub seed: u64,
     /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// On CUDA: deterministic cuDNN kernels, no benchmark autotuning.
-    pub deterministic: bool,
+    /// `true`: deterministic cuDNN kernels, no benchmark autotuning (CPU runs are deterministic
+    /// on one machine anyway). `"portable"`: also the same CPU results on every machine (see
+    /// [`crate::numerics`]).
+    pub deterministic: Determinism,
     /// CPU threads for libtorch's intra-op parallelism; 0 keeps libtorch's default (one per core).
     pub threads: usize,
     pub data: DataConfig,
@@ -48,7 +50,7 @@ impl Default for Experiment {
             name: "experiment".into(),
             seed: 0,
             device: "auto".into(),
-            deterministic: false,
+            deterministic: Determinism::Off,
             threads: 0,
             data: DataConfig::default(),
             model: ModelConfig::default(),
@@ -63,6 +65,60 @@ impl Default for Experiment {
             plugins: PluginsConfig::default(),
             track: TrackConfig::default(),
         }
+    }
+}
+
+/// `deterministic`: `false`, `true`, or `"portable"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Determinism {
+    /// Fastest kernels.
+    #[default]
+    Off,
+    /// Deterministic cuDNN kernels on CUDA.
+    On,
+    /// As `On`, plus CPU results that do not depend on the machine: a fixed thread count and
+    /// every CPU library capped at the same instruction set.
+    Portable,
+}
+
+impl Determinism {
+    /// Whether deterministic kernels are asked for at all.
+    pub fn is_on(self) -> bool {
+        self != Determinism::Off
+    }
+}
+
+impl Serialize for Determinism {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Determinism::Off => s.serialize_bool(false),
+            Determinism::On => s.serialize_bool(true),
+            Determinism::Portable => s.serialize_str("portable"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Determinism {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Determinism;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"portable\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Determinism, E> {
+                Ok(if v { Determinism::On } else { Determinism::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Determinism, E> {
+                match v {
+                    "portable" => Ok(Determinism::Portable),
+                    "true" => Ok(Determinism::On),
+                    "false" => Ok(Determinism::Off),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 

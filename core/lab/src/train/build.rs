@@ -97,6 +97,9 @@ impl Trainer {
             None => RunDir::create(&opts.runs_dir, &exp, &opts.label).map_err(io_err(&opts.runs_dir))?,
         };
         let mut manifest = Manifest::new(&exp, device, records.clone());
+        if opts.resume.is_some() {
+            warn_if_numerics_changed(&run.manifest(), &manifest);
+        }
         std::fs::write(run.config(), exp.to_toml()).map_err(io_err(&run.config()))?;
         manifest.write(&run.manifest()).map_err(io_err(&run.manifest()))?;
         // On resume, `restore` reopens it truncated to the checkpoint's step.
@@ -227,6 +230,28 @@ pub(super) fn move_to(tensors: Vec<(String, Tensor, bool)>, device: Device) -> V
         .collect()
 }
 
+/// On `--resume`: a warning when this machine or thread count decides CPU numerics differently
+/// from the one the run started on (the values after the resume may then differ from those an
+/// uninterrupted run would have logged).
+fn warn_if_numerics_changed(recorded: &std::path::Path, now: &Manifest) {
+    let Some(then) = std::fs::read_to_string(recorded)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Manifest>(&text).ok())
+        .and_then(|m| m.cpu)
+    else {
+        return;
+    };
+    let (Some(current), true) = (&now.cpu, now.device == "Cpu") else { return };
+    let changed = then.differences(current);
+    if !changed.is_empty() {
+        eprintln!(
+            "warning: resuming with {}; CPU results depend on these, so values from here on may differ from the \
+             original run's (set deterministic = \"portable\" for results that do not)",
+            changed.join(", ")
+        );
+    }
+}
+
 /// The run's device, with CUDA's settings and the thread count applied.
 pub(super) fn prepare_device(exp: &Experiment) -> Result<Device, TrainError> {
     let device = crate::config::parse_device(&exp.device).map_err(TrainError::Setup)?;
@@ -237,10 +262,15 @@ pub(super) fn prepare_device(exp: &Experiment) -> Result<Device, TrainError> {
                 exp.device
             )));
         }
-        tch::Cuda::cudnn_set_benchmark(!exp.deterministic);
+        tch::Cuda::cudnn_set_benchmark(!exp.deterministic.is_on());
     }
-    if exp.threads > 0 {
-        tch::set_num_threads(exp.threads as i32);
+    // Portable numerics need a thread count that does not depend on the machine's cores.
+    let threads = match (exp.threads, exp.deterministic) {
+        (0, crate::config::Determinism::Portable) => 1,
+        (n, _) => n,
+    };
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
     }
     Ok(device)
 }

@@ -113,6 +113,9 @@ pub struct Manifest {
     pub finished: Option<String>,
     pub status: String,
     pub resumed_from_step: Option<u64>,
+    /// What decides CPU numerics here (absent in manifests written before it was recorded).
+    #[serde(default)]
+    pub cpu: Option<crate::numerics::CpuNumerics>,
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -140,6 +143,7 @@ impl Manifest {
             finished: None,
             status: "running".into(),
             resumed_from_step: None,
+            cpu: Some(crate::numerics::CpuNumerics::current()),
         }
     }
 
