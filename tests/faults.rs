@@ -112,6 +112,44 @@ fn a_disk_that_fills_up_during_a_checkpoint_write_leaves_no_temporary_file_and_l
     assert_eq!(deterministic_metrics(&folder), deterministic_metrics(&reference));
 }
 
+#[test]
+fn a_write_error_during_a_checkpoint_write_leaves_no_temporary_file_and_last_intact_without_root() {
+    // The same fault where no tmpfs can be mounted: a file-size limit (RLIMIT_FSIZE, with SIGXFSZ
+    // ignored) makes the kernel refuse the checkpoint's writes past half its size (EFBIG), while
+    // the small files around it still fit.
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(&mut quickstart(&runs, 4, &["checkpoint.every=4"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let folder = run_folders(&runs).pop().unwrap();
+    let last = folder.join("checkpoints/last.safetensors");
+    let step_4 = std::fs::read(&last).unwrap();
+    let limit_kib = step_4.len() / 2 / 1024;
+    let mut limited = Command::new("bash");
+    lab_environment(&mut limited);
+    limited
+        .args(["-c", "trap '' XFSZ; ulimit -f \"$0\"; exec \"$@\""])
+        .arg(limit_kib.to_string())
+        .arg(lab_bin())
+        .args(["run", "--quiet", "--resume"])
+        .arg(&folder)
+        .args(["--set", "train.steps=8"]);
+    let out = run(&mut limited);
+    assert!(!out.status.success());
+    let text = stderr(&out).replace(&folder.display().to_string(), "[RUN]");
+    assert!(
+        text.starts_with(
+            "error: run [RUN]: [RUN]/checkpoints/last.safetensors: cannot write checkpoint: File too large"
+        ),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("; the checkpoint already there is unchanged"), "{text}");
+    assert_eq!(names(&folder.join("checkpoints")), ["last.safetensors", "previous.safetensors"], "no .tmp left");
+    assert_eq!(std::fs::read(&last).unwrap(), step_4, "last is the step-4 checkpoint, untouched");
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&folder).args(["--set", "train.steps=8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Free bytes on the file system holding `dir` (`df` in 1-KiB blocks).
 fn fs_free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df").args(["-k", "--output=avail"]).arg(dir).output().unwrap();

@@ -19,6 +19,13 @@ pub fn lab_bin() -> PathBuf {
 /// A `lab` command with a clean environment for config and plugins.
 pub fn lab() -> Command {
     let mut cmd = Command::new(lab_bin());
+    lab_environment(&mut cmd);
+    cmd
+}
+
+/// The environment every test's `lab` runs in, for a command that starts `lab` itself (through
+/// a shell that sets limits first, say).
+pub fn lab_environment(cmd: &mut Command) {
     cmd.current_dir(root());
     // The binary must find libtorch through its rpath alone.
     cmd.env_remove("LD_LIBRARY_PATH");
@@ -31,7 +38,6 @@ pub fn lab() -> Command {
     cmd.env("LAB_OFFLINE", "1");
     // Never the user's own plugin folder (~/.local/share/lab/plugins): an empty one.
     cmd.env("LAB_PLUGIN_HOME", root().join("target/no-user-plugins"));
-    cmd
 }
 
 /// Runs and returns the output, printing it when `verbose` tests need it.
