@@ -176,6 +176,15 @@ fn bigan_probes_its_encoder_and_draws_reconstructions() {
     // E steps with G: its optimizer state is in the checkpoint.
     let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
     assert!(c.tensors.keys().any(|n| n.starts_with("optim.encoder.")), "{:?}", c.tensors.keys().collect::<Vec<_>>());
+    // `lab eval` measures the model again from its last checkpoint (the encoder included), with
+    // no metric plugin, and gets exactly what training logged at that step.
+    let out = run(lab().args(["eval"]).arg(&run_dir).args(["--checkpoint", "last"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = lab_tests::stdout(&out);
+    for key in ["probe_1nn", "probe_1nn_random_encoder", "reconstruction_ratio"] {
+        let logged = values(&run_dir, &format!("eval/{key}")).last().unwrap().1;
+        assert!(printed.contains(&format!("{key}: {logged}\n")), "{key} = {logged} expected in:\n{printed}");
+    }
 }
 
 #[test]

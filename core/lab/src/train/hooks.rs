@@ -125,7 +125,7 @@ impl Trainer {
             let mut host = ModelEvalHost {
                 architecture: &self.arch_name,
                 ema: self.ema.as_mut().map(|e| &mut e.handle),
-                nets: &mut self.nets,
+                nets: EvalNetworks::Trainer(&mut self.nets),
                 reference,
                 reference_labels,
                 train: &self.images,
@@ -133,22 +133,8 @@ impl Trainer {
                 device: self.device,
                 num_classes: self.num_classes,
             };
-            seed_torch(key(self.exp.seed, Stream::Eval, &[u64::MAX]));
-            let start = Instant::now();
-            match self.arch.evaluate(&mut host) {
-                Ok(values) if !values.is_empty() => {
-                    r.protocol["model"] = serde_json::json!({
-                        "architecture": self.arch_name,
-                        "measures": values.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
-                        "seconds": start.elapsed().as_secs_f64(),
-                    });
-                    for v in values {
-                        r.higher_is_better.insert(v.name.clone(), v.higher_is_better);
-                        r.values.insert(v.name, v.value);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => result = Err(format!("architecture `{}` failed to measure itself: {e}", self.arch_name)),
+            if let Err(m) = measure_architecture(&self.arch, &mut host, self.exp.seed, r) {
+                result = Err(m);
             }
         }
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));

@@ -229,12 +229,38 @@ impl VisualHost for GridHost<'_> {
     }
 }
 
+/// The networks an evaluation runs: the trainer's, or those `lab eval` loaded from a checkpoint.
+pub(super) enum EvalNetworks<'a> {
+    Trainer(&'a mut [Net]),
+    Loaded(&'a mut [(String, NetworkHandle)]),
+}
+
+impl EvalNetworks<'_> {
+    /// Runs network `name` in eval mode without autograd.
+    fn run(&mut self, architecture: &str, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        match self {
+            EvalNetworks::Trainer(nets) => run_for_sampling(None, nets, architecture, name, inputs),
+            EvalNetworks::Loaded(nets) => {
+                let known: Vec<String> = nets.iter().map(|(n, _)| n.clone()).collect();
+                let Some((_, handle)) = nets.iter_mut().find(|(n, _)| n == name) else {
+                    return Err(Error::new(format!(
+                        "architecture `{architecture}` has no network `{name}` (it has: {})",
+                        known.join(", ")
+                    )));
+                };
+                tch::no_grad(|| handle.forward(inputs, false))
+                    .map_err(|e| e.context(format!("network `{name}` of architecture `{architecture}`")))
+            }
+        }
+    }
+}
+
 /// What an architecture's `evaluate` may use: its networks (as for pictures) and two splits,
 /// the evaluation's reference images and the run's training images.
 pub(super) struct ModelEvalHost<'a> {
     pub architecture: &'a str,
     pub ema: Option<&'a mut NetworkHandle>,
-    pub nets: &'a mut [Net],
+    pub nets: EvalNetworks<'a>,
     /// uint8 NCHW, wherever they live; batches go to `device`.
     pub reference: &'a Tensor,
     pub reference_labels: Option<&'a Tensor>,
@@ -267,7 +293,12 @@ impl ModelEvalHost<'_> {
 
 impl EvalHost for ModelEvalHost<'_> {
     fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        run_for_sampling(self.ema.as_deref_mut(), self.nets, self.architecture, name, inputs)
+        match (self.ema.as_deref_mut(), name) {
+            (Some(ema), "generator") => {
+                tch::no_grad(|| ema.forward(inputs, false)).map_err(|e| e.context("network `generator` (EMA)"))
+            }
+            _ => self.nets.run(self.architecture, name, inputs),
+        }
     }
     fn count(&mut self, split: &str) -> Result<i64> {
         Ok(self.split(split)?.0.size()[0])
@@ -284,4 +315,31 @@ impl EvalHost for ModelEvalHost<'_> {
     fn num_classes(&mut self) -> Result<i64> {
         Ok(self.num_classes)
     }
+}
+
+/// Runs the architecture's own measures (seeded as at every evaluation, so training and
+/// `lab eval` give the same values) and adds them, with their protocol, to `result`.
+pub(super) fn measure_architecture(
+    arch: &lab_plugin_api::host::Architecture,
+    host: &mut ModelEvalHost<'_>,
+    seed: u64,
+    result: &mut crate::metrics::EvalResult,
+) -> std::result::Result<(), String> {
+    crate::seeds::seed_torch(crate::seeds::key(seed, crate::seeds::Stream::Eval, &[u64::MAX]));
+    let start = std::time::Instant::now();
+    let values = arch
+        .evaluate(host)
+        .map_err(|e| format!("architecture `{}` failed to measure itself: {e}", host.architecture))?;
+    if !values.is_empty() {
+        result.protocol["model"] = serde_json::json!({
+            "architecture": host.architecture,
+            "measures": values.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        for v in values {
+            result.higher_is_better.insert(v.name.clone(), v.higher_is_better);
+            result.values.insert(v.name, v.value);
+        }
+    }
+    Ok(())
 }

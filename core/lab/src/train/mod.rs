@@ -35,7 +35,7 @@ use crate::metrics::{EvalResult, Evaluator};
 use crate::plugins::{PluginError, Registry};
 use crate::seeds::{key, seed_torch, SplitMix64, Stream};
 use crate::track::{self, GridImage, MetricsLog, MlflowOptions, MlflowTracker, RunStatus, TensorBoard, Tracker};
-use host::{GridHost, ModelEvalHost, PhaseHost};
+use host::{measure_architecture, EvalNetworks, GridHost, ModelEvalHost, PhaseHost};
 use progress::Progress;
 use sampler::Sampler;
 

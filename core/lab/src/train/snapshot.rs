@@ -8,6 +8,7 @@ use lab_plugin_api::{BuildEnv, PluginKind};
 use tch::{Device, Kind, Tensor};
 
 use super::build::{plugin_failure, prepare_device};
+use super::host::{measure_architecture, EvalNetworks, ModelEvalHost};
 use super::{checkpoint::Checkpoint, TrainError};
 use crate::config::Experiment;
 use crate::data;
@@ -16,9 +17,16 @@ use crate::plugins::Registry;
 
 /// The generator the run samples from (the EMA when it kept one), ready to evaluate.
 pub struct GeneratorSnapshot {
-    // Dropped before the architecture that built it.
+    // Dropped before the architecture that built them.
     generator: NetworkHandle,
+    /// Every network of the checkpoint (not the EMA), built when the architecture measures
+    /// itself (an encoder's probes need the encoder).
+    networks: Vec<(String, NetworkHandle)>,
     _arch: Architecture,
+    architecture: String,
+    checkpoint: std::path::PathBuf,
+    /// The run's training images and labels (the `train` split of an architecture's measures).
+    train: data::Dataset,
     registry: Registry,
     env: BuildEnv,
     device: Device,
@@ -58,7 +66,11 @@ impl GeneratorSnapshot {
         let step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
         Ok(Self {
             generator,
+            networks: Vec::new(),
             _arch: arch,
+            architecture: exp.model.architecture.clone(),
+            checkpoint: path,
+            train: dataset,
             registry,
             env,
             device,
@@ -127,13 +139,55 @@ impl GeneratorSnapshot {
         Ok(x)
     }
 
-    /// Evaluates the snapshot with `exp`'s metrics, exactly as training does at this step.
+    /// The names of the values the architecture computes about itself (none for most).
+    pub fn measures(&self) -> Result<Vec<String>, TrainError> {
+        self._arch.measures().map_err(|e| TrainError::Setup(format!("architecture `{}`: {e}", self.architecture)))
+    }
+
+    /// Evaluates the snapshot with `exp`'s metrics and the architecture's own measures, exactly
+    /// as training does at this step.
     pub fn evaluate(&mut self, exp: &Experiment) -> Result<EvalResult, TrainError> {
-        let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?;
+        let measures = self.measures()?;
+        let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?
+            .with_measures(measures.clone());
         let latent = latents(&self._arch, self.z_dim, self.device);
-        evaluator
+        let mut result = evaluator
             .evaluate(self.step, exp.seed, self.num_classes, latent, images_of(&mut self.generator))
-            .map_err(|m| TrainError::Setup(format!("evaluation failed: {m}")))
+            .map_err(|m| TrainError::Setup(format!("evaluation failed: {m}")))?;
+        if !measures.is_empty() {
+            self.load_networks(exp)?;
+            let (reference, reference_labels) = evaluator.reference();
+            let mut host = ModelEvalHost {
+                architecture: &self.architecture,
+                ema: self.ema.then_some(&mut self.generator),
+                nets: EvalNetworks::Loaded(&mut self.networks),
+                reference,
+                reference_labels,
+                train: &self.train.images,
+                train_labels: self.train.labels.as_ref(),
+                device: self.device,
+                num_classes: self.num_classes,
+            };
+            measure_architecture(&self._arch, &mut host, exp.seed, &mut result).map_err(TrainError::Setup)?;
+        }
+        Ok(result)
+    }
+
+    /// Builds every network the architecture declares and restores its trained weights (`net.*`).
+    fn load_networks(&mut self, exp: &Experiment) -> Result<(), TrainError> {
+        if !self.networks.is_empty() {
+            return Ok(());
+        }
+        let c = Checkpoint::load(&self.checkpoint)?;
+        for spec in self._arch.info().map_err(|e| plugin_failure(exp, e))?.networks {
+            let name = spec.name;
+            let network = self._arch.build(&name).map_err(|e| plugin_failure(exp, e))?;
+            for (tensor, t, _) in network.tensors().map_err(|e| plugin_failure(exp, e))? {
+                c.restore_into(&self.checkpoint, &format!("net.{name}.{tensor}"), &t)?;
+            }
+            self.networks.push((name, network));
+        }
+        Ok(())
     }
 }
 
