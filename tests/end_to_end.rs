@@ -31,6 +31,8 @@ fn quickstart_runs_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "finished");
     assert_eq!(summary["steps"], 8);
+    // Losses are checked on the device: the core reads nothing to the host inside a step.
+    assert_eq!(summary["host_reads_in_steps"], 0);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "finished");

@@ -58,15 +58,19 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_the_loss() {
     let out = run(lab().arg("run").arg(&exp).args(&set).arg("--runs-dir").arg(&runs).env("LAB_PLUGIN_PATH", &so));
     assert!(!out.status.success());
     let err = stderr(&out);
-    // Call 8 is the fake batch of step 2's D phase.
+    // Call 8 is the fake batch of step 2's D phase. The loss is tested on the device and read at
+    // the next check (the checkpoint due after step 4), which names the first bad step.
     assert!(
-        err.contains("step 2: the discriminator loss (`non-saturating`) is NaN; training stopped before applying it."),
+        err.contains(
+            "step 2: the discriminator loss (`non-saturating`) is NaN; the run stopped at its next check (step 4) \
+             and wrote no checkpoint after it."
+        ),
         "{err}"
     );
     assert!(err.contains("The last good checkpoint (step 2) is intact"), "{err}");
     let run_dir = only_run(&runs, "panicky");
-    let c = std::fs::metadata(run_dir.join("checkpoints/last.safetensors")).unwrap();
-    assert!(c.len() > 0);
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    assert_eq!(c.metadata["step"], "2", "the checkpoint is from before the bad step");
 }
 
 #[test]

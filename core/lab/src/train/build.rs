@@ -135,6 +135,8 @@ impl Trainer {
             manifest: Manifest::new(&exp, device, Vec::new()),
             last_checkpoint_step: None,
             sums: BTreeMap::new(),
+            nonfinite: nonfinite::Watch::new(device),
+            host_reads_in_steps: 0,
             interval_start: Instant::now(),
             interval_images: 0,
             run_start: Instant::now(),

@@ -8,7 +8,7 @@ impl Trainer {
         let elapsed = self.interval_start.elapsed().as_secs_f64().max(1e-9);
         let mut values: Vec<(String, f64)> = std::mem::take(&mut self.sums)
             .into_iter()
-            .map(|(k, (sum, n))| (k, sum.double_value(&[]) / n as f64))
+            .map(|(k, (sum, n))| (k, nonfinite::read_f64(&sum) / n as f64))
             .collect();
         if let Some(a) = &self.augment {
             let scalars =
@@ -99,6 +99,20 @@ impl Trainer {
         Ok(path)
     }
 
+    /// Stops the run if a loss was non-finite since it (re)started, naming the first one.
+    pub(super) fn stop_if_nonfinite(&self) -> Result<(), TrainError> {
+        let Some(bad) = self.nonfinite.check() else { return Ok(()) };
+        let value = if bad.value.is_nan() { "NaN".to_string() } else { bad.value.to_string() };
+        Err(self.step_error(
+            bad.step,
+            format!(
+                "{} is {value}; the run stopped at its next check (step {}) and wrote no checkpoint after it. Lower \
+                 the learning rate, check the data range, or enable a gradient penalty.",
+                bad.loss, self.step
+            ),
+        ))
+    }
+
     /// [`run_eval`](Self::run_eval), with a libtorch failure (an evaluation batch that does not
     /// fit) reported against `eval.batch_size`.
     pub(super) fn guarded_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
@@ -171,6 +185,8 @@ impl Trainer {
     /// `previous.safetensors` (a hard link made before the new file is renamed in, so there is
     /// always a `last`, and a `last` damaged later still has a fallback).
     pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        // Never from a poisoned state: a non-finite loss since the last check stops the run here.
+        self.stop_if_nonfinite()?;
         let path = self.run.last_checkpoint();
         let c = self.checkpoint_tensors()?;
         if path.exists() {
@@ -222,6 +238,7 @@ impl Trainer {
             final_scalars: self.last_scalars.clone(),
             samples,
             checkpoint,
+            host_reads_in_steps: self.host_reads_in_steps,
         };
         write_json(&self.run.summary(), &summary).map_err(io_err(&self.run.summary()))?;
         self.manifest.finished = Some(run_dir::now());

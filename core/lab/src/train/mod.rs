@@ -5,6 +5,7 @@ mod build;
 mod checkpoint;
 mod hooks;
 mod host;
+mod nonfinite;
 pub mod optim;
 pub mod plan;
 mod progress;
@@ -110,6 +111,10 @@ pub struct Summary {
     pub final_scalars: BTreeMap<String, f64>,
     pub samples: Option<PathBuf>,
     pub checkpoint: Option<PathBuf>,
+    /// Values the core read from the device inside training steps (logging, grids, evaluations
+    /// and checkpoints excluded): 0, so a GPU never waits on the host between logging steps.
+    /// (A plugin's own reads, e.g. a loss that keeps host-side state, are not counted.)
+    pub host_reads_in_steps: u64,
 }
 
 /// Options that are not part of the experiment config.
@@ -156,6 +161,11 @@ pub struct Trainer {
     last_checkpoint_step: Option<u64>,
     // Interval accumulators, kept on the device so the hot loop never syncs.
     sums: BTreeMap<String, (Tensor, u64)>,
+    /// Values the core read to the host during training steps (logging excluded): zero by design.
+    host_reads_in_steps: u64,
+    /// The first non-finite loss since the run (re)started, kept on the device and read only at
+    /// logging, sample, evaluation and checkpoint steps (see [`nonfinite::Watch`]).
+    nonfinite: nonfinite::Watch,
     interval_start: Instant,
     interval_images: u64,
     run_start: Instant,
@@ -213,8 +223,11 @@ impl Trainer {
                 return Err(TrainError::Interrupted { step: self.step, checkpoint, run: self.run.path.clone() });
             }
             let step = self.step;
+            let reads_before = nonfinite::HOST_READS.load(Ordering::Relaxed);
             // Config sizes meet libtorch here: an allocation that fails is an input error.
-            match crate::failure::catch(|| self.train_step(step)) {
+            let stepped = crate::failure::catch(|| self.train_step(step));
+            self.host_reads_in_steps += nonfinite::HOST_READS.load(Ordering::Relaxed) - reads_before;
+            match stepped {
                 Ok(result) => result?,
                 Err(failure) => {
                     let what = self.batch_description();
@@ -224,6 +237,14 @@ impl Trainer {
             self.step += 1;
             let done = self.step;
             progress.set(done);
+            let logging = done.is_multiple_of(self.exp.log.every) || done == total;
+            let sampling = self.exp.log.samples_every > 0 && done.is_multiple_of(self.exp.log.samples_every);
+            let checkpointing = self.exp.checkpoint.every > 0 && done.is_multiple_of(self.exp.checkpoint.every);
+            let evaluating = self.exp.eval.every > 0 && done.is_multiple_of(self.exp.eval.every);
+            if logging || sampling || checkpointing || evaluating {
+                // The one place losses are checked: where the device is read anyway.
+                self.stop_if_nonfinite()?;
+            }
             if done.is_multiple_of(self.exp.log.every) || done == total {
                 let line = self.log_scalars(done)?;
                 progress.message(done, total, &line);

@@ -144,7 +144,8 @@ impl Trainer {
     }
 
     /// Back-propagates each group's loss into its own networks' parameters, then steps them.
-    /// A non-finite loss stops the run before anything is applied.
+    /// A non-finite loss is noted on the device (no host sync); the next logging, sample,
+    /// evaluation or checkpoint step reads the note and stops the run naming the first one.
     fn apply_groups(&mut self, step: u64, name: &str, groups: &[Group]) -> Result<(), TrainError> {
         let loss_name = self.exp.loss.name.clone();
         // Every group's gradients first, then every step: a step changes parameters in place,
@@ -154,13 +155,7 @@ impl Trainer {
         for (i, (networks, loss)) in groups.iter().enumerate() {
             let Some(loss) = loss else { continue };
             let key_name = loss_key(name, networks, groups.len());
-            let value = loss.double_value(&[]);
-            if !value.is_finite() {
-                return Err(self.step_error(step, format!(
-                    "the {} loss (`{loss_name}`) is {value}; training stopped before applying it. Lower the learning rate, check the data range, or enable a gradient penalty.",
-                    phase_label(name)
-                )));
-            }
+            self.nonfinite.watch(step, &format!("the {} loss (`{loss_name}`)", phase_label(name)), loss);
             let targets: Vec<usize> =
                 self.nets.iter().enumerate().filter(|(_, n)| networks.contains(&n.name)).map(|(k, _)| k).collect();
             let params: Vec<Tensor> =
