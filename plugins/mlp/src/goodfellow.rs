@@ -170,13 +170,18 @@ impl ArchitecturePlugin for GanMlp {
 #[serde(default, deny_unknown_fields)]
 pub struct CganMlpConfig {
     pub z_dim: i64,
-    /// Dropout's drop probability on G's and D's hidden layers.
+    /// Dropout's drop probability on D's hidden layers.
     pub dropout: f64,
+    /// Dropout's drop probability on G's hidden layers (the paper: 0.5, as D's).
+    pub generator_dropout: f64,
+    /// `"unit"`: z from U(0, 1), the paper's "unit hypercube"; `"centred"`: U(−√3, √3), the
+    /// original GAN code's unit-variance noise.
+    pub noise: String,
 }
 
 impl Default for CganMlpConfig {
     fn default() -> Self {
-        Self { z_dim: 100, dropout: 0.5 }
+        Self { z_dim: 100, dropout: 0.5, generator_dropout: 0.5, noise: "unit".into() }
     }
 }
 
@@ -194,12 +199,12 @@ impl ArchitecturePlugin for CganMlp {
 
     fn create(config: CganMlpConfig, env: BuildEnv) -> Result<Self> {
         check::positive("z_dim", config.z_dim)?;
-        if !(0.0..1.0).contains(&config.dropout) {
-            return Err(Error::config(
-                "dropout",
-                format!("expected a drop probability in [0, 1), found {}", config.dropout),
-            ));
+        for (key, p) in [("dropout", config.dropout), ("generator_dropout", config.generator_dropout)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::config(key, format!("expected a drop probability in [0, 1), found {p}")));
+            }
         }
+        check::one_of("noise", &config.noise, &["unit", "centred"])?;
         if env.data.num_classes < 2 {
             return Err(Error::new("`cgan-mlp` is class-conditional: it needs labelled data (Fashion-MNIST, MNIST, CIFAR-10, a labelled image folder)"));
         }
@@ -228,6 +233,7 @@ impl ArchitecturePlugin for CganMlp {
         };
         match name {
             "generator" => {
+                let g_drop = self.config.generator_dropout;
                 let z_fc = uniform_linear(&(&p / "z_fc"), self.config.z_dim, 200, 0.05);
                 let y_fc = uniform_linear(&(&p / "y_fc"), k, 1000, 0.05);
                 let joint = uniform_linear(&(&p / "joint"), 1200, 1200, 0.05);
@@ -236,8 +242,9 @@ impl ArchitecturePlugin for CganMlp {
                     vs,
                     forward: move |i: &[Tensor], train| {
                         let y = labels(i)?;
-                        let h = Tensor::cat(&[i[0].apply(&z_fc).relu(), y.apply(&y_fc).relu()], 1).dropout(drop, train);
-                        let h = h.apply(&joint).relu().dropout(drop, train);
+                        let h =
+                            Tensor::cat(&[i[0].apply(&z_fc).relu(), y.apply(&y_fc).relu()], 1).dropout(g_drop, train);
+                        let h = h.apply(&joint).relu().dropout(g_drop, train);
                         Ok(vec![image(h.apply(&out).sigmoid(), &env)])
                     },
                 }))
@@ -262,8 +269,9 @@ impl ArchitecturePlugin for CganMlp {
         }
     }
 
-    /// U(0, 1): "uniform in the unit hypercube".
+    /// U(0, 1): "uniform in the unit hypercube"; or centred, U(−√3, √3).
     fn sample_latent(&self, n: i64) -> Result<Option<Tensor>> {
-        Ok(Some(Tensor::rand([n, self.config.z_dim], (Kind::Float, self.env.device()))))
+        let u = Tensor::rand([n, self.config.z_dim], (Kind::Float, self.env.device()));
+        Ok(Some(if self.config.noise == "centred" { (u * 2.0 - 1.0) * 3f64.sqrt() } else { u }))
     }
 }

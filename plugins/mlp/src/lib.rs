@@ -203,6 +203,17 @@ mod tests {
         assert_eq!((report.generator_parameters, report.discriminator_parameters), (g, d));
         let err = architecture::create::<CganMlp>("", TOY).err().unwrap();
         assert!(err.to_string().contains("needs labelled data"), "{err}");
+        // The paper's noise is U(0, 1); the ablation's is centred, U(−√3, √3).
+        let z = arch.latents(4000).unwrap();
+        assert!(z.min().double_value(&[]) >= 0.0 && z.max().double_value(&[]) <= 1.0);
+        let centred = architecture::create::<CganMlp>("noise = \"centred\"", FASHION_MNIST).unwrap();
+        let z = centred.latents(4000).unwrap();
+        let (lo, hi) = (z.min().double_value(&[]), z.max().double_value(&[]));
+        assert!(lo < -1.7 && lo >= -(3f64.sqrt()) && hi > 1.7 && hi <= 3f64.sqrt(), "[{lo}, {hi}]");
+        let err = architecture::create::<CganMlp>("noise = \"gaussian\"", FASHION_MNIST).err().unwrap();
+        assert!(err.to_string().starts_with("key `noise`"), "{err}");
+        let err = architecture::create::<CganMlp>("generator_dropout = 1.0", FASHION_MNIST).err().unwrap();
+        assert_eq!(err.to_string(), "key `generator_dropout`: expected a drop probability in [0, 1), found 1");
     }
 
     #[test]
