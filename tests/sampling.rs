@@ -319,3 +319,35 @@ print("ok")
     let o = sample(&conditional, &tmp.path().join("y"), &["--n", "4", "--label-with", classifier.to_str().unwrap()]);
     assert!(stderr(&o).contains("--label-with labels an unconditional model's samples"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_disk_that_fills_mid_export_leaves_no_output_and_no_partial_files() {
+    // A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the kernel refuse the export's
+    // writes past 1 MB, as a full disk would: 4000 images of 28×28 need 3.1 MB in one .npz.
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = trained(&tmp.path().join("runs"), true, false);
+    let out_dir = tmp.path().join("export");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("synthetic.npz");
+    let mut limited = Command::new("bash");
+    lab_tests::lab_environment(&mut limited);
+    limited
+        .args(["-c", "trap '' XFSZ; ulimit -f 1024; exec \"$0\" \"$@\""])
+        .arg(lab_tests::lab_bin())
+        .arg("sample")
+        .arg(&run_dir)
+        .arg("--out")
+        .arg(&out)
+        .args(["--n", "4000", "--format", "npz"]);
+    let result = run(&mut limited);
+    assert!(!result.status.success());
+    let err = stderr(&result);
+    assert!(err.contains("File too large"), "{err}");
+    let left: Vec<String> =
+        std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, Vec::<String>::new(), "nothing that could pass for an export, and no partial files: {err}");
+    // With room, the same command exports.
+    let result = sample(&run_dir, &out, &["--n", "4000", "--format", "npz"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(out.is_file());
+}

@@ -158,12 +158,21 @@ fn write_npz(out: &Path, images: &Tensor, labels: Option<&[i64]>) -> std::io::Re
         .last_modified_time(zip::DateTime::default())
         .large_file(true);
     let nhwc = images.permute([0, 2, 3, 1]);
-    zip.start_file("x.npy", options).map_err(std::io::Error::other)?;
-    zip.write_all(&npy("|u1", &nhwc.size(), &bytes(&nhwc)?))?;
-    if let Some(y) = labels {
-        let data: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
-        zip.start_file("y.npy", options).map_err(std::io::Error::other)?;
-        zip.write_all(&npy("<i8", &[y.len() as i64], &data))?;
+    let entries = (|| {
+        zip.start_file("x.npy", options).map_err(std::io::Error::other)?;
+        zip.write_all(&npy("|u1", &nhwc.size(), &bytes(&nhwc)?))?;
+        if let Some(y) = labels {
+            let data: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
+            zip.start_file("y.npy", options).map_err(std::io::Error::other)?;
+            zip.write_all(&npy("<i8", &[y.len() as i64], &data))?;
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    if let Err(e) = entries {
+        // Dropping a writer that failed retries the write and prints its own complaint to stderr;
+        // the caller removes the partial file and reports `e`, so the writer is let go unclosed.
+        std::mem::forget(zip);
+        return Err(e);
     }
     zip.finish().map_err(std::io::Error::other)?.sync_all()
 }
