@@ -78,6 +78,22 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A 4-step run with its checkpoint at step 4: the folder, `last`, and `last`'s bytes.
+fn trained_to_a_step_4_checkpoint(runs: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    let out = run(&mut quickstart(runs, 4, &["checkpoint.every=4"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let folder = run_folders(runs).pop().unwrap();
+    let last = folder.join("checkpoints/last.safetensors");
+    let bytes = std::fs::read(&last).unwrap();
+    (folder, last, bytes)
+}
+
+/// After a checkpoint write that failed: no temporary file, and `last` byte for byte as before.
+fn assert_last_survived_the_failed_write(folder: &Path, last: &Path, before: &[u8]) {
+    assert_eq!(names(&folder.join("checkpoints")), ["last.safetensors", "previous.safetensors"], "no .tmp left");
+    assert_eq!(std::fs::read(last).unwrap(), before, "last is the step-4 checkpoint, untouched");
+}
+
 #[test]
 fn a_disk_that_fills_up_during_a_checkpoint_write_leaves_no_temporary_file_and_last_intact() {
     let tmp = tempfile::tempdir().unwrap();
@@ -87,12 +103,8 @@ fn a_disk_that_fills_up_during_a_checkpoint_write_leaves_no_temporary_file_and_l
         return;
     };
     let runs = mount.join("runs");
-    let out = run(&mut quickstart(&runs, 4, &["checkpoint.every=4"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let folder = run_folders(&runs).pop().unwrap();
-    let last = folder.join("checkpoints/last.safetensors");
-    let size = std::fs::metadata(&last).unwrap().len();
-    let step_4 = std::fs::read(&last).unwrap();
+    let (folder, last, step_4) = trained_to_a_step_4_checkpoint(&runs);
+    let size = step_4.len() as u64;
     // Fill the disk so that everything but another checkpoint still fits.
     let free = fs_free_bytes(&mount);
     std::fs::write(mount.join("filler"), vec![0u8; (free - size / 2) as usize]).unwrap();
@@ -100,8 +112,7 @@ fn a_disk_that_fills_up_during_a_checkpoint_write_leaves_no_temporary_file_and_l
     assert!(!out.status.success());
     let text = stderr(&out).replace(&folder.display().to_string(), "[RUN]");
     insta::assert_snapshot!(text);
-    assert_eq!(names(&folder.join("checkpoints")), ["last.safetensors", "previous.safetensors"], "no .tmp left");
-    assert_eq!(std::fs::read(&last).unwrap(), step_4, "last is the step-4 checkpoint, untouched");
+    assert_last_survived_the_failed_write(&folder, &last, &step_4);
     // Space freed, the run resumes from step 4 and finishes.
     std::fs::remove_file(mount.join("filler")).unwrap();
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&folder).args(["--set", "train.steps=8"]));
@@ -119,11 +130,7 @@ fn a_write_error_during_a_checkpoint_write_leaves_no_temporary_file_and_last_int
     // the small files around it still fit.
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let out = run(&mut quickstart(&runs, 4, &["checkpoint.every=4"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let folder = run_folders(&runs).pop().unwrap();
-    let last = folder.join("checkpoints/last.safetensors");
-    let step_4 = std::fs::read(&last).unwrap();
+    let (folder, last, step_4) = trained_to_a_step_4_checkpoint(&runs);
     let limit_kib = step_4.len() / 2 / 1024;
     let mut limited = Command::new("bash");
     lab_environment(&mut limited);
@@ -144,8 +151,7 @@ fn a_write_error_during_a_checkpoint_write_leaves_no_temporary_file_and_last_int
         "{text}"
     );
     assert!(text.trim_end().ends_with("; the checkpoint already there is unchanged"), "{text}");
-    assert_eq!(names(&folder.join("checkpoints")), ["last.safetensors", "previous.safetensors"], "no .tmp left");
-    assert_eq!(std::fs::read(&last).unwrap(), step_4, "last is the step-4 checkpoint, untouched");
+    assert_last_survived_the_failed_write(&folder, &last, &step_4);
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&folder).args(["--set", "train.steps=8"]));
     assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -226,7 +226,7 @@ pub(crate) fn fetch_one_file(
 }
 
 /// `LAB_OFFLINE=1`: never touch the network.
-fn offline() -> bool {
+pub(crate) fn offline() -> bool {
     std::env::var_os("LAB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0")
 }
 

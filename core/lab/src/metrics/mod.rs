@@ -98,9 +98,8 @@ pub struct Evaluator {
 fn fetch_default_feature_network(metric_config: &toml::Table) {
     let named = metric_config.get("features").and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty());
     let from_env = std::env::var_os(lab_plugin_api::paths::FEATURES_ENV).is_some_and(|v| !v.is_empty());
-    let offline = std::env::var_os("LAB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0");
     let dest = lab_plugin_api::paths::default_feature_network();
-    if named || from_env || offline || dest.exists() {
+    if named || from_env || crate::data::fetch::offline() || dest.exists() {
         return;
     }
     eprintln!("The feature network is not in {} yet: downloading it (once, 96 MB)", dest.display());

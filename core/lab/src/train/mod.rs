@@ -237,28 +237,29 @@ impl Trainer {
             self.step += 1;
             let done = self.step;
             progress.set(done);
+            // The last step's grid, checkpoint and evaluation are `finish`'s.
+            let due = |every: u64| every > 0 && done.is_multiple_of(every) && done != total;
             let logging = done.is_multiple_of(self.exp.log.every) || done == total;
-            let sampling = self.exp.log.samples_every > 0 && done.is_multiple_of(self.exp.log.samples_every);
-            let checkpointing = self.exp.checkpoint.every > 0 && done.is_multiple_of(self.exp.checkpoint.every);
-            let evaluating = self.exp.eval.every > 0 && done.is_multiple_of(self.exp.eval.every);
-            if logging || sampling || checkpointing || evaluating {
-                // The one place losses are checked: where the device is read anyway.
+            let (sampling, checkpointing, evaluating) =
+                (due(self.exp.log.samples_every), due(self.exp.checkpoint.every), due(self.exp.eval.every));
+            // Losses are checked where the device is read anyway (`save_checkpoint` checks itself).
+            if logging || sampling || evaluating {
                 self.stop_if_nonfinite()?;
             }
-            if done.is_multiple_of(self.exp.log.every) || done == total {
+            if logging {
                 let line = self.log_scalars(done)?;
                 progress.message(done, total, &line);
             }
-            if self.exp.log.samples_every > 0 && done.is_multiple_of(self.exp.log.samples_every) && done != total {
+            if sampling {
                 let samples = self.exp.log.samples;
                 crate::failure::catch(|| self.write_samples(done)).map_err(|failure| {
                     self.step_error(done, failure.explain(&format!("a sample grid of {samples} images"), "log.samples"))
                 })??;
             }
-            if self.exp.checkpoint.every > 0 && done.is_multiple_of(self.exp.checkpoint.every) && done != total {
+            if checkpointing {
                 self.save_checkpoint()?;
             }
-            if self.exp.eval.every > 0 && done.is_multiple_of(self.exp.eval.every) && done != total {
+            if evaluating {
                 progress.suspend(|| self.guarded_eval(done).map(|_| ()))?;
             }
         }

@@ -68,13 +68,13 @@ impl Watch {
         let _ = self.which.masked_fill_(&first, index as i64);
     }
 
-    /// Reads the note (one host read): the first non-finite loss, if any.
+    /// Reads the note (one host read, three when there is a bad loss): the first non-finite loss.
     pub fn check(&self) -> Option<NonFinite> {
         let step = read_f64(&self.step);
         (step >= 0.0).then(|| NonFinite {
             step: step as u64,
-            loss: self.names.get(self.which.int64_value(&[]) as usize).cloned().unwrap_or_default(),
-            value: self.value.double_value(&[]),
+            loss: self.names.get(read_f64(&self.which) as usize).cloned().unwrap_or_default(),
+            value: read_f64(&self.value),
         })
     }
 }
