@@ -110,3 +110,8 @@ fn a_batch_larger_than_the_data_is_a_config_error_before_training() {
 fn deterministic_takes_true_false_or_portable() {
     insta::assert_snapshot!(error_for("deterministic = \"yes\"\n", &[]));
 }
+
+#[test]
+fn augment_apply_takes_both_or_reals() {
+    insta::assert_snapshot!(error_for("[augment]\nname = \"diffaugment\"\napply = \"fakes\"\n", &[]));
+}

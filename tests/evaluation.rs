@@ -219,3 +219,47 @@ fn tensorboard_hparams_dashboard_lists_both_variants() {
     assert_eq!(only.len(), 1);
     assert_eq!(only[0]["hparams"]["augment"], "diffaugment");
 }
+
+#[test]
+fn the_leak_detector_runs_during_training_and_warns_once() {
+    // DiffAugment on the reals only, the leak experiment's set-up. An untrained generator's
+    // flat grey output counts as blank, not as an artefact, by default; `max_flat = 1` counts
+    // it, so the detector fires at both evaluations: the warning must still be printed once.
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/augment_leak_fashion_mnist.toml", "--runs-dir"]).arg(&runs).args(tiny(4));
+    for s in ["eval.every=2", "eval.num_samples=64", "eval.reference_count=64", "eval.config.leak.max_flat=1.0"] {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .starts_with("warning: step 2: metric `leak`: the samples carry the augmentation's artefacts: 100% have"),
+        "{}",
+        warnings[0]
+    );
+    let run_dir = only_run(&runs, "augment_leak_fashion_mnist");
+    let fired: Vec<(u64, f64)> =
+        metrics(&run_dir).into_iter().filter(|m| m.1 == "eval/leak/fired").map(|m| (m.0, m.2)).collect();
+    assert_eq!(fired, [(2, 1.0), (4, 1.0)]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let protocol = &summary["eval"]["final"]["protocol"]["metrics"]["leak"];
+    assert_eq!(protocol["max_flat"], 1.0, "{protocol}");
+    assert!(protocol.get("warning").is_none(), "the alarm is not part of the protocol: {protocol}");
+
+    // By default the same untrained generator's grey images are blank, and nothing fires.
+    let runs = tmp.path().join("runs-default");
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/augment_leak_fashion_mnist.toml", "--runs-dir"]).arg(&runs).args(tiny(2));
+    for s in ["eval.every=2", "eval.num_samples=64", "eval.reference_count=64"] {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
+}

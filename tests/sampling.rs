@@ -249,6 +249,43 @@ fn cas_is_computed_by_lab_eval_and_needs_a_conditional_model() {
         assert!((0.0..=1.0).contains(&value(name)), "{name}: {text}");
     }
     assert!((value("cas/ratio") - value("cas/acc") / value("cas/real_acc")).abs() < 1e-9);
+    assert!(!text.contains("cas/augment"), "the augmentation arm is off by default: {text}");
+
+    // The augmentation arm: the core feeds the run's own training set (1% of Fashion-MNIST's
+    // 60,000 = 600 images), and the arm adds 6 samples of each class to it.
+    let result = tmp.path().join("augment.json");
+    let out = run(lab()
+        .arg("eval")
+        .arg(&conditional)
+        .args(["--metrics", "cas", "--num-samples", "60"])
+        .arg("--out")
+        .arg(&result)
+        .args(
+            [
+                "eval.reference_count=60",
+                "eval.config.cas.epochs=1",
+                "eval.batch_size=30",
+                "eval.config.cas.augment_per_class=6",
+                "eval.config.cas.augment_steps=2",
+                "eval.config.cas.augment_seeds=2",
+            ]
+            .iter()
+            .flat_map(|s| ["--set", s]),
+        ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+    let values = &saved["values"];
+    assert_eq!(values["cas/augment/train_count"], 600.0, "{saved}");
+    let (real, mixed, gain) = (
+        values["cas/augment/real_acc"].as_f64().unwrap(),
+        values["cas/augment/mixed_acc"].as_f64().unwrap(),
+        values["cas/augment/gain"].as_f64().unwrap(),
+    );
+    assert!((0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&mixed), "{saved}");
+    assert!((gain - (mixed - real)).abs() < 1e-9, "{saved}");
+    let training_set = &saved["protocol"]["reference"]["training_set"];
+    assert_eq!((training_set["count"].as_i64(), training_set["fraction"].as_f64()), (Some(600), Some(0.01)), "{saved}");
+    assert_eq!(saved["protocol"]["metrics"]["cas"]["augment"]["per_class"], 6, "{saved}");
 
     let unconditional = trained(&tmp.path().join("runs-u"), false, false);
     let out = eval(&unconditional);

@@ -40,7 +40,9 @@
 //! every batch a metric sees ([`MetricPlugin::update_labelled`], for the Classification
 //! Accuracy Score); revision 3 what a model measures about itself
 //! ([`ArchitecturePlugin::evaluate`] through an [`EvalCtx`]: a VAE's test ELBO, InfoGAN's code
-//! accuracy, BiGAN's encoder probe).
+//! accuracy, BiGAN's encoder probe); revision 4 the images the generator was trained on, for
+//! metrics that ask for them ([`MetricPlugin::wants_training_set`]: CAS's augmentation arm
+//! trains a classifier on them with and without samples).
 //!
 //! ## The zoo, written against this interface
 //! Networks name the phases their optimizers step in; the default plan is `D` ×
@@ -113,16 +115,16 @@ pub use abi_stable;
 pub use tch;
 
 /// The interface's human-readable version: `2.<revision>`.
-pub const INTERFACE_VERSION: &str = "2.3";
+pub const INTERFACE_VERSION: &str = "2.4";
 /// The interface revision this crate defines. Revisions only add at the end of tables.
-pub const REVISION: u32 = 3;
+pub const REVISION: u32 = 4;
 /// The libtorch version this build is compiled against (from torch's `version.py`).
 pub const LIBTORCH_VERSION: &str = env!("LAB_LIBTORCH_VERSION");
 /// The `tch` version pinned by the workspace.
 pub const TCH_VERSION: &str = "0.24.0";
 
 /// Defines `#[repr(C)]` interface items and records their source text for [`FINGERPRINTS`]:
-/// `LAYOUT` for revision 0, `LAYOUT_R1`..`LAYOUT_R3` for items added in revisions 1 to 3.
+/// `LAYOUT` for revision 0, `LAYOUT_R1`..`LAYOUT_R4` for items added in revisions 1 to 4.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! abi {
@@ -140,6 +142,11 @@ macro_rules! abi {
         $($item)*
         #[doc(hidden)]
         pub const LAYOUT_R3: &str = stringify!($($item)*);
+    };
+    (revision 4: $($item:item)*) => {
+        $($item)*
+        #[doc(hidden)]
+        pub const LAYOUT_R4: &str = stringify!($($item)*);
     };
     ($($item:item)*) => {
         $($item)*
@@ -177,11 +184,12 @@ const FINGERPRINT_R0: u64 = {
 };
 
 /// The fingerprint of each revision: revision r's hashes r − 1's and the items r added.
-pub const FINGERPRINTS: [u64; 4] = [FINGERPRINT_R0, FINGERPRINT_R1, FINGERPRINT_R2, FINGERPRINT_R3];
+pub const FINGERPRINTS: [u64; 5] = [FINGERPRINT_R0, FINGERPRINT_R1, FINGERPRINT_R2, FINGERPRINT_R3, FINGERPRINT_R4];
 
 const FINGERPRINT_R1: u64 = fnv1a(fnv1a(FINGERPRINT_R0, loss::LAYOUT_R1), metric::LAYOUT_R1);
 const FINGERPRINT_R2: u64 = fnv1a(FINGERPRINT_R1, metric::LAYOUT_R2);
 const FINGERPRINT_R3: u64 = fnv1a(fnv1a(FINGERPRINT_R2, architecture::LAYOUT_R3), architecture::EVAL_LAYOUT);
+const FINGERPRINT_R4: u64 = fnv1a(FINGERPRINT_R3, metric::LAYOUT_R4);
 
 /// Revision 0's fingerprint, which every library exports through a function that never
 /// changes shape.

@@ -56,6 +56,18 @@ crate::abi! {
     }
 }
 
+crate::abi! {
+    revision 4:
+    /// Revision 4: the images the generator was trained on, for the metrics that ask for them.
+    #[repr(C)]
+    pub struct MetricTrainingMethods {
+        /// Whether the core should feed the training set (through `update_training`).
+        pub wants_training_set: extern "C" fn(*const c_void) -> FfiResult<bool>,
+        /// A batch of the training set: uint8 NCHW images and, when the data has them, labels.
+        pub update_training: extern "C" fn(*mut c_void, TensorRef<'_>, ROption<TensorRef<'_>>) -> FfiResult<()>,
+    }
+}
+
 /// The table: `size`, then one block per revision (only extended at the end).
 #[repr(C)]
 pub struct MetricVTable {
@@ -63,6 +75,7 @@ pub struct MetricVTable {
     pub r0: MetricMethods,
     pub r1: MetricReferenceMethods,
     pub r2: MetricLabelMethods,
+    pub r4: MetricTrainingMethods,
 }
 
 /// One computed value.
@@ -120,8 +133,22 @@ pub trait MetricPlugin: Sized + Send + 'static {
         Ok(())
     }
     /// JSON describing the evaluation protocol (feature network, its sha256, resize rule, ...).
+    /// A top-level `"warning"` string is an alarm about the last evaluation: the core prints it
+    /// once per run and removes it from the recorded protocol.
     fn protocol(&self) -> String {
         "{}".to_string()
+    }
+    /// Whether this metric needs the images the generator was trained on (revision 4): the
+    /// run's training data after `data.fraction`, the same subset the model saw. Asked once,
+    /// after `reference`; when true the core streams the set through `update_training` once,
+    /// before the first evaluation, and the metric keeps what it needs across `reset`s.
+    fn wants_training_set(&self) -> bool {
+        false
+    }
+    /// A batch of the training set (uint8 NCHW on the run's device, int64 labels `[N]` when the
+    /// data has classes).
+    fn update_training(&mut self, _images: &Tensor, _labels: Option<&Tensor>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -142,6 +169,9 @@ impl<P: MetricPlugin> MetricGlue<P> {
             &[
                 std::mem::offset_of!(MetricVTable, r1),
                 std::mem::offset_of!(MetricVTable, r2),
+                // Revision 3 added nothing to metrics: its block is empty.
+                std::mem::offset_of!(MetricVTable, r4),
+                std::mem::offset_of!(MetricVTable, r4),
                 std::mem::size_of::<MetricVTable>(),
             ],
         ),
@@ -154,6 +184,10 @@ impl<P: MetricPlugin> MetricGlue<P> {
         },
         r1: MetricReferenceMethods { reference: Self::reference },
         r2: MetricLabelMethods { update_labelled: Self::update_labelled },
+        r4: MetricTrainingMethods {
+            wants_training_set: Self::wants_training_set,
+            update_training: Self::update_training,
+        },
     };
 
     fn this<'a>(this: *const c_void) -> &'a mut P {
@@ -175,6 +209,19 @@ impl<P: MetricPlugin> MetricGlue<P> {
         guard(|| {
             let labels = labels.into_option().map(|l| l.to_tensor());
             Self::this(this).update_labelled(&images.to_tensor(), labels.as_ref(), fake)
+        })
+    }
+    extern "C" fn wants_training_set(this: *const c_void) -> FfiResult<bool> {
+        guard(|| Ok(Self::this(this).wants_training_set()))
+    }
+    extern "C" fn update_training(
+        this: *mut c_void,
+        images: TensorRef<'_>,
+        labels: ROption<TensorRef<'_>>,
+    ) -> FfiResult<()> {
+        guard(|| {
+            let labels = labels.into_option().map(|l| l.to_tensor());
+            Self::this(this).update_training(&images.to_tensor(), labels.as_ref())
         })
     }
     extern "C" fn compute(this: *mut c_void) -> FfiResult<RVec<MetricValue>> {
@@ -246,6 +293,24 @@ impl Metric {
     }
     pub fn protocol(&self) -> Result<String> {
         into_result((self.obj.vtable.r0.protocol)(self.obj.this)).map(RString::into_string)
+    }
+    fn has_training_methods(&self) -> bool {
+        self.obj.vtable.size >= std::mem::offset_of!(MetricVTable, r4) + std::mem::size_of::<MetricTrainingMethods>()
+    }
+    /// Whether the metric asks for the training set (never, for plugins built before revision 4).
+    pub fn wants_training_set(&self) -> Result<bool> {
+        if !self.has_training_methods() {
+            return Ok(false);
+        }
+        into_result((self.obj.vtable.r4.wants_training_set)(self.obj.this))
+    }
+    /// A batch of the training set, for a metric that asked for it.
+    pub fn update_training(&mut self, images: &Tensor, labels: Option<&Tensor>) -> Result<()> {
+        if !self.has_training_methods() {
+            return Ok(());
+        }
+        let labels = ROption::from(labels.map(TensorRef::new));
+        into_result((self.obj.vtable.r4.update_training)(self.obj.this, TensorRef::new(images), labels))
     }
 }
 

@@ -43,6 +43,18 @@ pub fn evaluate_labelled(
     metric.compute()
 }
 
+/// Feeds the training set to a metric that asks for it, as the core does once before the first
+/// evaluation (interface 2.4); returns whether it asked.
+pub fn feed_training_set(metric: &mut Metric, batches: &[(Tensor, Option<Tensor>)]) -> Result<bool> {
+    if !metric.wants_training_set()? {
+        return Ok(false);
+    }
+    for (x, y) in batches {
+        metric.update_training(x, y.as_ref())?;
+    }
+    Ok(true)
+}
+
 /// The value called `name` in `values`.
 pub fn value(values: &[Value], name: &str) -> f64 {
     values.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no value `{name}` in {values:?}")).value

@@ -17,6 +17,16 @@
 //! `cas/label_acc` turns the real-data classifier on the samples: the share classified as the
 //! label they were generated for (the "GAN-test" accuracy of Shmelkov et al. 2018; CGAN's
 //! class-fidelity check).
+//!
+//! **Augmentation arm** (`augment_per_class = K > 0`): does adding samples to the real training
+//! data help? The core feeds this metric the run's own training set (interface 2.4: the subset
+//! `data.fraction` selects, the images the generator saw). The classifier is trained on it alone,
+//! and on it plus the first K samples of each class, each for `augment_steps` optimizer steps
+//! (the same for both arms, so a gain comes from the data, not from longer training), with
+//! `augment_seeds` classifier seeds (`seed`, `seed + 1`, ...), and both are tested on the same
+//! held-out half of the reference set. It reports `cas/augment/real_acc`, `cas/augment/mixed_acc`
+//! and `cas/augment/gain` (mixed − real, per seed), each the mean over the seeds with a `_std`
+//! beside it.
 use std::path::PathBuf;
 
 use lab_plugin_api::tch::{self, nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
@@ -32,11 +42,25 @@ pub struct CasConfig {
     pub batch_size: i64,
     pub lr: f64,
     pub seed: u64,
+    /// The augmentation arm's K: samples per class added to the training set (0: no arm).
+    pub augment_per_class: i64,
+    /// Optimizer steps of each augmentation-arm classifier.
+    pub augment_steps: i64,
+    /// Classifier seeds the augmentation arm averages over.
+    pub augment_seeds: i64,
 }
 
 impl Default for CasConfig {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 128, lr: 1e-3, seed: 0 }
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            lr: 1e-3,
+            seed: 0,
+            augment_per_class: 0,
+            augment_steps: 1000,
+            augment_seeds: 3,
+        }
     }
 }
 
@@ -79,26 +103,72 @@ pub fn train_and_test(
     accuracy(&net, test_x, test_y)
 }
 
-/// The protocol's classifier, trained on `(x, y)` (uint8 images), with the store of its weights.
+/// The protocol's classifier, trained on `(x, y)` (uint8 images) for `config.epochs` epochs,
+/// with the store of its weights.
 pub fn train(config: &CasConfig, classes: i64, x: &Tensor, y: &Tensor) -> (nn::VarStore, Classifier) {
-    tch::manual_seed(config.seed as i64);
+    let n = x.size()[0];
+    let steps_per_epoch = (n + config.batch_size - 1) / config.batch_size.max(1);
+    train_steps(config, config.seed, classes, x, y, config.epochs * steps_per_epoch)
+}
+
+/// The protocol's classifier trained for `steps` optimizer steps from seed `seed`: batches in a
+/// fresh random order each pass over the data (the last batch of a pass may be short).
+fn train_steps(
+    config: &CasConfig,
+    seed: u64,
+    classes: i64,
+    x: &Tensor,
+    y: &Tensor,
+    steps: i64,
+) -> (nn::VarStore, Classifier) {
+    tch::manual_seed(seed as i64);
     let device = x.device();
     let vs = nn::VarStore::new(device);
     let net = Classifier::new(&vs.root(), x.size()[1], classes);
     let mut opt = nn::Adam::default().build(&vs, config.lr).expect("Adam over a VarStore");
     let n = x.size()[0];
-    for _ in 0..config.epochs {
+    let mut taken = 0;
+    while taken < steps && n > 0 {
         let order = Tensor::randperm(n, (Kind::Int64, device));
         let mut start = 0;
-        while start < n {
+        while start < n && taken < steps {
             let len = config.batch_size.min(n - start);
             let idx = order.narrow(0, start, len);
             let loss = net.logits(&x.index_select(0, &idx), true).cross_entropy_for_logits(&y.index_select(0, &idx));
             opt.backward_step(&loss);
             start += len;
+            taken += 1;
         }
     }
     (vs, net)
+}
+
+/// The first `per_class` images of each class in `(x, y)`, class by class; an error names the
+/// first class with fewer.
+fn first_per_class(x: &Tensor, y: &Tensor, classes: i64, per_class: i64) -> Result<(Tensor, Tensor)> {
+    let mut picked = Vec::new();
+    for class in 0..classes {
+        let idx = y.eq(class).nonzero().view([-1]);
+        let have = idx.size()[0];
+        if have < per_class {
+            return Err(Error::new(format!(
+                "cas: augment_per_class = {per_class} needs {per_class} samples of each class, but class {class} has {have}; \
+                 raise eval.num_samples to at least {} (samples are labelled class by class in turn) or lower augment_per_class",
+                per_class * classes
+            )));
+        }
+        picked.push(idx.narrow(0, 0, per_class));
+    }
+    let idx = Tensor::cat(&picked, 0);
+    Ok((x.index_select(0, &idx), y.index_select(0, &idx)))
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
 }
 
 /// The share of `(test_x, test_y)` that `net` classifies right.
@@ -149,6 +219,8 @@ pub struct Cas {
     device: Device,
     real: Side,
     fake: Side,
+    /// The run's training set, fed once when the augmentation arm is on (kept across resets).
+    training: Side,
     /// Where the real-data accuracy of this reference set and protocol is cached.
     cache: Option<PathBuf>,
 }
@@ -163,6 +235,55 @@ impl Cas {
             "split": "reference set: first half trains the real-data classifier, second half tests both",
         })
     }
+
+    /// [`Self::protocol_json`] with the augmentation arm's settings when it is on (they do not
+    /// touch the cached real-data classifier, so they stay out of its cache key).
+    fn full_protocol_json(&self) -> serde_json::Value {
+        let mut protocol = self.protocol_json();
+        if self.config.augment_per_class > 0 {
+            protocol["augment"] = json!({
+                "per_class": self.config.augment_per_class, "steps": self.config.augment_steps,
+                "seeds": self.config.augment_seeds,
+                "arms": "the run's training set alone, and with the first per_class samples of each class; both tested on the reference set's second half",
+            });
+        }
+        protocol
+    }
+
+    /// The augmentation arm's values (see the module's documentation).
+    fn augmentation(&self, fake_x: &Tensor, fake_y: &Tensor, test_x: &Tensor, test_y: &Tensor) -> Result<Vec<Value>> {
+        let (train_x, train_y) = match (self.training.all(), self.training.unlabelled) {
+            (Some(all), false) => all,
+            _ => {
+                return Err(Error::new(
+                    "cas: augment_per_class needs the labelled training set, which the core feeds from interface 2.4 on; this data has no labels or the core fed none",
+                ))
+            }
+        };
+        let (synthetic_x, synthetic_y) = first_per_class(fake_x, fake_y, self.classes, self.config.augment_per_class)?;
+        let mixed_x = Tensor::cat(&[&train_x, &synthetic_x], 0);
+        let mixed_y = Tensor::cat(&[&train_y, &synthetic_y], 0);
+        let (mut real, mut mixed, mut gain) = (Vec::new(), Vec::new(), Vec::new());
+        for k in 0..self.config.augment_seeds as u64 {
+            let seed = self.config.seed + k;
+            let steps = self.config.augment_steps;
+            let (_vs, net) = train_steps(&self.config, seed, self.classes, &train_x, &train_y, steps);
+            let real_acc = accuracy(&net, test_x, test_y);
+            let (_vs, net) = train_steps(&self.config, seed, self.classes, &mixed_x, &mixed_y, steps);
+            let mixed_acc = accuracy(&net, test_x, test_y);
+            real.push(real_acc);
+            mixed.push(mixed_acc);
+            gain.push(mixed_acc - real_acc);
+        }
+        let mut values = Vec::new();
+        for (name, series) in [("real_acc", &real), ("mixed_acc", &mixed), ("gain", &gain)] {
+            let (mean, std) = mean_std(series);
+            values.push(Value::higher(format!("cas/augment/{name}"), mean));
+            values.push(Value::lower(format!("cas/augment/{name}_std"), std));
+        }
+        values.push(Value::higher("cas/augment/train_count", train_x.size()[0] as f64));
+        Ok(values)
+    }
 }
 
 impl MetricPlugin for Cas {
@@ -173,6 +294,17 @@ impl MetricPlugin for Cas {
     fn create(config: CasConfig, env: BuildEnv) -> Result<Self> {
         check::positive("epochs", config.epochs)?;
         check::positive("batch_size", config.batch_size)?;
+        if config.augment_per_class < 0 {
+            return Err(Error::config(
+                "augment_per_class",
+                format!(
+                    "expected 0 (no augmentation arm) or a number of samples per class, found {}",
+                    config.augment_per_class
+                ),
+            ));
+        }
+        check::positive("augment_steps", config.augment_steps)?;
+        check::positive("augment_seeds", config.augment_seeds)?;
         if !(config.lr.is_finite() && config.lr > 0.0) {
             return Err(Error::config("lr", format!("expected a positive learning rate, found {}", config.lr)));
         }
@@ -185,6 +317,7 @@ impl MetricPlugin for Cas {
             device: env.device(),
             real: Side::default(),
             fake: Side::default(),
+            training: Side::default(),
             cache: None,
         })
     }
@@ -209,6 +342,15 @@ impl MetricPlugin for Cas {
 
     fn update_labelled(&mut self, images: &Tensor, labels: Option<&Tensor>, fake: bool) -> Result<()> {
         if fake { &mut self.fake } else { &mut self.real }.push(&images.to_device(self.device), labels);
+        Ok(())
+    }
+
+    fn wants_training_set(&self) -> bool {
+        self.config.augment_per_class > 0
+    }
+
+    fn update_training(&mut self, images: &Tensor, labels: Option<&Tensor>) -> Result<()> {
+        self.training.push(&images.to_device(self.device), labels);
         Ok(())
     }
 
@@ -275,16 +417,20 @@ impl MetricPlugin for Cas {
         };
         let label_acc = accuracy(&real_net, &fake_x, &fake_y);
         let acc = train_and_test(&self.config, self.classes, &fake_x, &fake_y, &test_x, &test_y);
-        Ok(vec![
+        let mut values = vec![
             Value::higher("cas/acc", acc),
             Value::higher("cas/real_acc", real_acc),
             Value::higher("cas/ratio", acc / real_acc.max(1e-12)),
             Value::higher("cas/label_acc", label_acc),
-        ])
+        ];
+        if self.config.augment_per_class > 0 {
+            values.extend(self.augmentation(&fake_x, &fake_y, &test_x, &test_y)?);
+        }
+        Ok(values)
     }
 
     fn protocol(&self) -> String {
-        self.protocol_json().to_string()
+        self.full_protocol_json().to_string()
     }
 }
 
@@ -355,6 +501,79 @@ mod tests {
         );
         let err = metric::create::<Cas>("", DataSpec { num_classes: 0, ..DATA }).err().unwrap();
         assert!(err.to_string().starts_with("cas needs a labelled dataset"), "{err}");
+    }
+
+    const AUGMENT: &str =
+        "epochs = 8\nbatch_size = 32\nlr = 0.003\naugment_per_class = 60\naugment_steps = 60\naugment_seeds = 2";
+
+    /// The augmentation arm on a training set of `n_train` band images, with samples `fake`.
+    fn augmented(n_train: i64, fake: (Tensor, Tensor)) -> Result<Vec<Value>> {
+        let mut m = metric::create::<Cas>(AUGMENT, DATA).unwrap();
+        let (train_x, train_y) = bands(n_train);
+        // Half the training images carry a wrong label: a small, noisy training set that good
+        // samples can outvote.
+        let noisy = Tensor::cat(
+            &[
+                (&train_y.narrow(0, 0, n_train / 2) + 1).remainder(3),
+                train_y.narrow(0, n_train / 2, n_train - n_train / 2),
+            ],
+            0,
+        );
+        assert!(
+            metric::feed_training_set(&mut m, &[(train_x, Some(noisy))]).unwrap(),
+            "the arm asks for the training set"
+        );
+        let real = bands(300);
+        metric::evaluate_labelled(&mut m, &[(real.0, Some(real.1))], &[(fake.0, Some(fake.1))])
+    }
+
+    #[test]
+    fn good_samples_added_to_a_small_noisy_training_set_raise_its_accuracy() {
+        let _rng = rng_lock();
+        tch::manual_seed(2);
+        let v = augmented(6, bands(240)).unwrap();
+        let (real, mixed, gain) = (
+            metric::value(&v, "cas/augment/real_acc"),
+            metric::value(&v, "cas/augment/mixed_acc"),
+            metric::value(&v, "cas/augment/gain"),
+        );
+        assert!(mixed > 0.9, "real + good samples: {mixed}");
+        assert!(gain > 0.1 && (gain - (mixed - real)).abs() < 1e-12, "gain {gain}, real {real}, mixed {mixed}");
+        assert_eq!(metric::value(&v, "cas/augment/train_count"), 6.0);
+        assert!(metric::value(&v, "cas/augment/real_acc_std") >= 0.0);
+    }
+
+    #[test]
+    fn mislabelled_samples_lower_it() {
+        let _rng = rng_lock();
+        tch::manual_seed(3);
+        let (x, y) = bands(240);
+        let v = augmented(60, (x, (y + 1).remainder(3))).unwrap();
+        let gain = metric::value(&v, "cas/augment/gain");
+        assert!(gain < -0.2, "samples whose labels name the next class: gain {gain}");
+    }
+
+    #[test]
+    fn the_augmentation_arm_names_what_it_lacks() {
+        let _rng = rng_lock();
+        tch::manual_seed(4);
+        // 90 samples are 30 per class, short of 60.
+        let err = augmented(6, bands(90)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cas: augment_per_class = 60 needs 60 samples of each class, but class 0 has 30; raise eval.num_samples \
+             to at least 180 (samples are labelled class by class in turn) or lower augment_per_class"
+        );
+        // Without the training set (a core before interface 2.4 never feeds it).
+        let mut m = metric::create::<Cas>(AUGMENT, DATA).unwrap();
+        let (real, fake) = (bands(300), bands(240));
+        let err = metric::evaluate_labelled(&mut m, &[(real.0, Some(real.1))], &[(fake.0, Some(fake.1))]).unwrap_err();
+        assert!(err.to_string().starts_with("cas: augment_per_class needs the labelled training set"), "{err}");
+        // Off by default: the metric does not ask for the training set.
+        let mut m = metric::create::<Cas>(FAST, DATA).unwrap();
+        assert!(!metric::feed_training_set(&mut m, &[]).unwrap());
+        let err = metric::create::<Cas>("augment_per_class = -1", DATA).err().unwrap();
+        assert!(err.to_string().contains("augment_per_class"), "{err}");
     }
 
     #[test]

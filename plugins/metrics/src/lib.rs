@@ -29,6 +29,7 @@ pub mod fid;
 pub mod gaussian;
 pub mod inception_score;
 pub mod kid;
+pub mod leak;
 pub mod precision_recall;
 pub mod rng;
 
@@ -39,6 +40,7 @@ pub use fid::Fid;
 pub use gaussian::{frechet_distance, stats_cache_key, stats_file_name, GaussianStats, Moments, StatsKey};
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kernel_inception_distance, Kid};
+pub use leak::{Leak, LeakConfig};
 pub use precision_recall::{precision_recall, PrecisionRecall};
 
 lab_plugin_api::export_plugins! {
@@ -47,6 +49,7 @@ lab_plugin_api::export_plugins! {
     metric: InceptionScore,
     metric: PrecisionRecall,
     metric: Cas,
+    metric: Leak,
 }
 
 /// Refuses anything but a non-empty `[N, D]` floating-point batch of features.

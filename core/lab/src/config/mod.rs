@@ -225,6 +225,13 @@ impl Experiment {
                 return Err(bad(&format!("{key}.every"), "at least 1 (run every N steps)", "0".into()));
             }
         }
+        if !["both", "reals"].contains(&self.augment.apply.as_str()) {
+            return Err(bad(
+                "augment.apply",
+                "`both` (reals and fakes) or `reals` (reals only)",
+                format!("{:?}", self.augment.apply),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.ema.decay) {
             return Err(bad("ema.decay", "a value in [0, 1]", self.ema.decay.to_string()));
         }

@@ -37,18 +37,29 @@ impl Default for LossConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AugmentConfig {
     pub name: String,
+    /// Which images D sees augmented: `both` (default: reals and fakes, the differentiable
+    /// augmentation of DiffAugment and ADA) or `reals` (reals only: classic dataset
+    /// augmentation, which the DiffAugment paper shows leaks into G's samples; kept for that
+    /// comparison). Direct `augment(x)` calls of a loss (consistency regularisation) are not
+    /// affected.
+    pub apply: String,
     pub config: toml::Table,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self { name: "none".into(), config: toml::Table::new() }
+        Self { name: "none".into(), apply: "both".into(), config: toml::Table::new() }
     }
 }
 
 impl AugmentConfig {
     pub fn enabled(&self) -> bool {
         self.name != "none"
+    }
+
+    /// Whether only the images D sees as real are augmented (`apply = "reals"`).
+    pub fn reals_only(&self) -> bool {
+        self.apply == "reals"
     }
 }
 

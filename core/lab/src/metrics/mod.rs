@@ -90,6 +90,8 @@ pub struct Evaluator {
     measures: Vec<String>,
     device: Device,
     progress: bool,
+    /// The metrics whose warning has been printed (each once per run).
+    warned: std::collections::BTreeSet<String>,
 }
 
 /// On first use of the standard feature network (no `features` key, no `$LAB_FEATURES`, no file
@@ -106,6 +108,54 @@ fn fetch_default_feature_network(metric_config: &toml::Table) {
     if let Err(e) = crate::data::fetch::fetch_feature_network(&dest) {
         eprintln!("warning: {e}");
     }
+}
+
+/// A metric plugin's error, named by the metric and its config table.
+fn metric_error(name: &str, e: lab_plugin_api::Error) -> crate::train::TrainError {
+    crate::train::TrainError::Plugin(PluginError::from_plugin(
+        PluginKind::Metric,
+        name,
+        &format!("eval.config.{name}"),
+        e,
+    ))
+}
+
+/// Streams the run's training data (the subset `data.fraction` selects, the images the model
+/// saw) to the metrics that ask for it, once; returns its description for the protocol, or
+/// `None` when no metric asked (nothing is loaded then).
+fn feed_training_set(
+    metrics: &mut [(String, Metric)],
+    data_cfg: &DataConfig,
+    batch_size: i64,
+    device: Device,
+) -> Result<Option<serde_json::Value>, crate::train::TrainError> {
+    let mut wanting = Vec::new();
+    for (i, (name, metric)) in metrics.iter().enumerate() {
+        if metric.wants_training_set().map_err(|e| metric_error(name, e))? {
+            wanting.push(i);
+        }
+    }
+    if wanting.is_empty() {
+        return Ok(None);
+    }
+    let ds = data::load(data_cfg)?;
+    let n = ds.images.size()[0];
+    let b = batch_size.max(1);
+    let mut start = 0;
+    while start < n {
+        let len = b.min(n - start);
+        let images = ds.images.narrow(0, start, len).to_device(device);
+        let labels = ds.labels.as_ref().map(|y| y.narrow(0, start, len).to_device(device));
+        for &i in &wanting {
+            let (name, metric) = &mut metrics[i];
+            metric.update_training(&images, labels.as_ref()).map_err(|e| metric_error(name, e))?;
+        }
+        start += len;
+    }
+    Ok(Some(serde_json::json!({
+        "split": data_cfg.split, "fraction": data_cfg.fraction, "subset": data_cfg.subset,
+        "subset_seed": data_cfg.subset_seed, "count": n,
+    })))
 }
 
 fn cache_dir() -> PathBuf {
@@ -129,7 +179,7 @@ impl Evaluator {
         let reference = ds.images.narrow(0, 0, count);
         let reference_labels = ds.labels.as_ref().map(|y| y.narrow(0, 0, count));
         let mut metrics = Vec::new();
-        let protocol_base = serde_json::json!({
+        let mut protocol_base = serde_json::json!({
             "dataset": data_cfg.dataset, "split": cfg.reference, "count": count,
         });
         for name in &cfg.metrics {
@@ -155,15 +205,11 @@ impl Evaluator {
             // What a metric derives from the reference set alone (FID's statistics) it may cache,
             // keyed by this identity and what else it depends on; the core knows no metric.
             let id = format!("{}-{}-{count}", data_cfg.dataset, cfg.reference);
-            metric.reference(&id, &cache_dir().join("stats")).map_err(|e| {
-                crate::train::TrainError::Plugin(PluginError::from_plugin(
-                    PluginKind::Metric,
-                    name,
-                    &format!("eval.config.{name}"),
-                    e,
-                ))
-            })?;
+            metric.reference(&id, &cache_dir().join("stats")).map_err(|e| metric_error(name, e))?;
             metrics.push((name.clone(), metric));
+        }
+        if let Some(training_set) = feed_training_set(&mut metrics, data_cfg, cfg.batch_size, device)? {
+            protocol_base["training_set"] = training_set;
         }
         Ok(Self {
             cfg: cfg.clone(),
@@ -174,6 +220,7 @@ impl Evaluator {
             measures: Vec::new(),
             device,
             progress: std::io::stderr().is_terminal(),
+            warned: Default::default(),
         })
     }
 
@@ -268,7 +315,16 @@ impl Evaluator {
                 values.insert(v.name, v.value);
             }
             let p = m.protocol().map_err(|e| format!("metric `{name}`: {e}"))?;
-            protocols.insert(name.clone(), serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p)));
+            let mut p = serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p));
+            // A metric raises an alarm through its protocol's `warning` (the leak detector):
+            // printed once per run, and kept out of the protocol so that runs stay comparable.
+            if let Some(warning) = p.as_object_mut().and_then(|o| o.remove("warning")) {
+                if self.warned.insert(name.clone()) {
+                    let text = warning.as_str().map(str::to_string).unwrap_or_else(|| warning.to_string());
+                    eprintln!("warning: step {step}: metric `{name}`: {text}");
+                }
+            }
+            protocols.insert(name.clone(), p);
         }
         let protocol = serde_json::json!({
             "num_samples": num_samples,

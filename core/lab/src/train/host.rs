@@ -33,6 +33,8 @@ pub(super) struct PhaseHost<'a> {
     pub nets: &'a mut [Net],
     pub augment: Option<&'a mut Augment>,
     pub augment_name: &'a str,
+    /// `augment.apply = "reals"`: `discriminate` augments only what D sees as real.
+    pub augment_reals_only: bool,
     pub augment_calls: u64,
     pub logs: &'a mut Vec<(String, Tensor)>,
     /// D's first output on the last batch of each role, detached.
@@ -139,6 +141,7 @@ impl LossHost for PhaseHost<'_> {
         out.into_iter().next().ok_or_else(|| Error::new("network `generator` returned no outputs"))
     }
     fn discriminate(&mut self, x: &Tensor, labels: Option<&Tensor>, augment: bool, role: Role) -> Result<Vec<Tensor>> {
+        let augment = augment && (!self.augment_reals_only || role == Role::Real);
         let x = if augment { self.apply_augment(x)? } else { x.shallow_clone() };
         let inputs = self.with_labels(&x, labels);
         let out = self.forward("discriminator", &inputs, true)?;

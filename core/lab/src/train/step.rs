@@ -104,6 +104,7 @@ impl Trainer {
                 nets: &mut self.nets,
                 augment: self.augment.as_mut(),
                 augment_name: &self.exp.augment.name,
+                augment_reals_only: self.exp.augment.reals_only(),
                 augment_calls: 0,
                 logs: &mut logs,
                 d_real: None,
