@@ -263,3 +263,56 @@ fn the_leak_detector_runs_during_training_and_warns_once() {
     let out = run(&mut cmd);
     assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+#[test]
+fn d_overfitting_signature_is_logged_and_measuring_it_changes_nothing() {
+    // A conditional DCGAN (labels reach D) on 1% of the data, evaluated twice; then the same
+    // run without the measurement: the training must be bit for bit the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |runs: &std::path::Path, overfit_images: i64| {
+        let mut cmd = lab();
+        cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs).args(tiny(4));
+        for s in [
+            "eval.every=2".to_string(),
+            "eval.metrics=[\"leak\"]".into(),
+            "eval.num_samples=32".into(),
+            "eval.reference_count=50".into(),
+            "eval.batch_size=16".into(),
+            "model.config.conditional=true".into(),
+            format!("eval.overfit_images={overfit_images}"),
+        ] {
+            cmd.args(["--set", &s]);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        only_run(runs, "quickstart")
+    };
+    let measured = train(&tmp.path().join("a"), 1000);
+    let values = metrics(&measured);
+    let at = |name: &str| -> Vec<(u64, f64)> {
+        values.iter().filter(|m| m.1 == format!("eval/overfit/{name}")).map(|m| (m.0, m.2)).collect()
+    };
+    assert_eq!(at("d_gap").iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4]);
+    for ((_, gap), ((_, train_acc), (_, heldout_acc))) in
+        at("d_gap").into_iter().zip(at("d_train_acc").into_iter().zip(at("d_heldout_acc")))
+    {
+        assert!((0.0..=1.0).contains(&train_acc) && (0.0..=1.0).contains(&heldout_acc));
+        assert_eq!(gap, train_acc - heldout_acc);
+        // 50 held-out images: the share is a multiple of 1/50.
+        assert!((heldout_acc * 50.0 - (heldout_acc * 50.0).round()).abs() < 1e-9, "{heldout_acc}");
+    }
+    let plain = train(&tmp.path().join("b"), 0);
+    assert!(!metrics(&plain).iter().any(|m| m.1.starts_with("eval/overfit/")), "overfit_images = 0 turns it off");
+    // The checkpoint's own hash of its tensors (its metadata also holds the config, which differs).
+    let weights = |run_dir: &std::path::Path| {
+        let bytes = std::fs::read(run_dir.join("checkpoints/last.safetensors")).unwrap();
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+        header["__metadata__"]["lab.tensors_sha256"].as_str().unwrap().to_string()
+    };
+    assert_eq!(weights(&measured), weights(&plain), "measuring D's signature changed the run");
+    assert_eq!(
+        deterministic_metrics(&measured).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>(),
+        deterministic_metrics(&plain).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>()
+    );
+}

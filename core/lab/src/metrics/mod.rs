@@ -44,6 +44,9 @@ pub struct EvalConfig {
     pub batch_size: i64,
     /// Per-metric plugin configs: `[eval.config.fid]`.
     pub config: BTreeMap<String, toml::Table>,
+    /// Images of each side (training set, reference set) for D's overfitting signature
+    /// (`eval/overfit/*`, see `train::overfit`); 0 turns it off.
+    pub overfit_images: i64,
 }
 
 impl Default for EvalConfig {
@@ -58,6 +61,7 @@ impl Default for EvalConfig {
             features: String::new(),
             batch_size: 100,
             config: BTreeMap::new(),
+            overfit_images: 1000,
         }
     }
 }

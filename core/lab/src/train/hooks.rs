@@ -151,6 +151,27 @@ impl Trainer {
                 result = Err(m);
             }
         }
+        if let Ok(r) = result.as_mut() {
+            let (reference, reference_labels) = evaluator.reference();
+            match overfit::measure(
+                &mut self.nets,
+                &self.arch_name,
+                self.exp.eval.overfit_images,
+                (&self.images, self.labels.as_ref()),
+                (reference, reference_labels),
+                self.num_classes > 0,
+                self.exp.eval.batch_size,
+                self.device,
+            ) {
+                Ok(values) => {
+                    for (name, value, higher) in values {
+                        r.higher_is_better.insert(name.clone(), higher);
+                        r.values.insert(name, value);
+                    }
+                }
+                Err(m) => result = Err(format!("D's overfitting signature: {m}")),
+            }
+        }
         let primary = result.as_ref().ok().and_then(|r| evaluator.primary(r)).map(|(n, v, h)| (n.to_string(), v, h));
         let result = result.map_err(|m| self.step_error(step, format!("evaluation failed: {m}")))?;
         let mut values: Vec<(String, f64)> = result.values.iter().map(|(k, v)| (format!("eval/{k}"), *v)).collect();

@@ -7,6 +7,7 @@ mod hooks;
 mod host;
 mod nonfinite;
 pub mod optim;
+mod overfit;
 pub mod plan;
 mod progress;
 mod run_dir;
