@@ -39,6 +39,24 @@ fn same_seed_same_metrics() {
 }
 
 #[test]
+fn the_fused_optimizer_trains_exactly_as_the_per_tensor_loop() {
+    // Fused (the default) against `optim.fused = false`: the same losses and the same weights,
+    // bit for bit, with momentum, weight decay and D steps in the mix.
+    let tmp = tempfile::tempdir().unwrap();
+    let common = ["train.d_steps=2", "optim.weight_decay=0.001"];
+    let fused = train(&tmp.path().join("fused"), 6, &common);
+    let single = train(&tmp.path().join("single"), 6, &[&common[..], &["optim.fused=false"]].concat());
+    assert_eq!(deterministic_metrics(&fused), deterministic_metrics(&single));
+    let tensors_hash = |run_dir: &std::path::Path| {
+        let bytes = std::fs::read(run_dir.join("checkpoints/last.safetensors")).unwrap();
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+        header["__metadata__"]["lab.tensors_sha256"].as_str().unwrap().to_string()
+    };
+    assert_eq!(tensors_hash(&fused), tensors_hash(&single), "the fused run's weights differ");
+}
+
+#[test]
 fn resume_continues_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let full = train(&tmp.path().join("full"), 8, &["checkpoint.every=4", "data.hflip=true", "train.d_steps=2"]);

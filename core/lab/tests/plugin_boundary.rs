@@ -36,9 +36,15 @@ fn core_loss_trains_plugin_parameters() {
         assert!(g.abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name} has an all-zero gradient");
     }
     let settings = OptimConfig { lr: 1e-2, ..OptimConfig::default() }.defaults();
-    let mut opt = Optimizer::new(settings, params.iter().map(Tensor::shallow_clone).collect(), 1.0, 1);
+    // Fused: the parameters' data moves into one buffer, under the plugin's own tensors.
+    let mut opt = Optimizer::new(settings, params.iter().map(Tensor::shallow_clone).collect(), 1.0, 1, true);
+    assert!(opt.fused());
+    let probe = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let out_before = tch::no_grad(|| d.forward(&[probe.shallow_clone()], false).unwrap().remove(0));
     let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
     opt.step(&grads, 0);
+    let out_after = tch::no_grad(|| d.forward(&[probe], false).unwrap().remove(0));
+    assert!(!out_after.equal(&out_before), "the plugin's forward does not see the fused update");
     // The plugin sees the update: its own forward now gives a different output for the same input.
     for (p, b) in params.iter().zip(&before) {
         assert!(!p.detach().equal(b), "a parameter did not move");

@@ -1,6 +1,7 @@
 //! The command line: `lab run`, `lab eval`, `lab plugins`, `lab new-plugin`, `lab report`,
 //! `lab sweep`, `lab data fetch` and the rest.
 mod augment_preview;
+mod bench;
 mod eval;
 mod features;
 mod new_plugin;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Datasets: `lab data fetch cifar10`.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Micro-benchmarks: `lab bench optimizer` (per-tensor vs fused steps).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +174,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
+        Command::Bench(cmd) => bench::bench(cmd),
     }
 }
 

@@ -184,6 +184,9 @@ pub struct OptimConfig {
     pub clip: f64,
     pub schedule: ScheduleConfig,
     pub networks: BTreeMap<String, OptimOverride>,
+    /// Each network's parameters and optimizer state in one buffer, updated in a constant
+    /// number of kernels (`train::optim::flat`); false: the per-tensor loop.
+    pub fused: bool,
 }
 
 impl Default for OptimConfig {
@@ -200,6 +203,7 @@ impl Default for OptimConfig {
             clip: 0.0,
             schedule: ScheduleConfig::default(),
             networks: BTreeMap::new(),
+            fused: true,
         }
     }
 }

@@ -378,7 +378,7 @@ fn build_networks(
         let tensors = move_to(tensors, device);
         let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
         let lazy = plan::lazy_ratio(plan, &s.name);
-        let opt = Optimizer::new(exp.optim.for_network(&s.name), params, lazy, exp.train.steps);
+        let opt = Optimizer::new(exp.optim.for_network(&s.name), params, lazy, exp.train.steps, exp.optim.fused);
         nets.push(Net { name: s.name.clone(), handle, tensors, opt });
     }
     let ema = if exp.ema.enabled {
@@ -390,7 +390,12 @@ fn build_networks(
                 e.shallow_clone().copy_(t);
             }
         });
-        Some(Ema { handle, tensors })
+        // The EMA of a fused generator is fused alike: the same parameters in the same order.
+        let flat = g.opt.flat_params().and_then(|_| {
+            let mut trainable: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
+            tch::no_grad(|| crate::train::optim::flat::Flat::adopt(&mut trainable, 0)).map(|(flat, _)| flat.params)
+        });
+        Some(Ema { handle, tensors, flat })
     } else {
         None
     };

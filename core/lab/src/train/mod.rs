@@ -91,6 +91,9 @@ impl Net {
 struct Ema {
     handle: NetworkHandle,
     tensors: Vec<(String, Tensor, bool)>,
+    /// With a fused generator optimizer: the EMA's trainable tensors in one buffer laid out as
+    /// the optimizer's, so an update is one `lerp_` ([`optim`]'s flat buffers).
+    flat: Option<Tensor>,
 }
 
 /// The second domain's images and, when unpaired, its own data order.

@@ -280,9 +280,22 @@ impl Trainer {
         let g = self.nets.iter().find(|n| n.name == "generator").expect("checked at start");
         let copy = step < self.exp.ema.start;
         let w = 1.0 - self.exp.ema.beta(step, self.exp.train.batch_size);
+        let fused = ema.flat.as_ref().zip(g.opt.flat_params());
         tch::no_grad(|| {
+            if let Some((e, t)) = fused {
+                // One kernel for every trainable tensor; the buffers (BN statistics) below.
+                let mut e = e.shallow_clone();
+                if copy {
+                    e.copy_(t);
+                } else {
+                    let _ = e.lerp_(t, w);
+                }
+            }
             for ((_, e, trainable), (_, t, _)) in ema.tensors.iter().zip(&g.tensors) {
                 let mut e = e.shallow_clone();
+                if *trainable && fused.is_some() {
+                    continue;
+                }
                 if copy || !trainable || !t.is_floating_point() {
                     e.copy_(t);
                 } else {

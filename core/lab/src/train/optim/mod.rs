@@ -2,7 +2,10 @@
 //! keep theirs inside libtorch, out of reach). One [`Rule`] per kind (Adam, RMSprop, SGD with
 //! momentum and Nesterov, Adagrad), each the same update as PyTorch's non-fused implementation;
 //! [`Optimizer`] adds what every kind shares: per-parameter state buffers, the schedule, lazy
-//! regularisation's rescaling, and post-step clipping.
+//! regularisation's rescaling, and post-step clipping. With `optim.fused` (the default) the
+//! parameters and state live in one buffer per network and a step is one update of it
+//! ([`flat`]).
+pub mod flat;
 mod rules;
 pub mod schedule;
 
@@ -36,14 +39,37 @@ pub struct Optimizer {
     pub slots: Vec<(&'static str, Vec<Tensor>)>,
     /// `train.steps`, the default end of a linear decay.
     total_steps: u64,
+    /// The fused buffers, when the parameters were adopted into one.
+    flat: Option<flat::Flat>,
 }
 
 impl Optimizer {
-    pub fn new(settings: OptimSettings, params: Vec<Tensor>, lazy_ratio: f64, total_steps: u64) -> Self {
+    /// An optimizer over `params`; `fused` moves them into one buffer first ([`flat`]).
+    pub fn new(
+        settings: OptimSettings,
+        mut params: Vec<Tensor>,
+        lazy_ratio: f64,
+        total_steps: u64,
+        fused: bool,
+    ) -> Self {
         let rule = rule(&settings.kind);
-        let slots =
-            rule.slots(&settings).iter().map(|name| (*name, params.iter().map(Tensor::zeros_like).collect())).collect();
-        Self { settings, lazy_ratio, rule, t: 0, params, slots, total_steps }
+        let names = rule.slots(&settings);
+        let adopted = if fused { tch::no_grad(|| flat::Flat::adopt(&mut params, names.len())) } else { None };
+        let (flat, slots) = match adopted {
+            Some((flat, views)) => (Some(flat), names.iter().copied().zip(views).collect()),
+            None => (None, names.iter().map(|name| (*name, params.iter().map(Tensor::zeros_like).collect())).collect()),
+        };
+        Self { settings, lazy_ratio, rule, t: 0, params, slots, total_steps, flat }
+    }
+
+    /// Whether the parameters live in one fused buffer.
+    pub fn fused(&self) -> bool {
+        self.flat.is_some()
+    }
+
+    /// The fused buffer of the parameters, in their order.
+    pub fn flat_params(&self) -> Option<&Tensor> {
+        self.flat.as_ref().map(|f| &f.params)
     }
 
     /// The hyperparameters in force at generator step `step`.
@@ -71,6 +97,19 @@ impl Optimizer {
         let h = self.hyper(step);
         let t = self.t;
         let clip = self.settings.clip;
+        // Fused: one update of the whole buffer. A parameter the loss did not reach must keep
+        // its state untouched, which only the per-tensor loop can do.
+        if let Some(flat) = self.flat.as_mut().filter(|_| grads.iter().all(Tensor::defined)) {
+            tch::no_grad(|| {
+                let g = Tensor::cat(&grads.iter().map(|g| g.reshape([-1])).collect::<Vec<_>>(), 0);
+                let mut state: Vec<Tensor> = flat.slots.iter().map(Tensor::shallow_clone).collect();
+                self.rule.update(&mut flat.params, &g, &mut state, &h, t);
+                if clip > 0.0 {
+                    let _ = flat.params.clamp_(-clip, clip);
+                }
+            });
+            return;
+        }
         tch::no_grad(|| {
             for (i, (p, g)) in self.params.iter_mut().zip(grads).enumerate() {
                 if !g.defined() {

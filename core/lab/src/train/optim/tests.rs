@@ -30,7 +30,7 @@ fn param() -> Tensor {
 fn adam_first_step_moves_by_lr_against_the_gradient_sign() {
     let mut s = settings("adam");
     s.hyper.lr = 0.1;
-    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10, false), 1);
     assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 0.9).abs() < 1e-6, "{p:?}");
 }
 
@@ -40,11 +40,11 @@ fn sgd_with_momentum_and_nesterov_match_the_written_out_updates() {
     s.hyper.lr = 0.1;
     s.hyper.momentum = 0.9;
     // buf1 = g, buf2 = 0.9 g + g = 1.9 g: p2 = p0 − 0.1 (g + 1.9 g) = p0 − 0.29 g.
-    let p = run(Optimizer::new(s.clone(), vec![param()], 1.0, 10), 2);
+    let p = run(Optimizer::new(s.clone(), vec![param()], 1.0, 10, false), 2);
     assert!((p[0] - (1.0 - 0.29 * 0.5)).abs() < 1e-12 && (p[1] - (-1.0 + 0.29 * 2.0)).abs() < 1e-12, "{p:?}");
     s.hyper.nesterov = true;
     // Nesterov: step direction g + 0.9 buf: (1 + 0.9) g then (1 + 0.9·1.9) g.
-    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10, false), 2);
     let total = 0.1 * (1.9 + 1.0 + 0.9 * 1.9);
     assert!((p[0] - (1.0 - total * 0.5)).abs() < 1e-12, "{p:?}");
 }
@@ -53,7 +53,7 @@ fn sgd_with_momentum_and_nesterov_match_the_written_out_updates() {
 fn rmsprop_matches_the_written_out_update() {
     let mut s = settings("rmsprop");
     s.hyper.lr = 0.01;
-    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 1);
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10, false), 1);
     // square_avg = (1 − α) g², step = lr · g / (sqrt(square_avg) + eps).
     let expect = |g: f64| 0.01 * g / ((0.01f64 * g * g).sqrt() + 1e-8);
     assert!((p[0] - (1.0 - expect(0.5))).abs() < 1e-12, "{p:?}");
@@ -64,7 +64,7 @@ fn rmsprop_matches_the_written_out_update() {
 fn adagrad_matches_the_written_out_update() {
     let mut s = settings("adagrad");
     s.hyper.lr = 0.1;
-    let p = run(Optimizer::new(s, vec![param()], 1.0, 10), 2);
+    let p = run(Optimizer::new(s, vec![param()], 1.0, 10, false), 2);
     // sum1 = g², sum2 = 2 g²: p2 = p0 − 0.1 g (1/|g| + 1/(√2 |g|)) (eps aside).
     let moved = 0.1 * (1.0 + 1.0 / 2f64.sqrt());
     assert!((p[0] - (1.0 - moved)).abs() < 1e-6 && (p[1] - (-1.0 + moved)).abs() < 1e-6, "{p:?}");
@@ -75,7 +75,7 @@ fn clipping_keeps_every_parameter_within_the_bound_after_each_step() {
     let mut s = settings("rmsprop");
     s.hyper.lr = 0.5;
     s.clip = 0.01;
-    let mut opt = Optimizer::new(s, vec![Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], 1.0, 10);
+    let mut opt = Optimizer::new(s, vec![Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], 1.0, 10, false);
     for step in 0..5 {
         opt.step(&[Tensor::randn([64], (Kind::Double, tch::Device::Cpu))], step);
         let max = opt.params[0].abs().max().double_value(&[]);
@@ -106,9 +106,69 @@ fn schedules_follow_their_formulas() {
 #[test]
 fn lazy_regularisation_rescales_lr_and_betas() {
     let s = settings("adam");
-    let opt = Optimizer::new(s.clone(), vec![param()], 16.0 / 17.0, 10);
+    let opt = Optimizer::new(s.clone(), vec![param()], 16.0 / 17.0, 10, false);
     let h = opt.hyper(0);
     assert!((h.lr - s.hyper.lr * 16.0 / 17.0).abs() < 1e-15);
     assert!((h.betas[0] - s.hyper.betas[0].powf(16.0 / 17.0)).abs() < 1e-15);
     assert!((h.betas[1] - s.hyper.betas[1].powf(16.0 / 17.0)).abs() < 1e-15);
+}
+
+/// Parameters of several shapes (a conv weight, a bias, a scalar gain) in float32.
+fn network() -> Vec<Tensor> {
+    [vec![8, 3, 3, 3], vec![8], vec![], vec![5, 7]]
+        .into_iter()
+        .map(|shape| Tensor::randn(shape.as_slice(), (Kind::Float, tch::Device::Cpu)))
+        .collect()
+}
+
+#[test]
+fn fused_and_per_tensor_updates_agree_step_by_step_for_every_kind() {
+    tch::manual_seed(7);
+    let start = network();
+    let grads: Vec<Vec<Tensor>> = (0..25).map(|_| network()).collect();
+    for kind in ["adam", "rmsprop", "sgd", "adagrad"] {
+        let mut s = settings(kind);
+        s.hyper.lr = 0.01;
+        s.hyper.momentum = if kind == "adam" || kind == "adagrad" { 0.0 } else { 0.9 };
+        s.hyper.weight_decay = 1e-3;
+        s.clip = 0.9;
+        let copy = || start.iter().map(|p| p.copy()).collect::<Vec<_>>();
+        let held = copy();
+        let mut fused = Optimizer::new(s.clone(), held.iter().map(Tensor::shallow_clone).collect(), 1.0, 10, true);
+        let mut single = Optimizer::new(s, copy(), 1.0, 10, false);
+        assert!(fused.fused() && !single.fused());
+        for (step, g) in grads.iter().enumerate() {
+            fused.step(g, step as u64);
+            single.step(g, step as u64);
+            for (i, (a, b)) in fused.params.iter().zip(&single.params).enumerate() {
+                let diff = (a - b).abs().max().double_value(&[]);
+                assert!(diff == 0.0, "{kind}, step {step}, parameter {i}: fused and per-tensor differ by {diff}");
+                // The caller's handle to the parameter (the plugin's, in a run) sees the update.
+                assert!(held[i].equal(a), "{kind}: a held handle of parameter {i} was left behind");
+            }
+            for ((slot, a), (_, b)) in fused.slots.iter().zip(&single.slots) {
+                for (x, y) in a.iter().zip(b) {
+                    assert!(x.equal(y), "{kind}, step {step}: slot `{slot}` differs");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_parameter_the_loss_did_not_reach_keeps_its_state_when_fused() {
+    tch::manual_seed(8);
+    let s = settings("adam");
+    let mut fused = Optimizer::new(s.clone(), network(), 1.0, 10, true);
+    let mut single = Optimizer::new(s, fused.params.iter().map(|p| p.copy()).collect(), 1.0, 10, false);
+    let mut g = network();
+    g[1] = Tensor::new();
+    for step in 0..3 {
+        fused.step(&g, step);
+        single.step(&g, step);
+    }
+    for (a, b) in fused.params.iter().zip(&single.params) {
+        assert!(a.equal(b));
+    }
+    assert!(fused.slots[0].1[1].abs().max().double_value(&[]) == 0.0, "the unreached bias's `m` stays zero");
 }
