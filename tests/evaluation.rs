@@ -303,14 +303,11 @@ fn d_overfitting_signature_is_logged_and_measuring_it_changes_nothing() {
     }
     let plain = train(&tmp.path().join("b"), 0);
     assert!(!metrics(&plain).iter().any(|m| m.1.starts_with("eval/overfit/")), "overfit_images = 0 turns it off");
-    // The checkpoint's own hash of its tensors (its metadata also holds the config, which differs).
-    let weights = |run_dir: &std::path::Path| {
-        let bytes = std::fs::read(run_dir.join("checkpoints/last.safetensors")).unwrap();
-        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-        header["__metadata__"]["lab.tensors_sha256"].as_str().unwrap().to_string()
-    };
-    assert_eq!(weights(&measured), weights(&plain), "measuring D's signature changed the run");
+    assert_eq!(
+        checkpoint_tensors_sha256(&measured),
+        checkpoint_tensors_sha256(&plain),
+        "measuring D's signature changed the run"
+    );
     assert_eq!(
         deterministic_metrics(&measured).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>(),
         deterministic_metrics(&plain).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>()

@@ -47,13 +47,7 @@ fn the_fused_optimizer_trains_exactly_as_the_per_tensor_loop() {
     let fused = train(&tmp.path().join("fused"), 6, &common);
     let single = train(&tmp.path().join("single"), 6, &[&common[..], &["optim.fused=false"]].concat());
     assert_eq!(deterministic_metrics(&fused), deterministic_metrics(&single));
-    let tensors_hash = |run_dir: &std::path::Path| {
-        let bytes = std::fs::read(run_dir.join("checkpoints/last.safetensors")).unwrap();
-        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-        header["__metadata__"]["lab.tensors_sha256"].as_str().unwrap().to_string()
-    };
-    assert_eq!(tensors_hash(&fused), tensors_hash(&single), "the fused run's weights differ");
+    assert_eq!(checkpoint_tensors_sha256(&fused), checkpoint_tensors_sha256(&single), "the fused run's weights differ");
 }
 
 #[test]

@@ -100,6 +100,15 @@ pub fn metrics(run: &Path) -> Vec<(u64, String, f64)> {
         .collect()
 }
 
+/// The SHA-256 of a run's last checkpoint's tensors, as the checkpoint records it in its
+/// metadata (the rest of the metadata holds the config, which may legitimately differ).
+pub fn checkpoint_tensors_sha256(run: &Path) -> String {
+    let bytes = std::fs::read(run.join("checkpoints/last.safetensors")).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header["__metadata__"]["lab.tensors_sha256"].as_str().unwrap().to_string()
+}
+
 /// Metrics without the wall-clock ones, which legitimately differ between runs.
 pub fn deterministic_metrics(run: &Path) -> Vec<(u64, String, f64)> {
     metrics(run).into_iter().filter(|(_, k, _)| !k.starts_with("perf/")).collect()
