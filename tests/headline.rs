@@ -1,25 +1,6 @@
 //! The headline experiment on a tiny CIFAR-format dataset written by the test: the real CIFAR
 //! loader, BigGAN, DiffAugment and the hinge loss, through `diffaugment_cifar10_20pct.toml`.
 use lab_tests::*;
-use std::io::Write;
-
-/// Writes CIFAR-10's binary format: records of 1 label byte + 3072 bytes of CHW pixels.
-fn write_cifar_bin(root: &std::path::Path, per_batch: usize) {
-    let dir = root.join("cifar-10-batches-bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let files: Vec<String> =
-        (1..=5).map(|i| format!("data_batch_{i}.bin")).chain(["test_batch.bin".to_string()]).collect();
-    for (f, name) in files.iter().enumerate() {
-        let mut out = std::fs::File::create(dir.join(name)).unwrap();
-        for r in 0..per_batch {
-            let label = ((f * per_batch + r) % 10) as u8;
-            out.write_all(&[label]).unwrap();
-            let pixels: Vec<u8> =
-                (0..3072).map(|p| ((p * 7 + r * 13 + f * 29 + label as usize * 31) % 256) as u8).collect();
-            out.write_all(&pixels).unwrap();
-        }
-    }
-}
 
 #[test]
 fn diffaugment_cifar10_20pct_trains_on_a_tiny_cifar_set() {

@@ -78,6 +78,25 @@ pub fn tiny(steps: u64) -> Vec<String> {
     .collect()
 }
 
+/// Writes a CIFAR-10 set in the binary format under `root/cifar-10-batches-bin/`: the five
+/// training files and the test file, `per_batch` records each (1 label byte + 3072 bytes of CHW
+/// pixels), labels cycling through the ten classes and pixels a fixed pattern of the record.
+pub fn write_cifar_bin(root: &Path, per_batch: usize) {
+    let dir = root.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<String> =
+        (1..=5).map(|i| format!("data_batch_{i}.bin")).chain(["test_batch.bin".to_string()]).collect();
+    for (f, name) in files.iter().enumerate() {
+        let mut bytes = Vec::with_capacity(per_batch * 3073);
+        for r in 0..per_batch {
+            let label = ((f * per_batch + r) % 10) as u8;
+            bytes.push(label);
+            bytes.extend((0..3072).map(|p| ((p * 7 + r * 13 + f * 29 + label as usize * 31) % 256) as u8));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
 /// The only run folder under `runs/<experiment>/`.
 pub fn only_run(runs: &Path, experiment: &str) -> PathBuf {
     let dir = runs.join(experiment);

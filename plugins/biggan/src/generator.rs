@@ -5,7 +5,7 @@ use lab_nn::gan;
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::Settings;
-use crate::layers::{conv2d, linear, upsample, BatchNorm2d, Conv2d, Linear};
+use crate::layers::{batch_norm, class_conditional_batch_norm, conv2d, linear, upsample, BatchNorm2d, Conv2d, Linear};
 use crate::plan::{self, BlockPlan};
 
 /// BigGAN-PyTorch's output-layer `bn` is built without `BN_eps`, so it keeps PyTorch's default
@@ -28,8 +28,8 @@ impl GBlock {
     fn new(p: nn::Path, plan: BlockPlan, s: &Settings) -> Self {
         let (c_in, c_out) = (plan.in_channels, plan.out_channels);
         let norm = |name: &str, channels| match s.classes {
-            Some(k) => BatchNorm2d::class_conditional(&p / name, channels, k, s.bn_eps, s.init),
-            None => BatchNorm2d::plain(&p / name, channels, s.bn_eps),
+            Some(k) => class_conditional_batch_norm(&p / name, channels, k, s.bn_eps, s.init),
+            None => batch_norm(&p / name, channels, s.bn_eps),
         };
         let learnable_sc = c_in != c_out || plan.resample;
         Self {
@@ -83,7 +83,7 @@ impl Generator {
             linear: linear(&p / "linear", s.z_dim, first * side * side, s.init, s.g_sn),
             bottom: [first, side, side],
             blocks: plan.blocks.iter().enumerate().map(|(i, b)| GBlock::new(&blocks / i, *b, s)).collect(),
-            output_bn: BatchNorm2d::plain(&output / "bn", last, OUTPUT_BN_EPS),
+            output_bn: batch_norm(&output / "bn", last, OUTPUT_BN_EPS),
             output_conv: conv2d(&output / "conv", last, s.image_channels, 3, s.init, s.g_sn),
         }
     }

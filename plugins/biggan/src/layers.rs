@@ -3,12 +3,12 @@
 //! every bias by PyTorch's default U(±1/√fan_in) (BigGAN-PyTorch's `init_weights` only touches
 //! weights), batch-norm gains 1 and biases 0.
 //!
-//! The convolution, linear and embedding layers themselves are `lab_nn`'s; the constructors
-//! here give them BigGAN's initialisation and spectral norm.
+//! The convolution, linear, embedding and batch-norm layers themselves are `lab_nn`'s; the
+//! constructors here give them BigGAN's initialisation, spectral norm and batch-norm settings.
 use lab_nn::Weight;
 use lab_plugin_api::tch::{nn, Tensor};
 
-pub use lab_nn::{Conv2d, Embedding, Linear};
+pub use lab_nn::{downsample, upsample, BatchNorm2d, Conv2d, Embedding, Linear};
 
 use crate::config::InitStyle;
 use crate::spectral_norm;
@@ -60,77 +60,23 @@ pub fn embedding(p: nn::Path, classes: i64, dim: i64, init: InitStyle, sn: bool)
     Embedding::new(weight(&p, &[classes, dim], init, sn))
 }
 
-/// How a batch norm rescales the normalised activations.
-#[derive(Debug)]
-enum Affine {
-    /// One learned gain (from 1) and bias (from 0) per channel: `p/gain`, `p/bias`.
-    Shared { gain: Tensor, bias: Tensor },
-    /// BigGAN-PyTorch's `ccbn` without a shared embedding: each class has its own gain and bias
-    /// vectors, embeddings `p/gain.weight` and `p/bias.weight`; the gain applied is
-    /// `1 + gain[y]`, so the embeddings start near zero like every other weight.
-    PerClass { gain: Embedding, bias: Embedding },
+/// BigGAN-PyTorch's `bn`: batch norm with a learned per-channel gain and bias.
+pub fn batch_norm(p: nn::Path, channels: i64, eps: f64) -> BatchNorm2d {
+    BatchNorm2d::plain(&p, channels, eps, BN_MOMENTUM)
 }
 
-/// Batch norm over channels with its running statistics as buffers `p/stored_mean` and
-/// `p/stored_var` (BigGAN-PyTorch's names): checkpointed, moved by the core with the weights,
-/// updated (momentum 0.1) only by training-mode forward passes.
-#[derive(Debug)]
-pub struct BatchNorm2d {
-    mean: Tensor,
-    var: Tensor,
+/// BigGAN-PyTorch's `ccbn` with `which_linear = nn.Embedding`: per-class gain and bias
+/// embeddings (`p/gain.weight`, `p/bias.weight`, drawn by `init`), the gain applied being
+/// `1 + gain[y]`. The embeddings are never spectrally normalised (BigGAN-PyTorch: "applying SN
+/// to G's embedding seems to randomly cripple G").
+pub fn class_conditional_batch_norm(
+    p: nn::Path,
+    channels: i64,
+    classes: i64,
     eps: f64,
-    affine: Affine,
-}
-
-impl BatchNorm2d {
-    fn stats(p: &nn::Path, channels: i64) -> (Tensor, Tensor) {
-        (p.zeros_no_train("stored_mean", &[channels]), p.ones_no_train("stored_var", &[channels]))
-    }
-
-    /// BigGAN-PyTorch's `bn`: a learned per-channel gain and bias.
-    pub fn plain(p: nn::Path, channels: i64, eps: f64) -> Self {
-        let (mean, var) = Self::stats(&p, channels);
-        let affine = Affine::Shared { gain: p.ones("gain", &[channels]), bias: p.zeros("bias", &[channels]) };
-        Self { mean, var, eps, affine }
-    }
-
-    /// BigGAN-PyTorch's `ccbn` with `which_linear = nn.Embedding`: per-class gain and bias.
-    /// The embeddings are never spectrally normalised (BigGAN-PyTorch: "applying SN to G's
-    /// embedding seems to randomly cripple G").
-    pub fn class_conditional(p: nn::Path, channels: i64, classes: i64, eps: f64, init: InitStyle) -> Self {
-        let (mean, var) = Self::stats(&p, channels);
-        let gain = embedding(&p / "gain", classes, channels, init, false);
-        let bias = embedding(&p / "bias", classes, channels, init, false);
-        Self { mean, var, eps, affine: Affine::PerClass { gain, bias } }
-    }
-
-    /// Normalises `x` (`[N, C, H, W]`) with batch statistics in training (updating the running
-    /// ones) and the running statistics otherwise, then applies the gain and bias; a
-    /// class-conditional norm reads them from `labels`.
-    pub fn forward(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
-        let normalize = |gain: Option<&Tensor>, bias: Option<&Tensor>| {
-            x.batch_norm(gain, bias, Some(&self.mean), Some(&self.var), train, BN_MOMENTUM, self.eps, true)
-        };
-        match (&self.affine, labels) {
-            (Affine::Shared { gain, bias }, _) => normalize(Some(gain), Some(bias)),
-            (Affine::PerClass { gain, bias }, Some(y)) => {
-                let n = x.size()[0];
-                let g = gain.forward(y, train).reshape([n, -1, 1, 1]) + 1.0;
-                let b = bias.forward(y, train).reshape([n, -1, 1, 1]);
-                normalize(None, None) * g + b
-            }
-            (Affine::PerClass { .. }, None) => unreachable!("conditional networks check for labels first"),
-        }
-    }
-}
-
-/// 2× nearest-neighbour upsampling (`F.interpolate(scale_factor=2)`).
-pub fn upsample(x: &Tensor) -> Tensor {
-    let size = x.size();
-    x.upsample_nearest2d([size[2] * 2, size[3] * 2], 2.0, 2.0)
-}
-
-/// 2×2 average pooling (`nn.AvgPool2d(2)`).
-pub fn downsample(x: &Tensor) -> Tensor {
-    x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
+    init: InitStyle,
+) -> BatchNorm2d {
+    let gain = embedding(&p / "gain", classes, channels, init, false);
+    let bias = embedding(&p / "bias", classes, channels, init, false);
+    BatchNorm2d::class_conditional(&p, channels, gain, bias, eps, BN_MOMENTUM)
 }

@@ -93,6 +93,18 @@ impl Embedding {
     }
 }
 
+/// 2× nearest-neighbour upsampling (`F.interpolate(scale_factor=2)`, chainer's
+/// `unpooling_2d(x, 2)`): the residual generators' way up.
+pub fn upsample(x: &Tensor) -> Tensor {
+    let size = x.size();
+    x.upsample_nearest2d([size[2] * 2, size[3] * 2], 2.0, 2.0)
+}
+
+/// 2×2 average pooling (`nn.AvgPool2d(2)`): the residual discriminators' way down.
+pub fn downsample(x: &Tensor) -> Tensor {
+    x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
+}
+
 /// LeakyReLU with negative slope `slope` (tch's `leaky_relu` has a fixed slope of 0.01), as a
 /// module: `nn::seq_t().add(leaky_relu(0.2))`, or `x.apply(&leaky_relu(0.2))`.
 pub fn leaky_relu(slope: f64) -> LeakyRelu {

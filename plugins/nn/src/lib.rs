@@ -1,7 +1,8 @@
 //! # lab-nn
 //!
-//! The neural-network code lab's GAN architecture plugins (`biggan`, `dcgan`) have in common,
-//! and what plugins written outside this repository build on (`lab new-plugin` depends on it).
+//! The neural-network code lab's GAN architecture plugins (`biggan`, `sngan`, `dcgan`) have in
+//! common, and what plugins written outside this repository build on (`lab new-plugin` depends
+//! on it).
 //! It is a plain library, not a plugin, so that any plugin can link it: a plugin crate cannot be
 //! linked into another plugin's library, since both would define the same exported entry points.
 //!
@@ -12,7 +13,8 @@
 //! ## Modules
 //! - [`spectral_norm`]: a weight divided by an estimate of its largest singular value.
 //! - [`layers`]: convolution, linear and embedding layers whose weight may be spectrally
-//!   normalised, and the projection discriminator's class term.
+//!   normalised, 2× up- and downsampling, and the projection discriminator's class term.
+//! - [`norm`]: batch norm with its statistics as buffers, plain or class-conditional.
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
@@ -20,8 +22,10 @@ pub mod gan;
 pub mod gaussian;
 pub mod grid;
 pub mod layers;
+pub mod norm;
 pub mod prelude;
 pub mod spectral_norm;
 
-pub use layers::{leaky_relu, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
+pub use layers::{downsample, leaky_relu, upsample, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
+pub use norm::BatchNorm2d;
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};
