@@ -349,7 +349,9 @@ impl Evaluator {
                 Some((name, _)) => name.as_str(),
                 None => self.measures.first()?.as_str(),
             };
-            result.values.keys().find(|k| k.as_str() == first).or_else(|| result.values.keys().next())?.as_str()
+            // D's overfitting signature (`overfit/*`) is never a default: it measures D, not G.
+            let candidates = || result.values.keys().filter(|k| !k.starts_with("overfit/"));
+            candidates().find(|k| k.as_str() == first).or_else(|| candidates().next())?.as_str()
         } else {
             self.cfg.primary.as_str()
         };

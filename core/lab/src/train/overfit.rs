@@ -7,6 +7,9 @@
 //! - `d_gap`: their difference (train − held-out), the signature itself;
 //! - `d_train_logit`, `d_heldout_logit`: D's mean output on each.
 //!
+//! Only a discriminator that takes an image (and its label) and gives one logit per image is
+//! measured; others (BiGAN's joint D, BEGAN's autoencoder) are skipped.
+//!
 //! D runs in eval mode without autograd (batch-norm running statistics, no spectral-norm power
 //! step), so measuring never changes the model: a run is the same with or without it.
 use tch::{Device, Kind, Tensor};
@@ -25,7 +28,7 @@ fn side(
     labels: Option<&Tensor>,
     batch_size: i64,
     device: Device,
-) -> Result<Option<(f64, f64)>, String> {
+) -> Option<(f64, f64)> {
     let n = images.size()[0];
     let (mut above, mut sum) = (0.0, 0.0);
     let mut start = 0;
@@ -36,19 +39,23 @@ fn side(
         if let Some(y) = labels {
             inputs.push(y.narrow(0, start, len).to_device(device));
         }
-        let out =
-            tch::no_grad(|| forward(nets, architecture, DISCRIMINATOR, &inputs, false)).map_err(|e| e.to_string())?;
-        let Some(logits) = out.first() else { return Ok(None) };
+        // A discriminator that takes other inputs (BiGAN's joint (x, z)) has no such signature:
+        // it is skipped, not an error.
+        let out = match tch::no_grad(|| forward(nets, architecture, DISCRIMINATOR, &inputs, false)) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::debug!("D's overfitting signature skipped: {e}");
+                return None;
+            }
+        };
         // Only a D with one logit per image has this signature (BEGAN's D is an autoencoder).
-        if logits.numel() != len as usize {
-            return Ok(None);
-        }
+        let logits = out.first().filter(|l| l.numel() == len as usize)?;
         let logits = logits.to_kind(Kind::Double).view([-1]);
         above += logits.gt(0.0).sum(Kind::Double).double_value(&[]);
         sum += logits.sum(Kind::Double).double_value(&[]);
         start += len;
     }
-    Ok((n > 0).then(|| (above / n as f64, sum / n as f64)))
+    (n > 0).then(|| (above / n as f64, sum / n as f64))
 }
 
 /// The signature on the first `count` images of the training set and of the held-out set;
@@ -63,9 +70,9 @@ pub(super) fn measure(
     conditional: bool,
     batch_size: i64,
     device: Device,
-) -> Result<Vec<(String, f64, bool)>, String> {
+) -> Vec<(String, f64, bool)> {
     if count < 1 || !nets.iter().any(|n| n.name == DISCRIMINATOR) || train.dim() != 4 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let first = |x: &Tensor, y: Option<&Tensor>| {
         let n = count.min(x.size()[0]);
@@ -74,16 +81,16 @@ pub(super) fn measure(
     let (tx, ty) = first(train, train_labels);
     let (hx, hy) = first(heldout, heldout_labels);
     let (Some((train_acc, train_logit)), Some((heldout_acc, heldout_logit))) = (
-        side(nets, architecture, &tx, ty.as_ref(), batch_size, device)?,
-        side(nets, architecture, &hx, hy.as_ref(), batch_size, device)?,
+        side(nets, architecture, &tx, ty.as_ref(), batch_size, device),
+        side(nets, architecture, &hx, hy.as_ref(), batch_size, device),
     ) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    Ok(vec![
+    vec![
         ("overfit/d_train_acc".into(), train_acc, false),
         ("overfit/d_heldout_acc".into(), heldout_acc, true),
         ("overfit/d_gap".into(), train_acc - heldout_acc, false),
         ("overfit/d_train_logit".into(), train_logit, false),
         ("overfit/d_heldout_logit".into(), heldout_logit, true),
-    ])
+    ]
 }

@@ -10,10 +10,10 @@ use crate::features::{default_path, missing_message, resolve_path, Source};
 use crate::{Fid, InceptionScore, Kid, PrecisionRecall};
 
 #[test]
-fn the_library_exports_five_metrics() {
+fn the_library_exports_six_metrics() {
     let library = crate::lab_plugin_library();
     let names: Vec<String> = library.plugins.iter().map(|p| p.name.to_string()).collect();
-    assert_eq!(names, ["fid", "kid", "is", "pr", "cas"]);
+    assert_eq!(names, ["fid", "kid", "is", "pr", "cas", "leak"]);
 }
 
 #[test]
