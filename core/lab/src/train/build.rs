@@ -378,7 +378,11 @@ fn build_networks(
         let tensors = move_to(tensors, device);
         let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
         let lazy = plan::lazy_ratio(plan, &s.name);
-        let opt = Optimizer::new(exp.optim.for_network(&s.name), params, lazy, exp.train.steps, exp.optim.fused);
+        // A tensor that an earlier network's fused buffer already holds (two networks sharing
+        // parameters) must not be moved into a second buffer: that network steps per tensor.
+        let shares = params.iter().any(|p| nets.iter().any(|n: &Net| n.opt.holds(p)));
+        let fused = exp.optim.fused && !shares;
+        let opt = Optimizer::new(exp.optim.for_network(&s.name), params, lazy, exp.train.steps, fused);
         nets.push(Net { name: s.name.clone(), handle, tensors, opt });
     }
     let ema = if exp.ema.enabled {

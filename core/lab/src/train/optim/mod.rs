@@ -67,6 +67,15 @@ impl Optimizer {
         self.flat.is_some()
     }
 
+    /// Whether `t`'s data lies in this optimizer's fused buffer.
+    pub fn holds(&self, t: &Tensor) -> bool {
+        self.flat.as_ref().is_some_and(|f| {
+            let start = f.params.data_ptr() as usize;
+            let end = start + f.params.numel() * f.params.kind().elt_size_in_bytes();
+            (start..end).contains(&(t.data_ptr() as usize))
+        })
+    }
+
     /// The fused buffer of the parameters, in their order.
     pub fn flat_params(&self) -> Option<&Tensor> {
         self.flat.as_ref().map(|f| &f.params)

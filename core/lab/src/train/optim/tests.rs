@@ -172,3 +172,17 @@ fn a_parameter_the_loss_did_not_reach_keeps_its_state_when_fused() {
     }
     assert!(fused.slots[0].1[1].abs().max().double_value(&[]) == 0.0, "the unreached bias's `m` stays zero");
 }
+
+#[test]
+fn a_fused_buffer_knows_the_tensors_it_holds() {
+    // The trainer steps a network per tensor when another network's buffer already holds one
+    // of its parameters (shared parameters must not be moved twice).
+    tch::manual_seed(9);
+    let params = network();
+    let held: Vec<Tensor> = params.iter().map(Tensor::shallow_clone).collect();
+    let fused = Optimizer::new(settings("adam"), params, 1.0, 10, true);
+    assert!(held.iter().all(|p| fused.holds(p)));
+    assert!(!fused.holds(&Tensor::zeros([3], (Kind::Float, tch::Device::Cpu))));
+    let single = Optimizer::new(settings("adam"), network(), 1.0, 10, false);
+    assert!(!single.holds(&single.params[0]));
+}
