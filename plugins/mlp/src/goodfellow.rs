@@ -9,7 +9,8 @@
 //! - `cgan-mlp` (the paper's §4.1): z of 100 from U(0, 1) and y one-hot; G: z → 200 ReLU and
 //!   y → 1000 ReLU, joined → 1200 ReLU → the pixels, sigmoid, dropout 0.5 on its hidden layers;
 //!   D: x → maxout 240 × 5 and y → maxout 50 × 5, joined → maxout 240 × 4 → one logit, dropout
-//!   0.5 on the hidden layers. The paper gives no initialisation; `gan-mlp`'s is used.
+//!   0.5 on the hidden layers. The paper gives no initialisation: PyTorch's default is used
+//!   (`init = "torch"`); `gan-mlp`'s pylearn2 ranges (`init = "pylearn2"`) collapse G.
 //!
 //! The sigmoid outputs p in [0, 1] become the core's [-1, 1] images as `2p − 1`.
 use lab_nn::prelude::*;
@@ -26,6 +27,11 @@ pub struct Maxout {
 impl Maxout {
     pub fn new(p: &nn::Path, input: i64, units: i64, pieces: i64, init: f64) -> Self {
         Self { linear: uniform_linear(p, input, units * pieces, init), units, pieces }
+    }
+
+    /// A maxout layer on an existing affine map of `units * pieces` outputs.
+    pub fn from_linear(linear: nn::Linear, units: i64, pieces: i64) -> Self {
+        Self { linear, units, pieces }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -177,11 +183,17 @@ pub struct CganMlpConfig {
     /// `"unit"`: z from U(0, 1), the paper's "unit hypercube"; `"centred"`: U(−√3, √3), the
     /// original GAN code's unit-variance noise.
     pub noise: String,
+    /// `"torch"` (default): PyTorch's, U(±1/√fan_in) for weights and biases. `"pylearn2"`:
+    /// `gan-mlp`'s U(±0.05) in G and U(±0.005) in D with zero biases, under which this
+    /// network's G starts almost blind to z and y (a change of label moves its pixels by 0.005
+    /// on average, against 0.13 under `"torch"`) and collapses to one image for every (z, y) within
+    /// 1,000 steps at the paper's settings. The paper gives no initialisation.
+    pub init: String,
 }
 
 impl Default for CganMlpConfig {
     fn default() -> Self {
-        Self { z_dim: 100, dropout: 0.5, generator_dropout: 0.5, noise: "unit".into() }
+        Self { z_dim: 100, dropout: 0.5, generator_dropout: 0.5, noise: "unit".into(), init: "torch".into() }
     }
 }
 
@@ -205,6 +217,7 @@ impl ArchitecturePlugin for CganMlp {
             }
         }
         check::one_of("noise", &config.noise, &["unit", "centred"])?;
+        check::one_of("init", &config.init, &["pylearn2", "torch"])?;
         if env.data.num_classes < 2 {
             return Err(Error::new("`cgan-mlp` is class-conditional: it needs labelled data (Fashion-MNIST, MNIST, CIFAR-10, a labelled image folder)"));
         }
@@ -227,6 +240,14 @@ impl ArchitecturePlugin for CganMlp {
         let vs = nn::VarStore::new(self.env.device());
         let p = vs.root();
         let (env, drop, k) = (self.env, self.config.dropout, self.env.data.num_classes);
+        let torch_init = self.config.init == "torch";
+        let lin = |p: &nn::Path, input: i64, output: i64, irange: f64| {
+            if torch_init {
+                nn::linear(p, input, output, Default::default())
+            } else {
+                uniform_linear(p, input, output, irange)
+            }
+        };
         let labels = move |i: &[Tensor]| -> Result<Tensor> {
             let y = i.get(1).ok_or_else(|| Error::new("`cgan-mlp` networks take [input, labels]"))?;
             Ok(y.one_hot(k).to_kind(Kind::Float))
@@ -234,10 +255,10 @@ impl ArchitecturePlugin for CganMlp {
         match name {
             "generator" => {
                 let g_drop = self.config.generator_dropout;
-                let z_fc = uniform_linear(&(&p / "z_fc"), self.config.z_dim, 200, 0.05);
-                let y_fc = uniform_linear(&(&p / "y_fc"), k, 1000, 0.05);
-                let joint = uniform_linear(&(&p / "joint"), 1200, 1200, 0.05);
-                let out = uniform_linear(&(&p / "out"), 1200, pixels(&env), 0.05);
+                let z_fc = lin(&(&p / "z_fc"), self.config.z_dim, 200, 0.05);
+                let y_fc = lin(&(&p / "y_fc"), k, 1000, 0.05);
+                let joint = lin(&(&p / "joint"), 1200, 1200, 0.05);
+                let out = lin(&(&p / "out"), 1200, pixels(&env), 0.05);
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -250,10 +271,10 @@ impl ArchitecturePlugin for CganMlp {
                 }))
             }
             "discriminator" => {
-                let x_maxout = Maxout::new(&(&p / "x_maxout"), pixels(&env), 240, 5, 0.005);
-                let y_maxout = Maxout::new(&(&p / "y_maxout"), k, 50, 5, 0.005);
-                let joint = Maxout::new(&(&p / "joint"), 290, 240, 4, 0.005);
-                let out = uniform_linear(&(&p / "out"), 240, 1, 0.005);
+                let x_maxout = Maxout::from_linear(lin(&(&p / "x_maxout"), pixels(&env), 240 * 5, 0.005), 240, 5);
+                let y_maxout = Maxout::from_linear(lin(&(&p / "y_maxout"), k, 50 * 5, 0.005), 50, 5);
+                let joint = Maxout::from_linear(lin(&(&p / "joint"), 290, 240 * 4, 0.005), 240, 4);
+                let out = lin(&(&p / "out"), 240, 1, 0.005);
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
