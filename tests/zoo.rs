@@ -361,3 +361,25 @@ fn sngan_resumes_exactly() {
     assert!(a.iter().any(|m| m.0 > 2), "nothing logged after the resume point");
     assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
 }
+
+/// LSGAN's stability experiment and its regular-GAN baseline on the ring of 8 Gaussians: D and G
+/// step together from one forward pass (the official code's update), and every sample step
+/// leaves the scatter over the modes with the coverage values beside it.
+#[test]
+fn the_ring_experiments_step_simultaneously_and_draw_their_samples_over_the_modes() {
+    for name in ["lsgan_ring", "gan_ring"] {
+        let set = ["train.steps=4", "train.batch_size=64", "log.samples_every=2"];
+        let tmp = tempfile::tempdir().unwrap();
+        let run_dir = zoo_run(tmp.path(), name, &set);
+        assert_eq!(values(&run_dir, "loss/DG/discriminator").len(), 2, "{name}: one phase, D and G together");
+        assert!(values(&run_dir, "loss/D/discriminator").is_empty(), "{name}");
+        let modes = values(&run_dir, "toy/modes");
+        assert_eq!(modes.iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4], "{name}");
+        assert!(modes.iter().all(|v| (0.0..=8.0).contains(&v.1) && v.1.fract() == 0.0), "{name}: {modes:?}");
+        let quality = values(&run_dir, "toy/high_quality");
+        assert!(quality.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{name}: {quality:?}");
+        for step in [2, 4] {
+            assert_eq!(png_size(&run_dir.join(format!("samples/step_{step:06}.png"))), (480, 480), "{name}");
+        }
+    }
+}
