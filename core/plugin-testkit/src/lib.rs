@@ -15,6 +15,8 @@
 //! - [`metric`]: stream batches through a metric and compute it.
 //! - [`network`]: checks on a network before it crosses the boundary (parameter counts,
 //!   singular values, weights decided by the seed).
+//! - [`reference`]: cross-checks of networks against an independent PyTorch implementation
+//!   (recorded float64 passes replayed by a Python script).
 //!
 //! ```ignore
 //! # use lab_plugin_api::DataSpec;
@@ -34,6 +36,7 @@ pub mod augment;
 pub mod loss;
 pub mod metric;
 pub mod network;
+pub mod reference;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -20,12 +20,15 @@ relative to the largest value (for gradients: to the network's largest gradient)
 tensor where it occurred.
 """
 import json
+import pathlib
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "core" / "plugin-testkit" / "python"))
+from lab_reference import eval_diffs, load_networks, main, max_rel_diff, network_diffs, own_gradients, trainable  # noqa: E402
 
 SN_EPS = 1e-8  # utils.py's SN_eps default, used by the DiffAugment scripts
 OUTPUT_BN_EPS = 1e-5  # layers.bn is built without BN_eps
@@ -194,10 +197,6 @@ class Discriminator(nn.Module):
         return out.view(-1), h
 
 
-def trainable(module):
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def count(ch=64, z_dim=128, classes=10):
     out = {}
     for name, k in [("conditional", classes), ("unconditional", None)]:
@@ -206,30 +205,14 @@ def count(ch=64, z_dim=128, classes=10):
     return out
 
 
-def load(path):
-    with np.load(path) as npz:
-        return {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
-
-
-def max_rel_diff(ours, theirs):
-    """The largest absolute difference, relative to the largest magnitude in `theirs`."""
-    scale = max(theirs.abs().max().item(), 1e-6)
-    return (ours.double() - theirs.double()).abs().max().item() / scale
-
-
 def compare(directory):
     cfg = json.load(open(f"{directory}/config.json"))
     classes = cfg["classes"] or None
     g = Generator(cfg["g_ch"], cfg["z_dim"], classes, cfg["g_sn"], cfg["bn_eps"], cfg["image_channels"])
     d = Discriminator(cfg["d_ch"], classes, cfg["d_sn"], cfg["image_channels"])
-    # Everything runs in float64 on both sides: in float32, rounding alone moves G's gradients
-    # by ~5e-4 of their scale (a ReLU input within rounding of 0 flips), which would hide bugs.
-    g.double(), d.double()
-    g.load_state_dict(load(f"{directory}/g_before.npz"), strict=True)
-    d.load_state_dict(load(f"{directory}/d_before.npz"), strict=True)
-    io = {k: t.double() if t.is_floating_point() else t for k, t in load(f"{directory}/io.npz").items()}
+    io = load_networks(directory, g, d)
     y = io["y"] if classes else None
-    diffs = {}
+    diffs, worst = {}, {}
 
     # One training-mode pass, as in a G step: D(G(z, y), y), loss = mean logit.
     g.train(), d.train()
@@ -239,39 +222,11 @@ def compare(directory):
     diffs["train.fake"] = max_rel_diff(io["fake"], fake.detach())
     diffs["train.logits"] = max_rel_diff(io["logits"], logits.detach())
     diffs["train.features"] = max_rel_diff(io["features"], features.detach())
-    grads = load(f"{directory}/grads.npz")
-    worst = {}
-    for net, name in [(g, "g"), (d, "d")]:
-        after = load(f"{directory}/{name}_after.npz")
-        per_buffer = {k: max_rel_diff(after[k], b) for k, b in net.named_buffers()}
-        # Gradients relative to the network's largest one: in G every bias feeding a batch norm
-        # has an exact gradient of 0, so its own scale is rounding noise.
-        scale = max(p.grad.abs().max().item() for p in net.parameters())
-        per_grad = {k: (grads[f"{name}.{k}"].double() - p.grad).abs().max().item() / scale
-                    for k, p in net.named_parameters()}
-        for what, per_tensor in [("buffers_after", per_buffer), ("grads", per_grad)]:
-            key = max(per_tensor, key=per_tensor.get)
-            diffs[f"{name}.{what}"], worst[f"{name}.{what}"] = per_tensor[key], key
-
-    # Evaluation mode: stored statistics, u not updated.
-    g.eval(), d.eval()
-    with torch.no_grad():
-        diffs["eval.fake"] = max_rel_diff(io["eval_fake"], g(io["z"], y))
-        eval_logits, eval_features = d(io["real"], y)
-        diffs["eval.logits"] = max_rel_diff(io["eval_logits"], eval_logits)
-        diffs["eval.features"] = max_rel_diff(io["eval_features"], eval_features)
+    g_grads, d_grads = own_gradients(g, d)
+    network_diffs(directory, [(g, "g", g_grads), (d, "d", d_grads)], diffs, worst)
+    eval_diffs(g, d, io, y, diffs)
     return {"params": {"G": trainable(g), "D": trainable(d)}, "max_rel_diff": diffs, "worst_tensor": worst}
 
 
-def main(argv):
-    if argv[1:2] == ["count"]:
-        print(json.dumps(count()))
-    elif argv[1:2] == ["compare"] and len(argv) > 2:
-        print(json.dumps({"reference_counts": count(), "runs": [compare(d) for d in argv[2:]]}))
-    else:
-        sys.exit(__doc__)
-
-
 if __name__ == "__main__":
-    torch.manual_seed(0)
-    main(sys.argv)
+    main(__doc__, count, compare)

@@ -1,11 +1,12 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly).
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
+use lab_plugin_testkit::reference;
 
 use crate::{BigGan, BigGanConfig};
 
@@ -440,29 +441,6 @@ fn time_forward_backward_at_batch_50() {
 // ---------------------------------------------------------------------------------------------
 // Cross-check against an independent PyTorch implementation (reference/biggan_cifar.py).
 
-/// The venv Python with torch: `LAB_PYTHON`, else the workspace's `.venv`.
-fn reference_python() -> Option<PathBuf> {
-    let path = std::env::var_os("LAB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3"));
-    path.exists().then_some(path)
-}
-
-fn write_npz(path: &Path, tensors: &[(String, Tensor)]) {
-    Tensor::write_npz(tensors, path).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-}
-
-fn snapshot(net: &dyn Network) -> Vec<(String, Tensor)> {
-    net.tensors().into_iter().map(|(name, t, _)| (name, t.detach().copy())).collect()
-}
-
-/// Converts every tensor of `net` to float64 in place (the network keeps using the same tensors).
-fn to_double(net: &dyn Network) {
-    for (_, mut t, _) in net.tensors() {
-        tch::no_grad(|| t.set_data(&t.to_kind(Kind::Double)));
-    }
-}
-
 /// Runs one G step's forward passes, a backward and an evaluation pass, and records everything
 /// the reference needs to replay them in `dir`.
 fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
@@ -475,10 +453,10 @@ fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
     });
     std::fs::write(dir.join("config.json"), summary.to_string()).unwrap();
     let (mut g, mut d) = (build(&arch, "generator"), build(&arch, "discriminator"));
-    to_double(&*g);
-    to_double(&*d);
-    write_npz(&dir.join("g_before.npz"), &snapshot(&*g));
-    write_npz(&dir.join("d_before.npz"), &snapshot(&*d));
+    reference::to_double(&*g);
+    reference::to_double(&*d);
+    reference::write_npz(&dir.join("g_before.npz"), &reference::weights(&*g));
+    reference::write_npz(&dir.join("d_before.npz"), &reference::weights(&*d));
 
     let (z, y) = (z(4).to_kind(Kind::Double), labels(4));
     let real = Tensor::rand([4, 3, 32, 32], (Kind::Double, Device::Cpu)) * 2.0 - 1.0;
@@ -487,18 +465,10 @@ fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
     let fake = g.forward(&with_labels(&z), true).unwrap().remove(0);
     let out = d.forward(&with_labels(&fake), true).unwrap();
     out[0].mean(Kind::Float).backward();
-    write_npz(&dir.join("g_after.npz"), &snapshot(&*g));
-    write_npz(&dir.join("d_after.npz"), &snapshot(&*d));
-    let grads: Vec<_> = [("g", &g), ("d", &d)]
-        .iter()
-        .flat_map(|(prefix, net)| {
-            net.tensors()
-                .into_iter()
-                .filter(|(_, _, trainable)| *trainable)
-                .map(move |(n, t, _)| (format!("{prefix}.{n}"), t.grad()))
-        })
-        .collect();
-    write_npz(&dir.join("grads.npz"), &grads);
+    reference::write_npz(&dir.join("g_after.npz"), &reference::weights(&*g));
+    reference::write_npz(&dir.join("d_after.npz"), &reference::weights(&*d));
+    let grads = reference::gradients(&[("g", &*g), ("d", &*d)]);
+    reference::write_npz(&dir.join("grads.npz"), &grads);
 
     let eval_fake = tch::no_grad(|| g.forward(&with_labels(&z), false).unwrap().remove(0));
     let eval = tch::no_grad(|| d.forward(&with_labels(&real), false).unwrap());
@@ -513,7 +483,7 @@ fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
         ("eval_logits", eval[0].shallow_clone()),
         ("eval_features", eval[1].shallow_clone()),
     ];
-    write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
+    reference::write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
 }
 
 /// Same weights, same inputs: the PyTorch reference must produce the same images, logits,
@@ -522,7 +492,7 @@ fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
 /// Skipped, saying so, when the venv's Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference_python() else {
+    let Some(python) = reference::python() else {
         println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
         return;
     };
@@ -538,20 +508,8 @@ fn matches_the_pytorch_reference() {
         record_run(&root.join(name), config, classes);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/biggan_cifar.py");
-    let output = std::process::Command::new(&python)
-        .arg(&script)
-        .arg("compare")
-        .args(runs.iter().map(|(name, _, _)| root.join(name)))
-        .output()
-        .expect("running the reference");
-    if std::env::var_os("LAB_KEEP_REFERENCE_RUN").is_some() {
-        println!("kept the recorded runs in {}", root.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    assert!(output.status.success(), "reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reference");
-    println!("reference: {report}");
+    let report =
+        reference::compare(&python, &script, &root, &runs.iter().map(|(name, _, _)| *name).collect::<Vec<_>>());
 
     let counts = &report["reference_counts"];
     assert_eq!(counts["G_conditional"], 4_304_387);
@@ -562,12 +520,6 @@ fn matches_the_pytorch_reference() {
         let arch = <BigGan as ArchitecturePlugin>::create(config.clone(), cifar(*classes)).unwrap();
         let ours = ["generator", "discriminator"].map(|n| trainable_count(&*build(&arch, n)));
         assert_eq!([&run["params"]["G"], &run["params"]["D"]], ours, "{name}");
-        for (what, diff) in run["max_rel_diff"].as_object().unwrap() {
-            let diff = diff.as_f64().unwrap();
-            assert!(
-                diff < 1e-9,
-                "{name}: {what} differs from the reference by {diff:e} (relative to its largest value)"
-            );
-        }
+        reference::assert_within(run, name, 1e-9);
     }
 }

@@ -35,12 +35,15 @@ its largest difference relative to the largest value (for gradients: to the netw
 gradient), plus the tensor where it occurred.
 """
 import json
+import pathlib
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "core" / "plugin-testkit" / "python"))
+from lab_reference import eval_diffs, load_networks, main, max_rel_diff, network_diffs, own_gradients, trainable  # noqa: E402
 
 SN_EPS = 1e-12  # sngan_projection source/functions/max_sv.py `_l2normalize`
 BN_MOMENTUM = 0.1  # chainer BatchNormalization decay 0.9
@@ -287,10 +290,6 @@ def build(cfg):
     return g, d
 
 
-def trainable(module):
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def count():
     """Trainable parameters at the paper's widths (CIFAR-10: 3 channels, 10 classes, z 128)."""
     base = {"z_dim": 128, "bn_eps": 2e-5, "image_channels": 3, "d_sn": True, "leaky_slope": 0.1, "pooling": "sum"}
@@ -309,26 +308,10 @@ def count():
     return out
 
 
-def load(path):
-    with np.load(path) as npz:
-        return {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
-
-
-def max_rel_diff(ours, theirs):
-    """The largest absolute difference, relative to the largest magnitude in `theirs`."""
-    scale = max(theirs.abs().max().item(), 1e-300)
-    return (ours.double() - theirs.double()).abs().max().item() / scale
-
-
 def compare(directory):
     cfg = json.load(open(f"{directory}/config.json"))
     g, d = build(cfg)
-    # Everything in float64 on both sides: in float32 a ReLU input within rounding of 0 can flip
-    # and move a gradient far more than any real bug would hide behind.
-    g.double(), d.double()
-    g.load_state_dict(load(f"{directory}/g_before.npz"), strict=True)
-    d.load_state_dict(load(f"{directory}/d_before.npz"), strict=True)
-    io = {k: t.double() if t.is_floating_point() else t for k, t in load(f"{directory}/io.npz").items()}
+    io = load_networks(directory, g, d)
     y = io["y"] if cfg["classes"] else None
     diffs, worst = {}, {}
 
@@ -342,8 +325,7 @@ def compare(directory):
     diffs["train.logits"] = max_rel_diff(io["logits"], logits.detach())
     diffs["train.features"] = max_rel_diff(io["features"], features.detach())
     diffs["train.z_grad"] = max_rel_diff(io["z_grad"], z.grad)
-    grads = load(f"{directory}/grads.npz")
-    param_grads = {name: {k: p.grad.clone() for k, p in net.named_parameters()} for net, name in [(g, "g"), (d, "d")]}
+    g_grads, d_grads = own_gradients(g, d)
 
     # A D pass on real images in training mode, with the images' gradient (a second power step).
     real = io["real"].clone().requires_grad_(True)
@@ -352,39 +334,10 @@ def compare(directory):
     diffs["train.real_logits"] = max_rel_diff(io["real_logits"], real_logits.detach())
     diffs["train.real_grad"] = max_rel_diff(io["real_grad"], real.grad)
 
-    for net, name in [(g, "g"), (d, "d")]:
-        after = load(f"{directory}/{name}_after.npz")
-        per_buffer = {k: max_rel_diff(after[k], b) for k, b in net.named_buffers()}
-        # Gradients relative to the network's largest one: a bias feeding a batch norm has an
-        # exact gradient of 0, so its own scale is rounding noise.
-        own = param_grads[name]
-        scale = max(t.abs().max().item() for t in own.values())
-        per_grad = {k: (grads[f"{name}.{k}"].double() - t).abs().max().item() / scale for k, t in own.items()}
-        for what, per_tensor in [("buffers_after", per_buffer), ("grads", per_grad)]:
-            if not per_tensor:  # a critic without spectral norm has no buffers
-                continue
-            key = max(per_tensor, key=per_tensor.get)
-            diffs[f"{name}.{what}"], worst[f"{name}.{what}"] = per_tensor[key], key
-
-    # Evaluation mode: stored statistics, u not updated.
-    g.eval(), d.eval()
-    with torch.no_grad():
-        diffs["eval.fake"] = max_rel_diff(io["eval_fake"], g(io["z"], y))
-        eval_logits, eval_features = d(io["real"], y)
-        diffs["eval.logits"] = max_rel_diff(io["eval_logits"], eval_logits)
-        diffs["eval.features"] = max_rel_diff(io["eval_features"], eval_features)
+    network_diffs(directory, [(g, "g", g_grads), (d, "d", d_grads)], diffs, worst)
+    eval_diffs(g, d, io, y, diffs)
     return {"params": {"G": trainable(g), "D": trainable(d)}, "max_rel_diff": diffs, "worst_tensor": worst}
 
 
-def main(argv):
-    if argv[1:2] == ["count"]:
-        print(json.dumps(count()))
-    elif argv[1:2] == ["compare"] and len(argv) > 2:
-        print(json.dumps({"reference_counts": count(), "runs": [compare(d) for d in argv[2:]]}))
-    else:
-        sys.exit(__doc__)
-
-
 if __name__ == "__main__":
-    torch.manual_seed(0)
-    main(sys.argv)
+    main(__doc__, count, compare)

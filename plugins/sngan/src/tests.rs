@@ -1,13 +1,14 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly),
 //! and the float64 cross-check against the PyTorch re-implementation in `reference/`.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use lab_nn::SpectralNorm;
 use lab_plugin_api::tch::{self, nn, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
 use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
+use lab_plugin_testkit::reference;
 
 use crate::{layers, Sngan, SnganConfig};
 
@@ -496,29 +497,6 @@ fn time_a_d_step_and_a_g_step_at_batch_64() {
 // ---------------------------------------------------------------------------------------------
 // Cross-check against an independent PyTorch implementation (reference/sngan_cifar.py).
 
-/// The venv Python with torch: `LAB_PYTHON`, else the workspace's `.venv`.
-fn reference_python() -> Option<PathBuf> {
-    let path = std::env::var_os("LAB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3"));
-    path.exists().then_some(path)
-}
-
-fn write_npz(path: &Path, tensors: &[(String, Tensor)]) {
-    Tensor::write_npz(tensors, path).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-}
-
-fn snapshot(net: &dyn Network) -> Vec<(String, Tensor)> {
-    net.tensors().into_iter().map(|(name, t, _)| (name, t.detach().copy())).collect()
-}
-
-/// Converts every tensor of `net` to float64 in place (the network keeps using the same tensors).
-fn to_double(net: &dyn Network) {
-    for (_, mut t, _) in net.tensors() {
-        tch::no_grad(|| t.set_data(&t.to_kind(Kind::Double)));
-    }
-}
-
 /// Runs a G step's forward passes and backward (with z's gradient), a training-mode D pass on
 /// real images (with their gradient) and evaluation passes, and records everything the
 /// reference needs to replay them in `dir`.
@@ -535,32 +513,24 @@ fn record_run(dir: &Path, config: SnganConfig, classes: i64) {
     });
     std::fs::write(dir.join("config.json"), summary.to_string()).unwrap();
     let (mut g, mut d) = (build(&arch, "generator"), build(&arch, "discriminator"));
-    to_double(&*g);
-    to_double(&*d);
-    write_npz(&dir.join("g_before.npz"), &snapshot(&*g));
-    write_npz(&dir.join("d_before.npz"), &snapshot(&*d));
+    reference::to_double(&*g);
+    reference::to_double(&*d);
+    reference::write_npz(&dir.join("g_before.npz"), &reference::weights(&*g));
+    reference::write_npz(&dir.join("d_before.npz"), &reference::weights(&*d));
 
     let y = (classes > 0).then(|| labels(4));
     let z = z(4).to_kind(Kind::Double).set_requires_grad(true);
     let fake = g.forward(&inputs(&z, y.as_ref()), true).unwrap().remove(0);
     let out = d.forward(&inputs(&fake, y.as_ref()), true).unwrap();
     out[0].mean(Kind::Double).backward();
-    let grads: Vec<_> = [("g", &g), ("d", &d)]
-        .iter()
-        .flat_map(|(prefix, net)| {
-            net.tensors()
-                .into_iter()
-                .filter(|(_, _, trainable)| *trainable)
-                .map(move |(n, t, _)| (format!("{prefix}.{n}"), t.grad().copy()))
-        })
-        .collect();
-    write_npz(&dir.join("grads.npz"), &grads);
+    let grads = reference::gradients(&[("g", &*g), ("d", &*d)]);
+    reference::write_npz(&dir.join("grads.npz"), &grads);
 
     let real = (Tensor::rand([4, 3, 32, 32], (Kind::Double, Device::Cpu)) * 2.0 - 1.0).set_requires_grad(true);
     let real_logits = d.forward(&inputs(&real, y.as_ref()), true).unwrap().remove(0);
     real_logits.sum(Kind::Double).backward();
-    write_npz(&dir.join("g_after.npz"), &snapshot(&*g));
-    write_npz(&dir.join("d_after.npz"), &snapshot(&*d));
+    reference::write_npz(&dir.join("g_after.npz"), &reference::weights(&*g));
+    reference::write_npz(&dir.join("d_after.npz"), &reference::weights(&*d));
 
     let real_grad = real.grad();
     let real = real.detach();
@@ -580,7 +550,7 @@ fn record_run(dir: &Path, config: SnganConfig, classes: i64) {
         ("eval_logits", eval[0].shallow_clone()),
         ("eval_features", eval[1].shallow_clone()),
     ];
-    write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
+    reference::write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
 }
 
 /// Same weights, same inputs: the PyTorch reference must produce the same images, logits,
@@ -590,7 +560,7 @@ fn record_run(dir: &Path, config: SnganConfig, classes: i64) {
 /// so, when the venv's Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference_python() else {
+    let Some(python) = reference::python() else {
         println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
         return;
     };
@@ -613,20 +583,8 @@ fn matches_the_pytorch_reference() {
         record_run(&root.join(name), config, classes);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/sngan_cifar.py");
-    let output = std::process::Command::new(&python)
-        .arg(&script)
-        .arg("compare")
-        .args(runs.iter().map(|(name, _, _)| root.join(name)))
-        .output()
-        .expect("running the reference");
-    if std::env::var_os("LAB_KEEP_REFERENCE_RUN").is_some() {
-        println!("kept the recorded runs in {}", root.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    assert!(output.status.success(), "reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reference");
-    println!("reference: {report}");
+    let report =
+        reference::compare(&python, &script, &root, &runs.iter().map(|(name, _, _)| *name).collect::<Vec<_>>());
 
     let counts = &report["reference_counts"];
     let expected = [
@@ -642,12 +600,6 @@ fn matches_the_pytorch_reference() {
         let arch = sngan(config.clone(), *classes);
         let ours = ["generator", "discriminator"].map(|n| trainable_count(&*build(&arch, n)));
         assert_eq!([&run["params"]["G"], &run["params"]["D"]], ours, "{name}");
-        for (what, diff) in run["max_rel_diff"].as_object().unwrap() {
-            let diff = diff.as_f64().unwrap();
-            assert!(
-                diff <= 1e-10,
-                "{name}: {what} differs from the reference by {diff:e} (relative to its largest value)"
-            );
-        }
+        reference::assert_within(run, name, 1e-10);
     }
 }

@@ -1,0 +1,84 @@
+//! Cross-checks against an independent PyTorch implementation: a plugin's test records its
+//! networks' weights, inputs, outputs and gradients (float64, `.npz` files) in one folder per
+//! configuration, runs the plugin's reference script (`reference/<name>.py compare DIR...`),
+//! which replays them with its own networks, and checks the differences it reports.
+//!
+//! The Python side's shared helpers (loading, relative differences, the per-network checks and
+//! the command line) are in `python/lab_reference.py` beside this crate.
+use std::path::{Path, PathBuf};
+
+use lab_plugin_api::tch::{self, Kind, Tensor};
+use lab_plugin_api::Network;
+
+/// The Python with torch: `LAB_PYTHON`, else the workspace's `.venv`; `None` when neither exists
+/// (the caller's test then says that it skipped).
+pub fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("LAB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3"));
+    path.exists().then_some(path)
+}
+
+/// Writes `tensors` to the `.npz` file at `path`.
+pub fn write_npz(path: &Path, tensors: &[(String, Tensor)]) {
+    Tensor::write_npz(tensors, path).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// A copy of every tensor of `net` (parameters and buffers), by name.
+pub fn weights(net: &dyn Network) -> Vec<(String, Tensor)> {
+    net.tensors().into_iter().map(|(name, t, _)| (name, t.detach().copy())).collect()
+}
+
+/// Converts every tensor of `net` to float64 in place; the network keeps using the same tensors.
+pub fn to_double(net: &dyn Network) {
+    for (_, mut t, _) in net.tensors() {
+        tch::no_grad(|| t.set_data(&t.to_kind(Kind::Double)));
+    }
+}
+
+/// The gradients of every trainable tensor of the named networks, as `<prefix>.<tensor name>`.
+pub fn gradients(nets: &[(&str, &dyn Network)]) -> Vec<(String, Tensor)> {
+    nets.iter()
+        .flat_map(|(prefix, net)| {
+            net.tensors()
+                .into_iter()
+                .filter(|(_, _, trainable)| *trainable)
+                .map(move |(n, t, _)| (format!("{prefix}.{n}"), t.grad().copy()))
+        })
+        .collect()
+}
+
+/// Runs `python script compare <root>/<run>...` and returns its JSON report. The recorded
+/// folders under `root` are removed afterwards unless `LAB_KEEP_REFERENCE_RUN` is set (to look
+/// at them by hand). Panics with the script's stderr when it fails.
+pub fn compare(python: &Path, script: &Path, root: &Path, runs: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg("compare")
+        .args(runs.iter().map(|name| root.join(name)))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    if std::env::var_os("LAB_KEEP_REFERENCE_RUN").is_some() {
+        println!("kept the recorded runs in {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(root);
+    }
+    assert!(output.status.success(), "reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let report = serde_json::from_slice(&output.stdout).expect("JSON from the reference");
+    println!("reference: {report}");
+    report
+}
+
+/// Checks that every difference in one run's `max_rel_diff` (the reference's largest absolute
+/// difference relative to its largest value, per quantity) is at most `tolerance`.
+pub fn assert_within(run: &serde_json::Value, name: &str, tolerance: f64) {
+    let diffs = run["max_rel_diff"].as_object().unwrap_or_else(|| panic!("{name}: no `max_rel_diff` in {run}"));
+    for (what, diff) in diffs {
+        let diff = diff.as_f64().unwrap_or(f64::INFINITY);
+        assert!(
+            diff <= tolerance,
+            "{name}: {what} differs from the reference by {diff:e} (relative to its largest value; worst tensor: {})",
+            run["worst_tensor"][what]
+        );
+    }
+}
