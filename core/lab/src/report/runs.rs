@@ -86,6 +86,16 @@ pub fn discover(patterns: &[String], base: &Path, spec: &Path) -> Result<Found, 
     Ok(found)
 }
 
+/// A key a spec can group or filter by that no config holds: the run's experiment, its `name`
+/// without a sweep member's suffix, so the seeds of `lab sweep --seeds 0,1,2` (named
+/// `cgan__seed=0`, `cgan__seed=1`, ...) fall into one row.
+pub const EXPERIMENT_KEY: &str = "experiment";
+
+/// `name` up to a sweep member's suffix (`__<key>=<value>...`).
+pub fn experiment_of(name: &str) -> &str {
+    name.split_once("__").map_or(name, |(base, _)| base)
+}
+
 fn shown(dir: &Path, base: &Path) -> String {
     dir.strip_prefix(base).unwrap_or(dir).display().to_string()
 }
@@ -94,11 +104,15 @@ fn shown(dir: &Path, base: &Path) -> String {
 pub fn read_run(dir: &Path, shown: String) -> Result<Run, ReportError> {
     let config_path = dir.join("config.toml");
     let text = std::fs::read_to_string(&config_path).map_err(|e| ReportError::read(&config_path, e))?;
-    let config: toml::Table = toml::from_str(&text).map_err(|e| ReportError::Syntax {
+    let mut config: toml::Table = toml::from_str(&text).map_err(|e| ReportError::Syntax {
         path: config_path.clone(),
         format: "TOML",
         message: e.to_string().trim().to_string(),
     })?;
+    if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
+        let experiment = experiment_of(name).to_string();
+        config.insert(EXPERIMENT_KEY.to_string(), toml::Value::String(experiment));
+    }
     let seed = config.get("seed").and_then(|s| s.as_integer()).unwrap_or(0) as u64;
     let summary_path = dir.join("summary.json");
     let (status, eval) = match std::fs::read_to_string(&summary_path) {
@@ -137,23 +151,40 @@ impl Run {
     }
 }
 
-/// The `eval/<name>` series of a run's `metrics.jsonl`, by name, in step order.
-pub type Curves = BTreeMap<String, Vec<(u64, f64)>>;
+/// A run's logged values: the `eval/<name>` series of its `metrics.jsonl`, by name, in step
+/// order, and the last value of every other scalar it logged (`toy/modes`, `loss/D/...`), so a
+/// table can show a value that no evaluation produced.
+#[derive(Clone, Debug, Default)]
+pub struct Curves {
+    pub eval: BTreeMap<String, Vec<(u64, f64)>>,
+    pub last_logged: BTreeMap<String, f64>,
+}
 
-/// Reads the evaluation values of a run; a run without `metrics.jsonl` has none.
+impl Curves {
+    /// The `eval/<name>` series.
+    pub fn get(&self, name: &str) -> Option<&Vec<(u64, f64)>> {
+        self.eval.get(name)
+    }
+}
+
+/// Reads the logged values of a run; a run without `metrics.jsonl` has none.
 pub fn eval_curves(run: &Run) -> Result<Curves, ReportError> {
     let path = run.path.join("metrics.jsonl");
     if !path.exists() {
-        return Ok(Curves::new());
+        return Ok(Curves::default());
     }
     let records = crate::track::read_metrics(&path).map_err(|e| ReportError::read(&path, e))?;
-    let mut curves = Curves::new();
+    let mut curves = Curves::default();
+    let mut last_step: BTreeMap<String, u64> = BTreeMap::new();
     for r in records {
         if let Some(name) = r.key.strip_prefix("eval/") {
-            curves.entry(name.to_string()).or_default().push((r.step, r.value));
+            curves.eval.entry(name.to_string()).or_default().push((r.step, r.value));
+        } else if last_step.get(&r.key).is_none_or(|&s| r.step >= s) {
+            last_step.insert(r.key.clone(), r.step);
+            curves.last_logged.insert(r.key, r.value);
         }
     }
-    for series in curves.values_mut() {
+    for series in curves.eval.values_mut() {
         // A resumed run may log a step twice; the later value is the one that stands.
         series.sort_by_key(|p| p.0);
         let mut dedup: Vec<(u64, f64)> = Vec::with_capacity(series.len());

@@ -53,6 +53,7 @@ fn yes() -> bool {
 /// often things were written, local paths. The evaluation protocol is checked on its own.
 pub const ALWAYS_IGNORED: &[&str] = &[
     "name",
+    "experiment",
     "seed",
     "device",
     "threads",
@@ -71,7 +72,8 @@ pub const ALWAYS_IGNORED: &[&str] = &[
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Axis {
-    /// `"augment.name"` or `["loss.config.cr_lambda", "augment.name"]`.
+    /// `"augment.name"` or `["loss.config.cr_lambda", "augment.name"]`; `"experiment"` is the
+    /// run's name without a sweep member's suffix (`cgan__seed=1` → `cgan`).
     pub key: Keys,
     /// Heading over the labels, e.g. "Method" (default: the key).
     #[serde(default)]
@@ -162,7 +164,8 @@ impl Pick {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
-    /// The evaluation value's name (`eval/<name>` in metrics.jsonl).
+    /// The evaluation value's name (`eval/<name>` in metrics.jsonl); with `value = "final"`, also
+    /// any other scalar the runs logged (its last value), e.g. `toy/modes`.
     pub name: String,
     #[serde(default)]
     pub value: Pick,
@@ -172,6 +175,10 @@ pub struct MetricSpec {
     /// Column heading (default: the name).
     #[serde(default)]
     pub label: Option<String>,
+    /// Whether higher is better, for a value whose plugin does not say (a logged scalar such as
+    /// `toy/modes`); default: what the runs' metric plugins declared.
+    #[serde(default)]
+    pub higher_is_better: Option<bool>,
 }
 
 fn default_format() -> String {

@@ -297,7 +297,7 @@ pub fn build(spec: &Spec, spec_path: &Path, base: &Path) -> Result<Table, Report
             label: m.label().to_string(),
             pick: m.value,
             format: NumberFormat::parse(&m.format).expect("checked by Spec::validate"),
-            higher_is_better: None,
+            higher_is_better: m.higher_is_better,
         })
         .collect();
     let mut cells: Vec<Vec<Cell>> = vec![vec![Cell::default(); n_cols]; n_rows];
@@ -417,11 +417,15 @@ fn check_same_config(cell: &[Run], ignored: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A run's value of `metric`: its last evaluation, or the one at its best checkpoint.
+/// A run's value of `metric`: its last evaluation, or the one at its best checkpoint. A final
+/// value no evaluation has is the last value the run logged under that key (e.g. `toy/modes`).
 fn pick(run: &Run, curves: &Curves, metric: &str, which: Pick) -> Option<f64> {
-    let eval = run.eval.as_ref()?;
+    let last_logged = || curves.last_logged.get(metric).copied();
+    let Some(eval) = run.eval.as_ref() else {
+        return if which == Pick::Final { last_logged() } else { None };
+    };
     match which {
-        Pick::Final => eval.last.as_ref()?.values.get(metric).copied(),
+        Pick::Final => eval.last.as_ref().and_then(|l| l.values.get(metric).copied()).or_else(last_logged),
         Pick::Best => {
             let best = eval.best.as_ref()?;
             if best.metric == metric {

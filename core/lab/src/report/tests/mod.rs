@@ -176,6 +176,37 @@ fn unnamed_rows_take_every_value_found_in_order() {
     insta::assert_snapshot!("unnamed_rows_markdown", render_markdown(&table));
 }
 
+/// A value no evaluation produced (the 2-D toys' mode coverage, logged beside each scatter) is
+/// the last value the run logged under that key; the spec says which way is better.
+#[test]
+fn a_final_value_can_be_a_logged_scalar_with_its_direction_from_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    // Named as `lab sweep --seeds` names its members; the `experiment` key groups them in a row.
+    for (experiment, seed, modes) in
+        [("lsgan_ring__seed=0", 0, [3.0, 8.0]), ("lsgan_ring__seed=1", 1, [8.0, 6.0]), ("gan_ring", 0, [2.0, 5.0])]
+    {
+        let dir = RunFixture::new(experiment, seed).evals(&[]).write(&runs, "a");
+        let lines: String = [(5000, modes[1]), (2500, modes[0])]
+            .iter()
+            .map(|(step, v)| format!("{{\"step\":{step},\"time\":1.0,\"key\":\"toy/modes\",\"value\":{v}}}\n"))
+            .collect();
+        std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+    }
+    let spec = "title = \"t\"\nruns = [\"runs/*/*\"]\nsparse = true\nrows = { key = \"experiment\" }\nmetrics = [\n  { name = \"toy/modes\", value = \"final\", format = \".1f\", higher_is_better = true },\n  { name = \"fid\" },\n]\n";
+    let table = table_for(tmp.path(), "logged", spec).unwrap();
+    let labels: Vec<&str> = table.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["gan_ring", "lsgan_ring"]);
+    // The value at the last step, whatever the line order: 5 for GAN, 8 and 6 for LSGAN's seeds.
+    let gan = table.cell(0, 0).values[0].stat.clone().unwrap();
+    let lsgan = table.cell(1, 0).values[0].stat.clone().unwrap();
+    assert_eq!((gan.mean, gan.n), (5.0, 1));
+    assert_eq!((lsgan.mean, lsgan.n, lsgan.seeds.clone()), (7.0, 2, vec![0, 1]));
+    assert!(table.cell(1, 0).values[0].best && !table.cell(0, 0).values[0].best);
+    // Nothing was evaluated: no FID, and no best checkpoint to read a logged value at.
+    assert!(table.cell(0, 0).values[1].stat.is_none());
+}
+
 #[test]
 fn spec_errors_name_the_file_and_the_key() {
     let tmp = tempfile::tempdir().unwrap();
