@@ -4,12 +4,14 @@
 # the cost). Two plans per architecture: its experiment's own step (SNGAN's ResNet: G on 128
 # generated images then 5 D steps of 64; BigGAN: 4 D steps then G, at batch 64 instead of the
 # experiment's 50), and one D step then one G step at batch 64, the unit that compares them (the
-# CNN's own step is already that).
-#   scripts/bench_cifar_zoo.sh [steps]     # default 5; the first 2 are warm-up, not timed
+# CNN's and SAGAN's own steps are already that).
+#   scripts/bench_cifar_zoo.sh [steps] [only]   # steps: default 5, the first 2 are warm-up, not
+#                                               # timed; only: the runs whose "experiment plan" has it
 # Prints one line per run: experiment, plan, seconds per step, steps/s, the load average before.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STEPS="${1:-5}"
+ONLY="${2:-}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 LAB="$ROOT/target/release/lab"
@@ -28,6 +30,7 @@ EOF
 
 bench() {  # experiment, plan label, extra --set values...
   local exp="$1" plan="$2"; shift 2
+  [[ "$exp $plan" == *"$ONLY"* ]] || return 0
   local runs="$TMP/runs-$RANDOM" load
   load="$(cut -d' ' -f1 /proc/loadavg)"
   local args=(run "$ROOT/experiments/$exp.toml" --quiet --runs-dir "$runs"
@@ -59,3 +62,4 @@ bench zoo/wgan_gp_resnet_cifar10 "official: G(128), 5 x D(64) + GP"
 bench zoo/wgan_gp_resnet_cifar10 "1 D + 1 G at 64" "$ONE_D_ONE_G"
 bench biggan_cifar10_100pct "4 x D(64), G(64), EMA"
 bench biggan_cifar10_100pct "1 D + 1 G at 64" train.d_steps=1
+bench zoo/sagan_cifar10 "its own: D(64), G(64), conditional"

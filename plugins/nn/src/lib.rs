@@ -1,6 +1,6 @@
 //! # lab-nn
 //!
-//! The neural-network code lab's GAN architecture plugins (`biggan`, `sngan`, `dcgan`) have in
+//! The neural-network code lab's GAN architecture plugins (`biggan`, `sngan`, `sagan`, `dcgan`) have in
 //! common, and what plugins written outside this repository build on (`lab new-plugin` depends
 //! on it).
 //! It is a plain library, not a plugin, so that any plugin can link it: a plugin crate cannot be
@@ -14,10 +14,12 @@
 //! - [`spectral_norm`]: a weight divided by an estimate of its largest singular value.
 //! - [`layers`]: convolution, linear and embedding layers whose weight may be spectrally
 //!   normalised, 2× up- and downsampling, and the projection discriminator's class term.
+//! - [`attention`]: SAGAN's self-attention block, and a picture of its attention map.
 //! - [`norm`]: batch norm with its statistics as buffers, plain or class-conditional.
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
+pub mod attention;
 pub mod gan;
 pub mod gaussian;
 pub mod grid;
@@ -26,6 +28,7 @@ pub mod norm;
 pub mod prelude;
 pub mod spectral_norm;
 
+pub use attention::SelfAttention;
 pub use layers::{downsample, leaky_relu, upsample, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
 pub use norm::BatchNorm2d;
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};
