@@ -260,9 +260,20 @@ fn generate_writes_tables_and_plots() {
 
 #[test]
 fn shipped_specs_load_and_the_paper_file_holds_the_reference_numbers() {
-    for spec in ["reports/diffaugment_cifar10.toml", "reports/fashion_mnist_diffaugment.toml"] {
-        Spec::load(&root().join(spec)).unwrap();
+    let specs: Vec<PathBuf> = std::fs::read_dir(root().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    assert!(specs.len() >= 7, "{specs:?}");
+    for spec in &specs {
+        Spec::load(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
     }
+    // The CIFAR zoo's targets, as each experiment file's header quotes them.
+    let zoo = Reference::load(&root().join("reports/references/zoo_cifar10.toml")).unwrap();
+    assert_eq!(zoo.get("sngan_resnet_cifar10", "all", "is"), Some(8.22));
+    assert_eq!(zoo.get("sagan_cifar10", "all", "fid"), Some(10.35));
+    assert_eq!(zoo.get("wgan_gp_resnet_cifar10", "all", "fid"), None);
     let paper = Reference::load(&root().join("reports/references/diffaugment.toml")).unwrap();
     // shared/REFERENCE.md, "CIFAR-10 results (IS / FID)": 100%, 20%, 10%.
     let expected: [(&str, [(f64, f64); 3]); 6] = [
