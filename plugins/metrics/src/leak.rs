@@ -118,15 +118,16 @@ pub struct Leak {
     warning: Option<String>,
 }
 
-impl Leak {
-    fn count(&self, images: &Tensor, into: &mut Counts) {
-        let (cutout, border, blank) = artefacts(&self.config, images);
+impl Counts {
+    /// Adds the artefacts `config` finds in `images`.
+    fn add(&mut self, config: &LeakConfig, images: &Tensor) {
+        let (cutout, border, blank) = artefacts(config, images);
         let sum = |t: &Tensor| t.sum(Kind::Int64).int64_value(&[]);
-        into.images += images.size()[0];
-        into.cutout += sum(&cutout);
-        into.border += sum(&border);
-        into.any += sum(&cutout.logical_or(&border));
-        into.blank += sum(&blank);
+        self.images += images.size()[0];
+        self.cutout += sum(&cutout);
+        self.border += sum(&border);
+        self.any += sum(&cutout.logical_or(&border));
+        self.blank += sum(&blank);
     }
 }
 
@@ -175,9 +176,8 @@ impl MetricPlugin for Leak {
     }
 
     fn update(&mut self, images: &Tensor, fake: bool) -> Result<()> {
-        let mut counts = if fake { self.fake } else { self.real };
-        self.count(images, &mut counts);
-        *if fake { &mut self.fake } else { &mut self.real } = counts;
+        let counts = if fake { &mut self.fake } else { &mut self.real };
+        counts.add(&self.config, images);
         Ok(())
     }
 
