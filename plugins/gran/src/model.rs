@@ -1,0 +1,281 @@
+//! `gran`: the recurrent generator and the discriminator of the official 28×28 networks, and the
+//! architecture plugin around them (the per-step grid is drawn here).
+//!
+//! One step t of G, from z_t and the previous step's code h_c (zeros at the first step):
+//! h_z = tanh(BN(FC(z_t))); h = ReLU(BN(FC([h_z, h_c]))) as a 7×7 map; C_t = deconv(ReLU(
+//! deconv(h))) with a linear output; h_c = tanh(BN(FC(ReLU(BN(conv(ReLU(BN(conv(C_t))))))))), the
+//! "backward" encoder. The image is sigmoid(Σ_t C_t), rescaled to the core's [-1, 1].
+use lab_nn::gan::{self, Shapes, GENERATOR};
+use lab_nn::prelude::*;
+use lab_plugin_api::{inputs, ArchitecturePlugin, BuildEnv, Network, Spec, VarStoreNetwork, VisualCtx};
+
+use crate::config::{GranConfig, Settings};
+
+/// The official initialisation of a fully connected weight: Glorot's uniform bound
+/// √(6 / (fan_in + fan_out)) (`utils.initialize_weight(..., 'uniform')`); biases start at 0.
+fn linear(p: &nn::Path, name: &str, input: i64, output: i64, bias: bool) -> nn::Linear {
+    let bound = (6.0 / (input + output) as f64).sqrt();
+    let config = nn::LinearConfig {
+        ws_init: nn::Init::Uniform { lo: -bound, up: bound },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias,
+    };
+    nn::linear(p / name, input, output, config)
+}
+
+/// The official convolution filters start from N(0, 0.01²) (`init_conv_weights`' default, which
+/// every layer uses) with zero biases.
+fn filters() -> nn::Init {
+    nn::Init::Randn { mean: 0.0, stdev: 0.01 }
+}
+
+/// A 5×5 stride-2 convolution with padding 2 and no bias (a batch norm follows): halves the side.
+fn conv(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::Conv2D {
+    let config = nn::ConvConfig { stride: 2, padding: 2, bias: false, ws_init: filters(), ..Default::default() };
+    nn::conv2d(p / name, input, output, 5, config)
+}
+
+/// A 5×5 stride-2 transposed convolution with a bias that doubles the side exactly (cuDNN's
+/// gradient of a padding-2 convolution, as the official `Deconv_layer`: output padding 1).
+fn deconv(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::ConvTranspose2D {
+    let config = nn::ConvTransposeConfig {
+        stride: 2,
+        padding: 2,
+        output_padding: 1,
+        bias: true,
+        ws_init: filters(),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::conv_transpose2d(p / name, input, output, 5, config)
+}
+
+/// PyTorch's batch norm (ε = 1e-5, running statistics with momentum 0.1); see the crate docs for
+/// how the official layer differs.
+fn bn_config() -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        eps: 1e-5,
+        momentum: 0.1,
+        ..Default::default()
+    }
+}
+
+/// A fully connected layer with a bias and a batch norm (the official `Batch_Norm_layer`, whose
+/// bias is redundant before the norm but is a parameter all the same).
+#[derive(Debug)]
+struct BnLinear {
+    fc: nn::Linear,
+    bn: nn::BatchNorm,
+}
+
+impl BnLinear {
+    fn new(p: &nn::Path, name: &str, input: i64, output: i64) -> Self {
+        Self {
+            fc: linear(p, &format!("{name}_fc"), input, output, true),
+            bn: nn::batch_norm1d(p / format!("{name}_bn"), output, bn_config()),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply(&self.fc).apply_t(&self.bn, train)
+    }
+}
+
+/// A convolution without bias and its batch norm (the official `BN_Conv_layer`).
+#[derive(Debug)]
+struct BnConv {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+}
+
+impl BnConv {
+    fn new(p: &nn::Path, name: &str, input: i64, output: i64) -> Self {
+        Self {
+            conv: conv(p, &format!("{name}_conv"), input, output),
+            bn: nn::batch_norm2d(p / format!("{name}_bn"), output, bn_config()),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply(&self.conv).apply_t(&self.bn, train)
+    }
+}
+
+/// GRAN's recurrent generator. All steps share its weights (and its batch norms' statistics).
+#[derive(Debug)]
+pub struct Generator {
+    settings: Settings,
+    /// z_t → h_z (`L0a`).
+    noise: BnLinear,
+    /// [h_z, h_c] → the 7×7 map (`L1`).
+    hidden: BnLinear,
+    /// The map → half the channels at 14×14 (`L2`), then → the canvas at 28×28 (`L3`).
+    deconv1: nn::ConvTranspose2D,
+    deconv2: nn::ConvTranspose2D,
+    /// The canvas → half the channels at 14×14 (`L6`) → the map's channels at 7×7 (`L5`) →
+    /// h_c (`L0b`).
+    encode1: BnConv,
+    encode2: BnConv,
+    code: BnLinear,
+}
+
+impl Generator {
+    pub fn new(p: nn::Path, s: &Settings) -> Self {
+        let (g, b, c, z) = (s.g_channels, s.base(), s.image_channels, s.z_dim);
+        Self {
+            settings: s.clone(),
+            noise: BnLinear::new(&p, "noise", z, z),
+            hidden: BnLinear::new(&p, "hidden", 2 * z, g * b * b),
+            deconv1: deconv(&p, "deconv1", g, g / 2),
+            deconv2: deconv(&p, "deconv2", g / 2, c),
+            encode1: BnConv::new(&p, "encode1", c, g / 2),
+            encode2: BnConv::new(&p, "encode2", g / 2, g),
+            code: BnLinear::new(&p, "code", g * b * b, z),
+        }
+    }
+
+    /// The canvases C_1..C_T (pre-sigmoid, `[N, C, H, W]` each) for latents `[N, T·z_dim]`,
+    /// z_t being columns t·z_dim .. (t+1)·z_dim.
+    pub fn canvases(&self, z: &Tensor, train: bool) -> Vec<Tensor> {
+        let s = &self.settings;
+        let (n, b) = (z.size()[0], s.base());
+        let zs = z.view([n, s.time_steps, s.z_dim]);
+        let mut code = Tensor::zeros([n, s.z_dim], (z.kind(), z.device()));
+        let mut canvases = Vec::with_capacity(s.time_steps as usize);
+        for t in 0..s.time_steps {
+            let h_z = self.noise.forward(&zs.select(1, t), train).tanh();
+            let h = self.hidden.forward(&Tensor::cat(&[&h_z, &code], 1), train).relu();
+            let canvas = h.view([n, s.g_channels, b, b]).apply(&self.deconv1).relu().apply(&self.deconv2);
+            // Nothing reads the last step's code, so it is not computed (nor are the encoder's
+            // batch-norm statistics updated for it).
+            code = if t + 1 < s.time_steps {
+                let e = self.encode2.forward(&self.encode1.forward(&canvas, train).relu(), train).relu();
+                self.code.forward(&e.flatten(1, -1), train).tanh()
+            } else {
+                code
+            };
+            canvases.push(canvas);
+        }
+        canvases
+    }
+
+    /// The image and the per-step images: sigmoid(Σ_{t≤τ} C_t) for τ = 1..T as `[N, T, C, H, W]`
+    /// (the official `sequential_drawing`), both in [-1, 1]; the image is the last step's.
+    pub fn draw(&self, z: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let sums = Tensor::stack(&self.canvases(z, train), 1).cumsum(1, None::<Kind>);
+        let steps = sums.sigmoid() * 2.0 - 1.0;
+        let image = steps.select(1, self.settings.time_steps - 1);
+        (image, steps)
+    }
+}
+
+impl lab_nn::gan::Generator for Generator {
+    fn generate(&self, z: &Tensor, _labels: Option<&Tensor>, train: bool) -> Tensor {
+        self.draw(z, train).0
+    }
+}
+
+/// The official 28×28 discriminator (`convnet28`): two batch-normed 5×5 stride-2 convolutions
+/// with ReLU, a tanh hidden layer with a bias, and a logit without one (the official sigmoid is
+/// in the loss).
+#[derive(Debug)]
+pub struct Discriminator {
+    conv1: BnConv,
+    conv2: BnConv,
+    hidden: nn::Linear,
+    out: nn::Linear,
+}
+
+impl Discriminator {
+    pub fn new(p: nn::Path, s: &Settings) -> Self {
+        let (d, b) = (s.d_channels, s.base());
+        Self {
+            conv1: BnConv::new(&p, "conv1", s.image_channels, d),
+            conv2: BnConv::new(&p, "conv2", d, d / 2),
+            hidden: linear(&p, "hidden", d / 2 * b * b, s.d_hidden, true),
+            out: linear(&p, "out", s.d_hidden, 1, false),
+        }
+    }
+}
+
+impl lab_nn::gan::Discriminator for Discriminator {
+    /// `(logits [N], the tanh hidden layer [N, d_hidden])`.
+    fn discriminate(&self, x: &Tensor, _labels: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+        let h = self.conv2.forward(&self.conv1.forward(x, train).relu(), train).relu();
+        let features = h.flatten(1, -1).apply(&self.hidden).tanh();
+        (features.apply(&self.out).view([-1]), features)
+    }
+}
+
+/// The `gran` architecture plugin.
+#[derive(Debug)]
+pub struct Gran {
+    settings: Settings,
+    device: tch::Device,
+}
+
+impl Gran {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn shapes(&self) -> Shapes {
+        let s = &self.settings;
+        Shapes::square(s.latent_width(), s.image_channels, s.resolution, None)
+    }
+}
+
+impl ArchitecturePlugin for Gran {
+    const NAME: &'static str = "gran";
+    const DESCRIPTION: &'static str = "GRAN (Im et al., 2016), 28x28: a recurrent generator summing T canvases \
+         under one sigmoid, a fresh z per step; the official convnet discriminator";
+    type Config = GranConfig;
+
+    fn create(config: GranConfig, env: BuildEnv) -> Result<Self> {
+        Ok(Self { settings: config.resolve(&env.data)?, device: env.device() })
+    }
+
+    /// T·z_dim: the steps' z_t side by side.
+    fn z_dim(&self) -> i64 {
+        self.settings.latent_width()
+    }
+
+    fn networks(&self) -> Vec<Spec> {
+        gan::networks()
+    }
+
+    /// The generator returns `[images, per-step images [N, T, C, H, W]]`; the core reads the
+    /// first, the grid the second.
+    fn build(&self, name: &str) -> Result<Box<dyn Network>> {
+        let s = &self.settings;
+        if name != GENERATOR {
+            let (g, d) = (|p: nn::Path| Generator::new(p, s), |p: nn::Path| Discriminator::new(p, s));
+            return gan::build(Self::NAME, name, self.device, self.shapes(), g, d);
+        }
+        let vs = nn::VarStore::new(self.device);
+        let g = Generator::new(vs.root(), s);
+        let width = s.latent_width();
+        let forward = move |inputs: &[Tensor], train: bool| {
+            let inputs = inputs::split(Self::NAME, GENERATOR, inputs, false)?;
+            let z = inputs::latent(Self::NAME, inputs.main, width)?;
+            let (image, steps) = g.draw(&z, train);
+            Ok(vec![image, steps])
+        };
+        Ok(Box::new(VarStoreNetwork { vs, forward }))
+    }
+
+    /// The per-step images of the fixed latents: one row per sample, sigmoid(Σ_{t≤τ} C_t) for
+    /// τ = 1..T across, as many rows as make about `log.samples` images.
+    fn visualize(&self, ctx: &VisualCtx<'_>) -> Result<Option<(Tensor, i64)>> {
+        let t = self.settings.time_steps;
+        let z = ctx.fixed_latent()?;
+        let rows = ((ctx.samples()? + t - 1) / t).clamp(1, z.size()[0]);
+        let steps = ctx.run_network(GENERATOR, &[z.narrow(0, 0, rows)])?.remove(1);
+        let [_, _, c, h, w] = steps.size()[..] else {
+            return Err(lab_plugin_api::Error::new("gran: the generator's second output is not [N, T, C, H, W]"));
+        };
+        Ok(Some((steps.reshape([rows * t, c, h, w]), t)))
+    }
+}
