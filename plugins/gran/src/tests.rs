@@ -34,7 +34,7 @@ fn loud_filters(vs: &tch::nn::VarStore) {
     tch::no_grad(|| {
         for (name, mut t) in vs.variables() {
             if name.contains("conv") && name.ends_with("weight") {
-                let _ = t.copy_(&(t.randn_like() * 0.3));
+                t.copy_(&(t.randn_like() * 0.3));
             }
         }
     });
