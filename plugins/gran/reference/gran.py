@@ -1,4 +1,4 @@
-"""An independent PyTorch re-implementation of GRAN's 28x28 networks, used only by the plugin's tests.
+"""An independent PyTorch re-implementation of GRAN's 28x28 and 32x32 networks, used only by the plugin's tests.
 
 Written from the paper (Im et al. 2016, Section 3: a recurrent generator whose step t maps a fresh
 noise vector z_t and an encoding of the previous canvas to a new canvas, the image being the
@@ -21,7 +21,7 @@ names; `load_state_dict(strict=True)` therefore also checks that both sides have
 tensors with the same shapes.
 
 Usage (the Rust test `matches_the_pytorch_reference` drives it):
-    gran.py count                 parameter counts of the official 28x28 widths, as JSON
+    gran.py count                 parameter counts at the official widths, as JSON
     gran.py compare DIR [DIR...]  replay what the Rust networks did in each DIR, as JSON
 
 The recorded files and the report are those of core/plugin-testkit/python/lab_reference.py.
@@ -39,8 +39,6 @@ from lab_reference import eval_diffs, load_networks, main, max_rel_diff, network
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
-SIDE = 28
-BASE = SIDE // 4
 
 
 class Norm(nn.Module):
@@ -78,17 +76,39 @@ def conv(owner, name, x):
     return getattr(owner, f"{name}_bn")(getattr(owner, f"{name}_conv")(x))
 
 
+def levels(side):
+    return 3 if side == 32 else 2
+
+
 class Generator(nn.Module):
-    def __init__(self, steps, z_dim, width, channels):
+    def __init__(self, steps, z_dim, width, channels, side):
         super().__init__()
         self.steps, self.z_dim, self.width = steps, z_dim, width
+        self.levels = levels(side)
+        self.base = side >> self.levels
+        widths = [width >> k for k in range(self.levels)] + [channels]
         add_dense(self, "noise", z_dim, z_dim)
-        add_dense(self, "hidden", 2 * z_dim, width * BASE * BASE)
-        self.deconv1 = nn.ConvTranspose2d(width, width // 2, 5, stride=2, padding=2, output_padding=1)
-        self.deconv2 = nn.ConvTranspose2d(width // 2, channels, 5, stride=2, padding=2, output_padding=1)
-        add_conv(self, "encode1", channels, width // 2)
-        add_conv(self, "encode2", width // 2, width)
-        add_dense(self, "code", width * BASE * BASE, z_dim)
+        add_dense(self, "hidden", 2 * z_dim, width * self.base ** 2)
+        for k in range(1, self.levels + 1):
+            setattr(self, f"deconv{k}", nn.ConvTranspose2d(widths[k - 1], widths[k], 5, stride=2, padding=2,
+                                                           output_padding=1))
+        # The encoder walks the widths back: image -> widths[L-1] -> ... -> widths[0].
+        for k in range(1, self.levels):
+            add_conv(self, f"encode{k}", widths[self.levels - k + 1], widths[self.levels - k])
+        top = f"encode{self.levels}"
+        if self.levels == 3:
+            setattr(self, f"{top}_conv", nn.Conv2d(widths[1], width, 5, stride=2, padding=2))
+        else:
+            add_conv(self, top, widths[1], width)
+        add_dense(self, "code", width * self.base ** 2, z_dim)
+
+    def encode(self, canvas):
+        e = canvas
+        for k in range(1, self.levels):
+            e = F.relu(conv(self, f"encode{k}", e))
+        top = f"encode{self.levels}"
+        e = getattr(self, f"{top}_conv")(e) if self.levels == 3 else conv(self, top, e)
+        return torch.tanh(dense(self, "code", F.relu(e).flatten(1)))
 
     def canvases(self, z):
         n = z.shape[0]
@@ -97,11 +117,14 @@ class Generator(nn.Module):
         for t in range(self.steps):
             z_t = z[:, t * self.z_dim:(t + 1) * self.z_dim]
             h_z = torch.tanh(dense(self, "noise", z_t))
-            h = F.relu(dense(self, "hidden", torch.cat([h_z, code], dim=1)))
-            canvas = self.deconv2(F.relu(self.deconv1(h.view(n, self.width, BASE, BASE))))
+            canvas = F.relu(dense(self, "hidden", torch.cat([h_z, code], dim=1))).view(n, self.width, self.base,
+                                                                                       self.base)
+            for k in range(1, self.levels + 1):
+                canvas = getattr(self, f"deconv{k}")(canvas)
+                if k < self.levels:
+                    canvas = F.relu(canvas)
             if t + 1 < self.steps:
-                e = F.relu(conv(self, "encode2", F.relu(conv(self, "encode1", canvas))))
-                code = torch.tanh(dense(self, "code", e.flatten(1)))
+                code = self.encode(canvas)
             out.append(canvas)
         return out
 
@@ -118,31 +141,40 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, width, hidden, channels):
+    def __init__(self, width, hidden, channels, side):
         super().__init__()
-        add_conv(self, "conv1", channels, width)
-        add_conv(self, "conv2", width, width // 2)
-        self.hidden = nn.Linear(width // 2 * BASE * BASE, hidden)
+        self.levels = levels(side)
+        widths = [channels] + [width >> k for k in range(self.levels)]
+        for k in range(1, self.levels + 1):
+            add_conv(self, f"conv{k}", widths[k - 1], widths[k])
+        self.hidden = nn.Linear(widths[-1] * (side >> self.levels) ** 2, hidden)
         self.out = nn.Linear(hidden, 1, bias=False)
 
     def forward(self, x, y=None):
-        h = F.relu(conv(self, "conv2", F.relu(conv(self, "conv1", x))))
+        h = x
+        for k in range(1, self.levels + 1):
+            h = F.relu(conv(self, f"conv{k}", h))
         features = torch.tanh(self.hidden(h.flatten(1)))
         return self.out(features).view(-1), features
 
 
 def build(cfg):
-    g = Generator(cfg["time_steps"], cfg["z_dim"], cfg["g_channels"], cfg["image_channels"])
-    d = Discriminator(cfg["d_channels"], cfg["d_hidden"], cfg["image_channels"])
+    side = cfg["resolution"]
+    g = Generator(cfg["time_steps"], cfg["z_dim"], cfg["g_channels"], cfg["image_channels"], side)
+    d = Discriminator(cfg["d_channels"], cfg["d_hidden"], cfg["image_channels"], side)
     return g, d
 
 
 def count():
-    """Trainable parameters at the official 28x28 widths (1 channel), and with 3 channels."""
-    base = {"time_steps": 5, "z_dim": 100, "g_channels": 256, "d_channels": 80, "d_hidden": 100}
+    """Trainable parameters at the official widths: 28x28 gray (MNIST), 32x32 RGB (CIFAR-10)."""
+    base = {"time_steps": 5, "z_dim": 100, "d_hidden": 100}
+    setups = {
+        "gran28": dict(base, g_channels=256, d_channels=80, image_channels=1, resolution=28),
+        "gran32": dict(base, g_channels=1024, d_channels=1024, image_channels=3, resolution=32),
+    }
     out = {}
-    for name, channels in [("gran28", 1), ("gran28_rgb", 3)]:
-        g, d = build(dict(base, image_channels=channels))
+    for name, cfg in setups.items():
+        g, d = build(cfg)
         out["G_" + name], out["D_" + name] = trainable(g), trainable(d)
     return out
 

@@ -1,14 +1,17 @@
 //! The `[model.config]` table of the `gran` architecture, and its validation against the data.
 //!
-//! The defaults are the official 28×28 networks (jiwoongim/GRAN `recGenI28.py` and
-//! `convnet_cuda28.py` with their constructors' `nkerns`/`ckern`): five steps of a 100-value z,
-//! G's 7×7 map of 256 channels, D's convolutions of 80 and 40 channels and a hidden layer of 100.
+//! The defaults are the official networks for the data's size (jiwoongim/GRAN): five steps of a
+//! 100-value z and a D hidden layer of 100; at 28×28 (`recGenI28.py`, `convnet_cuda28.py` with
+//! their constructors' `nkerns`/`ckern`) G's 7×7 map of 256 channels and D's convolutions of 80
+//! and 40; at 32×32 (`recGenI32.py`, `convnet_cuda32.py`, `main_granI_cifar10.py`) G's 4×4 map
+//! of 1024 channels and D's convolutions of 1024, 512 and 256.
 use lab_plugin_api::config::check::{at_least, positive};
 use lab_plugin_api::{DataSpec, Error};
 use serde::{Deserialize, Serialize};
 
-/// The image side the networks are defined for: two stride-2 layers between a 7×7 map and it.
-pub const SUPPORTED_RESOLUTION: i64 = 28;
+/// The image sides the networks are defined for: two stride-2 layers between a 7×7 map and
+/// 28×28 (MNIST), three between a 4×4 map and 32×32 (CIFAR-10).
+pub const SUPPORTED_RESOLUTIONS: [i64; 2] = [28, 32];
 
 /// What users write under `[model.config]` for `model.architecture = "gran"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,11 +23,13 @@ pub struct GranConfig {
     /// Length of each step's z_t (and of the hidden codes h_z and h_c): the official
     /// `dim_sample`, 100. The latent of one image is `time_steps · z_dim` values.
     pub z_dim: i64,
-    /// Channels of G's 7×7 map; its first deconvolution halves them and the encoder mirrors
-    /// both (the official `nkerns[0]·ckern` = 8·32 = 256).
+    /// Channels of G's first map (7×7 or 4×4); each deconvolution but the last halves them and
+    /// the encoder mirrors them (the official `nkerns[0]·ckern`: 8·32 = 256 at 28×28, 8·128 =
+    /// 1024 at 32×32); 0 takes the official width for the data's size.
     pub g_channels: i64,
-    /// Channels of D's first convolution; its second halves them (the official `nkerns[1]·ckern`
-    /// = 8·10 = 80).
+    /// Channels of D's first convolution; each next one halves them (the official
+    /// `nkerns[1]·ckern`: 8·10 = 80 at 28×28, 8·128 = 1024 at 32×32); 0 takes the official
+    /// width for the data's size.
     pub d_channels: i64,
     /// Width of D's tanh hidden layer before the logit (the official `num_hid`, 100).
     pub d_hidden: i64,
@@ -32,7 +37,7 @@ pub struct GranConfig {
 
 impl Default for GranConfig {
     fn default() -> Self {
-        Self { time_steps: 5, z_dim: 100, g_channels: 256, d_channels: 80, d_hidden: 100 }
+        Self { time_steps: 5, z_dim: 100, g_channels: 0, d_channels: 0, d_hidden: 100 }
     }
 }
 
@@ -49,9 +54,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The side of G's first feature map and of the encoder's and D's last: the image's / 4.
+    /// The stride-2 layers between the first map and the image: 2 at 28×28, 3 at 32×32.
+    pub fn levels(&self) -> i64 {
+        if self.resolution == 32 {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// The side of G's first feature map and of the encoder's and D's last: 7 or 4.
     pub fn base(&self) -> i64 {
-        self.resolution / 4
+        self.resolution >> self.levels()
     }
 
     /// The latent's width per image: one z_t of `z_dim` values per step, step after step.
@@ -63,15 +77,18 @@ impl Settings {
 impl GranConfig {
     /// Checks every key and the data's shape.
     pub fn resolve(&self, data: &DataSpec) -> lab_plugin_api::Result<Settings> {
-        let g_channels = halvable("g_channels", self.g_channels)?;
-        let d_channels = halvable("d_channels", self.d_channels)?;
         let (h, w) = (data.height, data.width);
-        if h != SUPPORTED_RESOLUTION || w != SUPPORTED_RESOLUTION {
+        if h != w || !SUPPORTED_RESOLUTIONS.contains(&h) {
             return Err(Error::new(format!(
-                "gran has the official 28x28 networks (7x7 map, two stride-2 layers), but the data is {h}x{w}; \
-                 use 28x28 data (Fashion-MNIST, MNIST); the 32x32 CIFAR variant is not implemented"
+                "gran has the official 28x28 (MNIST) and 32x32 (CIFAR-10) networks, but the data is {h}x{w}; \
+                 use 28x28 or 32x32 data"
             )));
         }
+        // Widths are halved once per stride-2 layer after the first: once at 28, twice at 32.
+        let halvings = if h == 32 { 2 } else { 1 };
+        let (g_official, d_official) = if h == 32 { (1024, 1024) } else { (256, 80) };
+        let g_channels = halvable("g_channels", or_official(self.g_channels, g_official), halvings)?;
+        let d_channels = halvable("d_channels", or_official(self.d_channels, d_official), halvings)?;
         if data.channels < 1 {
             return Err(Error::new(format!(
                 "gran: the data reports {} image channels; expected at least 1",
@@ -90,13 +107,22 @@ impl GranConfig {
     }
 }
 
-/// A width the next layer halves: even and at least 2.
-fn halvable(key: &str, value: i64) -> lab_plugin_api::Result<i64> {
-    at_least(key, value, 2)?;
-    if value % 2 != 0 {
+fn or_official(value: i64, official: i64) -> i64 {
+    if value == 0 {
+        official
+    } else {
+        value
+    }
+}
+
+/// A width the next `halvings` layers halve in turn: a multiple of 2^halvings, at least that.
+fn halvable(key: &str, value: i64, halvings: u32) -> lab_plugin_api::Result<i64> {
+    let step = 1 << halvings;
+    at_least(key, value, step)?;
+    if value % step != 0 {
         return Err(Error::config(
             key,
-            format!("the next layer has half as many channels, so it must be even, found {value}"),
+            format!("the next {halvings} layer(s) halve the channels in turn, so it must be a multiple of {step}, found {value}"),
         ));
     }
     Ok(value)
@@ -118,15 +144,29 @@ mod tests {
     }
 
     #[test]
-    fn only_28_pixels_are_supported() {
-        let err = GranConfig::default().resolve(&data(32)).unwrap_err().to_string();
-        assert!(err.starts_with("gran has the official 28x28 networks") && err.contains("data is 32x32"), "{err}");
+    fn defaults_at_32_pixels_are_the_official_cifar10_networks() {
+        let s = GranConfig::default().resolve(&data(32)).unwrap();
+        assert_eq!((s.g_channels, s.d_channels, s.levels(), s.base()), (1024, 1024, 3, 4));
+    }
+
+    #[test]
+    fn only_28_and_32_pixels_are_supported() {
+        let err = GranConfig::default().resolve(&data(64)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("gran has the official 28x28 (MNIST) and 32x32") && err.contains("data is 64x64"),
+            "{err}"
+        );
     }
 
     #[test]
     fn widths_and_steps_are_checked() {
         let err = GranConfig { g_channels: 7, ..Default::default() }.resolve(&data(28)).unwrap_err().to_string();
-        assert_eq!(err, "key `g_channels`: the next layer has half as many channels, so it must be even, found 7");
+        assert_eq!(
+            err,
+            "key `g_channels`: the next 1 layer(s) halve the channels in turn, so it must be a multiple of 2, found 7"
+        );
+        let err = GranConfig { d_channels: 6, ..Default::default() }.resolve(&data(32)).unwrap_err().to_string();
+        assert!(err.contains("multiple of 4, found 6"), "{err}");
         let err = GranConfig { time_steps: 0, ..Default::default() }.resolve(&data(28)).unwrap_err().to_string();
         assert!(err.starts_with("key `time_steps`"), "{err}");
     }

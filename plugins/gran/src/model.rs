@@ -1,9 +1,9 @@
-//! `gran`: the recurrent generator and the discriminator of the official 28×28 networks, and the
-//! architecture plugin around them (the per-step grid is drawn here).
+//! `gran`: the recurrent generator and the discriminator of the official 28×28 and 32×32
+//! networks, and the architecture plugin around them (the per-step grid is drawn here).
 //!
 //! One step t of G, from z_t and the previous step's code h_c (zeros at the first step):
-//! h_z = tanh(BN(FC(z_t))); h = ReLU(BN(FC([h_z, h_c]))) as a 7×7 map; C_t = deconv(ReLU(
-//! deconv(h))) with a linear output; h_c = tanh(BN(FC(ReLU(BN(conv(ReLU(BN(conv(C_t))))))))), the
+//! h_z = tanh(BN(FC(z_t))); h = ReLU(BN(FC([h_z, h_c]))) as a 7×7 (or 4×4) map; C_t = ReLU
+//! deconvolutions, the last linear; h_c = tanh(BN(FC(ReLU(convolutions of C_t)))), the
 //! "backward" encoder. The image is sigmoid(Σ_t C_t), rescaled to the core's [-1, 1].
 use lab_nn::gan::{self, Shapes, GENERATOR};
 use lab_nn::prelude::*;
@@ -103,37 +103,69 @@ impl BnConv {
     }
 }
 
+/// The last layer of G's encoder: batch-normed at 28×28 (`recGenI28`'s `L5` is a
+/// `BN_Conv_layer`), a plain convolution with a bias at 32×32 (`recGenI32`'s `L5` is a
+/// `Conv_layer`).
+#[derive(Debug)]
+enum EncoderTop {
+    Normed(BnConv),
+    Plain(nn::Conv2D),
+}
+
 /// GRAN's recurrent generator. All steps share its weights (and its batch norms' statistics).
 #[derive(Debug)]
 pub struct Generator {
     settings: Settings,
     /// z_t → h_z (`L0a`).
     noise: BnLinear,
-    /// [h_z, h_c] → the 7×7 map (`L1`).
+    /// [h_z, h_c] → the first map (`L1`).
     hidden: BnLinear,
-    /// The map → half the channels at 14×14 (`L2`), then → the canvas at 28×28 (`L3`).
-    deconv1: nn::ConvTranspose2D,
-    deconv2: nn::ConvTranspose2D,
-    /// The canvas → half the channels at 14×14 (`L6`) → the map's channels at 7×7 (`L5`) →
-    /// h_c (`L0b`).
-    encode1: BnConv,
-    encode2: BnConv,
+    /// The map → the canvas, halving the channels and doubling the side each time (`L2`...);
+    /// the last is linear and gives the image's channels.
+    deconvs: Vec<nn::ConvTranspose2D>,
+    /// The canvas → the first map's shape, the deconvolutions in mirror (`L7`/`L6`..., `L5`
+    /// last), then → h_c (`L0b`).
+    encoder: Vec<BnConv>,
+    encoder_top: EncoderTop,
     code: BnLinear,
 }
 
 impl Generator {
     pub fn new(p: nn::Path, s: &Settings) -> Self {
-        let (g, b, c, z) = (s.g_channels, s.base(), s.image_channels, s.z_dim);
+        let (g, b, c, z, levels) = (s.g_channels, s.base(), s.image_channels, s.z_dim, s.levels());
+        // Channels after the k-th deconvolution (k = 0: the first map), the image's at the end.
+        let width = |k: i64| if k == levels { c } else { g >> k };
+        let deconvs =
+            (1..=levels).map(|k| deconv(&p, &format!("deconv{k}"), width(k - 1), width(k))).collect::<Vec<_>>();
+        let encoder = (1..levels)
+            .map(|k| BnConv::new(&p, &format!("encode{k}"), width(levels - k + 1), width(levels - k)))
+            .collect::<Vec<_>>();
+        let top = format!("encode{levels}");
+        let encoder_top = if levels == 3 {
+            let config = nn::ConvConfig { stride: 2, padding: 2, bias: true, ws_init: filters(), ..Default::default() };
+            EncoderTop::Plain(nn::conv2d(&p / format!("{top}_conv"), width(1), g, 5, config))
+        } else {
+            EncoderTop::Normed(BnConv::new(&p, &top, width(1), g))
+        };
         Self {
             settings: s.clone(),
             noise: BnLinear::new(&p, "noise", z, z),
             hidden: BnLinear::new(&p, "hidden", 2 * z, g * b * b),
-            deconv1: deconv(&p, "deconv1", g, g / 2),
-            deconv2: deconv(&p, "deconv2", g / 2, c),
-            encode1: BnConv::new(&p, "encode1", c, g / 2),
-            encode2: BnConv::new(&p, "encode2", g / 2, g),
+            deconvs,
+            encoder,
+            encoder_top,
             code: BnLinear::new(&p, "code", g * b * b, z),
         }
+    }
+
+    /// h_c for the next step, from a canvas.
+    fn encode(&self, canvas: &Tensor, train: bool) -> Tensor {
+        let e = self.encoder.iter().fold(canvas.shallow_clone(), |x, layer| layer.forward(&x, train).relu());
+        let e = match &self.encoder_top {
+            EncoderTop::Normed(layer) => layer.forward(&e, train),
+            EncoderTop::Plain(conv) => e.apply(conv),
+        };
+        self.code.forward(&e.relu().flatten(1, -1), train).tanh()
     }
 
     /// The canvases C_1..C_T (pre-sigmoid, `[N, C, H, W]` each) for latents `[N, T·z_dim]`,
@@ -144,18 +176,22 @@ impl Generator {
         let zs = z.view([n, s.time_steps, s.z_dim]);
         let mut code = Tensor::zeros([n, s.z_dim], (z.kind(), z.device()));
         let mut canvases = Vec::with_capacity(s.time_steps as usize);
+        let last = self.deconvs.len() - 1;
         for t in 0..s.time_steps {
             let h_z = self.noise.forward(&zs.select(1, t), train).tanh();
             let h = self.hidden.forward(&Tensor::cat(&[&h_z, &code], 1), train).relu();
-            let canvas = h.view([n, s.g_channels, b, b]).apply(&self.deconv1).relu().apply(&self.deconv2);
+            let mut canvas = h.view([n, s.g_channels, b, b]);
+            for (k, layer) in self.deconvs.iter().enumerate() {
+                canvas = canvas.apply(layer);
+                if k < last {
+                    canvas = canvas.relu();
+                }
+            }
             // Nothing reads the last step's code, so it is not computed (nor are the encoder's
             // batch-norm statistics updated for it).
-            code = if t + 1 < s.time_steps {
-                let e = self.encode2.forward(&self.encode1.forward(&canvas, train).relu(), train).relu();
-                self.code.forward(&e.flatten(1, -1), train).tanh()
-            } else {
-                code
-            };
+            if t + 1 < s.time_steps {
+                code = self.encode(&canvas, train);
+            }
             canvases.push(canvas);
         }
         canvases
@@ -177,24 +213,25 @@ impl lab_nn::gan::Generator for Generator {
     }
 }
 
-/// The official 28×28 discriminator (`convnet28`): two batch-normed 5×5 stride-2 convolutions
-/// with ReLU, a tanh hidden layer with a bias, and a logit without one (the official sigmoid is
-/// in the loss).
+/// The official discriminator (`convnet28`, `convnet32`): batch-normed 5×5 stride-2
+/// convolutions with ReLU (two at 28×28, three at 32×32, halving the channels after the first),
+/// a tanh hidden layer with a bias, and a logit without one (the official sigmoid is in the
+/// loss).
 #[derive(Debug)]
 pub struct Discriminator {
-    conv1: BnConv,
-    conv2: BnConv,
+    convs: Vec<BnConv>,
     hidden: nn::Linear,
     out: nn::Linear,
 }
 
 impl Discriminator {
     pub fn new(p: nn::Path, s: &Settings) -> Self {
-        let (d, b) = (s.d_channels, s.base());
+        let (d, b, levels) = (s.d_channels, s.base(), s.levels());
+        let width = |k: i64| if k == 0 { s.image_channels } else { d >> (k - 1) };
+        let convs = (1..=levels).map(|k| BnConv::new(&p, &format!("conv{k}"), width(k - 1), width(k))).collect();
         Self {
-            conv1: BnConv::new(&p, "conv1", s.image_channels, d),
-            conv2: BnConv::new(&p, "conv2", d, d / 2),
-            hidden: linear(&p, "hidden", d / 2 * b * b, s.d_hidden, true),
+            convs,
+            hidden: linear(&p, "hidden", width(levels) * b * b, s.d_hidden, true),
             out: linear(&p, "out", s.d_hidden, 1, false),
         }
     }
@@ -203,7 +240,7 @@ impl Discriminator {
 impl lab_nn::gan::Discriminator for Discriminator {
     /// `(logits [N], the tanh hidden layer [N, d_hidden])`.
     fn discriminate(&self, x: &Tensor, _labels: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
-        let h = self.conv2.forward(&self.conv1.forward(x, train).relu(), train).relu();
+        let h = self.convs.iter().fold(x.shallow_clone(), |h, layer| layer.forward(&h, train).relu());
         let features = h.flatten(1, -1).apply(&self.hidden).tanh();
         (features.apply(&self.out).view([-1]), features)
     }
@@ -229,8 +266,8 @@ impl Gran {
 
 impl ArchitecturePlugin for Gran {
     const NAME: &'static str = "gran";
-    const DESCRIPTION: &'static str = "GRAN (Im et al., 2016), 28x28: a recurrent generator summing T canvases \
-         under one sigmoid, a fresh z per step; the official convnet discriminator";
+    const DESCRIPTION: &'static str = "GRAN (Im et al., 2016), 28x28 and 32x32: a recurrent generator summing T \
+         canvases under one sigmoid, a fresh z per step; the official convnet discriminator";
     type Config = GranConfig;
 
     fn create(config: GranConfig, env: BuildEnv) -> Result<Self> {

@@ -10,7 +10,11 @@ use lab_plugin_testkit::reference;
 use crate::{Generator, Gran, GranConfig};
 
 fn fashion(channels: i64) -> DataSpec {
-    DataSpec { channels, height: 28, width: 28, num_classes: 10 }
+    square(channels, 28)
+}
+
+fn square(channels: i64, side: i64) -> DataSpec {
+    DataSpec { channels, height: side, width: side, num_classes: 10 }
 }
 
 fn gran(config: GranConfig) -> Gran {
@@ -69,16 +73,20 @@ fn draws_images_and_per_step_images_and_scores_them_at_the_official_width() {
     );
 }
 
-/// The official 28×28 widths: G 5,457,129 trainable parameters, D 278,440 (the reference's
-/// count, and by hand: G = noise 10,300 + hidden 2,546,432 + deconvs 819,328 + 3,201 + encoder
-/// 3,456 + 819,712 + code 1,254,700; D = 2,160 + 80,080 + 196,100 + 100).
+/// The official widths, as the reference counts them. 28×28 gray: G 5,457,129 trainable
+/// parameters, D 278,440 (by hand: G = noise 10,300 + hidden 2,546,432 + deconvs 819,328 +
+/// 3,201 + encoder 3,456 + 819,712 + code 1,254,700; D = 2,160 + 80,080 + 196,100 + 100).
+/// 32×32 RGB (CIFAR-10): G 37,784,683, D 16,874,184.
 #[test]
 fn parameter_counts_are_the_official_networks() {
     let _rng = crate::rng_lock();
-    let arch = gran(GranConfig::default());
-    let (g, d) = (trainable_count(&*build(&arch, "generator")), trainable_count(&*build(&arch, "discriminator")));
-    println!("gran 28x28: G {g} parameters, D {d}");
-    assert_eq!((g, d), (5_457_129, 278_440));
+    for (side, channels, expected) in [(28, 1, (5_457_129, 278_440)), (32, 3, (37_784_683, 16_874_184))] {
+        let env = BuildEnv::from_device(Device::Cpu, square(channels, side));
+        let arch = <Gran as ArchitecturePlugin>::create(GranConfig::default(), env).unwrap();
+        let (g, d) = (trainable_count(&*build(&arch, "generator")), trainable_count(&*build(&arch, "discriminator")));
+        println!("gran {side}x{side}: G {g} parameters, D {d}");
+        assert_eq!((g, d), expected, "{side}x{side}");
+    }
 }
 
 #[test]
@@ -153,14 +161,15 @@ fn each_steps_canvas_depends_on_its_own_z() {
 /// Runs a G step's forward passes and backward (with z's gradient), a training-mode D pass on
 /// real images (with their gradient) and evaluation passes, and records everything the
 /// reference needs to replay them in `dir`.
-fn record_run(dir: &Path, config: GranConfig, channels: i64) {
+fn record_run(dir: &Path, config: GranConfig, channels: i64, side: i64) {
     std::fs::create_dir_all(dir).unwrap();
-    let env = BuildEnv::from_device(Device::Cpu, fashion(channels));
+    let env = BuildEnv::from_device(Device::Cpu, square(channels, side));
     let arch = <Gran as ArchitecturePlugin>::create(config, env).unwrap();
     let s = arch.settings();
     let summary = serde_json::json!({
         "time_steps": s.time_steps, "z_dim": s.z_dim, "g_channels": s.g_channels,
         "d_channels": s.d_channels, "d_hidden": s.d_hidden, "image_channels": s.image_channels,
+        "resolution": s.resolution,
     });
     std::fs::write(dir.join("config.json"), summary.to_string()).unwrap();
     let (mut g, mut d) = (build(&arch, "generator"), build(&arch, "discriminator"));
@@ -177,7 +186,8 @@ fn record_run(dir: &Path, config: GranConfig, channels: i64) {
     let grads = reference::gradients(&[("g", &*g), ("d", &*d)]);
     reference::write_npz(&dir.join("grads.npz"), &grads);
 
-    let real = (Tensor::rand([n, channels, 28, 28], (Kind::Double, Device::Cpu)) * 2.0 - 1.0).set_requires_grad(true);
+    let real =
+        (Tensor::rand([n, channels, side, side], (Kind::Double, Device::Cpu)) * 2.0 - 1.0).set_requires_grad(true);
     let real_logits = d.forward(&[real.shallow_clone()], true).unwrap().remove(0);
     real_logits.sum(Kind::Double).backward();
     reference::write_npz(&dir.join("g_after.npz"), &reference::weights(&*g));
@@ -222,25 +232,31 @@ fn matches_the_pytorch_reference() {
     // the full-width counts are compared through the reference's own `count` below.
     let runs = [
         (
-            "five_steps_gray",
+            "five_steps_gray_28",
             GranConfig { z_dim: 12, g_channels: 16, d_channels: 10, d_hidden: 7, ..Default::default() },
             1,
+            28,
         ),
-        ("two_steps_rgb", GranConfig { time_steps: 2, z_dim: 9, g_channels: 8, d_channels: 12, d_hidden: 5 }, 3),
+        ("two_steps_rgb_28", GranConfig { time_steps: 2, z_dim: 9, g_channels: 8, d_channels: 12, d_hidden: 5 }, 3, 28),
+        (
+            "three_steps_rgb_32",
+            GranConfig { time_steps: 3, z_dim: 8, g_channels: 16, d_channels: 12, d_hidden: 6 },
+            3,
+            32,
+        ),
     ];
-    for (name, config, channels) in runs.clone() {
-        record_run(&root.join(name), config, channels);
+    for (name, config, channels, side) in runs.clone() {
+        record_run(&root.join(name), config, channels, side);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/gran.py");
-    let report =
-        reference::compare(&python, &script, &root, &runs.iter().map(|(name, _, _)| *name).collect::<Vec<_>>());
+    let report = reference::compare(&python, &script, &root, &runs.iter().map(|(name, ..)| *name).collect::<Vec<_>>());
 
     let counts = &report["reference_counts"];
-    for (name, g, d) in [("gran28", 5_457_129, 278_440), ("gran28_rgb", 5_469_931, 282_440)] {
+    for (name, g, d) in [("gran28", 5_457_129, 278_440), ("gran32", 37_784_683, 16_874_184)] {
         assert_eq!((&counts[format!("G_{name}")], &counts[format!("D_{name}")]), (&g.into(), &d.into()), "{name}");
     }
-    for ((name, config, channels), run) in runs.iter().zip(report["runs"].as_array().unwrap()) {
-        let env = BuildEnv::from_device(Device::Cpu, fashion(*channels));
+    for ((name, config, channels, side), run) in runs.iter().zip(report["runs"].as_array().unwrap()) {
+        let env = BuildEnv::from_device(Device::Cpu, square(*channels, *side));
         let arch = <Gran as ArchitecturePlugin>::create(config.clone(), env).unwrap();
         let ours = ["generator", "discriminator"].map(|n| trainable_count(&*build(&arch, n)));
         assert_eq!([&run["params"]["G"], &run["params"]["D"]], ours, "{name}");
