@@ -430,8 +430,9 @@ fn sagan_experiment_trains_both_attention_blocks_on_a_tiny_cifar_set() {
 /// GRAN's experiment at tiny widths for 2 steps of 8 images: the paper's per-network learning
 /// rates with their lr / (1 + epoch/50) decay, Adam without momentum, D's weight decay, the
 /// non-saturating loss; finite losses at each logged step, a checkpoint holding G's one set of
-/// recurrent weights (z_t → h_z, [h_z, h_c] → map, canvas → h_c) and D's, and the per-step grid:
-/// 10 samples of 5 steps are 2 rows of 5 cumulative images.
+/// recurrent weights (z_t → h_z, [h_z, h_c] → map, canvas → h_c) and D's, the canvases' balance
+/// measured at the end, and the per-step grid: 10 samples of 5 steps are 2 rows of 5 cumulative
+/// images.
 #[test]
 fn gran_experiment_trains_and_draws_its_canvases_step_by_step() {
     let set = [
@@ -441,6 +442,7 @@ fn gran_experiment_trains_and_draws_its_canvases_step_by_step() {
         "model.config.g_channels=8",
         "model.config.d_channels=6",
         "model.config.d_hidden=5",
+        "model.config.eval_count=200",
         "eval.metrics=[]",
         "log.samples=10",
         "log.samples_every=2",
@@ -470,6 +472,11 @@ fn gran_experiment_trains_and_draws_its_canvases_step_by_step() {
         assert_eq!(v.iter().map(|v| v.0).collect::<Vec<_>>(), [2], "{key}");
         assert!(v.iter().all(|v| v.1.is_finite()), "{key} {v:?}");
     }
+    // The largest step's share of the canvases' magnitude, measured at the end: between 1/T (all
+    // steps alike) and 1 (one step decides).
+    let share = values(&run_dir, "eval/canvas_share_max");
+    assert_eq!(share.iter().map(|v| v.0).collect::<Vec<_>>(), [2], "{share:?}");
+    assert!((0.2..=1.0).contains(&share[0].1), "{share:?}");
     // Rows of samples, columns of steps: 5 images of 28 + 2 pixels across, 2 rows down.
     assert_eq!(png_size(&run_dir.join("samples/step_000002.png")), (5 * 30 + 2, 2 * 30 + 2));
 

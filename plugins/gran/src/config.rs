@@ -33,11 +33,13 @@ pub struct GranConfig {
     pub d_channels: i64,
     /// Width of D's tanh hidden layer before the logit (the official `num_hid`, 100).
     pub d_hidden: i64,
+    /// Fresh samples behind `eval/canvas_share_max` at each evaluation.
+    pub eval_count: i64,
 }
 
 impl Default for GranConfig {
     fn default() -> Self {
-        Self { time_steps: 5, z_dim: 100, g_channels: 0, d_channels: 0, d_hidden: 100 }
+        Self { time_steps: 5, z_dim: 100, g_channels: 0, d_channels: 0, d_hidden: 100, eval_count: 1000 }
     }
 }
 
@@ -49,6 +51,7 @@ pub struct Settings {
     pub g_channels: i64,
     pub d_channels: i64,
     pub d_hidden: i64,
+    pub eval_count: i64,
     pub image_channels: i64,
     pub resolution: i64,
 }
@@ -101,6 +104,7 @@ impl GranConfig {
             g_channels,
             d_channels,
             d_hidden: positive("d_hidden", self.d_hidden)?,
+            eval_count: positive("eval_count", self.eval_count)?,
             image_channels: data.channels,
             resolution: h,
         })

@@ -7,7 +7,7 @@
 //! "backward" encoder. The image is sigmoid(Σ_t C_t), rescaled to the core's [-1, 1].
 use lab_nn::gan::{self, Shapes, GENERATOR};
 use lab_nn::prelude::*;
-use lab_plugin_api::{inputs, ArchitecturePlugin, BuildEnv, Network, Spec, VarStoreNetwork, VisualCtx};
+use lab_plugin_api::{inputs, ArchitecturePlugin, BuildEnv, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx};
 
 use crate::config::{GranConfig, Settings};
 
@@ -197,13 +197,14 @@ impl Generator {
         canvases
     }
 
-    /// The image and the per-step images: sigmoid(Σ_{t≤τ} C_t) for τ = 1..T as `[N, T, C, H, W]`
-    /// (the official `sequential_drawing`), both in [-1, 1]; the image is the last step's.
-    pub fn draw(&self, z: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let sums = Tensor::stack(&self.canvases(z, train), 1).cumsum(1, None::<Kind>);
-        let steps = sums.sigmoid() * 2.0 - 1.0;
+    /// The image, the per-step images sigmoid(Σ_{t≤τ} C_t) for τ = 1..T as `[N, T, C, H, W]`
+    /// (the official `sequential_drawing`), both in [-1, 1] (the image is the last step's), and
+    /// the canvases themselves, `[N, T, C, H, W]`.
+    pub fn draw(&self, z: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+        let canvases = Tensor::stack(&self.canvases(z, train), 1);
+        let steps = canvases.cumsum(1, None::<Kind>).sigmoid() * 2.0 - 1.0;
         let image = steps.select(1, self.settings.time_steps - 1);
-        (image, steps)
+        (image, steps, canvases)
     }
 }
 
@@ -283,8 +284,8 @@ impl ArchitecturePlugin for Gran {
         gan::networks()
     }
 
-    /// The generator returns `[images, per-step images [N, T, C, H, W]]`; the core reads the
-    /// first, the grid the second.
+    /// The generator returns `[images, per-step images, canvases]` (the last two `[N, T, C, H,
+    /// W]`); the core reads the first, the grid the second, the evaluation the third.
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
         let s = &self.settings;
         if name != GENERATOR {
@@ -297,8 +298,8 @@ impl ArchitecturePlugin for Gran {
         let forward = move |inputs: &[Tensor], train: bool| {
             let inputs = inputs::split(Self::NAME, GENERATOR, inputs, false)?;
             let z = inputs::latent(Self::NAME, inputs.main, width)?;
-            let (image, steps) = g.draw(&z, train);
-            Ok(vec![image, steps])
+            let (image, steps, canvases) = g.draw(&z, train);
+            Ok(vec![image, steps, canvases])
         };
         Ok(Box::new(VarStoreNetwork { vs, forward }))
     }
@@ -314,5 +315,29 @@ impl ArchitecturePlugin for Gran {
             return Err(lab_plugin_api::Error::new("gran: the generator's second output is not [N, T, C, H, W]"));
         };
         Ok(Some((steps.reshape([rows * t, c, h, w]), t)))
+    }
+
+    fn measures(&self) -> Vec<String> {
+        vec!["canvas_share_max".to_string()]
+    }
+
+    /// `canvas_share_max`: on `eval_count` fresh samples, each step's share of the canvases'
+    /// magnitude, E|C_t| / Σ_s E|C_s| (mean over images and pixels), and the largest share:
+    /// 1/T when the steps contribute alike, 1 when one step decides the image (ZOO.md's check
+    /// that Σ_t C_t is not dominated by one step).
+    fn evaluate(&self, ctx: &EvalCtx<'_>) -> Result<Vec<Value>> {
+        let s = &self.settings;
+        let mut magnitude = Tensor::zeros([s.time_steps], (Kind::Double, self.device));
+        let mut left = s.eval_count;
+        while left > 0 {
+            let n = left.min(100);
+            let z = Tensor::randn([n, s.latent_width()], (Kind::Float, self.device));
+            let canvases = ctx.run_network(GENERATOR, &[z])?.remove(2);
+            let per_step = canvases.abs().to_kind(Kind::Double).mean_dim([0i64, 2, 3, 4].as_slice(), false, None);
+            magnitude += per_step * n as f64;
+            left -= n;
+        }
+        let share = &magnitude / magnitude.sum(Kind::Double);
+        Ok(vec![Value::lower("canvas_share_max", share.max().double_value(&[]))])
     }
 }

@@ -24,7 +24,7 @@ fn gran(config: GranConfig) -> Gran {
 
 /// Narrow networks for tests that only need the structure.
 fn narrow() -> GranConfig {
-    GranConfig { time_steps: 3, z_dim: 6, g_channels: 8, d_channels: 6, d_hidden: 5 }
+    GranConfig { time_steps: 3, z_dim: 6, g_channels: 8, d_channels: 6, d_hidden: 5, ..Default::default() }
 }
 
 fn build(arch: &Gran, name: &str) -> Box<dyn Network> {
@@ -62,6 +62,7 @@ fn draws_images_and_per_step_images_and_scores_them_at_the_official_width() {
     let z = Tensor::randn([3, 500], (Kind::Float, Device::Cpu));
     let out = g.forward(&[z], true).unwrap();
     assert_eq!((out[0].size(), out[1].size()), (vec![3, 1, 28, 28], vec![3, 5, 1, 28, 28]));
+    assert_eq!(out[2].size(), [3, 5, 1, 28, 28], "the canvases");
     assert!(max_abs(&out[0]) < 1.0, "sigmoid rescaled to (-1, 1)");
     let scored = d.forward(&[out[0].shallow_clone()], true).unwrap();
     assert_eq!((scored[0].size(), scored[1].size()), (vec![3], vec![3, 100]), "a logit and the tanh layer");
@@ -112,7 +113,8 @@ fn the_image_is_the_sigmoid_of_the_sum_of_the_canvases() {
     vs.double();
     let canvases = g.canvases(&z, false);
     assert_eq!(canvases.len(), 3);
-    let (image, steps) = g.draw(&z, false);
+    let (image, steps, stacked) = g.draw(&z, false);
+    assert!(max_abs(&(stacked.select(1, 1) - &canvases[1])) == 0.0, "the third output is the canvases");
     let sum: Tensor = canvases.iter().fold(canvases[0].zeros_like(), |a, c| a + c);
     let expected = sum.sigmoid() * 2.0 - 1.0;
     let diff = max_abs(&(&image - &expected));
@@ -237,10 +239,15 @@ fn matches_the_pytorch_reference() {
             1,
             28,
         ),
-        ("two_steps_rgb_28", GranConfig { time_steps: 2, z_dim: 9, g_channels: 8, d_channels: 12, d_hidden: 5 }, 3, 28),
+        (
+            "two_steps_rgb_28",
+            GranConfig { time_steps: 2, z_dim: 9, g_channels: 8, d_channels: 12, d_hidden: 5, ..Default::default() },
+            3,
+            28,
+        ),
         (
             "three_steps_rgb_32",
-            GranConfig { time_steps: 3, z_dim: 8, g_channels: 16, d_channels: 12, d_hidden: 6 },
+            GranConfig { time_steps: 3, z_dim: 8, g_channels: 16, d_channels: 12, d_hidden: 6, ..Default::default() },
             3,
             32,
         ),
