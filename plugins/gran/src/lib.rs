@@ -11,7 +11,9 @@
 //! G draws T canvases C_1..C_T, each from its own z_t and a code h_c of the canvas before, and
 //! outputs sigmoid(Σ_t C_t): the sigmoid is applied once, to the sum. Its second output is the
 //! per-step images sigmoid(Σ_{t≤τ} C_t), which the architecture draws as the run's grid (one
-//! sample per row, τ = 1..T across), the official `sequential_drawing`.
+//! sample per row, τ = 1..T across), the official `sequential_drawing`; its third, the canvases,
+//! from which it measures `canvas_share_max` (the largest step's share of their magnitude) at
+//! each evaluation.
 //!
 //! Where the official code is ambiguous or departs from the paper, and what was chosen:
 //! - **A fresh z_t per step.** The official recurrence reads `Zs[0]` at every step (the scan
