@@ -426,3 +426,65 @@ fn sagan_experiment_trains_both_attention_blocks_on_a_tiny_cifar_set() {
     assert!(c.tensors.contains_key("net.generator.blocks.0.bn1.gain.weight"), "class-conditional norms in G");
     assert!(c.tensors.contains_key("net.discriminator.embed.weight"), "projection D");
 }
+
+/// GRAN's experiment at tiny widths for 2 steps of 8 images: the paper's per-network learning
+/// rates with their lr / (1 + epoch/50) decay, Adam without momentum, D's weight decay, the
+/// non-saturating loss; finite losses at each logged step, a checkpoint holding G's one set of
+/// recurrent weights (z_t → h_z, [h_z, h_c] → map, canvas → h_c) and D's, the canvases' balance
+/// measured at the end, and the per-step grid: 10 samples of 5 steps are 2 rows of 5 cumulative
+/// images.
+#[test]
+fn gran_experiment_trains_and_draws_its_canvases_step_by_step() {
+    let set = [
+        "train.steps=2",
+        "train.batch_size=8",
+        "model.config.z_dim=10",
+        "model.config.g_channels=8",
+        "model.config.d_channels=6",
+        "model.config.d_hidden=5",
+        "model.config.eval_count=200",
+        "eval.metrics=[]",
+        "log.samples=10",
+        "log.samples_every=2",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = zoo_run(tmp.path(), "gran_fashion_mnist", &set);
+    let config: toml::Table = toml::from_str(&std::fs::read_to_string(run_dir.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["model"]["architecture"].as_str(), Some("gran"));
+    assert_eq!(config["model"]["config"]["time_steps"].as_integer(), Some(5));
+    assert_eq!(config["loss"]["name"].as_str(), Some("non-saturating"));
+    let betas: Vec<_> = config["optim"]["betas"].as_array().unwrap().iter().map(|b| b.as_float()).collect();
+    assert_eq!(betas, [Some(0.0), Some(0.999)], "no momentum, as the official optimiser in effect");
+    let optim = &config["optim"]["networks"];
+    assert_eq!(optim["discriminator"]["lr"].as_float(), Some(4e-5));
+    assert_eq!(optim["discriminator"]["weight_decay"].as_float(), Some(1e-5));
+    assert_eq!(optim["generator"]["lr"].as_float(), Some(1e-4));
+    for net in ["discriminator", "generator"] {
+        let schedule = &optim[net]["schedule"];
+        assert_eq!(
+            (schedule["kind"].as_str(), schedule["every"].as_integer()),
+            (Some("inverse"), Some(30000)),
+            "{net}"
+        );
+    }
+    for key in ["loss/d", "loss/g"] {
+        let v = values(&run_dir, key);
+        assert_eq!(v.iter().map(|v| v.0).collect::<Vec<_>>(), [2], "{key}");
+        assert!(v.iter().all(|v| v.1.is_finite()), "{key} {v:?}");
+    }
+    // The largest step's share of the canvases' magnitude, measured at the end: between 1/T (all
+    // steps alike) and 1 (one step decides).
+    let share = values(&run_dir, "eval/canvas_share_max");
+    assert_eq!(share.iter().map(|v| v.0).collect::<Vec<_>>(), [2], "{share:?}");
+    assert!((0.2..=1.0).contains(&share[0].1), "{share:?}");
+    // Rows of samples, columns of steps: 5 images of 28 + 2 pixels across, 2 rows down.
+    assert_eq!(png_size(&run_dir.join("samples/step_000002.png")), (5 * 30 + 2, 2 * 30 + 2));
+
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    let shape = |name: &str| c.tensors[name].size();
+    assert_eq!(shape("net.generator.noise_fc.weight"), [10, 10], "z_t → h_z");
+    assert_eq!(shape("net.generator.hidden_fc.weight"), [8 * 7 * 7, 20], "[h_z, h_c] → the 7×7 map");
+    assert_eq!(shape("net.generator.code_fc.weight"), [10, 8 * 7 * 7], "the canvas's code h_c");
+    assert_eq!(shape("net.discriminator.out.weight"), [1, 5]);
+    assert!(!c.tensors.contains_key("net.discriminator.out.bias"), "the official logit has no bias");
+}
