@@ -84,6 +84,37 @@ def eval_diffs(g, d, io, y, diffs):
         diffs["eval.features"] = max_rel_diff(io["eval_features"], eval_features)
 
 
+def compare_gan_passes(directory, g, d, classes):
+    """Replays what `record_gan_passes` (the Rust testkit) recorded for a G/D pair built by the
+    script: a G step's training-mode forward D(G(z, y), y) with loss = mean logit and z's
+    gradient; a training-mode D pass on the recorded real images with their gradient (for
+    spectral norm, a second power step); then the per-network and evaluation-mode checks."""
+    io = load_networks(directory, g, d)
+    y = io["y"] if classes else None
+    diffs, worst = {}, {}
+
+    g.train(), d.train()
+    z = io["z"].clone().requires_grad_(True)
+    fake = g(z, y)
+    logits, features = d(fake, y)
+    logits.mean().backward()
+    diffs["train.fake"] = max_rel_diff(io["fake"], fake.detach())
+    diffs["train.logits"] = max_rel_diff(io["logits"], logits.detach())
+    diffs["train.features"] = max_rel_diff(io["features"], features.detach())
+    diffs["train.z_grad"] = max_rel_diff(io["z_grad"], z.grad)
+    g_grads, d_grads = own_gradients(g, d)
+
+    real = io["real"].clone().requires_grad_(True)
+    real_logits, _ = d(real, y)
+    real_logits.sum().backward()
+    diffs["train.real_logits"] = max_rel_diff(io["real_logits"], real_logits.detach())
+    diffs["train.real_grad"] = max_rel_diff(io["real_grad"], real.grad)
+
+    network_diffs(directory, [(g, "g", g_grads), (d, "d", d_grads)], diffs, worst)
+    eval_diffs(g, d, io, y, diffs)
+    return {"params": {"G": trainable(g), "D": trainable(d)}, "max_rel_diff": diffs, "worst_tensor": worst}
+
+
 def main(doc, count, compare):
     """`SCRIPT count` prints `count()`; `SCRIPT compare DIR...` prints the reference counts and
     `compare(DIR)` for each folder, as JSON; anything else prints `doc` and fails."""

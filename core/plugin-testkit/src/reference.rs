@@ -48,6 +48,72 @@ pub fn gradients(nets: &[(&str, &dyn Network)]) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// Records in `dir` what `compare_gan_passes` (`lab_reference.py`) replays for a G/D pair whose
+/// tensors are already float64 ([`to_double`]) and set as the test wants them:
+/// - the tensors before anything ran (`g_before.npz`, `d_before.npz`);
+/// - a G step's training-mode forward D(G(z, y), y), loss = mean logit, with the parameter
+///   gradients (`grads.npz`) and z's gradient;
+/// - a training-mode D pass on uniform "real" images of `image` shape (`[C, H, W]`) with their
+///   gradient, after which the tensors are recorded again (`g_after.npz`, `d_after.npz`: batch
+///   norm's statistics and spectral norm's vectors have moved);
+/// - evaluation-mode passes of G on the same z and of D on the real images;
+/// - the inputs and outputs of every pass (`io.npz`).
+///
+/// `y` are the labels of a class-conditional pair (`None`: the networks take one input).
+pub fn record_gan_passes(
+    dir: &Path,
+    g: &mut dyn Network,
+    d: &mut dyn Network,
+    z: &Tensor,
+    y: Option<&Tensor>,
+    image: [i64; 3],
+) {
+    let inputs = |x: &Tensor| match y {
+        Some(y) => vec![x.shallow_clone(), y.shallow_clone()],
+        None => vec![x.shallow_clone()],
+    };
+    let forward = |net: &mut dyn Network, x: &Tensor, train: bool| {
+        net.forward(&inputs(x), train).unwrap_or_else(|e| panic!("forward pass: {e}"))
+    };
+    write_npz(&dir.join("g_before.npz"), &weights(g));
+    write_npz(&dir.join("d_before.npz"), &weights(d));
+
+    let n = z.size()[0];
+    let z = z.to_kind(Kind::Double).detach().set_requires_grad(true);
+    let fake = forward(g, &z, true).remove(0);
+    let out = forward(d, &fake, true);
+    out[0].mean(Kind::Double).backward();
+    write_npz(&dir.join("grads.npz"), &gradients(&[("g", &*g), ("d", &*d)]));
+
+    let [c, h, w] = image;
+    let real = (Tensor::rand([n, c, h, w], (Kind::Double, tch::Device::Cpu)) * 2.0 - 1.0).set_requires_grad(true);
+    let real_logits = forward(d, &real, true).remove(0);
+    real_logits.sum(Kind::Double).backward();
+    write_npz(&dir.join("g_after.npz"), &weights(g));
+    write_npz(&dir.join("d_after.npz"), &weights(d));
+
+    let real_grad = real.grad();
+    let real = real.detach();
+    let eval_fake = tch::no_grad(|| forward(g, &z.detach(), false).remove(0));
+    let eval = tch::no_grad(|| forward(d, &real, false));
+    let labels = y.map_or_else(|| Tensor::zeros([n], (Kind::Int64, tch::Device::Cpu)), Tensor::shallow_clone);
+    let io = [
+        ("z", z.detach()),
+        ("z_grad", z.grad()),
+        ("y", labels),
+        ("fake", fake.detach()),
+        ("logits", out[0].detach()),
+        ("features", out[1].detach()),
+        ("real", real.shallow_clone()),
+        ("real_logits", real_logits.detach()),
+        ("real_grad", real_grad),
+        ("eval_fake", eval_fake),
+        ("eval_logits", eval[0].shallow_clone()),
+        ("eval_features", eval[1].shallow_clone()),
+    ];
+    write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
+}
+
 /// Runs `python script compare <root>/<run>...` and returns its JSON report. The recorded
 /// folders under `root` are removed afterwards unless `LAB_KEEP_REFERENCE_RUN` is set (to look
 /// at them by hand). Panics with the script's stderr when it fails.

@@ -373,42 +373,8 @@ fn record_run(dir: &Path, config: SaganConfig, classes: i64) {
     // A live attention branch, so its convolutions' gradients are compared too.
     set_gamma(&*g, 0.8);
     set_gamma(&*d, -0.6);
-    reference::write_npz(&dir.join("g_before.npz"), &reference::weights(&*g));
-    reference::write_npz(&dir.join("d_before.npz"), &reference::weights(&*d));
-
     let y = (classes > 0).then(|| labels(4));
-    let z = z(4).to_kind(Kind::Double).set_requires_grad(true);
-    let fake = g.forward(&inputs(&z, y.as_ref()), true).unwrap().remove(0);
-    let out = d.forward(&inputs(&fake, y.as_ref()), true).unwrap();
-    out[0].mean(Kind::Double).backward();
-    let grads = reference::gradients(&[("g", &*g), ("d", &*d)]);
-    reference::write_npz(&dir.join("grads.npz"), &grads);
-
-    let real = (Tensor::rand([4, 3, 32, 32], (Kind::Double, Device::Cpu)) * 2.0 - 1.0).set_requires_grad(true);
-    let real_logits = d.forward(&inputs(&real, y.as_ref()), true).unwrap().remove(0);
-    real_logits.sum(Kind::Double).backward();
-    reference::write_npz(&dir.join("g_after.npz"), &reference::weights(&*g));
-    reference::write_npz(&dir.join("d_after.npz"), &reference::weights(&*d));
-
-    let real_grad = real.grad();
-    let real = real.detach();
-    let eval_fake = tch::no_grad(|| g.forward(&inputs(&z.detach(), y.as_ref()), false).unwrap().remove(0));
-    let eval = tch::no_grad(|| d.forward(&inputs(&real, y.as_ref()), false).unwrap());
-    let io = [
-        ("z", z.detach()),
-        ("z_grad", z.grad()),
-        ("y", y.unwrap_or_else(|| labels(4))),
-        ("fake", fake.detach()),
-        ("logits", out[0].detach()),
-        ("features", out[1].detach()),
-        ("real", real.shallow_clone()),
-        ("real_logits", real_logits.detach()),
-        ("real_grad", real_grad),
-        ("eval_fake", eval_fake),
-        ("eval_logits", eval[0].shallow_clone()),
-        ("eval_features", eval[1].shallow_clone()),
-    ];
-    reference::write_npz(&dir.join("io.npz"), &io.map(|(k, t)| (k.to_string(), t)));
+    reference::record_gan_passes(dir, &mut *g, &mut *d, &z(4), y.as_ref(), [3, 32, 32]);
 }
 
 /// Same weights, same inputs: the PyTorch reference must produce the same images, logits,

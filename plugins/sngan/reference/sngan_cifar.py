@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "core" / "plugin-testkit" / "python"))
-from lab_reference import eval_diffs, load_networks, main, max_rel_diff, network_diffs, own_gradients, trainable  # noqa: E402
+from lab_reference import compare_gan_passes, main, trainable  # noqa: E402
 
 SN_EPS = 1e-12  # sngan_projection source/functions/max_sv.py `_l2normalize`
 BN_MOMENTUM = 0.1  # chainer BatchNormalization decay 0.9
@@ -311,33 +311,7 @@ def count():
 def compare(directory):
     cfg = json.load(open(f"{directory}/config.json"))
     g, d = build(cfg)
-    io = load_networks(directory, g, d)
-    y = io["y"] if cfg["classes"] else None
-    diffs, worst = {}, {}
-
-    # A G step's forward in training mode, D(G(z, y), y), loss = mean logit, with z's gradient.
-    g.train(), d.train()
-    z = io["z"].clone().requires_grad_(True)
-    fake = g(z, y)
-    logits, features = d(fake, y)
-    logits.mean().backward()
-    diffs["train.fake"] = max_rel_diff(io["fake"], fake.detach())
-    diffs["train.logits"] = max_rel_diff(io["logits"], logits.detach())
-    diffs["train.features"] = max_rel_diff(io["features"], features.detach())
-    diffs["train.z_grad"] = max_rel_diff(io["z_grad"], z.grad)
-    g_grads, d_grads = own_gradients(g, d)
-
-    # A D pass on real images in training mode, with the images' gradient (a second power step).
-    real = io["real"].clone().requires_grad_(True)
-    real_logits, _ = d(real, y)
-    real_logits.sum().backward()
-    diffs["train.real_logits"] = max_rel_diff(io["real_logits"], real_logits.detach())
-    diffs["train.real_grad"] = max_rel_diff(io["real_grad"], real.grad)
-
-    network_diffs(directory, [(g, "g", g_grads), (d, "d", d_grads)], diffs, worst)
-    eval_diffs(g, d, io, y, diffs)
-    return {"params": {"G": trainable(g), "D": trainable(d)}, "max_rel_diff": diffs, "worst_tensor": worst}
-
+    return compare_gan_passes(directory, g, d, cfg["classes"])
 
 if __name__ == "__main__":
     main(__doc__, count, compare)
