@@ -26,7 +26,7 @@ pub struct Maxout {
 
 impl Maxout {
     pub fn new(p: &nn::Path, input: i64, units: i64, pieces: i64, init: f64) -> Self {
-        Self { linear: uniform_linear(p, input, units * pieces, init), units, pieces }
+        Self::from_linear(uniform_linear(p, input, units * pieces, init), units, pieces)
     }
 
     /// A maxout layer on an existing affine map of `units * pieces` outputs.

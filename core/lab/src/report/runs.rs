@@ -157,7 +157,8 @@ impl Run {
 #[derive(Clone, Debug, Default)]
 pub struct Curves {
     pub eval: BTreeMap<String, Vec<(u64, f64)>>,
-    pub last_logged: BTreeMap<String, f64>,
+    /// Per key, the step and value of its latest record.
+    pub last_logged: BTreeMap<String, (u64, f64)>,
 }
 
 impl Curves {
@@ -175,13 +176,11 @@ pub fn eval_curves(run: &Run) -> Result<Curves, ReportError> {
     }
     let records = crate::track::read_metrics(&path).map_err(|e| ReportError::read(&path, e))?;
     let mut curves = Curves::default();
-    let mut last_step: BTreeMap<String, u64> = BTreeMap::new();
     for r in records {
         if let Some(name) = r.key.strip_prefix("eval/") {
             curves.eval.entry(name.to_string()).or_default().push((r.step, r.value));
-        } else if last_step.get(&r.key).is_none_or(|&s| r.step >= s) {
-            last_step.insert(r.key.clone(), r.step);
-            curves.last_logged.insert(r.key, r.value);
+        } else if curves.last_logged.get(&r.key).is_none_or(|&(step, _)| r.step >= step) {
+            curves.last_logged.insert(r.key, (r.step, r.value));
         }
     }
     for series in curves.eval.values_mut() {

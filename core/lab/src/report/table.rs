@@ -420,7 +420,7 @@ fn check_same_config(cell: &[Run], ignored: &[String]) -> Result<(), String> {
 /// A run's value of `metric`: its last evaluation, or the one at its best checkpoint. A final
 /// value no evaluation has is the last value the run logged under that key (e.g. `toy/modes`).
 fn pick(run: &Run, curves: &Curves, metric: &str, which: Pick) -> Option<f64> {
-    let last_logged = || curves.last_logged.get(metric).copied();
+    let last_logged = || curves.last_logged.get(metric).map(|&(_, value)| value);
     let Some(eval) = run.eval.as_ref() else {
         return if which == Pick::Final { last_logged() } else { None };
     };
