@@ -138,6 +138,11 @@ crate::host_context! {
 pub const SPLIT_REFERENCE: &str = "reference";
 /// The run's training images, for [`EvalCtx`].
 pub const SPLIT_TRAIN: &str = "train";
+/// The second domain of the reference split, for two-domain data (image-to-image translation):
+/// aligned with [`SPLIT_REFERENCE`] when paired, its own images when unpaired.
+pub const SPLIT_REFERENCE_B: &str = "reference_b";
+/// The second domain of the run's training images, for two-domain data.
+pub const SPLIT_TRAIN_B: &str = "train_b";
 
 // ---------------------------------------------------------------------------------------------
 // Plugin side
