@@ -21,6 +21,8 @@ pub enum Stream {
     Phase = 8,
     /// `lab sample`'s batches.
     Sample = 9,
+    /// Random crops of training images (`data.load_size`).
+    Crop = 10,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

@@ -38,7 +38,7 @@ pub struct AugmentPreviewArgs {
 pub fn augment_preview(args: AugmentPreviewArgs) -> anyhow::Result<ExitCode> {
     let data_cfg = DataConfig { dataset: args.dataset.clone(), fraction: 1.0, ..Default::default() };
     data_cfg.validate()?;
-    let ds = data::load(&data_cfg)?;
+    let ds = data::load(&data_cfg)?.centred();
     let registry = Registry::discover(&[])?;
     let config = parse_assignments(&args.config)?;
     let env = BuildEnv::from_device(Device::Cpu, data::spec(&ds));

@@ -71,6 +71,20 @@ pub enum DataCommand {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Build a two-domain stand-in from Fashion-MNIST, offline: `edges2fashion` (paired: Sobel
+    /// edges → garment, pix2pix's layout) or `fashion2inverted` (unpaired: garment ↔ inverted,
+    /// quarter-turned garment, CycleGAN's layout). Smoke-test domains, not the papers' data sets.
+    Make {
+        /// `edges2fashion` or `fashion2inverted`.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::data::standin::NAMES))]
+        name: String,
+        /// Where datasets live (default: $LAB_DATA, else ~/.cache/lab/datasets).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Rebuild it even when it is already there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Prints an error the way users should see it: the first line of each plugin message unless
@@ -174,6 +188,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Features(cmd) => features::features(cmd),
         Command::AugmentPreview(args) => augment_preview::augment_preview(args),
         Command::Data(DataCommand::Fetch { name, root }) => fetch(&name, root),
+        Command::Data(DataCommand::Make { name, root, force }) => make(&name, root, force),
         Command::Bench(cmd) => bench::bench(cmd),
     }
 }
@@ -199,6 +214,24 @@ fn fetch(name: &str, root: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let root = cfg.resolved_root();
     let path = crate::data::fetch(name, &root)?;
     println!("{name}: ready in {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn make(name: &str, root: Option<PathBuf>, force: bool) -> anyhow::Result<ExitCode> {
+    let cfg = crate::data::DataConfig { root, ..Default::default() };
+    let root = cfg.resolved_root();
+    let dir = root.join(name);
+    if dir.exists() {
+        if !force {
+            println!("{name}: already in {} (--force rebuilds it)", dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot remove it to rebuild: {e}", dir.display()))?;
+    }
+    let started = std::time::Instant::now();
+    let dir = crate::data::standin::build(name, &root, cfg.download)?;
+    println!("{name}: built in {} ({:.1} s)", dir.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,10 +7,16 @@
 //! subfolder names (sorted) become class ids 0, 1, …; if any file sits directly in the folder,
 //! the dataset is unlabelled.
 //!
-//! Two-domain sets for image-to-image translation: `paired-folder` reads pix2pix's layout (each
-//! file holds A and B side by side, A on the left) and `unpaired-folders` two folders, one per
-//! domain (CycleGAN's trainA/trainB).
+//! Two-domain sets for image-to-image translation:
+//! - `paired-folder` reads pix2pix's aligned layout (each file holds A and B side by side, A on
+//!   the left; [`load_paired`]) or two folders whose files pair up by name
+//!   ([`load_paired_folders`]);
+//! - `unpaired-folders` reads two folders, one per domain, in any numbers (CycleGAN's
+//!   trainA/trainB; [`load_unpaired`]).
+//!
+//! Which folder holds a split is [`split_folder`]'s rule, shared by both.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
@@ -20,20 +26,74 @@ use super::{DataError, Dataset, DomainB};
 const NAME: &str = "image-folder";
 const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
 
+/// Which folder is being read, for errors: the dataset, the `[data]` key that names the folder
+/// and what it should hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Source {
+    pub dataset: &'static str,
+    pub key: &'static str,
+    pub holds: &'static str,
+}
+
+impl Source {
+    const IMAGES: Source = Source { dataset: NAME, key: "data.path", holds: "images" };
+}
+
 /// Loads every image under `dir` as `channels` x `size` x `size`.
 pub fn load(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
-    let (files, labels, num_classes) = list(dir)?;
+    load_from(dir, size, channels, Source::IMAGES)
+}
+
+fn load_from(dir: &Path, size: i64, channels: i64, source: Source) -> Result<Dataset, DataError> {
+    let (files, labels, num_classes) = list(dir, source)?;
     let paths: Vec<PathBuf> = files.iter().map(|rel| dir.join(rel)).collect();
     let pixels = decode_all(&paths, size as u32, channels as u8, Part::Whole)?;
     let images = tch::Tensor::from_slice(&pixels).view([files.len() as i64, channels, size, size]);
-    Ok(Dataset::whole(NAME, images, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes))
+    Ok(Dataset::whole(source.dataset, images, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes))
+}
+
+/// The folder that holds `split` of a two-domain set, given the folder `key` names: the papers'
+/// layouts keep each split in a subfolder of the set (`facades/train`, `horse2zebra/testA`), so
+/// `base/<split><suffix>` when it exists; otherwise `base` itself holds the training split (a
+/// folder of images pointed at directly).
+pub fn split_folder(base: &Path, split: &str, suffix: &str, key: &str) -> Result<PathBuf, DataError> {
+    let sub = base.join(format!("{split}{suffix}"));
+    if sub.is_dir() {
+        return Ok(sub);
+    }
+    if split == "train" && suffix.is_empty() {
+        return Ok(base.to_path_buf());
+    }
+    Err(DataError::Missing {
+        dataset: "two-domain data".into(),
+        expected: format!("the {split} split's folder {}", sub.display()),
+        fix: format!(
+            "set {key} to the data set's folder holding `{split}{suffix}/` (pix2pix: train/ and test/; CycleGAN: \
+             trainA/, trainB/, testA/, testB/), or use data.split = \"train\" with {key} pointing at a folder of images"
+        ),
+    })
 }
 
 /// pix2pix's aligned layout: each image under `dir` holds A | B side by side. Both halves are
 /// resized to `size` × `size`; A becomes the images, B the aligned second domain.
 pub fn load_paired(dir: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
-    let (files, labels, num_classes) = list(dir)?;
+    let source = Source { dataset: "paired-folder", key: "data.path", holds: "A|B images (A on the left half)" };
+    let (files, labels, num_classes) = list(dir, source)?;
     let paths: Vec<PathBuf> = files.iter().map(|rel| dir.join(rel)).collect();
+    // An odd width has no two equal halves: the pair would not be aligned pixel for pixel.
+    for path in &paths {
+        let (width, height) = dimensions(path)?;
+        if width % 2 == 1 {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "{width}×{height} pixels: an A|B pair needs an even width (A on the left half, B on the \
+                     right, each {}×{height}); crop or pad the file, or remove it",
+                    width / 2
+                ),
+            ));
+        }
+    }
     // Each half is cut out first and resized on its own, so nothing blends across the seam.
     let shape = [files.len() as i64, channels, size, size];
     let a = tch::Tensor::from_slice(&decode_all(&paths, size as u32, channels as u8, Part::Left)?).view(shape);
@@ -43,25 +103,94 @@ pub fn load_paired(dir: &Path, size: i64, channels: i64) -> Result<Dataset, Data
     Ok(ds)
 }
 
+/// Paired images in two folders: each file under `dir_a` pairs with the file of the same relative
+/// name (extension aside) under `dir_b`, and the two must be the same size.
+pub fn load_paired_folders(dir_a: &Path, dir_b: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
+    let source_a = Source { dataset: "paired-folder", key: "data.path", holds: "domain A's images" };
+    let source_b = Source { dataset: "paired-folder", key: "data.path_b", holds: "domain B's images" };
+    let (files_a, labels, num_classes) = list(dir_a, source_a)?;
+    let (files_b, _, _) = list(dir_b, source_b)?;
+    let by_stem = |files: &[PathBuf]| -> BTreeMap<PathBuf, PathBuf> {
+        files.iter().map(|f| (f.with_extension(""), f.clone())).collect()
+    };
+    let (stems_a, stems_b) = (by_stem(&files_a), by_stem(&files_b));
+    let only_a: Vec<&PathBuf> = stems_a.iter().filter(|(s, _)| !stems_b.contains_key(*s)).map(|(_, f)| f).collect();
+    let only_b: Vec<&PathBuf> = stems_b.iter().filter(|(s, _)| !stems_a.contains_key(*s)).map(|(_, f)| f).collect();
+    if !only_a.is_empty() || !only_b.is_empty() {
+        let some = |files: &[&PathBuf]| {
+            let shown: Vec<String> = files.iter().take(3).map(|f| f.display().to_string()).collect();
+            let more = if files.len() > 3 { format!(", and {} more", files.len() - 3) } else { String::new() };
+            format!("{}{more}", shown.join(", "))
+        };
+        let mut parts = Vec::new();
+        if !only_a.is_empty() {
+            parts.push(format!("{} file(s) only in {} ({})", only_a.len(), dir_a.display(), some(&only_a)));
+        }
+        if !only_b.is_empty() {
+            parts.push(format!("{} file(s) only in {} ({})", only_b.len(), dir_b.display(), some(&only_b)));
+        }
+        return Err(DataError::format(
+            dir_a,
+            format!(
+                "the paired folders' names do not match: {}. Each image in data.path needs one of the same \
+                 name (any extension) in data.path_b; rename or remove the unmatched files",
+                parts.join("; ")
+            ),
+        ));
+    }
+    let paths_a: Vec<PathBuf> = files_a.iter().map(|rel| dir_a.join(rel)).collect();
+    let paths_b: Vec<PathBuf> = files_a.iter().map(|rel| dir_b.join(&stems_b[&rel.with_extension("")])).collect();
+    for (a, b) in paths_a.iter().zip(&paths_b) {
+        let (size_a, size_b) = (dimensions(a)?, dimensions(b)?);
+        if size_a != size_b {
+            return Err(DataError::format(
+                a,
+                format!(
+                    "{}×{} pixels, but its pair {} is {}×{}: the two images of a pair must be the same size, \
+                     pixel for pixel; resize one of them, or remove the pair",
+                    size_a.0,
+                    size_a.1,
+                    b.display(),
+                    size_b.0,
+                    size_b.1
+                ),
+            ));
+        }
+    }
+    let shape = [files_a.len() as i64, channels, size, size];
+    let a = tch::Tensor::from_slice(&decode_all(&paths_a, size as u32, channels as u8, Part::Whole)?).view(shape);
+    let b = tch::Tensor::from_slice(&decode_all(&paths_b, size as u32, channels as u8, Part::Whole)?).view(shape);
+    let mut ds = Dataset::whole("paired-folder", a, labels.map(|l| tch::Tensor::from_slice(&l)), num_classes);
+    ds.domain_b = Some(DomainB { images: b, paired: true });
+    Ok(ds)
+}
+
 /// CycleGAN's unpaired layout: domain A's images under `dir_a`, domain B's under `dir_b`, in any
-/// numbers; both resized to `size` × `size`.
+/// numbers; both resized to `size` × `size`. Domain A's class subfolders, if any, are its labels.
 pub fn load_unpaired(dir_a: &Path, dir_b: &Path, size: i64, channels: i64) -> Result<Dataset, DataError> {
-    let a = load(dir_a, size, channels)?;
-    let b = load(dir_b, size, channels)?;
+    let source_a = Source { dataset: "unpaired-folders", key: "data.path", holds: "domain A's images" };
+    let source_b = Source { dataset: "unpaired-folders", key: "data.path_b", holds: "domain B's images" };
+    let a = load_from(dir_a, size, channels, source_a)?;
+    let b = load_from(dir_b, size, channels, source_b)?;
     let mut ds = Dataset::whole("unpaired-folders", a.images, a.labels, a.num_classes);
     ds.domain_b = Some(DomainB { images: b.images, paired: false });
     Ok(ds)
 }
 
+/// An image's width and height, from its header.
+fn dimensions(path: &Path) -> Result<(u32, u32), DataError> {
+    image::image_dimensions(path).map_err(|source| DataError::Image { path: path.to_path_buf(), source })
+}
+
 /// The image files under `dir` (sorted, relative) and their class labels, if every file is in a
 /// class subfolder.
 #[allow(clippy::type_complexity)]
-fn list(dir: &Path) -> Result<(Vec<PathBuf>, Option<Vec<i64>>, i64), DataError> {
+fn list(dir: &Path, source: Source) -> Result<(Vec<PathBuf>, Option<Vec<i64>>, i64), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing {
-            dataset: NAME.into(),
-            expected: format!("a folder of PNG/JPEG images at {}", dir.display()),
-            fix: "set data.path to an existing folder".into(),
+            dataset: source.dataset.into(),
+            expected: format!("a folder of PNG/JPEG {} at {}", source.holds, dir.display()),
+            fix: format!("set {} to an existing folder", source.key),
         });
     }
     let mut files = Vec::new();
@@ -69,9 +198,12 @@ fn list(dir: &Path) -> Result<(Vec<PathBuf>, Option<Vec<i64>>, i64), DataError> 
     files.sort();
     if files.is_empty() {
         return Err(DataError::Missing {
-            dataset: NAME.into(),
+            dataset: source.dataset.into(),
             expected: format!("PNG or JPEG files (.png, .jpg, .jpeg) under {}", dir.display()),
-            fix: "put images there (subfolders become classes), or point data.path at the folder that has them".into(),
+            fix: format!(
+                "put {} there (subfolders become classes), or point {} at the folder that has them",
+                source.holds, source.key
+            ),
         });
     }
     let (labels, num_classes) = class_labels(&files);
@@ -241,6 +373,135 @@ mod tests {
         let b = ds.domain_b.as_ref().unwrap();
         assert!(!b.paired);
         assert_eq!(b.images.size(), [5, 1, 4, 4]);
+    }
+
+    fn write_grey(path: &Path, w: u32, h: u32, value: u8) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::GrayImage::from_pixel(w, h, image::Luma([value])).save(path).unwrap();
+    }
+
+    #[test]
+    fn two_folders_pair_up_by_name_whatever_their_order_or_extension() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, v) in [("x", 10u8), ("y", 20), ("z", 30)] {
+            write_grey(&tmp.path().join(format!("a/{name}.png")), 5, 5, v);
+        }
+        // B's files carry other extensions, and their values say which A they belong to.
+        for (name, v) in [("z", 130u8), ("x", 110), ("y", 120)] {
+            let path = tmp.path().join(format!("b/{name}.jpg"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            image::GrayImage::from_pixel(5, 5, image::Luma([v])).save(&path).unwrap();
+        }
+        let ds = load_paired_folders(&tmp.path().join("a"), &tmp.path().join("b"), 4, 1).unwrap();
+        let b = ds.domain_b.as_ref().unwrap();
+        assert!(b.paired);
+        for i in 0..3 {
+            let (va, vb) = (ds.images.int64_value(&[i, 0, 1, 1]), b.images.int64_value(&[i, 0, 1, 1]));
+            // JPEG is lossy: within a few levels of A's value + 100.
+            assert!((vb - va - 100).abs() <= 3, "pair {i}: A {va}, B {vb}");
+        }
+    }
+
+    #[test]
+    fn paired_folders_whose_names_do_not_match_are_refused_naming_the_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        for name in ["1", "2", "3", "4", "5", "6"] {
+            write_grey(&a.join(format!("{name}.png")), 4, 4, 0);
+        }
+        for name in ["1", "2", "7"] {
+            write_grey(&b.join(format!("{name}.png")), 4, 4, 0);
+        }
+        let err = load_paired_folders(&a, &b, 4, 1).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{a}: the paired folders' names do not match: 4 file(s) only in {a} (3.png, 4.png, 5.png, and 1 \
+                 more); 1 file(s) only in {b} (7.png). Each image in data.path needs one of the same name (any \
+                 extension) in data.path_b; rename or remove the unmatched files",
+                a = a.display(),
+                b = b.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_pair_of_different_sizes_is_refused_naming_both_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        write_grey(&a.join("1.png"), 6, 4, 0);
+        write_grey(&b.join("1.png"), 6, 4, 0);
+        write_grey(&a.join("2.png"), 8, 8, 0);
+        write_grey(&b.join("2.png"), 8, 6, 0);
+        let err = load_paired_folders(&a, &b, 4, 1).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: 8×8 pixels, but its pair {} is 8×6: the two images of a pair must be the same size, pixel \
+                 for pixel; resize one of them, or remove the pair",
+                a.join("2.png").display(),
+                b.join("2.png").display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_a_b_image_of_odd_width_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_grey(&tmp.path().join("0.png"), 8, 4, 0);
+        write_grey(&tmp.path().join("1.png"), 9, 4, 0);
+        let err = load_paired(tmp.path(), 4, 1).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: 9×4 pixels: an A|B pair needs an even width (A on the left half, B on the right, each 4×4); \
+                 crop or pad the file, or remove it",
+                tmp.path().join("1.png").display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_domain_is_refused_naming_its_folder_and_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("trainA"), tmp.path().join("trainB"));
+        write_grey(&a.join("1.png"), 4, 4, 0);
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(b.join("notes.txt"), "no images here").unwrap();
+        let err = load_unpaired(&a, &b, 4, 1).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "unpaired-folders: not found: expected PNG or JPEG files (.png, .jpg, .jpeg) under {}. To get it: \
+                 put domain B's images there (subfolders become classes), or point data.path_b at the folder that \
+                 has them",
+                b.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_split_lives_in_its_subfolder_or_in_the_folder_itself_for_training() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        // A folder of images pointed at directly holds the training split only.
+        assert_eq!(split_folder(root, "train", "", "data.path").unwrap(), root);
+        let err = split_folder(root, "test", "", "data.path").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "two-domain data: not found: expected the test split's folder {}. To get it: set data.path to the \
+                 data set's folder holding `test/` (pix2pix: train/ and test/; CycleGAN: trainA/, trainB/, testA/, \
+                 testB/), or use data.split = \"train\" with data.path pointing at a folder of images",
+                root.join("test").display()
+            )
+        );
+        std::fs::create_dir_all(root.join("test")).unwrap();
+        std::fs::create_dir_all(root.join("trainB")).unwrap();
+        assert_eq!(split_folder(root, "test", "", "data.path").unwrap(), root.join("test"));
+        assert_eq!(split_folder(root, "train", "B", "data.path").unwrap(), root.join("trainB"));
+        // CycleGAN's layout has no fallback: `trainA` must exist.
+        assert!(split_folder(root, "train", "A", "data.path").is_err());
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! | `mnist`         | IDX, gzipped or not               | `mnist/`                                                     |
 //! | `cifar10`       | binary or python pickles ([`cifar`]) | `cifar-10-batches-bin/`, then `cifar-10-batches-py/`     |
 //! | `image-folder`  | PNG/JPEG files ([`folder`])       | `data.path`                                                  |
+//! | `paired-folder` | A\|B PNG/JPEG files, or two folders paired by name ([`folder`]) | `data.path` (`data.path_b`) |
+//! | `unpaired-folders` | two folders of PNG/JPEG files ([`folder`]) | `data.path`, `data.path_b`, or `data.path`'s `trainA/`… |
+//! | `edges2fashion`, `fashion2inverted` | stand-ins built from Fashion-MNIST ([`standin`]) | `edges2fashion/`, `fashion2inverted/` |
 //! | `shapes`        | drawn procedurally ([`synthetic`]) | nothing on disk                                             |
 //!
 //! Missing canonical datasets are downloaded when `data.download` is true ([`fetch()`]), and the
@@ -18,6 +21,7 @@ pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
+pub mod standin;
 
 pub mod subset;
 pub mod synthetic;
@@ -38,6 +42,8 @@ pub const DATASETS: &[&str] = &[
     "image-folder",
     "paired-folder",
     "unpaired-folders",
+    "edges2fashion",
+    "fashion2inverted",
     "shapes",
     "ring",
     "grid",
@@ -73,8 +79,13 @@ pub struct DataConfig {
     /// `unpaired-folders`: domain B's folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_b: Option<PathBuf>,
-    /// `image-folder`: the square side images are resized to; `shapes`: the image side.
+    /// `image-folder` and the two-domain sets: the square side the networks see; `shapes`: the
+    /// image side.
     pub image_size: i64,
+    /// Image folders and the two-domain sets: the side images are resized to on loading, before
+    /// a random `image_size` crop of every training image (pix2pix and CycleGAN load 286 and
+    /// crop 256; the crop is the same for both images of a pair). 0: `image_size`, no crop.
+    pub load_size: i64,
     /// `shapes`: the number of images; `ring`, `grid`: the number of points.
     pub synthetic_count: i64,
     /// `ring`: the number of modes; `grid`: the number of modes, a square (25 = 5 × 5).
@@ -102,6 +113,7 @@ impl Default for DataConfig {
             path: None,
             path_b: None,
             image_size: 32,
+            load_size: 0,
             synthetic_count: 2048,
             toy_modes: 8,
             toy_radius: 1.0,
@@ -113,6 +125,15 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// The side images are stored at: `load_size` when set, else `image_size`.
+    pub fn stored_size(&self) -> i64 {
+        if self.load_size > 0 {
+            self.load_size
+        } else {
+            self.image_size
+        }
+    }
+
     /// The mixture of a 2-D toy dataset (`ring`, `grid`); `None` for image datasets.
     pub fn mixture(&self) -> Option<toy::Mixture> {
         match self.dataset.as_str() {
@@ -155,24 +176,35 @@ impl DataConfig {
                 format!("{:?}", self.subset),
             ));
         }
+        let resizable = matches!(
+            self.dataset.as_str(),
+            "image-folder" | "paired-folder" | "unpaired-folders" | "edges2fashion" | "fashion2inverted"
+        );
+        if self.load_size != 0 && !resizable {
+            return Err(invalid(
+                "load_size",
+                "0 for this dataset: resizing and cropping on load applies to image folders and the two-domain sets",
+                self.load_size.to_string(),
+            ));
+        }
         match self.dataset.as_str() {
             "image-folder" | "paired-folder" | "unpaired-folders" => {
                 let what = match self.dataset.as_str() {
                     "image-folder" => "the folder of PNG/JPEG images for dataset = \"image-folder\" (e.g. path = \"/data/faces\")",
-                    "paired-folder" => "the folder of A|B images (A on the left) for dataset = \"paired-folder\" (e.g. path = \"/data/facades/train\")",
-                    _ => "domain A's folder for dataset = \"unpaired-folders\" (e.g. path = \"/data/horse2zebra/trainA\")",
+                    "paired-folder" => "the pix2pix set's folder (train/ and test/ of A|B images, A on the left), a folder of A|B images, or domain A's folder with path_b for dataset = \"paired-folder\" (e.g. path = \"/data/facades\")",
+                    _ => "the CycleGAN set's folder (trainA/, trainB/, testA/, testB/), or domain A's folder with path_b, for dataset = \"unpaired-folders\" (e.g. path = \"/data/horse2zebra\")",
                 };
                 if self.path.is_none() {
                     return Err(invalid("path", what, "nothing".into()));
                 }
-                if self.dataset == "unpaired-folders" && self.path_b.is_none() {
+                if self.dataset == "image-folder" && self.path_b.is_some() {
                     return Err(invalid(
                         "path_b",
-                        "domain B's folder for dataset = \"unpaired-folders\" (e.g. path_b = \"/data/horse2zebra/trainB\")",
-                        "nothing".into(),
+                        "nothing for dataset = \"image-folder\" (path_b is the second domain of \"paired-folder\" or \"unpaired-folders\")",
+                        format!("{:?}", self.path_b.as_ref().expect("checked").display().to_string()),
                     ));
                 }
-                if self.split != "train" {
+                if self.dataset == "image-folder" && self.split != "train" {
                     return Err(invalid(
                         "split",
                         "`train` for an image folder, which has no splits (point `path` at the other folder instead)",
@@ -181,6 +213,7 @@ impl DataConfig {
                 }
                 self.validate_image_keys()?;
             }
+            "edges2fashion" | "fashion2inverted" => self.validate_image_keys()?,
             "ring" | "grid" => {
                 if self.synthetic_count < 1 {
                     return Err(invalid("synthetic_count", "at least 1 point", self.synthetic_count.to_string()));
@@ -222,6 +255,16 @@ impl DataConfig {
                 key: "image_size",
                 expected: "an image side between 1 and 4096 pixels".into(),
                 found: self.image_size.to_string(),
+            });
+        }
+        if self.load_size != 0 && !(self.image_size..=4096).contains(&self.load_size) {
+            return Err(DataError::Invalid {
+                key: "load_size",
+                expected: format!(
+                    "0 (no crop) or a side between image_size ({}) and 4096 pixels that images are resized to before an image_size crop",
+                    self.image_size
+                ),
+                found: self.load_size.to_string(),
             });
         }
         if self.channels != 1 && self.channels != 3 {
@@ -280,6 +323,9 @@ pub struct Dataset {
     pub indices: Vec<i64>,
     /// The second domain, for two-domain datasets.
     pub domain_b: Option<DomainB>,
+    /// The side of the random crop every training image gets (`data.load_size` >
+    /// `data.image_size`); `None`: images are used whole.
+    pub crop: Option<i64>,
 }
 
 impl Dataset {
@@ -296,7 +342,27 @@ impl Dataset {
     /// A dataset of all `images` (N first), recording indices `0..N`.
     pub(crate) fn whole(name: &str, images: tch::Tensor, labels: Option<tch::Tensor>, num_classes: i64) -> Self {
         let n = images.size()[0];
-        Self { name: name.to_string(), images, labels, num_classes, indices: (0..n).collect(), domain_b: None }
+        Self {
+            name: name.to_string(),
+            images,
+            labels,
+            num_classes,
+            indices: (0..n).collect(),
+            domain_b: None,
+            crop: None,
+        }
+    }
+
+    /// The dataset as evaluation and pictures see it: with a crop, each image's (and its second
+    /// domain's) central window, as views; unchanged otherwise.
+    pub fn centred(mut self) -> Self {
+        if let Some(side) = self.crop.take() {
+            self.images = center_crop(&self.images, side);
+            if let Some(b) = self.domain_b.as_mut() {
+                b.images = center_crop(&b.images, side);
+            }
+        }
+        self
     }
 }
 
@@ -404,16 +470,9 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
         "cifar10" => cifar::load(&root, &cfg.split, cfg.download)?,
         "image-folder" => {
             let path = cfg.path.as_deref().expect("validate() requires a path for image-folder");
-            folder::load(path, cfg.image_size, cfg.channels)?
+            folder::load(path, cfg.stored_size(), cfg.channels)?
         }
-        "paired-folder" => {
-            let path = cfg.path.as_deref().expect("validate() requires a path for paired-folder");
-            folder::load_paired(path, cfg.image_size, cfg.channels)?
-        }
-        "unpaired-folders" => {
-            let (a, b) = (cfg.path.as_deref(), cfg.path_b.as_deref());
-            folder::load_unpaired(a.expect("validated"), b.expect("validated"), cfg.image_size, cfg.channels)?
-        }
+        "paired-folder" | "unpaired-folders" | "edges2fashion" | "fashion2inverted" => load_two_domains(cfg, &root)?,
         "shapes" => synthetic::shapes(&cfg.split, cfg.synthetic_count, cfg.image_size, cfg.channels, cfg.subset_seed),
         "ring" | "grid" => {
             let mixture = cfg.mixture().expect("a toy dataset has a mixture");
@@ -423,7 +482,10 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
     };
     let total = full.len();
     let indices = subset::choose(total as usize, cfg.fraction, &cfg.subset, cfg.subset_seed);
-    let ds = subset::apply(full, indices);
+    let mut ds = subset::apply(full, indices);
+    if cfg.stored_size() > cfg.image_size {
+        ds.crop = Some(cfg.image_size);
+    }
     tracing::info!(
         dataset = %ds.name,
         split = %cfg.split,
@@ -434,6 +496,48 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
         "dataset loaded"
     );
     Ok(ds)
+}
+
+/// A two-domain set's split: which folders hold it (see [`folder::split_folder`]), read by the
+/// real loaders; the stand-ins are built on first use.
+fn load_two_domains(cfg: &DataConfig, root: &Path) -> Result<Dataset, DataError> {
+    let (size, channels, split) = (cfg.stored_size(), cfg.channels, cfg.split.as_str());
+    let (base, base_b) = match cfg.dataset.as_str() {
+        "edges2fashion" | "fashion2inverted" => (standin::ensure(&cfg.dataset, root, cfg.download)?, None),
+        _ => (cfg.path.clone().expect("validated"), cfg.path_b.clone()),
+    };
+    let paired = matches!(cfg.dataset.as_str(), "paired-folder" | "edges2fashion");
+    let mut ds = match (paired, base_b) {
+        (true, None) => folder::load_paired(&folder::split_folder(&base, split, "", "data.path")?, size, channels)?,
+        (true, Some(b)) => folder::load_paired_folders(
+            &folder::split_folder(&base, split, "", "data.path")?,
+            &folder::split_folder(&b, split, "", "data.path_b")?,
+            size,
+            channels,
+        )?,
+        (false, Some(b)) => folder::load_unpaired(
+            &folder::split_folder(&base, split, "", "data.path")?,
+            &folder::split_folder(&b, split, "", "data.path_b")?,
+            size,
+            channels,
+        )?,
+        (false, None) => folder::load_unpaired(
+            &folder::split_folder(&base, split, "A", "data.path")?,
+            &folder::split_folder(&base, split, "B", "data.path")?,
+            size,
+            channels,
+        )?,
+    };
+    ds.name = cfg.dataset.clone();
+    Ok(ds)
+}
+
+/// The central `size` × `size` window of NCHW images (a view, no copy): what evaluation and
+/// pictures use when training crops at random.
+pub fn center_crop(images: &tch::Tensor, size: i64) -> tch::Tensor {
+    let dims = images.size();
+    let (h, w) = (dims[2], dims[3]);
+    images.narrow(2, (h - size) / 2, size.min(h)).narrow(3, (w - size) / 2, size.min(w))
 }
 
 /// Data as the networks see it: uint8 images as floats in [-1, 1]; float data (a toy
@@ -452,10 +556,15 @@ pub fn to_pixels(x: &tch::Tensor) -> tch::Tensor {
     ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to_kind(tch::Kind::Uint8)
 }
 
-/// What an architecture needs to know about the data: channels, height, width, classes.
+/// What an architecture needs to know about the data: channels, height, width (after the crop),
+/// classes.
 pub fn spec(ds: &Dataset) -> lab_plugin_api::DataSpec {
     let size = ds.images.size();
-    lab_plugin_api::DataSpec { channels: size[1], height: size[2], width: size[3], num_classes: ds.num_classes }
+    let (height, width) = match ds.crop {
+        Some(side) => (side, side),
+        None => (size[2], size[3]),
+    };
+    lab_plugin_api::DataSpec { channels: size[1], height, width, num_classes: ds.num_classes }
 }
 
 /// The first file among `names` that exists in `dir`.
@@ -491,11 +600,18 @@ mod tests {
         assert_eq!(
             cfg.validate().unwrap_err().to_string(),
             "[data] dataset = \"cifar-10\" is not a dataset lab knows: expected one of fashion-mnist, mnist, \
-             cifar10, image-folder, paired-folder, unpaired-folders, shapes, ring, grid (did you mean \"cifar10\"?)"
+             cifar10, image-folder, paired-folder, unpaired-folders, edges2fashion, fashion2inverted, shapes, ring, grid \
+             (did you mean \"cifar10\"?)"
         );
         let cfg = DataConfig { dataset: "imagenet".into(), ..Default::default() };
         let msg = cfg.validate().unwrap_err().to_string();
-        assert!(msg.ends_with("expected one of fashion-mnist, mnist, cifar10, image-folder, paired-folder, unpaired-folders, shapes, ring, grid"), "{msg}");
+        assert!(
+            msg.ends_with(
+                "expected one of fashion-mnist, mnist, cifar10, image-folder, paired-folder, unpaired-folders, \
+                 edges2fashion, fashion2inverted, shapes, ring, grid"
+            ),
+            "{msg}"
+        );
         assert_eq!(did_you_mean("fashion_mnist", DATASETS).as_deref(), Some("fashion-mnist"));
         assert_eq!(did_you_mean("Shape", DATASETS).as_deref(), Some("shapes"));
     }
@@ -539,6 +655,105 @@ mod tests {
         );
         // Keys that only matter to other datasets are not checked.
         DataConfig { channels: 2, ..d() }.validate().unwrap();
+    }
+
+    #[test]
+    fn load_size_is_a_side_at_least_the_crop_and_only_for_image_folders() {
+        let check = |cfg: DataConfig, expected: &str| assert_eq!(cfg.validate().unwrap_err().to_string(), expected);
+        let folder =
+            || DataConfig { dataset: "paired-folder".into(), path: Some("/data/facades".into()), ..Default::default() };
+        check(
+            DataConfig { load_size: 30, ..folder() },
+            "[data] load_size = 30: expected 0 (no crop) or a side between image_size (32) and 4096 pixels that \
+             images are resized to before an image_size crop",
+        );
+        check(
+            DataConfig { load_size: 36, ..Default::default() },
+            "[data] load_size = 36: expected 0 for this dataset: resizing and cropping on load applies to image \
+             folders and the two-domain sets",
+        );
+        DataConfig { load_size: 36, ..folder() }.validate().unwrap();
+        DataConfig { load_size: 36, split: "test".into(), ..folder() }.validate().unwrap();
+        check(
+            DataConfig { dataset: "image-folder".into(), path_b: Some("/b".into()), ..folder() },
+            "[data] path_b = \"/b\": expected nothing for dataset = \"image-folder\" (path_b is the second domain \
+             of \"paired-folder\" or \"unpaired-folders\")",
+        );
+    }
+
+    #[test]
+    fn the_stand_ins_are_built_once_and_read_back_through_the_real_loaders() {
+        if !Path::new(idx::DEBIAN_FASHION_MNIST).join("t10k-labels-idx1-ubyte.gz").is_file() {
+            println!("skipped: Fashion-MNIST is not in {}", idx::DEBIAN_FASHION_MNIST);
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = |dataset: &str, split: &str| DataConfig {
+            dataset: dataset.into(),
+            root: Some(tmp.path().to_path_buf()),
+            split: split.into(),
+            channels: 1,
+            download: false,
+            ..Default::default()
+        };
+        let fashion = load(&DataConfig { dataset: "fashion-mnist".into(), ..cfg("fashion-mnist", "test") }).unwrap();
+        let padded =
+            |i: i64| Vec::<u8>::try_from(fashion.images.get(i).constant_pad_nd([2, 2, 2, 2]).flatten(0, -1)).unwrap();
+
+        let edges = load(&cfg("edges2fashion", "test")).unwrap();
+        assert_eq!(edges.images.size(), [1000, 1, 32, 32]);
+        let b = edges.domain_b.as_ref().unwrap();
+        assert!(b.paired);
+        // Files sort by class folder, then index: find test image 0 (an ankle boot, class 9).
+        let position = edges.indices.len() as i64
+            - fashion.labels.as_ref().unwrap().narrow(0, 0, 1000).eq(9).sum(tch::Kind::Int64).int64_value(&[]);
+        assert_eq!(edges.labels.as_ref().unwrap().int64_value(&[position]), 9);
+        assert_eq!(Vec::<u8>::try_from(b.images.get(position).flatten(0, -1)).unwrap(), padded(0));
+        let a = Vec::<u8>::try_from(edges.images.get(position).flatten(0, -1)).unwrap();
+        assert_eq!(a, standin::sobel_edges(&padded(0)));
+        assert_eq!(load(&cfg("edges2fashion", "train")).unwrap().len(), 6000);
+
+        let unpaired = load(&cfg("fashion2inverted", "test")).unwrap();
+        assert_eq!(unpaired.images.size(), [500, 1, 32, 32]);
+        let b = unpaired.domain_b.as_ref().unwrap();
+        assert!(!b.paired);
+        assert_eq!(b.images.size(), [500, 1, 32, 32]);
+        // Domain B is made of other images (500..1000), inverted and turned.
+        let first_b = Vec::<u8>::try_from(b.images.get(0).flatten(0, -1)).unwrap();
+        let sources: Vec<Vec<u8>> = (500..1000).map(|i| standin::invert_and_turn(padded(i))).collect();
+        assert!(sources.contains(&first_b));
+        let first_a = Vec::<u8>::try_from(unpaired.images.get(0).flatten(0, -1)).unwrap();
+        assert!((0..500).any(|i| padded(i) == first_a));
+        // Built once: a second load finds the folder and builds nothing.
+        let modified = std::fs::metadata(tmp.path().join("fashion2inverted")).unwrap().modified().unwrap();
+        load(&cfg("fashion2inverted", "train")).unwrap();
+        assert_eq!(std::fs::metadata(tmp.path().join("fashion2inverted")).unwrap().modified().unwrap(), modified);
+    }
+
+    #[test]
+    fn a_crop_narrows_the_spec_and_centred_gives_the_central_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..2u8 {
+            let img = image::GrayImage::from_fn(12, 6, |x, y| image::Luma([(y * 6 + x % 6) as u8 * 4 + i]));
+            img.save(tmp.path().join(format!("{i}.png"))).unwrap();
+        }
+        let cfg = DataConfig {
+            dataset: "paired-folder".into(),
+            path: Some(tmp.path().to_path_buf()),
+            image_size: 4,
+            load_size: 6,
+            channels: 1,
+            ..Default::default()
+        };
+        let ds = load(&cfg).unwrap();
+        assert_eq!(ds.images.size(), [2, 1, 6, 6]);
+        assert_eq!(ds.crop, Some(4));
+        assert_eq!(spec(&ds), lab_plugin_api::DataSpec { channels: 1, height: 4, width: 4, num_classes: 0 });
+        let whole = ds.images.copy();
+        let centred = ds.centred();
+        assert_eq!(centred.crop, None);
+        assert!(centred.images.equal(&whole.narrow(2, 1, 4).narrow(3, 1, 4)));
+        assert!(centred.domain_b.unwrap().images.size() == [2, 1, 4, 4]);
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub(crate) fn apply(ds: Dataset, indices: Vec<i64>) -> Dataset {
         num_classes: ds.num_classes,
         indices: source,
         domain_b,
+        crop: ds.crop,
     }
 }
 
@@ -128,6 +129,7 @@ mod tests {
             num_classes: 0,
             indices: vec![10, 11, 12, 13, 14, 15],
             domain_b: None,
+            crop: None,
         };
         let sub = apply(ds, vec![1, 4]);
         assert_eq!(sub.indices, vec![11, 14]);

@@ -89,6 +89,8 @@ pub struct Evaluator {
     reference: Tensor,
     /// The reference images' class labels, when the dataset has them (for metrics such as CAS).
     reference_labels: Option<Tensor>,
+    /// The second domain's reference images, for two-domain data (image-to-image translation).
+    reference_b: Option<Tensor>,
     reference_desc: serde_json::Value,
     /// What the architecture measures about itself (its values join the metrics').
     measures: Vec<String>,
@@ -142,7 +144,7 @@ fn feed_training_set(
     if wanting.is_empty() {
         return Ok(None);
     }
-    let ds = data::load(data_cfg)?;
+    let ds = data::load(data_cfg)?.centred();
     let n = ds.images.size()[0];
     let b = batch_size.max(1);
     let mut start = 0;
@@ -177,11 +179,17 @@ impl Evaluator {
         device: Device,
     ) -> Result<Self, crate::train::TrainError> {
         let reference_cfg = DataConfig { split: cfg.reference.clone(), fraction: 1.0, ..data_cfg.clone() };
-        let ds = data::load(&reference_cfg)?;
+        let ds = data::load(&reference_cfg)?.centred();
         let available = ds.images.size()[0];
         let count = if cfg.reference_count > 0 { cfg.reference_count.min(available) } else { available };
         let reference = ds.images.narrow(0, 0, count);
         let reference_labels = ds.labels.as_ref().map(|y| y.narrow(0, 0, count));
+        // Two-domain data: the second domain's reference images, aligned with the first's when
+        // paired, capped alike when unpaired.
+        let reference_b = ds.domain_b.as_ref().map(|b| {
+            let n = if b.paired { count } else { count.min(b.images.size()[0]) };
+            b.images.narrow(0, 0, n)
+        });
         let mut metrics = Vec::new();
         let mut protocol_base = serde_json::json!({
             "dataset": data_cfg.dataset, "split": cfg.reference, "count": count,
@@ -220,6 +228,7 @@ impl Evaluator {
             metrics,
             reference,
             reference_labels,
+            reference_b,
             reference_desc: protocol_base,
             measures: Vec::new(),
             device,
@@ -238,6 +247,11 @@ impl Evaluator {
     /// The reference images (uint8, on the CPU) and their labels.
     pub fn reference(&self) -> (&Tensor, Option<&Tensor>) {
         (&self.reference, self.reference_labels.as_ref())
+    }
+
+    /// The second domain's reference images, for two-domain data.
+    pub fn reference_b(&self) -> Option<&Tensor> {
+        self.reference_b.as_ref()
     }
 
     /// Runs every metric on `num_samples` images from `generate` (called with latents from

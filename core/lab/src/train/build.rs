@@ -115,6 +115,7 @@ impl Trainer {
             registry_records: records,
             images,
             labels,
+            crop: dataset.crop,
             sampler,
             domain_b,
             arch_name: exp.model.architecture.clone(),

@@ -33,15 +33,16 @@ impl Trainer {
     /// generator (or G without EMA), in eval mode.
     pub fn sample_grid(&mut self) -> Result<GridImage, TrainError> {
         let nrow_default = (self.exp.log.samples as f64).sqrt().ceil() as i64;
+        let (shown, shown_b) = self.shown_images();
         let mut host = GridHost {
             architecture: &self.arch_name,
             ema: self.ema.as_mut().map(|e| &mut e.handle),
             nets: &mut self.nets,
             fixed_z: &self.fixed_z,
             fixed_y: self.fixed_y.as_ref(),
-            images: &self.images,
+            images: &shown,
             labels: self.labels.as_ref(),
-            images_b: self.domain_b.as_ref().map(|d| &d.images),
+            images_b: shown_b.as_ref(),
             samples: self.exp.log.samples,
             num_classes: self.num_classes,
         };
@@ -125,6 +126,7 @@ impl Trainer {
     /// Evaluates the EMA generator (or G without EMA) with every configured metric, logs the
     /// values as `eval/<name>`, and keeps `checkpoints/best.safetensors` by the primary metric.
     pub fn run_eval(&mut self, step: u64) -> Result<EvalResult, TrainError> {
+        let (shown, shown_b) = self.shown_images();
         let Some(evaluator) = self.evaluator.as_mut() else {
             return Err(TrainError::Setup(
                 "no metrics configured: set `eval.metrics`, e.g. `--set eval.metrics=[\"fid\"]`".into(),
@@ -142,8 +144,10 @@ impl Trainer {
                 nets: EvalNetworks::Trainer(&mut self.nets),
                 reference,
                 reference_labels,
-                train: &self.images,
+                train: &shown,
                 train_labels: self.labels.as_ref(),
+                reference_b: evaluator.reference_b(),
+                train_b: shown_b.as_ref(),
                 device: self.device,
                 num_classes: self.num_classes,
             };
@@ -157,7 +161,7 @@ impl Trainer {
                 &mut self.nets,
                 &self.arch_name,
                 self.exp.eval.overfit_images,
-                (&self.images, self.labels.as_ref()),
+                (&shown, self.labels.as_ref()),
                 (reference, reference_labels),
                 self.num_classes > 0,
                 self.exp.eval.batch_size,

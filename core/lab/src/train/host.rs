@@ -1,7 +1,7 @@
 //! The core's side of the contexts plugins are lent: what a loss can ask for during one run of
 //! a phase ([`PhaseHost`]), and what an architecture can ask for while drawing its own sample
 //! grid ([`GridHost`]) or measuring itself ([`ModelEvalHost`]).
-use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_TRAIN};
+use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_REFERENCE_B, SPLIT_TRAIN, SPLIT_TRAIN_B};
 use lab_plugin_api::host::{Architecture, EvalHost, LossHost, VisualHost};
 use lab_plugin_api::{Error, Result, Role};
 use tch::{Kind, Tensor};
@@ -269,16 +269,30 @@ pub(super) struct ModelEvalHost<'a> {
     pub reference_labels: Option<&'a Tensor>,
     pub train: &'a Tensor,
     pub train_labels: Option<&'a Tensor>,
+    /// The second domain's reference and training images, for two-domain data.
+    pub reference_b: Option<&'a Tensor>,
+    pub train_b: Option<&'a Tensor>,
     pub device: tch::Device,
     pub num_classes: i64,
 }
 
 impl ModelEvalHost<'_> {
     fn split(&self, split: &str) -> Result<(&Tensor, Option<&Tensor>)> {
+        let one_domain = || {
+            Error::new(format!(
+                "no split `{split}`: the data has one domain; `{SPLIT_REFERENCE_B}` and `{SPLIT_TRAIN_B}` \
+                 exist for two-domain data (data.dataset = \"paired-folder\", \"unpaired-folders\", ...)"
+            ))
+        };
         match split {
             SPLIT_REFERENCE => Ok((self.reference, self.reference_labels)),
             SPLIT_TRAIN => Ok((self.train, self.train_labels)),
-            other => Err(Error::new(format!("no split `{other}`: expected `{SPLIT_REFERENCE}` or `{SPLIT_TRAIN}`"))),
+            SPLIT_REFERENCE_B => self.reference_b.map(|b| (b, None)).ok_or_else(one_domain),
+            SPLIT_TRAIN_B => self.train_b.map(|b| (b, None)).ok_or_else(one_domain),
+            other => Err(Error::new(format!(
+                "no split `{other}`: expected `{SPLIT_REFERENCE}` or `{SPLIT_TRAIN}` (or, for two-domain data, \
+                 `{SPLIT_REFERENCE_B}` or `{SPLIT_TRAIN_B}`)"
+            ))),
         }
     }
 

@@ -139,8 +139,11 @@ pub struct Trainer {
     device: Device,
     run: RunDir,
     registry_records: Vec<PluginRecord>,
+    /// The training images as stored: at `data.load_size` when batches are cropped at random.
     images: Tensor,
     labels: Option<Tensor>,
+    /// The side of each training image's random crop (`data.load_size` > `data.image_size`).
+    crop: Option<i64>,
     sampler: Sampler,
     /// The second domain of two-domain data, on the device.
     domain_b: Option<DomainB>,

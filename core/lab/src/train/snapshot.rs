@@ -51,7 +51,9 @@ impl GeneratorSnapshot {
         }
         let registry = Registry::discover(&exp.plugins.paths)?;
         let dataset = data::load(&exp.data)?;
+        // The architecture is built for the crop; evaluation sees the central windows.
         let env = BuildEnv::from_device(device, data::spec(&dataset));
+        let dataset = dataset.centred();
         exp.model.config =
             registry.resolved_config(PluginKind::Architecture, &exp.model.architecture, &exp.model.config);
         let arch = registry.architecture(&exp.model.architecture, &exp.model.config, env)?;
@@ -157,6 +159,7 @@ impl GeneratorSnapshot {
         if !measures.is_empty() {
             self.load_networks(exp)?;
             let (reference, reference_labels) = evaluator.reference();
+            let reference_b = evaluator.reference_b();
             let mut host = ModelEvalHost {
                 architecture: &self.architecture,
                 ema: self.ema.then_some(&mut self.generator),
@@ -165,6 +168,8 @@ impl GeneratorSnapshot {
                 reference_labels,
                 train: &self.train.images,
                 train_labels: self.train.labels.as_ref(),
+                reference_b,
+                train_b: self.train.domain_b.as_ref().map(|b| &b.images),
                 device: self.device,
                 num_classes: self.num_classes,
             };

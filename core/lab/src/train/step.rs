@@ -28,20 +28,52 @@ impl Trainer {
     pub(super) fn real_batch(&mut self, b: u64) -> RealBatch {
         let idx = self.sampler.batch(b);
         let idx = Tensor::from_slice(&idx).to_device(self.device);
-        let flips = self.exp.data.hflip.then(|| self.flip_mask(b, 0, idx.size()[0]));
-        let x = prepare(&self.images.index_select(0, &idx), flips.as_ref());
+        let n = idx.size()[0];
+        let flips = self.exp.data.hflip.then(|| self.flip_mask(b, 0, n));
+        let crops = self.crop.map(|side| self.crop_offsets(b, 0, n, side));
+        let x = prepare(&crop(&self.images.index_select(0, &idx), crops.as_ref()), flips.as_ref());
         let y = self.labels.as_ref().map(|l| l.index_select(0, &idx));
-        let x_b = match self.domain_b.as_mut() {
-            Some(d) if d.paired => Some(prepare(&d.images.index_select(0, &idx), flips.as_ref())),
+        // The unpaired second domain draws its own batch, in its own order.
+        let own_b = match self.domain_b.as_mut() {
+            Some(d) if !d.paired => Some(d.sampler.batch(b)),
+            _ => None,
+        };
+        let x_b = match self.domain_b.as_ref() {
+            // A pair is cropped and flipped alike, so it stays aligned pixel for pixel.
+            Some(d) if d.paired => {
+                Some(prepare(&crop(&d.images.index_select(0, &idx), crops.as_ref()), flips.as_ref()))
+            }
             Some(d) => {
-                let own = Tensor::from_slice(&d.sampler.batch(b)).to_device(self.device);
+                let own = Tensor::from_slice(&own_b.expect("drawn above")).to_device(self.device);
                 let picked = d.images.index_select(0, &own);
-                let flips = self.exp.data.hflip.then(|| self.flip_mask(b, 1, own.size()[0]));
-                Some(prepare(&picked, flips.as_ref()))
+                let n = own.size()[0];
+                let flips = self.exp.data.hflip.then(|| self.flip_mask(b, 1, n));
+                let crops = self.crop.map(|side| self.crop_offsets(b, 1, n, side));
+                Some(prepare(&crop(&picked, crops.as_ref()), flips.as_ref()))
             }
             None => None,
         };
         RealBatch { x, y, x_b }
+    }
+
+    /// Where each of the `n` images of batch `b` (of `domain` 0 or 1) is cropped: its top-left
+    /// corner, uniform over the positions a `side` × `side` window fits, and the side.
+    fn crop_offsets(&self, b: u64, domain: u64, n: i64, side: i64) -> Crops {
+        let dims = self.images.size();
+        let (room_y, room_x) = ((dims[2] - side + 1) as u64, (dims[3] - side + 1) as u64);
+        let mut rng = SplitMix64::new(key(self.exp.seed, Stream::Crop, &[b, domain]));
+        let corners = (0..n).map(|_| ((rng.next_u64() % room_y) as i64, (rng.next_u64() % room_x) as i64)).collect();
+        Crops { side, corners }
+    }
+
+    /// The training images as pictures and evaluation see them, with the second domain's:
+    /// their central windows when batches are cropped at random (views, no copies).
+    pub(super) fn shown_images(&self) -> (Tensor, Option<Tensor>) {
+        let show = |t: &Tensor| match self.crop {
+            Some(side) => crate::data::center_crop(t, side),
+            None => t.shallow_clone(),
+        };
+        (show(&self.images), self.domain_b.as_ref().map(|d| show(&d.images)))
     }
 
     /// Which samples of batch `b` (of `domain` 0 or 1) are flipped horizontally.
@@ -346,6 +378,24 @@ impl RealBatch {
 
 /// Images (uint8) as floats in [-1, 1], flipped where `flips` says; a toy mixture's points
 /// (floats) as they are.
+/// Each training image's random crop: the window's side and every image's top-left corner.
+struct Crops {
+    side: i64,
+    corners: Vec<(i64, i64)>,
+}
+
+/// The crops of `picked` (uint8 NCHW) as one batch; `picked` itself without crops.
+fn crop(picked: &Tensor, crops: Option<&Crops>) -> Tensor {
+    let Some(crops) = crops else { return picked.shallow_clone() };
+    let windows: Vec<Tensor> = crops
+        .corners
+        .iter()
+        .enumerate()
+        .map(|(i, &(y, x))| picked.get(i as i64).narrow(1, y, crops.side).narrow(2, x, crops.side))
+        .collect();
+    Tensor::stack(&windows, 0)
+}
+
 fn prepare(picked: &Tensor, flips: Option<&Tensor>) -> Tensor {
     let x = crate::data::to_unit_range(picked);
     match flips {
