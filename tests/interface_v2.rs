@@ -320,6 +320,21 @@ fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired(
     let run_dir = train(&so, &tmp.path().join("p"), 3, &refs);
     assert_eq!(keys_at(&run_dir, "pair/gap").len(), 3);
 
+    // Stored at 12×12 (`data.load_size`), each pair cut to one random 8×8 window shared by A
+    // and B: a window drawn for A alone would break b = −a.
+    let stored = tmp.path().join("stored");
+    write_pngs(
+        &stored,
+        12,
+        24,
+        12,
+        |i, x| if x < 12 { (i * 5 + x * 15) as u8 } else { 255 - (i * 5 + (x - 12) * 15) as u8 },
+    );
+    let args = set("paired-folder", &[&format!("data.path={:?}", stored.display().to_string()), "data.load_size=12"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run_dir = train(&so, &tmp.path().join("c"), 3, &refs);
+    assert_eq!(keys_at(&run_dir, "pair/gap").len(), 3);
+
     // Unpaired: two folders of different sizes; B's batches are drawn on their own.
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     write_pngs(&a, 10, 8, 8, |i, _| (i * 20) as u8);
@@ -330,6 +345,7 @@ fn two_domain_batches_arrive_aligned_when_paired_and_on_their_own_when_unpaired(
             &format!("data.path={:?}", a.display().to_string()),
             &format!("data.path_b={:?}", b.display().to_string()),
             "loss.config.paired=false",
+            "data.load_size=10",
         ],
     );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
