@@ -180,9 +180,7 @@ impl BatchNorm2d {
             (Affine::PerClass { .. }, None) => unreachable!("conditional networks check for labels first"),
         }
     }
-}
 
-impl BatchNorm2d {
     /// Normalises with the batch's own statistics without updating the running ones, then
     /// applies the shared gain and bias.
     ///
