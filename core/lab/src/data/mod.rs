@@ -86,6 +86,10 @@ pub struct DataConfig {
     /// a random `image_size` crop of every training image (pix2pix and CycleGAN load 286 and
     /// crop 256; the crop is the same for both images of a pair). 0: `image_size`, no crop.
     pub load_size: i64,
+    /// Two-domain sets: `AtoB` (default) translates the first domain (the left half, `data.path`,
+    /// `trainA/`) into the second; `BtoA` swaps them (the official `--direction`: facades
+    /// ships photos on the left, and labels → photo is BtoA).
+    pub direction: String,
     /// `shapes`: the number of images; `ring`, `grid`: the number of points.
     pub synthetic_count: i64,
     /// `ring`: the number of modes; `grid`: the number of modes, a square (25 = 5 × 5).
@@ -114,6 +118,7 @@ impl Default for DataConfig {
             path_b: None,
             image_size: 32,
             load_size: 0,
+            direction: "AtoB".into(),
             synthetic_count: 2048,
             toy_modes: 8,
             toy_radius: 1.0,
@@ -180,6 +185,24 @@ impl DataConfig {
             self.dataset.as_str(),
             "image-folder" | "paired-folder" | "unpaired-folders" | "edges2fashion" | "fashion2inverted"
         );
+        if self.direction != "AtoB" && self.direction != "BtoA" {
+            return Err(invalid(
+                "direction",
+                "\"AtoB\" (the first domain into the second) or \"BtoA\" (the other way)",
+                format!("{:?}", self.direction),
+            ));
+        }
+        let two_domains = matches!(
+            self.dataset.as_str(),
+            "paired-folder" | "unpaired-folders" | "edges2fashion" | "fashion2inverted"
+        );
+        if self.direction == "BtoA" && !two_domains {
+            return Err(invalid(
+                "direction",
+                "\"AtoB\" for a dataset of one domain (\"BtoA\" swaps the domains of a two-domain set)",
+                format!("{:?}", self.direction),
+            ));
+        }
         if self.load_size != 0 && !resizable {
             return Err(invalid(
                 "load_size",
@@ -529,6 +552,16 @@ fn load_two_domains(cfg: &DataConfig, root: &Path) -> Result<Dataset, DataError>
         )?,
     };
     ds.name = cfg.dataset.clone();
+    if cfg.direction == "BtoA" {
+        let b = ds.domain_b.as_mut().expect("a two-domain set");
+        std::mem::swap(&mut ds.images, &mut b.images);
+        // Labels belong to the first domain's images; an unpaired B has none of its own.
+        if !b.paired {
+            ds.labels = None;
+            ds.num_classes = 0;
+            ds.indices = (0..ds.images.size()[0]).collect();
+        }
+    }
     Ok(ds)
 }
 
@@ -675,6 +708,14 @@ mod tests {
         DataConfig { load_size: 36, ..folder() }.validate().unwrap();
         DataConfig { load_size: 36, split: "test".into(), ..folder() }.validate().unwrap();
         check(
+            DataConfig { direction: "AB".into(), ..folder() },
+            "[data] direction = \"AB\": expected \"AtoB\" (the first domain into the second) or \"BtoA\" (the other way)",
+        );
+        check(
+            DataConfig { direction: "BtoA".into(), ..Default::default() },
+            "[data] direction = \"BtoA\": expected \"AtoB\" for a dataset of one domain (\"BtoA\" swaps the domains of a two-domain set)",
+        );
+        check(
             DataConfig { dataset: "image-folder".into(), path_b: Some("/b".into()), ..folder() },
             "[data] path_b = \"/b\": expected nothing for dataset = \"image-folder\" (path_b is the second domain \
              of \"paired-folder\" or \"unpaired-folders\")",
@@ -750,6 +791,10 @@ mod tests {
         assert_eq!(ds.crop, Some(4));
         assert_eq!(spec(&ds), lab_plugin_api::DataSpec { channels: 1, height: 4, width: 4, num_classes: 0 });
         let whole = ds.images.copy();
+        // `BtoA` swaps the halves: the right half becomes what is translated.
+        let swapped = load(&DataConfig { direction: "BtoA".into(), ..cfg.clone() }).unwrap();
+        assert!(swapped.images.equal(&ds.domain_b.as_ref().unwrap().images));
+        assert!(swapped.domain_b.as_ref().unwrap().images.equal(&whole));
         let centred = ds.centred();
         assert_eq!(centred.crop, None);
         assert!(centred.images.equal(&whole.narrow(2, 1, 4).narrow(3, 1, 4)));
