@@ -15,6 +15,9 @@
 //! file by dataset, split, count, feature network and resize rule; `fid`'s `reference_stats` key
 //! reads it, or writes it at the first evaluation; [`GaussianStats`] reads and writes it directly.
 //!
+//! Translation systems, whose generators take images, measure FID themselves with
+//! [`SetFid`] (two image sets they hold, in a feature network's features).
+//!
 //! `cas` ([`Cas`]) is of another kind: it trains a small classifier on labelled samples and
 //! tests it on real images (revision 2 of the interface hands metrics the labels).
 //!
@@ -32,6 +35,7 @@ pub mod kid;
 pub mod leak;
 pub mod precision_recall;
 pub mod rng;
+pub mod translation;
 
 pub use cas::{Cas, CasConfig};
 pub use config::{FidConfig, IsConfig, KidConfig, NetworkConfig, PrConfig};
@@ -42,6 +46,7 @@ pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kernel_inception_distance, Kid};
 pub use leak::{Leak, LeakConfig};
 pub use precision_recall::{precision_recall, PrecisionRecall};
+pub use translation::SetFid;
 
 lab_plugin_api::export_plugins! {
     metric: Fid,

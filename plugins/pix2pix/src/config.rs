@@ -33,11 +33,24 @@ pub struct Pix2pixConfig {
     pub noise_at_test: bool,
     /// Image pairs of the reference split `evaluate` translates; 0 means all of them.
     pub eval_images: i64,
+    /// A TorchScript feature network (uint8 NCHW in, features out with `forward(images, true)`,
+    /// as `lab features train` writes): with it, `evaluate` adds `translation/fid`, G(A) against
+    /// the targets B in its features, the realism that per-pixel measures do not see. "": none.
+    pub features: String,
 }
 
 impl Default for Pix2pixConfig {
     fn default() -> Self {
-        Self { ngf: 64, ndf: 64, norm: Norm::Batch, dropout: 0.5, d_layers: 3, noise_at_test: true, eval_images: 0 }
+        Self {
+            ngf: 64,
+            ndf: 64,
+            norm: Norm::Batch,
+            dropout: 0.5,
+            d_layers: 3,
+            noise_at_test: true,
+            eval_images: 0,
+            features: String::new(),
+        }
     }
 }
 
@@ -51,6 +64,7 @@ pub struct Settings {
     pub d_layers: i64,
     pub noise_at_test: bool,
     pub eval_images: i64,
+    pub features: String,
     /// Channels of A and of B (the same: the paired data stores both in one image).
     pub channels: i64,
     /// The images' side.
@@ -135,6 +149,7 @@ impl Pix2pixConfig {
             d_layers,
             noise_at_test: self.noise_at_test,
             eval_images: self.eval_images,
+            features: self.features.clone(),
             channels: data.channels,
             size,
             depth: size.ilog2() as i64,

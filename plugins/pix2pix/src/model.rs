@@ -11,6 +11,8 @@ use lab_plugin_api::{
     PHASE_G,
 };
 
+use lab_plugin_metrics::SetFid;
+
 use crate::config::{Pix2pixConfig, Settings};
 use crate::measure::Totals;
 use crate::unet::{Mode, UNet};
@@ -21,6 +23,9 @@ pub const DISCRIMINATOR: &str = "discriminator";
 
 /// What `evaluate` returns, in order; all on pixels in [0, 1], averaged per image.
 pub const MEASURES: [&str; 4] = ["translation/l1", "translation/psnr", "translation/ssim", "translation/psnr_identity"];
+
+/// With a feature network (`features`): G(A) against the targets B, as FID.
+pub const FID: &str = "translation/fid";
 
 /// Columns of the sample grid at most: one input/output/target triple each.
 pub const GRID_COLUMNS: i64 = 8;
@@ -115,12 +120,19 @@ impl ArchitecturePlugin for Pix2pix {
     }
 
     fn measures(&self) -> Vec<String> {
-        MEASURES.iter().map(|m| m.to_string()).collect()
+        let mut names: Vec<String> = MEASURES.iter().map(|m| m.to_string()).collect();
+        if !self.settings.features.is_empty() {
+            names.push(FID.to_string());
+        }
+        names
     }
 
     /// Translates the reference split's A images and compares them with the aligned B images.
     fn evaluate(&self, ctx: &EvalCtx<'_>) -> Result<Vec<Value>> {
         let mut totals = Totals::default();
+        let mut fid = (!self.settings.features.is_empty())
+            .then(|| SetFid::load(&self.settings.features, self.device))
+            .transpose()?;
         let mut start = 0;
         ctx.for_each_batch(SPLIT_REFERENCE, EVAL_BATCH, self.settings.eval_images, |a, _| {
             let n = a.size()[0];
@@ -129,16 +141,24 @@ impl ArchitecturePlugin for Pix2pix {
             })?;
             let fake = ctx.run_network(GENERATOR, &[a.shallow_clone()])?.remove(0);
             totals.add(&a, &fake, &b);
+            if let Some(fid) = fid.as_mut() {
+                fid.add_generated(&fake)?;
+                fid.add_real(&b)?;
+            }
             start += n;
             Ok(())
         })?;
         let (l1, psnr, ssim, psnr_identity) = totals.means();
-        Ok(vec![
+        let mut values = vec![
             Value::lower(MEASURES[0], l1),
             Value::higher(MEASURES[1], psnr),
             Value::higher(MEASURES[2], ssim),
             Value::higher(MEASURES[3], psnr_identity),
-        ])
+        ];
+        if let Some(fid) = fid {
+            values.push(Value::lower(FID, fid.distance()?));
+        }
+        Ok(values)
     }
 }
 

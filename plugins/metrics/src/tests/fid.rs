@@ -3,7 +3,8 @@
 use lab_plugin_api::tch::{Device, Kind, Tensor};
 
 use super::{
-    assert_close, f64_cpu, feed, field, images, metric, metric_err, normal, npy, reference, scratch, tiny_config, value,
+    assert_close, f64_cpu, feed, field, images, metric, metric_err, normal, npy, reference, scratch, tiny_config,
+    value, varied_images,
 };
 use crate::gaussian::{frechet_distance, stats_cache_key, stats_file_name, GaussianStats, Moments, StatsKey};
 use crate::rng::SplitMix64;
@@ -260,4 +261,31 @@ fn the_reference_hook_caches_statistics_by_reference_set_and_feature_network() {
     feed(&mut fourth, &fake, true, 32);
     fourth.compute().unwrap();
     assert!(own.is_file());
+}
+
+#[test]
+fn set_fid_of_float_images_equals_the_fid_plugin_on_their_pixels() {
+    // What translation systems measure themselves (two sets of [-1, 1] images they hold) must be
+    // the very number the `fid` plugin gives the same pixels in the same network's features.
+    let mut rng = SplitMix64::new(8);
+    let (real, fake) = (varied_images(&mut rng, 150, 16, 20, 200), varied_images(&mut rng, 120, 16, 60, 255));
+    let mut plugin = metric::<Fid>(&tiny_config("")).unwrap();
+    feed(&mut plugin, &real, false, 64);
+    feed(&mut plugin, &fake, true, 64);
+    let expected = value(&plugin.compute().unwrap(), "fid");
+
+    let as_floats = |x: &Tensor| x.to_kind(Kind::Float) / 127.5 - 1.0;
+    let mut set = crate::SetFid::load(&super::tiny_net().display().to_string(), Device::Cpu).unwrap();
+    for chunk in as_floats(&real).split(50, 0) {
+        set.add_real(&chunk).unwrap();
+    }
+    for chunk in as_floats(&fake).split(50, 0) {
+        set.add_generated(&chunk).unwrap();
+    }
+    let ours = set.distance().unwrap();
+    println!("FID: plugin {expected:.6}, SetFid {ours:.6}");
+    assert!(expected > 1.0, "the two sets should be far apart: {expected}");
+    assert_close("SetFid against the fid plugin", ours, expected, 1e-9);
+    let missing = crate::SetFid::load("/nonexistent/features.pt", Device::Cpu).err().expect("no such file");
+    assert_eq!(missing.key.as_deref(), Some("features"), "{missing}");
 }
