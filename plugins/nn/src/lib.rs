@@ -15,7 +15,10 @@
 //! - [`layers`]: convolution, linear and embedding layers whose weight may be spectrally
 //!   normalised, 2× up- and downsampling, and the projection discriminator's class term.
 //! - [`attention`]: SAGAN's self-attention block, and a picture of its attention map.
-//! - [`norm`]: batch norm with its statistics as buffers, plain or class-conditional.
+//! - [`norm`]: batch norm with its statistics as buffers, plain or class-conditional, and the
+//!   batch-or-instance choice of image-to-image networks ([`Norm`]).
+//! - [`patchgan`]: the PatchGAN discriminator of pix2pix and CycleGAN (a map of logits, one per
+//!   70×70 patch by default), and its receptive field.
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
@@ -25,10 +28,12 @@ pub mod gaussian;
 pub mod grid;
 pub mod layers;
 pub mod norm;
+pub mod patchgan;
 pub mod prelude;
 pub mod spectral_norm;
 
 pub use attention::SelfAttention;
 pub use layers::{downsample, leaky_relu, upsample, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
-pub use norm::BatchNorm2d;
+pub use norm::{BatchNorm2d, Norm, NormLayer};
+pub use patchgan::{PatchGan, PatchGanConfig};
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};
