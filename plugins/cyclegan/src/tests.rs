@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use lab_plugin_api::architecture::{SPLIT_REFERENCE, SPLIT_REFERENCE_B, SPLIT_TRAIN, SPLIT_TRAIN_B};
-use lab_plugin_api::host::{Architecture, EvalHost, Factory, Loss, LossHost};
+use lab_plugin_api::host::{Architecture, EvalHost, Factory, Loss, LossHost, VisualHost};
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Error, Network, Result, Role};
 use lab_plugin_testkit::network::trainable_count;
@@ -416,21 +416,23 @@ fn blobs(n: i64, side: i64, inverted: bool) -> Tensor {
     }
 }
 
+/// The architecture created through its descriptor and called through the core's tables.
+fn handle(config: &CycleGanConfig) -> Architecture {
+    let Factory::Architecture(create) = lab_plugin_api::architecture::descriptor::<CycleGan>("test").factory else {
+        unreachable!("an architecture descriptor holds an architecture factory")
+    };
+    let text = toml_text(config);
+    let env = BuildEnv::from_device(Device::Cpu, square(1, 32));
+    let obj = lab_plugin_api::host::into_result(create(text.as_str().into(), env)).unwrap();
+    // SAFETY: the factory is compiled into this test binary.
+    unsafe { Architecture::from_raw(obj) }
+}
+
 fn measured(
     config: CycleGanConfig,
     splits: &[(&'static str, Tensor)],
 ) -> (Result<Vec<lab_plugin_api::Value>>, Vec<String>) {
-    let Factory::Architecture(create) = lab_plugin_api::architecture::descriptor::<CycleGan>("test").factory else {
-        unreachable!()
-    };
-    let text = toml_text(&config);
-    let obj = lab_plugin_api::host::into_result(create(
-        text.as_str().into(),
-        BuildEnv::from_device(Device::Cpu, square(1, 32)),
-    ))
-    .unwrap();
-    // SAFETY: the factory is compiled into this test binary.
-    let handle = unsafe { Architecture::from_raw(obj) };
+    let handle = handle(&config);
     let direct = arch(config, 1, 32);
     let nets = NETWORKS.iter().map(|n| (n.to_string(), direct.build(n).unwrap())).collect();
     let mut host = Splits { nets, splits: splits.iter().map(|(k, v)| (*k, v.shallow_clone())).collect() };
@@ -490,6 +492,70 @@ fn measures_both_directions_on_four_splits() {
     assert!(err.contains("reference_b") && err.contains("measure = false"), "{err}");
     let (off, names) = measured(CycleGanConfig { measure: false, ..config }, &splits[..2]);
     assert!(off.unwrap().is_empty() && names.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The grid
+
+/// A core stand-in for `visualize`: fixed real images of both domains and the four networks.
+struct Pictures {
+    nets: BTreeMap<String, Box<dyn Network>>,
+    a: Tensor,
+    b: Option<Tensor>,
+    samples: i64,
+}
+
+impl VisualHost for Pictures {
+    fn run_network(&mut self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let net = self.nets.get_mut(name).ok_or_else(|| Error::new(format!("no network `{name}`")))?;
+        tch::no_grad(|| net.forward(inputs, false))
+    }
+    fn fixed_latent(&mut self) -> Result<Tensor> {
+        Ok(Tensor::zeros([self.samples, 1], (Kind::Float, Device::Cpu)))
+    }
+    fn fixed_labels(&mut self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn real(&mut self, n: i64) -> Result<Tensor> {
+        Ok(self.a.narrow(0, 0, n.min(self.a.size()[0])))
+    }
+    fn real_labels(&mut self, _n: i64) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn real_b(&mut self, n: i64) -> Result<Option<Tensor>> {
+        Ok(self.b.as_ref().map(|b| b.narrow(0, 0, n.min(b.size()[0]))))
+    }
+    fn samples(&mut self) -> Result<i64> {
+        Ok(self.samples)
+    }
+    fn num_classes(&mut self) -> Result<i64> {
+        Ok(0)
+    }
+}
+
+/// Six rows of `log.samples / 6` images (at most 8): real A, G_AB(A), G_BA(G_AB(A)), real B,
+/// G_BA(B), G_AB(G_BA(B)), each row computed from the one the grid shows above it.
+#[test]
+fn the_grid_shows_a_to_b_to_a_over_b_to_a_to_b() {
+    let _rng = crate::rng_lock();
+    tch::manual_seed(8);
+    let config = tiny();
+    let direct = arch(config.clone(), 1, 32);
+    let nets: BTreeMap<String, Box<dyn Network>> =
+        NETWORKS.iter().map(|n| (n.to_string(), direct.build(n).unwrap())).collect();
+    let (a, b) = (blobs(10, 32, false), blobs(10, 32, true));
+    let mut host = Pictures { nets, a: a.shallow_clone(), b: Some(b.shallow_clone()), samples: 18 };
+    let (grid, columns) = handle(&config).visualize(&mut host).unwrap().expect("its own grid");
+    assert_eq!((grid.size(), columns), (vec![18, 1, 32, 32], 3));
+    let row = |r: i64| grid.narrow(0, 3 * r, 3);
+    let mut run = |name: &str, x: &Tensor| host.run_network(name, &[x.shallow_clone()]).unwrap().remove(0);
+    assert!(row(0).equal(&a.narrow(0, 0, 3)) && row(3).equal(&b.narrow(0, 0, 3)));
+    for (r, name, from) in [(1, GENERATOR_AB, 0), (2, GENERATOR_BA, 1), (4, GENERATOR_BA, 3), (5, GENERATOR_AB, 4)] {
+        assert!(max_abs(&(row(r) - run(name, &row(from)))) < 1e-6, "row {r}");
+    }
+    let mut one_domain = Pictures { b: None, ..host };
+    let err = handle(&config).visualize(&mut one_domain).unwrap_err().to_string();
+    assert!(err.contains("two-domain data"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
