@@ -2,7 +2,7 @@
 //! steps, leaves a complete run folder with the system's own grid and its own measures.
 use std::path::{Path, PathBuf};
 
-use lab_tests::{deterministic_metrics, lab, metrics, only_run, run, stderr};
+use lab_tests::{checkpoint_tensors_sha256, deterministic_metrics, lab, metrics, only_run, root, run, stderr};
 
 /// Runs `experiments/zoo/<name>.toml` with `set` overrides (plus CPU and a 1% data slice) and
 /// returns the run folder.
@@ -489,6 +489,20 @@ fn gran_experiment_trains_and_draws_its_canvases_step_by_step() {
     assert!(!c.tensors.contains_key("net.discriminator.out.bias"), "the official logit has no bias");
 }
 
+/// A tiny TorchScript feature network in `dir` (the metric tests' `tiny_net.py`: 16-d features),
+/// for the translation systems' FID measures.
+fn tiny_feature_network(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny_features.pt");
+    let status = std::process::Command::new(root().join(".venv/bin/python3"))
+        .arg(root().join("plugins/metrics/src/tests/tiny_net.py"))
+        .arg(&path)
+        .args(["16", "10"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "tiny_net.py failed");
+    path
+}
+
 /// `count` grey 32×32 pairs A|B under `dir` (64×32 PNGs, A on the left): B a bright square on a
 /// dark ground at a place and size that vary per image, A its outline (an edge map, the paper's
 /// edges → photo task in miniature).
@@ -535,9 +549,11 @@ fn pix2pix_translates_paired_folders_draws_input_output_target_rows_and_measures
     let mut cmd = lab();
     cmd.args(["run", "experiments/zoo/pix2pix_facades.toml", "--runs-dir"]).arg(&runs);
     let path = format!("data.path={:?}", pairs.display().to_string());
+    let features = format!("model.config.features={:?}", tiny_feature_network(tmp.path()).display().to_string());
     let set = [
         "device=\"cpu\"",
         path.as_str(),
+        features.as_str(),
         "data.channels=1",
         "data.image_size=32",
         "data.load_size=36",
@@ -574,4 +590,133 @@ fn pix2pix_translates_paired_folders_draws_input_output_target_rows_and_measures
     assert!(ssim.len() == 2 && ssim.iter().all(|v| (-1.0..=1.0).contains(&v.1)), "{ssim:?}");
     let l1 = values(&run_dir, "eval/translation/l1");
     assert!(l1.len() == 2 && l1.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{l1:?}");
+    let fid = values(&run_dir, "eval/translation/fid");
+    assert!(fid.len() == 2 && fid.iter().all(|v| v.1.is_finite() && v.1 >= 0.0), "{fid:?}");
+}
+
+/// Writes `n` 32×32 grey PNGs to `dir`: a bright 12×12 square on black at a place that moves
+/// with the image's index (domain A), or the negative of the same picture (domain B).
+fn write_blobs(dir: &Path, n: i64, inverted: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let x = tch::Tensor::full([1, 1, 32, 32], -1.0, (tch::Kind::Float, tch::Device::Cpu));
+        let _ = x.narrow(2, (i * 7) % 20, 12).narrow(3, (i * 5) % 20, 12).fill_(1.0);
+        let x = if inverted { -x } else { x };
+        lab::track::grid(&x, 1, 0).unwrap().save_png(&dir.join(format!("{i:02}.png"))).unwrap();
+    }
+}
+
+/// `experiments/zoo/cyclegan_horse2zebra.toml` on 16 blobs (A) and 16 inverted blobs (B) at
+/// 32×32 grey in CycleGAN's layout (trainA/, trainB/, and 8 of each in testA/, testB/), loaded
+/// at 36 and cropped to 32, with networks narrow enough for a CPU, plus `set`.
+fn cyclegan_run(runs: &Path, data: &Path, set: &[&str]) -> PathBuf {
+    if !data.join("trainA").exists() {
+        write_blobs(&data.join("trainA"), 16, false);
+        write_blobs(&data.join("trainB"), 16, true);
+        write_blobs(&data.join("testA"), 8, false);
+        write_blobs(&data.join("testB"), 8, true);
+    }
+    let paths = [format!("data.path={:?}", data.display().to_string())];
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/zoo/cyclegan_horse2zebra.toml", "--quiet", "--runs-dir"]).arg(runs);
+    let tiny = [
+        "device=\"cpu\"",
+        "data.image_size=32",
+        "data.load_size=36",
+        "data.channels=1",
+        "model.config.ngf=4",
+        "model.config.ndf=4",
+        "model.config.n_blocks=1",
+        "train.batch_size=4",
+        "log.every=1",
+        "log.samples=12",
+        // The official schedule's shape over 8 steps: constant, then linear to 0 at step 8 (fixed,
+        // so a run of 4 steps follows the same learning rates as one of 8).
+        "optim.schedule.start=4",
+        "optim.schedule.end=8",
+    ];
+    for s in paths.iter().map(String::as_str).chain(tiny).chain(set.iter().copied()) {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "cyclegan failed:\n{}", stderr(&out));
+    only_run(runs, "cyclegan_horse2zebra")
+}
+
+const CYCLEGAN_LOSSES: [&str; 8] = [
+    "loss/g_gan_ab",
+    "loss/g_gan_ba",
+    "loss/cycle_a",
+    "loss/cycle_b",
+    "loss/identity_a",
+    "loss/identity_b",
+    "loss/d_a",
+    "loss/d_b",
+];
+
+/// CycleGAN on unpaired folders, 8 steps of 4 images with pools of 6 (full after two steps, so
+/// later D phases swap pooled fakes): every loss term logged and finite at every step, the
+/// A → B → A / B → A → B grid (6 rows of 2 images), the pools in the checkpoint's loss state;
+/// and a run stopped at step 4 and resumed to 8 ends with the same metrics and the same weights,
+/// bit for bit, as the uninterrupted run: the pools and their draws survive the checkpoint.
+/// The measures are off here (`model.config.measure = false`): they need the second domain's
+/// evaluation split, which the next test checks.
+#[test]
+fn cyclegan_trains_on_unpaired_folders_and_resumes_bit_exactly_with_full_pools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ["model.config.measure=false", "loss.config.pool_size=6", "checkpoint.every=4", "log.samples_every=8"];
+    let full = cyclegan_run(&tmp.path().join("full"), tmp.path(), &[&set[..], &["train.steps=8"]].concat());
+    let config: toml::Table = toml::from_str(&std::fs::read_to_string(full.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["loss"]["name"].as_str(), Some("cyclegan"));
+    for key in CYCLEGAN_LOSSES {
+        let v = values(&full, key);
+        assert_eq!(v.iter().map(|v| v.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>(), "{key}");
+        assert!(v.iter().all(|v| v.1.is_finite() && v.1 >= 0.0), "{key} {v:?}");
+    }
+    // Two columns (log.samples / 6), six rows of 32 + 2 pixels.
+    assert_eq!(png_size(&full.join("samples/step_000008.png")), (2 * 34 + 2, 6 * 34 + 2));
+
+    let part = cyclegan_run(&tmp.path().join("part"), tmp.path(), &[&set[..], &["train.steps=4"]].concat());
+    let c = lab::train::Checkpoint::load(&part.join("checkpoints/last.safetensors")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&c.metadata["loss.state"]).unwrap();
+    for pool in ["pool_a", "pool_b"] {
+        assert_eq!(state[pool]["shape"], serde_json::json!([6, 1, 32, 32]), "{pool} full after 4 steps of 4 fakes");
+    }
+    for net in ["generator", "generator_ba", "discriminator_a", "discriminator_b"] {
+        assert!(c.tensors.keys().any(|k| k.starts_with(&format!("net.{net}."))), "{net} in the checkpoint");
+    }
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(deterministic_metrics(&part), deterministic_metrics(&full), "the resumed run diverged");
+    assert_eq!(checkpoint_tensors_sha256(&part), checkpoint_tensors_sha256(&full), "the resumed run's weights differ");
+}
+
+/// The measures at the end of a short run, on both domains' evaluation images: cycle L1 per
+/// direction in [0, 1], domain accuracies in [0, 1], the domain classifier near-perfect on real
+/// blobs against inverted blobs, and with the Fashion-MNIST feature network (when it is there)
+/// FID per direction.
+#[test]
+fn cyclegan_measures_its_translations_in_both_directions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let features = tiny_feature_network(tmp.path());
+    let features_set = format!("model.config.features={:?}", features.display().to_string());
+    let set = ["train.steps=2", "model.config.classifier_steps=60", &features_set];
+    let run_dir = cyclegan_run(&tmp.path().join("runs"), tmp.path(), &set);
+    let measured: Vec<_> = metrics(&run_dir).into_iter().filter(|m| m.1.starts_with("eval/")).collect();
+    println!("cyclegan measures after 2 steps: {measured:?}");
+    for key in ["eval/cycle/l1_aba", "eval/cycle/l1_bab"] {
+        let v = values(&run_dir, key);
+        assert_eq!(v.len(), 1, "{key}");
+        assert!((0.0..=1.0).contains(&v[0].1), "{key} {v:?}");
+    }
+    for key in ["eval/translation/domain_acc_ab", "eval/translation/domain_acc_ba"] {
+        let v = values(&run_dir, key);
+        assert!(v.len() == 1 && (0.0..=1.0).contains(&v[0].1), "{key} {v:?}");
+    }
+    let classifier = values(&run_dir, "eval/translation/domain_classifier_acc");
+    assert!(classifier.len() == 1 && classifier[0].1 > 0.9, "{classifier:?}");
+    for key in ["eval/translation/fid_ab", "eval/translation/fid_ba"] {
+        let v = values(&run_dir, key);
+        assert!(v.len() == 1 && v[0].1.is_finite() && v[0].1 >= 0.0, "{key} {v:?}");
+    }
 }

@@ -2,26 +2,7 @@
 //! feature network are the same in all four ([`NetworkConfig`]); each metric adds its own.
 use serde::{Deserialize, Serialize};
 
-/// Where the feature network is and how images are fed to it; shared by every metric here.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NetworkConfig {
-    /// Path of the TorchScript feature network. "" looks up `$LAB_FEATURES`, then
-    /// `~/.cache/lab/inception-2015-12-05.pt` (the TF-Inception port of stylegan2-ada-pytorch).
-    pub features: String,
-    /// Repeat 1-channel (grayscale) images to 3 channels before the network, as the standard
-    /// Inception expects RGB. Turn off only for a network trained on 1-channel images.
-    pub repeat_gray: bool,
-    /// Images per network call: bounds the memory the network's activations take. Results do
-    /// not depend on it beyond float rounding.
-    pub batch_size: i64,
-}
-
-impl Default for NetworkConfig {
-    fn default() -> Self {
-        Self { features: String::new(), repeat_gray: true, batch_size: 64 }
-    }
-}
+pub use lab_features::NetworkConfig;
 
 /// The boolean arguments that follow the images in `forward` to get the 2048-d pool features
 /// of `inception-2015-12-05.pt`: `forward(images, return_features=True)`.
@@ -131,11 +112,4 @@ impl Default for PrConfig {
 /// Refuses an integer key below `min`, naming the key.
 pub(crate) fn at_least(key: &str, value: i64, min: i64) -> lab_plugin_api::Result<()> {
     lab_plugin_api::config::check::at_least(key, value, min).map(|_| ())
-}
-
-impl NetworkConfig {
-    /// Checks the keys that do not need the file system.
-    pub fn validate(&self) -> lab_plugin_api::Result<()> {
-        at_least("batch_size", self.batch_size, 1)
-    }
 }

@@ -16,7 +16,8 @@
 //! reads it, or writes it at the first evaluation; [`GaussianStats`] reads and writes it directly.
 //!
 //! Translation systems, whose generators take images, measure FID themselves with
-//! [`SetFid`] (two image sets they hold, in a feature network's features).
+//! [`SetFid`] (two image sets they hold, in a feature network's features). That and the
+//! feature network's code are in the plain library `lab-features`, re-exported here.
 //!
 //! `cas` ([`Cas`]) is of another kind: it trains a small classifier on labelled samples and
 //! tests it on real images (revision 2 of the interface hands metrics the labels).
@@ -27,26 +28,27 @@ use lab_plugin_api::tch::{Kind, Tensor};
 
 pub mod cas;
 pub mod config;
-pub mod features;
 pub mod fid;
-pub mod gaussian;
 pub mod inception_score;
 pub mod kid;
 pub mod leak;
 pub mod precision_recall;
 pub mod rng;
-pub mod translation;
+
+/// The feature network, its statistics and FID between held sets live in `lab-features`,
+/// which models that measure themselves link too.
+pub use lab_features::{features, gaussian, translation};
 
 pub use cas::{Cas, CasConfig};
 pub use config::{FidConfig, IsConfig, KidConfig, NetworkConfig, PrConfig};
-pub use features::FeatureNet;
 pub use fid::Fid;
-pub use gaussian::{frechet_distance, stats_cache_key, stats_file_name, GaussianStats, Moments, StatsKey};
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kernel_inception_distance, Kid};
+pub use lab_features::{
+    frechet_distance, stats_cache_key, stats_file_name, FeatureNet, GaussianStats, Moments, SetFid, StatsKey,
+};
 pub use leak::{Leak, LeakConfig};
 pub use precision_recall::{precision_recall, PrecisionRecall};
-pub use translation::SetFid;
 
 lab_plugin_api::export_plugins! {
     metric: Fid,

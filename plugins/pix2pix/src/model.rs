@@ -11,7 +11,7 @@ use lab_plugin_api::{
     PHASE_G,
 };
 
-use lab_plugin_metrics::SetFid;
+use lab_features::SetFid;
 
 use crate::config::{Pix2pixConfig, Settings};
 use crate::measure::Totals;

@@ -9,9 +9,9 @@
 //! distance is the same Fréchet distance `fid` computes, in the same network's features.
 use lab_plugin_api::tch::{Device, Kind, Tensor};
 
-use crate::config::NetworkConfig;
 use crate::features::FeatureNet;
 use crate::gaussian::{frechet_distance, Moments};
+use crate::network::NetworkConfig;
 
 /// The Fréchet distance between a generated and a real image set, in a feature network's
 /// features (`forward(images, true)` returns features, as `lab features train` networks and the

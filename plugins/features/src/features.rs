@@ -16,7 +16,7 @@ use lab_plugin_api::tch::{self, CModule, Device, IValue, Kind, Tensor};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
-use crate::config::NetworkConfig;
+use crate::network::NetworkConfig;
 
 /// The file name of the standard feature network.
 pub const DEFAULT_FILE: &str = lab_plugin_api::paths::INCEPTION_FILE;
@@ -95,7 +95,7 @@ pub fn sha256_file(path: &Path) -> lab_plugin_api::Result<String> {
 }
 
 /// Lower-case hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -282,6 +282,6 @@ impl FeatureNet {
 }
 
 /// A shape for messages: `3, 1, 32, 32`.
-pub(crate) fn shape(t: &Tensor) -> String {
+pub fn shape(t: &Tensor) -> String {
     t.size().iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
