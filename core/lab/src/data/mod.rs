@@ -220,11 +220,11 @@ impl DataConfig {
                 if self.path.is_none() {
                     return Err(invalid("path", what, "nothing".into()));
                 }
-                if self.dataset == "image-folder" && self.path_b.is_some() {
+                if let (Some(path_b), "image-folder") = (&self.path_b, self.dataset.as_str()) {
                     return Err(invalid(
                         "path_b",
                         "nothing for dataset = \"image-folder\" (path_b is the second domain of \"paired-folder\" or \"unpaired-folders\")",
-                        format!("{:?}", self.path_b.as_ref().expect("checked").display().to_string()),
+                        format!("{:?}", path_b.display().to_string()),
                     ));
                 }
                 if self.dataset == "image-folder" && self.split != "train" {
