@@ -149,3 +149,28 @@ fn data_fetch_inception_offline_says_where_the_file_goes_and_how_to_get_it() {
     insta::assert_snapshot!(text);
     assert!(!cache.path().join("lab").exists(), "nothing is created offline");
 }
+
+#[test]
+fn data_make_builds_a_stand_in_once_and_names_the_ones_it_knows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let out = run(lab().args(["data", "make", "fashion2inverted", "--root", root]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tmp.path().join("fashion2inverted");
+    assert!(stdout(&out).starts_with(&format!("fashion2inverted: built in {} (", dir.display())), "{}", stdout(&out));
+    for split in ["trainA", "trainB", "testA", "testB"] {
+        assert!(dir.join(split).is_dir(), "{split}");
+    }
+    assert!(std::fs::read_to_string(dir.join("README.txt")).unwrap().contains("not a paper's data set"));
+    let again = run(lab().args(["data", "make", "fashion2inverted", "--root", root]));
+    assert!(again.status.success());
+    assert_eq!(stdout(&again), format!("fashion2inverted: already in {} (--force rebuilds it)\n", dir.display()));
+    let unknown = run(lab().args(["data", "make", "horse2zebra", "--root", root]));
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("invalid value 'horse2zebra'")
+            && stderr(&unknown).contains("[possible values: edges2fashion, fashion2inverted]"),
+        "{}",
+        stderr(&unknown)
+    );
+}
