@@ -592,6 +592,21 @@ fn pix2pix_translates_paired_folders_draws_input_output_target_rows_and_measures
     assert!(l1.len() == 2 && l1.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{l1:?}");
     let fid = values(&run_dir, "eval/translation/fid");
     assert!(fid.len() == 2 && fid.iter().all(|v| v.1.is_finite() && v.1 >= 0.0), "{fid:?}");
+    // `lab eval` measures the last checkpoint's translations of the test pairs again and gets
+    // exactly what training logged at that step.
+    assert_lab_eval_repeats(&run_dir, &["translation/l1", "translation/psnr", "translation/ssim", "translation/fid"]);
+}
+
+/// `lab eval` on the run's last checkpoint prints each of `keys` with exactly the value
+/// training logged as `eval/<key>` at that step.
+fn assert_lab_eval_repeats(run_dir: &Path, keys: &[&str]) {
+    let out = run(lab().args(["eval"]).arg(run_dir).args(["--checkpoint", "last"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = lab_tests::stdout(&out);
+    for key in keys {
+        let logged = values(run_dir, &format!("eval/{key}")).last().unwrap().1;
+        assert!(printed.contains(&format!("{key}: {logged}\n")), "{key} = {logged} expected in:\n{printed}");
+    }
 }
 
 /// Writes `n` 32×32 grey PNGs to `dir`: a bright 12×12 square on black at a place that moves
@@ -719,4 +734,5 @@ fn cyclegan_measures_its_translations_in_both_directions() {
         let v = values(&run_dir, key);
         assert!(v.len() == 1 && v[0].1.is_finite() && v[0].1 >= 0.0, "{key} {v:?}");
     }
+    assert_lab_eval_repeats(&run_dir, &["cycle/l1_aba", "translation/domain_acc_ab", "translation/fid_ba"]);
 }
