@@ -19,6 +19,22 @@ pub fn python() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// [`python`] for the cross-check `test`; when there is none, says on stdout that `test` was
+/// skipped and why, and returns `None` for the test to return on.
+pub fn python_or_skip(test: &str) -> Option<PathBuf> {
+    let found = python();
+    if found.is_none() {
+        println!("SKIPPED {test}: no Python with torch (set LAB_PYTHON)");
+    }
+    found
+}
+
+/// A scratch folder for one cross-check, `lab-<name>-<process id>` under the system's
+/// temporary folder (not created): the process id keeps concurrent test runs apart.
+pub fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lab-{name}-{}", std::process::id()))
+}
+
 /// Writes `tensors` to the `.npz` file at `path`.
 pub fn write_npz(path: &Path, tensors: &[(String, Tensor)]) {
     Tensor::write_npz(tensors, path).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));

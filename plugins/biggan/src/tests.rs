@@ -492,13 +492,10 @@ fn record_run(dir: &Path, config: BigGanConfig, classes: i64) {
 /// Skipped, saying so, when the venv's Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
-        return;
-    };
+    let Some(python) = reference::python_or_skip("matches_the_pytorch_reference") else { return };
     let _rng = crate::rng_lock();
     tch::manual_seed(0);
-    let root = std::env::temp_dir().join(format!("lab-biggan-reference-{}", std::process::id()));
+    let root = reference::scratch("biggan-reference");
     // Narrower than the default (64 and 32 channels per block) to keep the float64 replay cheap,
     // and with different widths so a G/D mix-up would show; the default-width counts are
     // compared through the reference's own `count` below.

@@ -641,13 +641,10 @@ fn record_run(dir: &Path, config: CycleGanConfig, loss_config: &str, lambdas: [f
 /// counts at the official widths.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
-        return;
-    };
+    let Some(python) = reference::python_or_skip("matches_the_pytorch_reference") else { return };
     let _rng = crate::rng_lock();
     tch::manual_seed(0);
-    let root = std::env::temp_dir().join(format!("lab-cyclegan-reference-{}", std::process::id()));
+    let root = reference::scratch("cyclegan-reference");
     let runs = [
         (
             "grey_defaults",

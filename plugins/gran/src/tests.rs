@@ -223,13 +223,10 @@ fn record_run(dir: &Path, config: GranConfig, channels: i64, side: i64) {
 /// Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
-        return;
-    };
+    let Some(python) = reference::python_or_skip("matches_the_pytorch_reference") else { return };
     let _rng = crate::rng_lock();
     tch::manual_seed(0);
-    let root = std::env::temp_dir().join(format!("lab-gran-reference-{}", std::process::id()));
+    let root = reference::scratch("gran-reference");
     // Narrower than the official widths (G and D of different widths, so a mix-up would show);
     // the full-width counts are compared through the reference's own `count` below.
     let runs = [

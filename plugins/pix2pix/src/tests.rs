@@ -331,8 +331,8 @@ fn structured(channels: i64, side: i64) -> (Tensor, Tensor) {
 
 #[test]
 fn psnr_and_ssim_match_a_numpy_implementation_of_their_definitions() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED psnr_and_ssim_match_a_numpy_implementation_of_their_definitions: no Python (set LAB_PYTHON)");
+    let Some(python) = reference::python_or_skip("psnr_and_ssim_match_a_numpy_implementation_of_their_definitions")
+    else {
         return;
     };
     let _rng = crate::rng_lock();
@@ -523,7 +523,7 @@ fn the_grid_is_rows_of_inputs_outputs_and_targets() {
 // The cross-check against the PyTorch reference
 
 fn tempdir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lab-pix2pix-{what}-{}", std::process::id()));
+    let dir = reference::scratch(&format!("pix2pix-{what}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -614,10 +614,7 @@ fn record(dir: &Path, case: &Case) {
 /// paper's size. Skipped, saying so, when the venv's Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
-        return;
-    };
+    let Some(python) = reference::python_or_skip("matches_the_pytorch_reference") else { return };
     let _rng = crate::rng_lock();
     tch::manual_seed(6);
     let deterministic = Pix2pixConfig { ngf: 4, ndf: 4, noise_at_test: false, dropout: 0.0, ..Default::default() };

@@ -384,13 +384,10 @@ fn record_run(dir: &Path, config: SaganConfig, classes: i64) {
 /// in float64. Skipped, saying so, when the venv's Python is not there.
 #[test]
 fn matches_the_pytorch_reference() {
-    let Some(python) = reference::python() else {
-        println!("SKIPPED matches_the_pytorch_reference: no Python with torch (set LAB_PYTHON)");
-        return;
-    };
+    let Some(python) = reference::python_or_skip("matches_the_pytorch_reference") else { return };
     let _rng = crate::rng_lock();
     tch::manual_seed(0);
-    let root = std::env::temp_dir().join(format!("lab-sagan-reference-{}", std::process::id()));
+    let root = reference::scratch("sagan-reference");
     // Narrower than StudioGAN's (G and D of different widths, so a mix-up would show); the
     // full-width counts are compared through the reference's own `count` below.
     let runs = [
