@@ -115,3 +115,13 @@ fn deterministic_takes_true_false_or_portable() {
 fn augment_apply_takes_both_or_reals() {
     insta::assert_snapshot!(error_for("[augment]\nname = \"diffaugment\"\napply = \"fakes\"\n", &[]));
 }
+
+#[test]
+fn amp_takes_false_bf16_or_fp16() {
+    insta::assert_snapshot!(error_for("[train]\namp = true\n", &[]));
+}
+
+#[test]
+fn an_fp16_loss_scale_must_be_positive() {
+    insta::assert_snapshot!(error_for("[train]\namp = \"fp16\"\namp_init_scale = 0.0\n", &[]));
+}

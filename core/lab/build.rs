@@ -4,6 +4,9 @@
 //! `libtorch_cuda` because nothing references it by symbol, so CUDA would never register. We add:
 //! - an `$ORIGIN`-relative rpath (the checkout can move) and the absolute one as a fallback;
 //! - `libtorch_cuda` linked with `--no-as-needed` when the libtorch build has it.
+//!
+//! It also compiles the autocast shim (`src/train/amp/autocast.cpp`) against the same
+//! libtorch's headers: tch binds no way to turn on CPU autocast or to choose bf16.
 use std::path::{Component, Path, PathBuf};
 
 fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
@@ -50,6 +53,24 @@ fn own_plugin_libraries() -> String {
     names.join(",")
 }
 
+/// Builds `src/train/amp/autocast.cpp` with the headers next to libtorch's `lib/` (the layout of
+/// both the PyTorch wheel and the libtorch archive).
+fn compile_autocast_shim(lib: &Path) {
+    let source = "src/train/amp/autocast.cpp";
+    println!("cargo:rerun-if-changed={source}");
+    let include = lib.parent().expect("libtorch's lib/ has a parent").join("include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file(source)
+        .compile("lab_autocast");
+}
+
 fn main() {
     println!("cargo:rustc-env=LAB_OWN_PLUGIN_LIBRARIES={}", own_plugin_libraries());
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
@@ -67,6 +88,7 @@ fn main() {
         }
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    compile_autocast_shim(&lib);
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

@@ -215,6 +215,14 @@ impl Experiment {
         if t.d_steps < 1 {
             return Err(bad("train.d_steps", "at least 1 discriminator step per generator step", "0".into()));
         }
+        if t.amp == sections::Precision::Fp16 {
+            if !(t.amp_init_scale.is_finite() && t.amp_init_scale > 0.0) {
+                return Err(bad("train.amp_init_scale", "a positive, finite loss scale", t.amp_init_scale.to_string()));
+            }
+            if t.amp_growth_interval == 0 {
+                return Err(bad("train.amp_growth_interval", "at least 1 phase between growths", "0".into()));
+            }
+        }
         self.validate_optim(file)?;
         for (i, p) in t.phases.iter().enumerate() {
             let key = format!("train.phases[{i}]");

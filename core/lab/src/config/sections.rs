@@ -75,11 +75,77 @@ pub struct TrainConfig {
     /// The phases of a step, replacing the loss's own plan (empty: the loss's plan, or
     /// `D` × `d_steps` then `G`). See `lab_plugin_api::PhasePlan`.
     pub phases: Vec<lab_plugin_api::PhasePlan>,
+    /// Mixed precision for the training phases' forward passes: `false`, `"bf16"` or `"fp16"`
+    /// (with dynamic loss scaling). See `lab::train::amp`.
+    pub amp: Precision,
+    /// fp16's first loss scale (PyTorch's `GradScaler` default, 2^16).
+    pub amp_init_scale: f64,
+    /// fp16: consecutive phases without an overflow before the scale doubles.
+    pub amp_growth_interval: u64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { steps: 1000, batch_size: 64, d_steps: 1, phases: Vec::new() }
+        Self {
+            steps: 1000,
+            batch_size: 64,
+            d_steps: 1,
+            phases: Vec::new(),
+            amp: Precision::Full,
+            amp_init_scale: 65536.0,
+            amp_growth_interval: 2000,
+        }
+    }
+}
+
+/// `train.amp`: the precision of the training phases' forward passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// fp32 throughout (`false`).
+    #[default]
+    Full,
+    /// bfloat16 autocast: fp32's range, so no loss scaling.
+    Bf16,
+    /// float16 autocast with a dynamic loss scale shared by every phase.
+    Fp16,
+}
+
+impl Serialize for Precision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Precision::Full => s.serialize_bool(false),
+            Precision::Bf16 => s.serialize_str("bf16"),
+            Precision::Fp16 => s.serialize_str("fp16"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Precision {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Precision;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("false, \"bf16\" or \"fp16\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Precision, E> {
+                // `true` names no precision: say which ones there are.
+                if v {
+                    Err(E::invalid_value(serde::de::Unexpected::Bool(true), &self))
+                } else {
+                    Ok(Precision::Full)
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Precision, E> {
+                match v {
+                    "false" | "fp32" => Ok(Precision::Full),
+                    "bf16" => Ok(Precision::Bf16),
+                    "fp16" => Ok(Precision::Fp16),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 

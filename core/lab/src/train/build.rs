@@ -137,6 +137,8 @@ impl Trainer {
             last_checkpoint_step: None,
             sums: BTreeMap::new(),
             nonfinite: nonfinite::Watch::new(device),
+            scaler: (exp.train.amp == crate::config::Precision::Fp16)
+                .then(|| amp::Scaler::new(exp.train.amp_init_scale, exp.train.amp_growth_interval)),
             host_reads_in_steps: 0,
             interval_start: Instant::now(),
             interval_images: 0,

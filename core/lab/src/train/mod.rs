@@ -1,6 +1,7 @@
 //! The trainer: d_steps × (real batch, D loss, D step) → G step → EMA, with logging, sample
 //! grids and checkpoints on schedule. Same config and seed on CPU give byte-identical metrics;
 //! resuming from a checkpoint at step k continues exactly as the uninterrupted run.
+pub mod amp;
 mod build;
 mod checkpoint;
 mod hooks;
@@ -173,6 +174,8 @@ pub struct Trainer {
     /// The first non-finite loss since the run (re)started, kept on the device and read only at
     /// logging, sample, evaluation and checkpoint steps (see [`nonfinite::Watch`]).
     nonfinite: nonfinite::Watch,
+    /// fp16's dynamic loss scale (`train.amp = "fp16"`), checkpointed.
+    scaler: Option<amp::Scaler>,
     interval_start: Instant,
     interval_images: u64,
     run_start: Instant,

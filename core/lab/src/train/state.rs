@@ -5,6 +5,7 @@
 //!   slots are `m` and `v`, as in checkpoints written before version 2, which therefore load);
 //! - `ema.generator.<tensor>`;
 //! - metadata `loss.state`, `augment.state`: the plugins' own state;
+//! - metadata `amp.scale`, `amp.growth_tracker`, `amp.skipped`: fp16's loss scale;
 //! - metadata `step`, `batches`, `best.*`, `seed`, `format`.
 use std::path::Path;
 
@@ -70,6 +71,27 @@ impl Stateful for Ema {
     fn load(&mut self, c: &Checkpoint, path: &Path) -> Result<(), TrainError> {
         for (name, t, _) in &self.tensors {
             c.restore_into(path, &format!("ema.generator.{name}"), t)?;
+        }
+        Ok(())
+    }
+}
+
+/// fp16's loss scale: metadata `amp.scale` (exact: Rust's shortest round-trip form),
+/// `amp.growth_tracker` and `amp.skipped`. A checkpoint without them (written without fp16)
+/// leaves the scaler as configured.
+impl Stateful for super::amp::Scaler {
+    fn save(&self, c: &mut Checkpoint) -> Result<(), TrainError> {
+        c.metadata.insert("amp.scale".into(), format!("{:?}", self.scale));
+        c.metadata.insert("amp.growth_tracker".into(), self.growth_tracker.to_string());
+        c.metadata.insert("amp.skipped".into(), self.skipped.to_string());
+        Ok(())
+    }
+
+    fn load(&mut self, c: &Checkpoint, _path: &Path) -> Result<(), TrainError> {
+        if let Some(scale) = c.metadata.get("amp.scale").and_then(|s| s.parse().ok()) {
+            self.scale = scale;
+            self.growth_tracker = c.metadata.get("amp.growth_tracker").and_then(|s| s.parse().ok()).unwrap_or(0);
+            self.skipped = c.metadata.get("amp.skipped").and_then(|s| s.parse().ok()).unwrap_or(0);
         }
         Ok(())
     }
@@ -225,6 +247,9 @@ impl Trainer {
         if let Some(a) = self.augment.as_mut() {
             PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.save(&mut c)?;
         }
+        if let Some(scaler) = &self.scaler {
+            scaler.save(&mut c)?;
+        }
         self.counters().save(&mut c)?;
         Ok(c)
     }
@@ -286,6 +311,9 @@ impl Trainer {
         PluginState { component: "loss", name: &self.exp.loss.name, plugin: &mut self.loss }.load(&c, path)?;
         if let Some(a) = self.augment.as_mut() {
             PluginState { component: "augment", name: &self.exp.augment.name, plugin: a }.load(&c, path)?;
+        }
+        if let Some(scaler) = self.scaler.as_mut() {
+            scaler.load(&c, path)?;
         }
         let mut counters = self.counters();
         counters.load(&c, path)?;

@@ -116,6 +116,10 @@ impl Trainer {
         }
         let batch_size = if phase.plan.batch_size > 0 { phase.plan.batch_size } else { self.exp.train.batch_size };
         let mut logs = Vec::new();
+        // The phase's forward passes, all of them inside the loss plugin's call, run under
+        // autocast when `train.amp` asks; back-propagation and the steps below do not.
+        let autocast = amp::Autocast::enter(self.exp.train.amp, self.device)
+            .map_err(|e| self.step_error(step, format!("train.amp: {e}")))?;
         let (groups, d_real, d_fake) = {
             let mut host = PhaseHost {
                 phase: name,
@@ -143,6 +147,7 @@ impl Trainer {
                 d_fake: None,
             };
             let groups = self.loss.loss(name, &mut host);
+            drop(autocast);
             (groups, host.d_real, host.d_fake)
         };
         let loss_name = self.exp.loss.name.clone();
@@ -185,6 +190,8 @@ impl Trainer {
         // which later groups' backward passes may still need (VAE-GAN's groups share a graph).
         let last = groups.iter().rposition(|g| g.1.is_some());
         let mut updates: Vec<(usize, Vec<Tensor>)> = Vec::new();
+        // fp16: whether any gradient of the phase overflowed, on the device.
+        let mut overflow: Option<Tensor> = None;
         for (i, (networks, loss)) in groups.iter().enumerate() {
             let Some(loss) = loss else { continue };
             let key_name = loss_key(name, networks, groups.len());
@@ -193,15 +200,37 @@ impl Trainer {
                 self.nets.iter().enumerate().filter(|(_, n)| networks.contains(&n.name)).map(|(k, _)| k).collect();
             let params: Vec<Tensor> =
                 targets.iter().flat_map(|&k| self.nets[k].opt.params.iter().map(Tensor::shallow_clone)).collect();
+            // fp16: back-propagate the scaled loss, then bring the gradients back to scale.
+            let scaled = self.scaler.as_ref().map(|s| s.scaled(loss));
             // Later groups may share this group's graph: keep it until the last one.
-            let grads = Tensor::f_run_backward(&[loss], &params, Some(i) != last, false)
+            let mut grads = Tensor::f_run_backward(&[scaled.as_ref().unwrap_or(loss)], &params, Some(i) != last, false)
                 .map_err(|e| self.step_error(step, format!("back-propagating the {key_name} loss failed: {e}")))?;
+            if let Some(scaler) = &self.scaler {
+                if let Some(bad) = scaler.unscale(&mut grads) {
+                    overflow = Some(match overflow.take() {
+                        Some(o) => o.logical_or(&bad),
+                        None => bad,
+                    });
+                }
+            }
             let mut grads = grads.into_iter();
             for &k in &targets {
                 let n = self.nets[k].opt.params.len();
                 updates.push((k, grads.by_ref().take(n).collect()));
             }
             self.accumulate(&key_name, loss);
+        }
+        if let Some(scaler) = self.scaler.as_mut() {
+            // The one host read fp16 costs per phase: whether to skip it.
+            let overflowed = overflow.is_some_and(|o| nonfinite::read_f64(&o.to_kind(Kind::Double)) != 0.0);
+            scaler.update(overflowed);
+            let (scale, skipped) = (scaler.scale, if overflowed { 1.0 } else { 0.0 });
+            self.accumulate("amp/scale", &Tensor::from(scale));
+            self.accumulate("amp/skipped", &Tensor::from(skipped));
+            if overflowed {
+                // As GradScaler does: no step at all, so Adam's step count stays where it was.
+                return Ok(());
+            }
         }
         for (k, grads) in updates {
             self.nets[k].opt.step(&grads, step);
@@ -376,8 +405,6 @@ impl RealBatch {
     }
 }
 
-/// Images (uint8) as floats in [-1, 1], flipped where `flips` says; a toy mixture's points
-/// (floats) as they are.
 /// Each training image's random crop: the window's side and every image's top-left corner.
 struct Crops {
     side: i64,
@@ -396,6 +423,8 @@ fn crop(picked: &Tensor, crops: Option<&Crops>) -> Tensor {
     Tensor::stack(&windows, 0)
 }
 
+/// Images (uint8) as floats in [-1, 1], flipped where `flips` says; a toy mixture's points
+/// (floats) as they are.
 fn prepare(picked: &Tensor, flips: Option<&Tensor>) -> Tensor {
     let x = crate::data::to_unit_range(picked);
     match flips {
