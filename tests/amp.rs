@@ -72,7 +72,8 @@ fn an_fp16_run_resumed_mid_way_continues_exactly_scale_included() {
     // 2^24 overflows at first and a growth interval of 2 doubles it again soon after, so the
     // scale changes both ways before and after the checkpoint at step 4.
     let tmp = tempfile::tempdir().unwrap();
-    let set = ["checkpoint.every=4", "train.amp=\"fp16\"", "train.amp_init_scale=16777216.0", "train.amp_growth_interval=2"];
+    let set =
+        ["checkpoint.every=4", "train.amp=\"fp16\"", "train.amp_init_scale=16777216.0", "train.amp_growth_interval=2"];
     let full = train(&tmp.path().join("full"), 8, &set);
     let part = train(&tmp.path().join("part"), 4, &set);
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=8"]));
