@@ -1,18 +1,8 @@
 //! Mixed precision through the real trainer and plugins on CPU: bf16 follows fp32's losses,
 //! fp16's loss scale skips a phase whose gradients overflow and halves, and a run resumed with
 //! its scaler mid-way continues exactly.
+use lab_tests::train_quickstart as train;
 use lab_tests::*;
-
-fn train(runs: &std::path::Path, steps: u64, extra: &[&str]) -> std::path::PathBuf {
-    let mut cmd = lab();
-    cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs).args(tiny(steps)).arg("--quiet");
-    for e in extra {
-        cmd.args(["--set", e]);
-    }
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", stderr(&out));
-    only_run(runs, "quickstart")
-}
 
 fn series(run: &std::path::Path, key: &str) -> Vec<f64> {
     metrics(run).into_iter().filter(|m| m.1 == key).map(|m| m.2).collect()

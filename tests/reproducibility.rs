@@ -1,17 +1,7 @@
 //! The reproducibility contract on CPU: same config and seed give byte-identical metrics, and a
 //! resumed run continues exactly as the uninterrupted one.
+use lab_tests::train_quickstart as train;
 use lab_tests::*;
-
-fn train(runs: &std::path::Path, steps: u64, extra: &[&str]) -> std::path::PathBuf {
-    let mut cmd = lab();
-    cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs).args(tiny(steps)).arg("--quiet");
-    for e in extra {
-        cmd.args(["--set", e]);
-    }
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", stderr(&out));
-    only_run(runs, "quickstart")
-}
 
 #[test]
 fn same_seed_same_metrics() {

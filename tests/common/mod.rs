@@ -78,6 +78,19 @@ pub fn tiny(steps: u64) -> Vec<String> {
     .collect()
 }
 
+/// Trains the quickstart at the tiny settings ([`tiny`]) for `steps` steps under `runs`, with
+/// `extra` as `--set` overrides, and returns its run folder (the run must succeed).
+pub fn train_quickstart(runs: &Path, steps: u64, extra: &[&str]) -> PathBuf {
+    let mut cmd = lab();
+    cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs).args(tiny(steps)).arg("--quiet");
+    for e in extra {
+        cmd.args(["--set", e]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    only_run(runs, "quickstart")
+}
+
 /// Writes a CIFAR-10 set in the binary format under `root/cifar-10-batches-bin/`: the five
 /// training files and the test file, `per_batch` records each (1 label byte + 3072 bytes of CHW
 /// pixels), labels cycling through the ten classes and pixels a fixed pattern of the record.
