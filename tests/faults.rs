@@ -179,9 +179,18 @@ fn a_flipped_bit_in_the_last_checkpoint_is_caught_and_the_previous_one_resumes()
     let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&folder).args(["--set", "train.steps=8"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stderr(&out).replace(&folder.display().to_string(), "[RUN]");
+    // The checksums depend on the weights, which depend on the CPU's kernels: redact them,
+    // punctuation around them kept.
     let text: String = text
         .split_whitespace()
-        .map(|w| if w.len() >= 64 && w.chars().all(|c| c.is_ascii_hexdigit()) { "[SHA256]" } else { w })
+        .map(|w| {
+            let hash = w.trim_matches(|c: char| !c.is_ascii_hexdigit());
+            if hash.len() >= 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                w.replace(hash, "[SHA256]")
+            } else {
+                w.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     insta::assert_snapshot!(text);

@@ -67,14 +67,25 @@ impl Protocol {
         let mut parts = Vec::new();
         let samples = s(raw.get("num_samples"));
         let reference = raw.get("reference");
-        parts.push(format!(
-            "{samples} generated samples vs {} images of the {} `{}` split",
+        let set = format!(
+            "{} images of the {} `{}` split",
             s(reference.and_then(|r| r.get("count"))),
             s(reference.and_then(|r| r.get("dataset"))),
             s(reference.and_then(|r| r.get("split"))),
-        ));
-        if let Some(g) = raw.get("generator").and_then(Value::as_str) {
-            parts.push(format!("generator: {g}"));
+        );
+        let sampled = raw.get("num_samples").and_then(Value::as_u64).unwrap_or(0) > 0;
+        match raw.get("model").and_then(|m| m.get("architecture")) {
+            // No metric plugin drew samples: the architecture measured itself (a translation
+            // model on the test pairs), running its networks as its own evaluation does.
+            Some(architecture) if !sampled => {
+                parts.push(format!("measured by the `{}` architecture itself on the {set}", scalar(architecture)))
+            }
+            _ => {
+                parts.push(format!("{samples} generated samples vs {set}"));
+                if let Some(g) = raw.get("generator").and_then(Value::as_str) {
+                    parts.push(format!("generator: {g}"));
+                }
+            }
         }
         // Group metrics by feature network, so a shared network is stated once.
         let mut by_network: Vec<(String, Vec<String>)> = Vec::new();
@@ -132,6 +143,22 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_architecture_that_measured_itself_is_named_instead_of_a_sample_count() {
+        let raw = serde_json::json!({"num_samples": 0, "generator": "EMA generator in eval mode",
+            "reference": {"count": 1000, "dataset": "edges2fashion", "split": "test"}, "metrics": {},
+            "model": {"architecture": "pix2pix", "measures": ["translation/l1"]}});
+        assert_eq!(
+            Protocol::new(&raw, &["translation/l1".into()]).describe(&["translation/l1".into()]),
+            "measured by the `pix2pix` architecture itself on the 1000 images of the edges2fashion `test` split"
+        );
+        // With samples (a metric plugin ran beside the measures) the sample count stays.
+        let mut sampled = raw.clone();
+        sampled["num_samples"] = 2000.into();
+        let text = Protocol::new(&sampled, &[]).describe(&[]);
+        assert!(text.starts_with("2000 generated samples vs 1000 images"), "{text}");
+    }
 
     #[test]
     fn paths_do_not_count_but_sample_counts_do() {
