@@ -33,13 +33,7 @@ PY
   py_rates+=("$(.venv/bin/python scripts/bench_dcgan.py --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS")")
   echo "round $round: lab ${lab_rates[-1]} steps/s, pytorch ${py_rates[-1]} steps/s"
 done
-python3 - "${lab_rates[*]}" "${py_rates[*]}" <<'PY'
-import statistics, sys
-lab = [float(x) for x in sys.argv[1].split()]
-py = [float(x) for x in sys.argv[2].split()]
-ml, mp = statistics.median(lab), statistics.median(py)
-print(f"median: lab {ml:.2f} steps/s, pytorch {mp:.2f} steps/s, ratio lab/pytorch {ml / mp:.3f}")
-PY
+python3 "$ROOT/scripts/median_ratio.py" "${lab_rates[*]}" "${py_rates[*]}"
 
 echo "== plugin boundary"
 cargo run --release --quiet --example plugin_overhead

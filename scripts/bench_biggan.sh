@@ -13,16 +13,7 @@ trap 'rm -rf "$TMP"' EXIT
 LAB="$ROOT/target/release/lab"
 PY="$ROOT/.venv/bin/python"
 [ -x "$LAB" ] || { echo "build first: ./lab build" >&2; exit 1; }
-"$PY" - "$TMP" <<'PY'
-import os, random, sys
-random.seed(0)
-d = os.path.join(sys.argv[1], "cifar-10-batches-bin")
-os.makedirs(d)
-for f, name in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
-    with open(os.path.join(d, name), "wb") as out:
-        for r in range(1000):
-            out.write(bytes([(f * 1000 + r) % 10]) + random.randbytes(3072))
-PY
+"$PY" "$ROOT/scripts/random_cifar.py" "$TMP" 1000
 echo "== BigGAN-CIFAR (G_ch = D_ch = 64, batch 50, 4 D steps + 1 G step + EMA), CPU, $THREADS thread(s), steps 2..$STEPS timed"
 lab_rates=()
 py_rates=()
@@ -43,10 +34,4 @@ PY
   py_rates+=("$("$PY" "$ROOT/scripts/bench_biggan.py" --steps "$STEPS" --warmup 1 --threads "$THREADS")")
   echo "round $round: lab ${lab_rates[-1]} steps/s, pytorch ${py_rates[-1]} steps/s"
 done
-python3 - "${lab_rates[*]}" "${py_rates[*]}" <<'PY'
-import statistics, sys
-lab = [float(x) for x in sys.argv[1].split()]
-py = [float(x) for x in sys.argv[2].split()]
-ml, mp = statistics.median(lab), statistics.median(py)
-print(f"median: lab {ml:.4f} steps/s ({1 / ml:.1f} s/step), pytorch {mp:.4f} steps/s ({1 / mp:.1f} s/step), ratio lab/pytorch {ml / mp:.3f}")
-PY
+python3 "$ROOT/scripts/median_ratio.py" "${lab_rates[*]}" "${py_rates[*]}"

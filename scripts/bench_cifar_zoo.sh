@@ -17,16 +17,7 @@ trap 'rm -rf "$TMP"' EXIT
 LAB="$ROOT/target/release/lab"
 [ -x "$LAB" ] || { echo "build first: ./lab build" >&2; exit 1; }
 
-"$ROOT/.venv/bin/python" - "$TMP" <<'EOF'
-import os, random, sys
-random.seed(0)
-d = os.path.join(sys.argv[1], "cifar-10-batches-bin")
-os.makedirs(d)
-for f, name in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
-    with open(os.path.join(d, name), "wb") as out:
-        for r in range(200):
-            out.write(bytes([(f * 200 + r) % 10]) + random.randbytes(3072))
-EOF
+"$ROOT/.venv/bin/python" "$ROOT/scripts/random_cifar.py" "$TMP"
 
 bench() {  # experiment, plan label, extra --set values...
   local exp="$1" plan="$2"; shift 2
