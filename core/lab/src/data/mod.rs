@@ -65,6 +65,9 @@ pub struct DataConfig {
     pub split: String,
     /// The share of the split to keep, in (0, 1]; see [`subset`] for the rule.
     pub fraction: f64,
+    /// The number of images of the split to keep instead of a share (0: use `fraction`); the
+    /// low-shot way to say "100 images". Chosen by the same rule as `fraction`.
+    pub count: u64,
     /// `random` (default; a seeded random choice, as DiffAugment's BigGAN code) or `first`
     /// (the first N, as DiffAugment's StyleGAN2 code).
     pub subset: String,
@@ -111,6 +114,7 @@ impl Default for DataConfig {
             root: None,
             split: "train".into(),
             fraction: 1.0,
+            count: 0,
             subset: "random".into(),
             subset_seed: 0,
             hflip: false,
@@ -172,6 +176,13 @@ impl DataConfig {
                 "fraction",
                 "a share of the split in (0, 1], e.g. 0.1 for 10%",
                 self.fraction.to_string(),
+            ));
+        }
+        if self.count > 0 && self.fraction != 1.0 {
+            return Err(invalid(
+                "count",
+                "either `count` (a number of images) or `fraction` (a share), not both; remove one",
+                format!("{} with fraction = {}", self.count, self.fraction),
             ));
         }
         if !subset::RULES.contains(&self.subset.as_str()) {
@@ -504,7 +515,18 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
         other => unreachable!("validate() accepted unknown dataset {other}"),
     };
     let total = full.len();
-    let indices = subset::choose(total as usize, cfg.fraction, &cfg.subset, cfg.subset_seed);
+    let kept = match cfg.count {
+        0 => subset::subset_size(total as usize, cfg.fraction),
+        n if n > total as u64 => {
+            return Err(DataError::Invalid {
+                key: "count",
+                expected: format!("at most the {total} images of the {} split of {}", cfg.split, cfg.dataset),
+                found: n.to_string(),
+            })
+        }
+        n => n as usize,
+    };
+    let indices = subset::choose_count(total as usize, kept, &cfg.subset, cfg.subset_seed);
     let mut ds = subset::apply(full, indices);
     if cfg.stored_size() > cfg.image_size {
         ds.crop = Some(cfg.image_size);
@@ -858,5 +880,34 @@ mod tests {
         assert!(picked.equal(&ds.images));
         let labels = full.labels.as_ref().unwrap().index_select(0, &tch::Tensor::from_slice(&ds.indices));
         assert!(labels.equal(ds.labels.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn count_keeps_that_many_images_by_the_fraction_rule() {
+        let shapes = DataConfig {
+            dataset: "shapes".into(),
+            synthetic_count: 40,
+            image_size: 16,
+            channels: 1,
+            subset_seed: 5,
+            ..Default::default()
+        };
+        let by_count = load(&DataConfig { count: 10, ..shapes.clone() }).unwrap();
+        let by_fraction = load(&DataConfig { fraction: 0.25, ..shapes.clone() }).unwrap();
+        assert_eq!(by_count.indices, by_fraction.indices);
+        assert!(by_count.images.equal(&by_fraction.images));
+        assert_eq!(load(&DataConfig { count: 40, ..shapes.clone() }).unwrap().len(), 40);
+
+        let too_many = load(&DataConfig { count: 41, ..shapes.clone() }).unwrap_err();
+        assert_eq!(
+            too_many.to_string(),
+            "[data] count = 41: expected at most the 40 images of the train split of shapes"
+        );
+        let both = DataConfig { count: 10, fraction: 0.5, ..shapes }.validate().unwrap_err();
+        assert_eq!(
+            both.to_string(),
+            "[data] count = 10 with fraction = 0.5: expected either `count` (a number of images) or \
+             `fraction` (a share), not both; remove one"
+        );
     }
 }

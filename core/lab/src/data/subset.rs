@@ -1,9 +1,9 @@
-//! `data.fraction`: which images of a split a run trains on.
+//! `data.fraction` and `data.count`: which images of a split a run trains on.
 //!
 //! The rule, for a split of `N` images:
 //!
-//! - keep `n = round(fraction * N)` images (rounding half away from zero), at least 1 and at
-//!   most `N`;
+//! - keep `n = data.count` images when it is set, else `n = round(fraction * N)` (rounding half
+//!   away from zero), at least 1 and at most `N`;
 //! - `subset = "first"` keeps indices `0..n`, the first `n` in the source's order (what
 //!   DiffAugment's StyleGAN2 code does);
 //! - `subset = "random"` keeps a uniformly random set of `n` distinct indices, drawn by a partial
@@ -32,7 +32,12 @@ pub fn subset_size(total: usize, fraction: f64) -> usize {
 /// The ascending source indices kept of `total` images under `rule`, one of [`RULES`]
 /// ([`DataConfig::validate`](super::DataConfig::validate) checks it; any other rule panics).
 pub fn choose(total: usize, fraction: f64, rule: &str, seed: u64) -> Vec<i64> {
-    let n = subset_size(total, fraction);
+    choose_count(total, subset_size(total, fraction), rule, seed)
+}
+
+/// The ascending source indices of `n <= total` images kept under `rule` (see [`choose`]).
+pub fn choose_count(total: usize, n: usize, rule: &str, seed: u64) -> Vec<i64> {
+    assert!(n <= total, "a subset of {n} images of {total}");
     if n == total || rule == "first" {
         return (0..n as i64).collect();
     }

@@ -178,7 +178,7 @@ impl Evaluator {
         env: BuildEnv,
         device: Device,
     ) -> Result<Self, crate::train::TrainError> {
-        let reference_cfg = DataConfig { split: cfg.reference.clone(), fraction: 1.0, ..data_cfg.clone() };
+        let reference_cfg = DataConfig { split: cfg.reference.clone(), fraction: 1.0, count: 0, ..data_cfg.clone() };
         let ds = data::load(&reference_cfg)?.centred();
         let available = ds.images.size()[0];
         let count = if cfg.reference_count > 0 { cfg.reference_count.min(available) } else { available };
