@@ -30,8 +30,8 @@ start=$(date +%s)
 first=$!
 (
   arm diffaugment_tc 0,1,2 --set 'augment.name="diffaugment"' --grid "augment.config.policy=$TC"
-  # ADA's p may move by 1 in 100k real images: the paper's 500k would let it reach only 0.26 in
-  # this study's 128k.
+  # ADA's p may move by 1 in 100k real images: the paper's 500k would let it reach only 0.38 in
+  # this study's 192k.
   arm ada 0,1,2 --grid augment.name=ada --set augment.config.adjust_kimg=100
   arm reals_only_b 2 --set 'augment.name="diffaugment"' --set "augment.config.policy=$TC" --grid augment.apply=reals
 ) &
