@@ -176,6 +176,25 @@ fn unnamed_rows_take_every_value_found_in_order() {
     insta::assert_snapshot!("unnamed_rows_markdown", render_markdown(&table));
 }
 
+/// In a multi-key axis a key the run's config lacks reads as `-`, so arms of different plugins
+/// (ADA has no DiffAugment `policy`) share one axis; a run with none of the keys stays out.
+#[test]
+fn a_key_one_arm_lacks_reads_as_a_dash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let with = RunFixture::new("x", 0).augment("diffaugment").evals(&[(10, 5.0, 1.0)]).write(&runs, "a");
+    let without = RunFixture::new("x", 0).augment("ada").evals(&[(10, 7.0, 1.0)]).write(&runs, "b");
+    let config = without.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("cr_lambda = 0.0\n", "");
+    std::fs::write(&config, text).unwrap();
+    assert!(std::fs::read_to_string(with.join("config.toml")).unwrap().contains("cr_lambda = 0.0"));
+    let spec = "title = \"t\"\nruns = [\"runs/*/*\"]\nmetrics = [{ name = \"fid\", value = \"final\", format = \".1f\" }]\n\n[rows]\nkey = [\"augment.name\", \"loss.config.cr_lambda\"]\nnames = { \"diffaugment, 0\" = \"DiffAugment\", \"ada, -\" = \"ADA\" }\n";
+    let table = table_for(tmp.path(), "absent", spec).unwrap();
+    let labels: Vec<&str> = table.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["DiffAugment", "ADA"]);
+    assert_eq!(table.cell(1, 0).values[0].stat.as_ref().unwrap().mean, 7.0);
+}
+
 /// A value no evaluation produced (the 2-D toys' mode coverage, logged beside each scatter) is
 /// the last value the run logged under that key; the spec says which way is better.
 #[test]
