@@ -54,6 +54,13 @@ pub fn write_all(table: &Table, dir: &Path) -> Result<(Vec<PathBuf>, Option<Stri
     let mut written = Vec::new();
     let mut figures = Vec::new();
     for (i, m) in table.metrics.iter().enumerate() {
+        // A metric shown twice (best and final FID) has one curve, the evaluations over steps:
+        // drawn once, under its name rather than either label.
+        if table.metrics[..i].iter().any(|other| other.name == m.name) {
+            continue;
+        }
+        let shared = table.metrics.iter().filter(|other| other.name == m.name).count() > 1;
+        let label = if shared { m.name.as_str() } else { m.label.as_str() };
         for (c, col) in table.columns.iter().enumerate() {
             let series: Vec<Series> = table
                 .rows
@@ -69,13 +76,13 @@ pub fn write_all(table: &Table, dir: &Path) -> Result<(Vec<PathBuf>, Option<Stri
             }
             let (caption, stem) = if table.has_columns {
                 (
-                    format!("{} vs step: {} {}", m.label, table.column_title, col.label),
+                    format!("{label} vs step: {} {}", table.column_title, col.label),
                     format!("{}-{}-{}", table.name, slug(&m.name), slug(&col.label)),
                 )
             } else {
-                (format!("{} vs step", m.label), format!("{}-{}", table.name, slug(&m.name)))
+                (format!("{label} vs step"), format!("{}-{}", table.name, slug(&m.name)))
             };
-            figures.push((Figure { caption, y_label: &m.label, series }, stem));
+            figures.push((Figure { caption, y_label: label, series }, stem));
         }
     }
     if figures.is_empty() {

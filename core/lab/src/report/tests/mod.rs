@@ -277,6 +277,34 @@ fn generate_writes_tables_and_plots() {
     }
 }
 
+/// Best and final FID in one table share one curve: one figure, named by the metric.
+#[test]
+fn a_metric_shown_twice_is_plotted_once_under_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    RunFixture::new("x", 0).evals(&[(10, 5.0, 1.0), (20, 4.0, 1.0)]).write(&tmp.path().join("runs"), "a");
+    std::fs::create_dir_all(tmp.path().join("reports")).unwrap();
+    let spec = tmp.path().join("reports/twice.toml");
+    let metrics = "[[metrics]]\nname = \"fid\"\nlabel = \"best FID\"\n\n[[metrics]]\nname = \"fid\"\nlabel = \"final FID\"\nvalue = \"final\"\n";
+    std::fs::write(
+        &spec,
+        format!("title = \"t\"\nruns = [\"runs/*/*\"]\nrows = {{ key = \"augment.name\" }}\n{metrics}"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let generated = generate(&spec, tmp.path(), &out).unwrap();
+    let plots: Vec<String> = generated
+        .files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    if font::ensure().is_some() {
+        assert_eq!(plots, ["twice-fid.svg"]);
+        let svg = std::fs::read_to_string(out.join("twice-fid.svg")).unwrap();
+        assert!(svg.contains("fid vs step") && !svg.contains("final FID"), "captioned by the name");
+    }
+}
+
 #[test]
 fn shipped_specs_load_and_the_paper_file_holds_the_reference_numbers() {
     let specs: Vec<PathBuf> = std::fs::read_dir(root().join("reports"))
