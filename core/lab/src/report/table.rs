@@ -16,6 +16,10 @@ use super::ReportError;
 /// How a key reads in a multi-key axis when the run's config lacks it: `"ada, -"` in `names`.
 pub const ABSENT: &str = "-";
 
+/// In `names`, a value that matches any value of its key, absent included (`"ada, both, *"`:
+/// ADA's resolved config holds its whole pipeline under `policy`).
+pub const ANY: &str = "*";
+
 /// A row or a column.
 #[derive(Clone, Debug)]
 pub struct Heading {
@@ -161,7 +165,7 @@ impl AxisPlan {
             return Err(format!("its config has no `{}` ({section}.key)", absent[0]));
         }
         let position = if self.named {
-            self.texts.iter().position(|want| want.iter().zip(&found).all(|(w, f)| value::matches(w, f)))
+            self.texts.iter().position(|want| want.iter().zip(&found).all(|(w, f)| w == ANY || value::matches(w, f)))
         } else {
             self.values.iter().position(|want| want.iter().zip(&found).all(|(w, f)| value::same(w, f)))
         };

@@ -193,6 +193,12 @@ fn a_key_one_arm_lacks_reads_as_a_dash() {
     let labels: Vec<&str> = table.rows.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["DiffAugment", "ADA"]);
     assert_eq!(table.cell(1, 0).values[0].stat.as_ref().unwrap().mean, 7.0);
+
+    // `*` matches any value, absent included.
+    let spec = spec.replace("\"ada, -\"", "\"ada, *\"").replace("\"diffaugment, 0\"", "\"diffaugment, *\"");
+    let table = table_for(tmp.path(), "any", &spec).unwrap();
+    let means: Vec<f64> = (0..2).map(|r| table.cell(r, 0).values[0].stat.as_ref().unwrap().mean).collect();
+    assert_eq!(means, [5.0, 7.0]);
 }
 
 /// A value no evaluation produced (the 2-D toys' mode coverage, logged beside each scatter) is
