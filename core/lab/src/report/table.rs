@@ -13,7 +13,8 @@ use super::stats::Stat;
 use super::value;
 use super::ReportError;
 
-/// How a key reads in a multi-key axis when the run's config lacks it: `"ada, -"` in `names`.
+/// How a key reads in a multi-key axis when the run's config lacks it: `"none, both, -"` in
+/// `names`.
 pub const ABSENT: &str = "-";
 
 /// In `names`, a value that matches any value of its key, absent included (`"ada, both, *"`:
@@ -160,7 +161,8 @@ impl AxisPlan {
             }
         }
         // One key of several may belong to a plugin the run does not use (DiffAugment's
-        // `augment.config.policy` beside an ADA run); a run with none of them is not in the study.
+        // `augment.config.policy` beside a run without augmentation); a run with none of them
+        // is not in the study.
         if !absent.is_empty() && absent.len() == self.keys.len() {
             return Err(format!("its config has no `{}` ({section}.key)", absent[0]));
         }
