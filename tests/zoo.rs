@@ -278,8 +278,14 @@ fn vaegan_steps_three_networks_on_their_own_losses_with_gating_and_resumes_exact
 /// Runs `experiments/zoo/<name>.toml` on the CIFAR-format set under `data_root` (CPU, 8 real
 /// images per D step, log and grid as the test asks) with `set` overrides; returns the run folder.
 fn cifar_run(runs: &Path, data_root: &Path, name: &str, set: &[&str]) -> PathBuf {
+    cifar_file_run(runs, data_root, &format!("experiments/zoo/{name}.toml"), set)
+}
+
+/// [`cifar_run`] for any experiment file (a path from the repository's root).
+fn cifar_file_run(runs: &Path, data_root: &Path, file: &str, set: &[&str]) -> PathBuf {
+    let name = Path::new(file).file_stem().unwrap().to_str().unwrap().to_string();
     let mut cmd = lab();
-    cmd.args(["run", &format!("experiments/zoo/{name}.toml"), "--runs-dir"]).arg(runs);
+    cmd.args(["run", file, "--runs-dir"]).arg(runs);
     cmd.args(["--set", &format!("data.root={:?}", data_root.display().to_string())]);
     let fixed = ["data.download=false", "device=\"cpu\"", "train.batch_size=8", "eval.metrics=[]", "log.every=1"];
     for s in fixed.iter().chain(set) {
@@ -287,7 +293,7 @@ fn cifar_run(runs: &Path, data_root: &Path, name: &str, set: &[&str]) -> PathBuf
     }
     let out = run(&mut cmd);
     assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
-    only_run(runs, name)
+    only_run(runs, &name)
 }
 
 /// SNGAN's two CIFAR-10 experiments and WGAN-GP's ResNet, at tiny widths, for 3 steps on a
@@ -360,6 +366,90 @@ fn sngan_resumes_exactly() {
     let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
     assert!(a.iter().any(|m| m.0 > 2), "nothing logged after the resume point");
     assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
+}
+
+/// StyleGAN2 at tiny widths (16 channels at 4×4 down to 2 at 32×32, w of 16).
+const STYLEGAN2_TINY: [&str; 4] =
+    ["model.config.z_dim=8", "model.config.w_dim=16", "model.config.channel_base=64", "model.config.channel_max=16"];
+
+fn steps_of(run_dir: &Path, key: &str) -> Vec<u64> {
+    values(run_dir, key).into_iter().map(|v| v.0).collect()
+}
+
+/// StyleGAN2's experiments at tiny widths on a CIFAR-format set the test writes:
+/// - the cifar config (conditional): the lazy R1 phase runs on steps 0 and 16 only (logged after
+///   them: 1 and 17), the lazy G_pl steps nothing (path length off; the plugin's tests check the
+///   plan and the core's the rescaled optimisers); a checkpoint with the running mean of w, D's 8-layer label mapping, no
+///   residual skips in D, and the EMA generator;
+/// - the same with ADA, whose p is logged;
+/// - DiffAugment's StyleGAN2 at 20%: no lazy phases, R1 in every D step, a residual D.
+#[test]
+fn stylegan2_experiments_train_with_their_lazy_phases_on_a_tiny_cifar_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    lab_tests::write_cifar_bin(tmp.path(), 30);
+    let set = |steps: &'static str| {
+        STYLEGAN2_TINY.into_iter().chain([steps, "log.samples=8", "log.samples_every=0"]).collect::<Vec<_>>()
+    };
+    let run_dir = cifar_run(&tmp.path().join("runs"), tmp.path(), "stylegan2_cifar10", &set("train.steps=17"));
+    assert_eq!(steps_of(&run_dir, "loss/D_r1"), [1, 17], "lazy R1 on steps 0 and 16");
+    assert_eq!(steps_of(&run_dir, "loss/r1"), [1, 17]);
+    assert!(steps_of(&run_dir, "loss/G_pl").is_empty(), "path length off: G_pl steps nothing");
+    for key in ["loss/d", "loss/g"] {
+        let v = values(&run_dir, key);
+        assert!(v.len() == 17 && v.iter().all(|v| v.1.is_finite()), "{key}: {v:?}");
+    }
+    assert!(run_dir.join("samples/step_000017.png").exists());
+    let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+    let w_avg = &c.tensors["net.generator.mapping.w_avg"];
+    assert!(w_avg.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0, "w_avg moved in training");
+    assert!(c.tensors.contains_key("net.discriminator.mapping.fc7.weight"), "D's label mapping has 8 layers");
+    assert!(c.tensors.contains_key("net.generator.mapping.embed.weight"), "conditional G");
+    assert!(!c.tensors.keys().any(|k| k.starts_with("net.discriminator.") && k.contains("skip")), "`orig` D");
+    assert!(c.tensors.keys().any(|k| k.starts_with("ema.")), "the EMA generator is checkpointed");
+
+    let ada = cifar_run(&tmp.path().join("runs"), tmp.path(), "stylegan2_ada_cifar10", &set("train.steps=4"));
+    assert_eq!(values(&ada, "augment/p").len(), 4, "ADA's p is logged every step");
+
+    let diffaugment = cifar_file_run(
+        &tmp.path().join("runs"),
+        tmp.path(),
+        "experiments/diffaugment_stylegan2_cifar10_20pct.toml",
+        &set("train.steps=3"),
+    );
+    assert_eq!(steps_of(&diffaugment, "loss/r1"), [1, 2, 3], "R1 in every D step");
+    assert!(steps_of(&diffaugment, "loss/D_r1").is_empty(), "no lazy phase");
+    let c = lab::train::Checkpoint::load(&diffaugment.join("checkpoints/last.safetensors")).unwrap();
+    assert!(c.tensors.contains_key("net.discriminator.b32.skip.weight"), "residual D");
+    assert!(c.tensors.contains_key("net.generator.mapping.fc7.weight"), "8 mapping layers");
+}
+
+/// Path-length regularisation every 2 steps: a run stopped at step 2 and resumed gives the run
+/// that never stopped, value for value, so the running mean came back from the checkpoint exactly
+/// (the resumed run's step-2 penalty reads it).
+#[test]
+fn stylegan2_path_length_mean_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    lab_tests::write_cifar_bin(tmp.path(), 30);
+    let set = |steps: &'static str| {
+        let pl = ["loss.config.pl_weight=2.0", "loss.config.pl_every=2", "loss.config.r1_every=2"];
+        STYLEGAN2_TINY
+            .into_iter()
+            .chain(pl)
+            .chain(["checkpoint.every=2", "log.samples_every=0", steps])
+            .collect::<Vec<_>>()
+    };
+    let name = "stylegan2_cifar10";
+    let full = cifar_run(&tmp.path().join("full"), tmp.path(), name, &set("train.steps=4"));
+    let part = cifar_run(&tmp.path().join("part"), tmp.path(), name, &set("train.steps=2"));
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=4"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(steps_of(&full, "pl/mean"), [1, 3]);
+    let mean = values(&full, "pl/mean");
+    assert!(mean[1].1 > mean[0].1 && mean[0].1 > 0.0, "the mean moves from 0 towards the lengths: {mean:?}");
+    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
+    assert!(a.iter().any(|m| m.0 > 2), "nothing logged after the resume point");
+    assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
+    assert_eq!(checkpoint_tensors_sha256(&part), checkpoint_tensors_sha256(&full), "the resumed run's weights differ");
 }
 
 /// LSGAN's stability experiment and its regular-GAN baseline on the ring of 8 Gaussians: D and G

@@ -10,7 +10,8 @@
 pub mod config;
 pub mod gan_loss;
 pub mod objective;
-pub mod penalty;
+/// The shared regularisers, from `lab_nn` (which any plugin may link).
+pub use lab_nn::penalty;
 pub mod wgan;
 
 pub use config::{LossConfig, Penalties, WganGpConfig};

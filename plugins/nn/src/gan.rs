@@ -19,6 +19,12 @@ pub trait Generator: Send + 'static {
     /// Images `[N, C, H, W]` in [-1, 1] from z `[N, z_dim]` and, for a conditional
     /// architecture, labels (int64 `[N]`).
     fn generate(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor;
+    /// Everything the generator network returns: the images first, then whatever a loss may
+    /// read through `run_network` (StyleGAN2's intermediate latents w, for path-length
+    /// regularisation). The default is the images alone.
+    fn generate_outputs(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Vec<Tensor> {
+        vec![self.generate(z, labels, train)]
+    }
 }
 
 /// A `tch` sequential stack is a generator: z `[N, z_dim]` in, images out (`[N, C, H, W]`, or
@@ -112,11 +118,14 @@ pub fn build<G: Generator, D: Discriminator>(
             let forward = move |inputs: &[Tensor], train: bool| {
                 let inputs = inputs::split(plugin, GENERATOR, inputs, shapes.conditional)?;
                 let z = inputs::latent(plugin, inputs.main, shapes.z_dim)?;
-                let x = g.generate(&z, inputs.labels, train);
+                let mut outputs = g.generate_outputs(&z, inputs.labels, train);
                 // A fully connected generator may return flat images.
                 let [c, h, w] = shapes.image;
-                let x = if x.dim() == 2 && x.size()[1] == c * h * w { x.view([-1, c, h, w]) } else { x };
-                Ok(vec![x])
+                let x = &outputs[0];
+                if x.dim() == 2 && x.size()[1] == c * h * w {
+                    outputs[0] = x.view([-1, c, h, w]);
+                }
+                Ok(outputs)
             };
             Ok(Box::new(VarStoreNetwork { vs, forward }))
         }

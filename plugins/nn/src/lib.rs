@@ -19,6 +19,8 @@
 //!   batch-or-instance choice of image-to-image networks ([`Norm`]).
 //! - [`patchgan`]: the PatchGAN discriminator of pix2pix and CycleGAN (a map of logits, one per
 //!   70×70 patch by default), and its receptive field.
+//! - [`penalty`]: the regularisers on D's input gradient and on augmented pairs (R1, WGAN-GP's
+//!   penalty, consistency regularisation), for loss plugins (`losses`, `stylegan2`).
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
@@ -29,6 +31,7 @@ pub mod grid;
 pub mod layers;
 pub mod norm;
 pub mod patchgan;
+pub mod penalty;
 pub mod prelude;
 pub mod spectral_norm;
 

@@ -1,5 +1,9 @@
 //! The regularisers any objective can add to its D loss: R1, consistency regularisation and the
 //! WGAN-GP gradient penalty. Each logs the term it adds (`loss/r1`, `loss/cr`, `loss/gp`).
+//!
+//! They live here, in the library every plugin may link, rather than in the `losses` plugin:
+//! a plugin that links another plugin's crate gets that crate's entry points too whenever the
+//! workspace builds both (cargo unifies the `export` feature), and the library fails to link.
 use lab_plugin_api::tch::{Device, Kind, Tensor};
 use lab_plugin_api::{LossCtx, Role};
 
@@ -48,7 +52,9 @@ pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> lab_plugin_api::Resul
 }
 
 /// R1: γ/2 · E‖∇ₓD(x)‖² on real data, `real_logits` having been computed from the leaf `real`.
-/// The gradient goes through the augmentation to the clean images, as in DiffAugment's StyleGAN2.
+/// The gradient goes through the augmentation to the clean images, as stylegan2-ada's R1 does
+/// (DiffAugment's TF StyleGAN2 differentiates by the augmented images instead: the `stylegan2`
+/// loss's `r1_on = "augmented"`).
 pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) -> lab_plugin_api::Result<Tensor> {
     let grad = input_gradient(real_logits, real)?;
     let term = gamma / 2.0 * squared_norms(&grad).mean(Kind::Float);
