@@ -220,6 +220,40 @@ fn logged_step(runs: &Path) -> Option<u64> {
         .max()
 }
 
+/// A finished run that is resumed for more steps is running again: its old summary (status
+/// `finished`, the old final values) is gone from the moment training restarts, so a report or a
+/// sweep made meanwhile does not count it as done, and a run killed during the resume is left
+/// without one, like any run that never ended.
+#[test]
+fn a_resumed_run_drops_its_old_summary_while_it_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(&mut quickstart(&runs, 4, &["checkpoint.every=2", "log.every=1"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let folder = run_folders(&runs).pop().unwrap();
+    let summary = folder.join("summary.json");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("\"finished\""));
+    let mut child = lab()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&folder)
+        .args(["--set", "train.steps=100000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while logged_step(&runs).is_none_or(|s| s <= 5) {
+        assert!(child.try_wait().unwrap().is_none(), "the resumed run stopped early");
+        assert!(started.elapsed() < Duration::from_secs(120), "the resumed run logged nothing past step 5");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let present = summary.exists();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!present, "the finished run's summary.json is still there while it trains again");
+    assert!(!summary.exists(), "a run killed during its resume has no summary");
+}
+
 #[test]
 fn kill_9_at_twenty_moments_then_resume_gives_the_uninterrupted_metrics_without_duplicates() {
     let tmp = tempfile::tempdir().unwrap();

@@ -155,6 +155,15 @@ impl Trainer {
         if opts.resume.is_some() {
             trainer.restore_latest()?;
             manifest.resumed_from_step = Some(trainer.step);
+            // The summary described the run as it last ended (`finished` at the old length,
+            // with its final values); from here it is running again, so a report or a sweep
+            // made meanwhile must see a run in progress, not those stale values. The run writes
+            // a new summary when it ends.
+            let summary = trainer.run.summary();
+            match std::fs::remove_file(&summary) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&summary)(e)),
+                _ => {}
+            }
         }
         trainer.manifest = manifest;
         trainer.manifest.write(&trainer.run.manifest()).map_err(io_err(&trainer.run.manifest()))?;
