@@ -368,6 +368,42 @@ fn sngan_resumes_exactly() {
     assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
 }
 
+/// LAPGAN at tiny widths for 4 steps of 16 images: one loss per level's D and one for the
+/// generator, D's accuracy per level, and the stage grid (10 samples of 5 stages: 2 rows of
+/// Ĩ_0, h_1, Ĩ_1, h_2, Ĩ_2 at 28 px); `lab eval` gets FID through the pyramid's sampling.
+#[test]
+fn lapgan_trains_every_level_and_draws_its_stages() {
+    let set = [
+        "train.steps=4",
+        "train.batch_size=16",
+        "model.config.g0_hidden=32",
+        "model.config.d0_hidden=16",
+        "model.config.g_channels=8",
+        "model.config.d_channels=8",
+        "log.samples=10",
+        "log.samples_every=4",
+        "eval.every=4",
+        "eval.num_samples=64",
+        "eval.reference_count=64",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let features = tiny_feature_network(tmp.path());
+    let features = format!("eval.features={:?}", features.display().to_string());
+    let set: Vec<&str> = set.iter().copied().chain([features.as_str()]).collect();
+    let cache = tmp.path().join("cache").display().to_string();
+    let run_dir = zoo_run_with_env(&tmp.path().join("runs"), "lapgan_fashion_mnist", &set, &[("LAB_CACHE", &cache)]);
+    assert_eq!(png_size(&run_dir.join("samples/step_000004.png")), (5 * 30 + 2, 2 * 30 + 2));
+    for k in 0..3 {
+        let loss = values(&run_dir, &format!("loss/d/discriminator_{k}"));
+        assert_eq!(loss.iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4], "level {k}: {loss:?}");
+        let accuracy = values(&run_dir, &format!("lapgan/d_accuracy_{k}"));
+        assert!(accuracy.len() == 2 && accuracy.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{accuracy:?}");
+    }
+    assert_eq!(values(&run_dir, "loss/g").len(), 2);
+    let fid = values(&run_dir, "eval/fid");
+    assert!(fid.len() == 1 && fid[0].1.is_finite() && fid[0].1 > 0.0, "{fid:?}");
+}
+
 /// StyleGAN2 at tiny widths (16 channels at 4×4 down to 2 at 32×32, w of 16).
 const STYLEGAN2_TINY: [&str; 4] =
     ["model.config.z_dim=8", "model.config.w_dim=16", "model.config.channel_base=64", "model.config.channel_max=16"];
