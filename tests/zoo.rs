@@ -343,29 +343,33 @@ fn sngan_and_wgan_gp_resnet_experiments_train_on_a_tiny_cifar_set() {
     }
 }
 
+/// A CIFAR-format experiment of `experiments/zoo/` run for 4 steps, and stopped at 2 and resumed
+/// (checkpoints every 2 steps, no grids; `set` adds the test's overrides): both agree on every
+/// logged value. Returns the two run folders, uninterrupted first, inside `tmp`.
+fn cifar_resumes_exactly(tmp: &Path, name: &str, set: &[&str]) -> (PathBuf, PathBuf) {
+    lab_tests::write_cifar_bin(tmp, 30);
+    let with_steps = |steps: &'static str| {
+        set.iter().copied().chain(["checkpoint.every=2", "log.samples_every=0", steps]).collect::<Vec<_>>()
+    };
+    let full = cifar_run(&tmp.join("full"), tmp, name, &with_steps("train.steps=4"));
+    let part = cifar_run(&tmp.join("part"), tmp, name, &with_steps("train.steps=2"));
+    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=4"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
+    assert!(a.iter().any(|m| m.0 > 2), "{name}: nothing logged after the resume point");
+    assert_eq!(b, a, "{name}: the resumed run diverged from the uninterrupted one");
+    (full, part)
+}
+
 /// The ResNet stopped at step 2 and resumed gives the run that never stopped, value for value:
 /// spectral norm's `u` and batch norm's statistics come back from the checkpoint, and the lr
 /// decay continues from the step.
 #[test]
 fn sngan_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    lab_tests::write_cifar_bin(tmp.path(), 30);
     // The decay's end is fixed, so that the run stopped at 2 decays like the one of 4 steps.
-    let set = |steps: &'static str| {
-        let widths = ["model.config.g_channels=8", "model.config.d_channels=8"];
-        widths
-            .into_iter()
-            .chain(["optim.schedule.end=4", "checkpoint.every=2", "log.samples_every=0", steps])
-            .collect::<Vec<_>>()
-    };
-    let name = "sngan_resnet_cifar10";
-    let full = cifar_run(&tmp.path().join("full"), tmp.path(), name, &set("train.steps=4"));
-    let part = cifar_run(&tmp.path().join("part"), tmp.path(), name, &set("train.steps=2"));
-    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=4"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
-    assert!(a.iter().any(|m| m.0 > 2), "nothing logged after the resume point");
-    assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
+    let set = ["model.config.g_channels=8", "model.config.d_channels=8", "optim.schedule.end=4"];
+    cifar_resumes_exactly(tmp.path(), "sngan_resnet_cifar10", &set);
 }
 
 /// LAPGAN at tiny widths for 4 steps of 16 images: one loss per level's D and one for the
@@ -465,26 +469,12 @@ fn stylegan2_experiments_train_with_their_lazy_phases_on_a_tiny_cifar_set() {
 #[test]
 fn stylegan2_path_length_mean_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    lab_tests::write_cifar_bin(tmp.path(), 30);
-    let set = |steps: &'static str| {
-        let pl = ["loss.config.pl_weight=2.0", "loss.config.pl_every=2", "loss.config.r1_every=2"];
-        STYLEGAN2_TINY
-            .into_iter()
-            .chain(pl)
-            .chain(["checkpoint.every=2", "log.samples_every=0", steps])
-            .collect::<Vec<_>>()
-    };
-    let name = "stylegan2_cifar10";
-    let full = cifar_run(&tmp.path().join("full"), tmp.path(), name, &set("train.steps=4"));
-    let part = cifar_run(&tmp.path().join("part"), tmp.path(), name, &set("train.steps=2"));
-    let out = run(lab().args(["run", "--quiet", "--resume"]).arg(&part).args(["--set", "train.steps=4"]));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let pl = ["loss.config.pl_weight=2.0", "loss.config.pl_every=2", "loss.config.r1_every=2"];
+    let set: Vec<&str> = STYLEGAN2_TINY.into_iter().chain(pl).collect();
+    let (full, part) = cifar_resumes_exactly(tmp.path(), "stylegan2_cifar10", &set);
     assert_eq!(steps_of(&full, "pl/mean"), [1, 3]);
     let mean = values(&full, "pl/mean");
     assert!(mean[1].1 > mean[0].1 && mean[0].1 > 0.0, "the mean moves from 0 towards the lengths: {mean:?}");
-    let (a, b) = (deterministic_metrics(&full), deterministic_metrics(&part));
-    assert!(a.iter().any(|m| m.0 > 2), "nothing logged after the resume point");
-    assert_eq!(b, a, "the resumed run diverged from the uninterrupted one");
     assert_eq!(checkpoint_tensors_sha256(&part), checkpoint_tensors_sha256(&full), "the resumed run's weights differ");
 }
 

@@ -164,3 +164,24 @@ pub fn assert_within(run: &serde_json::Value, name: &str, tolerance: f64) {
         );
     }
 }
+
+/// Checks every run of a `compare` report against its configuration: the reference counted the
+/// same trainable parameters as ours (`counts[i]` = `[G, D]` of the i-th run), and every
+/// difference is within `tolerance` ([`assert_within`]). Prints each run's largest difference.
+pub fn assert_runs(report: &serde_json::Value, names: &[&str], counts: &[[i64; 2]], tolerance: f64) {
+    let runs = report["runs"].as_array().unwrap_or_else(|| panic!("no `runs` in {report}"));
+    assert_eq!(
+        runs.len(),
+        names.len(),
+        "the reference replayed {} runs, the test recorded {}",
+        runs.len(),
+        names.len()
+    );
+    for ((name, [g, d]), run) in names.iter().zip(counts).zip(runs) {
+        assert_eq!([&run["params"]["G"], &run["params"]["D"]], [g, d], "{name}: parameter counts");
+        let diffs = run["max_rel_diff"].as_object().unwrap_or_else(|| panic!("{name}: no `max_rel_diff` in {run}"));
+        let worst = diffs.values().filter_map(|v| v.as_f64()).fold(0.0, f64::max);
+        println!("{name}: largest relative difference {worst:e}");
+        assert_within(run, name, tolerance);
+    }
+}

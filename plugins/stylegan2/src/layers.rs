@@ -228,9 +228,14 @@ pub fn modulated_conv2d(
 /// `MinibatchStdLayer`: appends, per group of `group_size` images, the standard deviation of
 /// each feature across the group, averaged over features and pixels (per `channels` slices of
 /// the feature maps), as `channels` extra constant maps. Image i belongs to group i mod (N/G).
+///
+/// The official layer needs the batch to be a multiple of the group (G = min(group_size, N));
+/// the core also runs D on batches of other sizes (the last batch of an evaluation set, the
+/// overfitting diagnostics), so there G is the largest divisor of N up to `group_size`, which is
+/// the official group whenever the official layer accepts the batch.
 pub fn minibatch_std(x: &Tensor, group_size: i64, channels: i64) -> Tensor {
     let [n, c, h, w] = x.size()[..] else { unreachable!("features are NCHW") };
-    let g = group_size.min(n);
+    let g = (1..=group_size.min(n)).rev().find(|g| n % g == 0).unwrap_or(1);
     let y = x.reshape([g, -1, channels, c / channels, h, w]);
     let y = &y - y.mean_dim([0i64].as_slice(), false, y.kind());
     let y = (y.square().mean_dim([0i64].as_slice(), false, x.kind()) + 1e-8).sqrt();
@@ -338,5 +343,11 @@ mod tests {
         let expected = (1.0f64 + 1e-8).sqrt();
         assert!((stat[0] - expected).abs() < 1e-12 && (stat[2] - expected).abs() < 1e-12, "{stat:?}");
         assert!((stat[1] - 1e-4).abs() < 1e-12 && (stat[3] - 1e-4).abs() < 1e-12, "{stat:?}");
+        // A batch of 6 with groups of 4: groups of 3 (images 0, 2, 4 and 1, 3, 5), not an error.
+        let x = Tensor::from_slice(&[0.0f64, 5.0, 1.0, 5.0, 2.0, 5.0]).view([6, 1, 1, 1]);
+        let y = minibatch_std(&x, 4, 1);
+        let expected = (2.0f64 / 3.0 + 1e-8).sqrt();
+        assert!((y.double_value(&[0, 1, 0, 0]) - expected).abs() < 1e-12);
+        assert!((y.double_value(&[1, 1, 0, 0]) - 1e-4).abs() < 1e-12);
     }
 }
