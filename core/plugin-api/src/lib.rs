@@ -55,9 +55,10 @@
 //! - **DCGAN, BigGAN, SNGAN, SAGAN**: `generator`/`discriminator` with the default plan;
 //!   `hinge` or `non-saturating`; TTUR by per-network lr; SNGAN's n_dis = 5 is `train.d_steps`
 //!   and its G batch of 128 a `[[train.phases]]` with `batch_size = 128`.
-//! - **LAPGAN**: one architecture declaring `generator_k`/`discriminator_k` per level with
-//!   phases `D`/`G`; the loss returns one group per level ([`Losses::add`]); `visualize` draws
-//!   the pyramid's stages.
+//! - **LAPGAN**: one `generator` holding every level (sampling down the pyramid from a latent,
+//!   or each level's image on the real pyramid from `[latent, real]` through `run_network`) and
+//!   `discriminator_k` per level; the loss returns one group per level's D ([`Losses::add`]);
+//!   `visualize` draws the pyramid's stages (`plugins/lapgan`).
 //! - **GRAN**: `sample_latent` returns one z per recurrent step (`[n, T·z]`); `visualize`
 //!   draws the canvases per step.
 //! - **InfoGAN**: `sample_latent` returns noise ‖ codes; `q_head` has phases `D` and `G`; the
@@ -73,7 +74,8 @@
 //! - **BEGAN**: an auto-encoder `discriminator`; the loss keeps k_t in `state()` and logs
 //!   M_global and k_t; lr halving is a step schedule (`plugins/began`).
 //! - **StyleGAN2**: a plan with `G`, `G_pl` (every 4, lazy) and `D`, `D_r1` (every 16, lazy);
-//!   the loss keeps the path-length mean in `state()`; EMA by half-life with ramp-up.
+//!   the loss keeps the path-length mean in `state()` and reads w from the generator's second
+//!   output; EMA by half-life with ramp-up (`plugins/stylegan2`).
 //! - **VAE**: a plan with one phase `G` stepping `encoder` and `generator` (the decoder); no
 //!   discriminator at all; `evaluate` measures the test ELBO (`plugins/vae`).
 //! - **VAE-GAN**: one phase stepping `encoder`, `generator` and `discriminator`, each with its
