@@ -54,3 +54,5 @@ bench zoo/wgan_gp_resnet_cifar10 "1 D + 1 G at 64" "$ONE_D_ONE_G"
 bench biggan_cifar10_100pct "4 x D(64), G(64), EMA"
 bench biggan_cifar10_100pct "1 D + 1 G at 64" train.d_steps=1
 bench zoo/sagan_cifar10 "its own: D(64), G(64), conditional"
+# G then D at 64 (R1 and G_pl are lazy: step 0 only, which is not timed).
+bench zoo/stylegan2_cifar10 "its own: G(64), D(64), conditional"
