@@ -194,7 +194,7 @@ impl LossPlugin for LapganLoss {
                 let mut losses = Losses::new();
                 for (k, (fake, real)) in fakes.iter().zip(&reals).enumerate() {
                     let r = Self::logit(ctx, k, real)?;
-                    let f = Self::logit(ctx, k, &fake.detach())?;
+                    let f = Self::logit(ctx, k, fake)?;
                     let loss = (-&r).softplus().mean(Kind::Float) + f.softplus().mean(Kind::Float);
                     let accuracy = (model::mean(&r.gt(0.0)) + model::mean(&f.lt(0.0))) / 2.0;
                     ctx.log(&format!("lapgan/d_accuracy_{k}"), &accuracy);

@@ -51,10 +51,20 @@ pub fn real_logits(ctx: &mut LossCtx<'_>, for_r1: bool) -> lab_plugin_api::Resul
     Ok((out, Some(x)))
 }
 
+/// D's logits on a fresh augmentation of the real batch, role Real, and that augmented batch as
+/// the leaf R1 differentiates by: the penalty on the augmented images themselves (DiffAugment's
+/// TF StyleGAN2, `ns_r1_DiffAugment`), where [`real_logits`] takes the gradient through the
+/// augmentation to the clean images.
+pub fn augmented_real_logits(ctx: &mut LossCtx<'_>) -> lab_plugin_api::Result<(Tensor, Tensor)> {
+    let x = leaf_with_grad(&ctx.augment(&ctx.real()?)?);
+    let y = ctx.real_labels()?;
+    let out = logits(ctx.discriminate(&x, y.as_ref(), false, Role::Real)?)?;
+    Ok((out, x))
+}
+
 /// R1: γ/2 · E‖∇ₓD(x)‖² on real data, `real_logits` having been computed from the leaf `real`.
-/// The gradient goes through the augmentation to the clean images, as stylegan2-ada's R1 does
-/// (DiffAugment's TF StyleGAN2 differentiates by the augmented images instead: the `stylegan2`
-/// loss's `r1_on = "augmented"`).
+/// With [`real_logits`] the gradient goes through the augmentation to the clean images, as
+/// stylegan2-ada's R1 does; with [`augmented_real_logits`] it is taken on the augmented images.
 pub fn r1(ctx: &LossCtx<'_>, real_logits: &Tensor, real: &Tensor, gamma: f64) -> lab_plugin_api::Result<Tensor> {
     let grad = input_gradient(real_logits, real)?;
     let term = gamma / 2.0 * squared_norms(&grad).mean(Kind::Float);

@@ -18,7 +18,7 @@
 //! rescaled optimiser: `G_pl` then runs and steps nothing).
 use lab_nn::penalty;
 use lab_plugin_api::tch::{Kind, Tensor};
-use lab_plugin_api::{BuildEnv, Error, LossCtx, LossPlugin, Losses, PhasePlan, Result, Role, PHASE_D, PHASE_G};
+use lab_plugin_api::{BuildEnv, Error, LossCtx, LossPlugin, Losses, PhasePlan, Result, PHASE_D, PHASE_G};
 use serde::{Deserialize, Serialize};
 
 /// The lazy R1 phase.
@@ -73,11 +73,10 @@ const R1_ON_AUGMENTED: &str = "augmented";
 #[derive(Debug)]
 pub struct StyleGan2Loss {
     config: StyleGan2LossConfig,
-    /// The running mean of path lengths, on the device once the first `G_pl` ran or a
-    /// checkpoint restored it (kept as a tensor: reading it every step would sync).
-    pl_mean: Option<Tensor>,
-    /// A restored mean waiting for the first `G_pl` to learn the device and kind.
-    restored_pl_mean: f64,
+    /// The running mean of path lengths, a tensor so that updating it never reads the device:
+    /// a float64 scalar on the CPU until the first `G_pl` moves it to the run's device and kind
+    /// (a restored float32 value, widened to float64 in the state, narrows back exactly).
+    pl_mean: Tensor,
 }
 
 impl StyleGan2Loss {
@@ -85,20 +84,13 @@ impl StyleGan2Loss {
         self.config.r1_every > 1
     }
 
-    /// The path-length mean as a number (0 before the first `G_pl`); reads the device.
-    pub fn pl_mean(&self) -> f64 {
-        self.pl_mean.as_ref().map_or(self.restored_pl_mean, |t| t.double_value(&[]))
-    }
-
     /// D's logits on the real batch and, for R1, the leaf they are differentiated by.
     fn real_logits(&self, ctx: &mut LossCtx<'_>, for_r1: bool) -> Result<(Tensor, Option<Tensor>)> {
-        if !(for_r1 && self.config.r1_on == R1_ON_AUGMENTED) {
-            return penalty::real_logits(ctx, for_r1);
+        if for_r1 && self.config.r1_on == R1_ON_AUGMENTED {
+            let (logits, augmented) = penalty::augmented_real_logits(ctx)?;
+            return Ok((logits, Some(augmented)));
         }
-        let augmented = ctx.augment(&ctx.real()?)?.detach().set_requires_grad(true);
-        let y = ctx.real_labels()?;
-        let logits = penalty::logits(ctx.discriminate(&augmented, y.as_ref(), false, Role::Real)?)?;
-        Ok((logits, Some(augmented)))
+        penalty::real_logits(ctx, for_r1)
     }
 
     /// D's main loss, with R1 when it is not lazy.
@@ -151,16 +143,13 @@ impl StyleGan2Loss {
             Kind::Float,
         );
         let lengths = lengths.sqrt();
-        let previous = match &self.pl_mean {
-            Some(mean) => mean.shallow_clone(),
-            None => Tensor::from(self.restored_pl_mean).to_kind(lengths.kind()).to_device(lengths.device()),
-        };
+        let previous = self.pl_mean.to_kind(lengths.kind()).to_device(lengths.device());
         let mean = previous.lerp(&lengths.mean(lengths.kind()).detach(), c.pl_decay);
         let penalty = (&lengths - &mean).square().mean(Kind::Float) * c.pl_weight;
         ctx.log("pl/length", &lengths.mean(Kind::Float).detach());
         ctx.log("pl/mean", &mean);
         ctx.log("loss/pl", &penalty.detach());
-        self.pl_mean = Some(mean);
+        self.pl_mean = mean;
         Ok(Losses::new().add("generator", penalty * c.pl_every as f64))
     }
 }
@@ -178,7 +167,7 @@ impl LossPlugin for StyleGan2Loss {
         non_negative("pl_weight", config.pl_weight, "0 turns it off")?;
         positive("pl_batch_shrink", config.pl_batch_shrink)?;
         unit_interval("pl_decay", config.pl_decay)?;
-        Ok(Self { config, pl_mean: None, restored_pl_mean: 0.0 })
+        Ok(Self { config, pl_mean: Tensor::from(0.0f64) })
     }
 
     fn plan(&self) -> Vec<PhasePlan> {
@@ -213,7 +202,7 @@ impl LossPlugin for StyleGan2Loss {
     }
 
     fn state(&self) -> Result<String> {
-        serde_json::to_string(&PlState { pl_mean: self.pl_mean() })
+        serde_json::to_string(&PlState { pl_mean: self.pl_mean.double_value(&[]) })
             .map_err(|e| Error::new(format!("writing the path-length mean: {e}")))
     }
 
@@ -223,9 +212,7 @@ impl LossPlugin for StyleGan2Loss {
                 "the `stylegan2` loss's state should be {{\"pl_mean\": <number>}}, found {state:?}: {e}"
             ))
         })?;
-        // The value is an f32 widened to f64, so narrowing it again restores it exactly.
-        self.restored_pl_mean = parsed.pl_mean;
-        self.pl_mean = None;
+        self.pl_mean = Tensor::from(parsed.pl_mean);
         Ok(())
     }
 }
