@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--d-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ch", type=int, default=64, help="G_ch = D_ch (64: the paper's 256 channels)")
+    ap.add_argument("--channels-last", action="store_true", help="weights and batches in NHWC order")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -37,6 +38,9 @@ def main():
     d = Discriminator(a.ch, classes, True)
     ema = Generator(a.ch, z_dim, classes, True, 1e-5)
     ema.load_state_dict(g.state_dict())
+    layout = torch.channels_last if a.channels_last else torch.contiguous_format
+    for net in (g, d, ema):
+        net.to(memory_format=layout)
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.0, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.0, 0.999))
     n = images.shape[0]
@@ -45,7 +49,7 @@ def main():
             start = time.perf_counter()
         for _ in range(a.d_steps):
             idx = torch.randint(n, (a.batch,))
-            real = images.index_select(0, idx).float() / 127.5 - 1.0
+            real = (images.index_select(0, idx).float() / 127.5 - 1.0).contiguous(memory_format=layout)
             y_real = labels.index_select(0, idx)
             y_fake = torch.randint(classes, (a.batch,))
             with torch.no_grad():

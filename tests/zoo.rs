@@ -852,3 +852,63 @@ fn cyclegan_measures_its_translations_in_both_directions() {
     }
     assert_lab_eval_repeats(&run_dir, &["cycle/l1_aba", "translation/domain_acc_ab", "translation/fid_ba"]);
 }
+
+/// Every logged loss of `a` and `b` (the same experiment in two memory layouts) at the same steps
+/// and equal up to float32 rounding in another kernel's summation order.
+fn assert_same_losses(a: &Path, b: &Path, what: &str) {
+    let losses = |run: &Path| -> Vec<(u64, String, f64)> {
+        metrics(run).into_iter().filter(|m| m.1.starts_with("loss/")).collect()
+    };
+    let (a, b) = (losses(a), losses(b));
+    assert!(!a.is_empty(), "{what}: no losses logged");
+    assert_eq!(a.len(), b.len(), "{what}: {a:?} against {b:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.0, &x.1), (y.0, &y.1), "{what}");
+        assert!(y.2.is_finite() && (x.2 - y.2).abs() <= 1e-3 * x.2.abs().max(1.0), "{what}: {x:?} against {y:?}");
+    }
+}
+
+/// `train.channels_last` on the convolutional architectures whose layers go beyond plain
+/// convolutions and norms (spectral norm's weight reshapes, self-attention's flattening,
+/// StyleGAN2's modulated convolutions and FIR resampling, DiffAugment's translation and cutout,
+/// GRAN's canvas, LAPGAN's pyramid, InfoGAN's Q head), 2 steps at tiny widths: each trains, and its
+/// losses are the default layout's.
+#[test]
+fn convolutional_zoo_architectures_train_alike_in_channels_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    lab_tests::write_cifar_bin(tmp.path(), 30);
+    let cifar: [(&str, &[&str]); 5] = [
+        ("experiments/diffaugment_cifar10_20pct.toml", &["model.config.g_ch=4", "model.config.d_ch=4"]),
+        ("experiments/zoo/sngan_resnet_cifar10.toml", &["model.config.g_channels=8", "model.config.d_channels=8"]),
+        ("experiments/zoo/sagan_cifar10.toml", &["model.config.g_channels=16", "model.config.d_channels=8"]),
+        ("experiments/zoo/stylegan2_cifar10.toml", &STYLEGAN2_TINY),
+        ("experiments/diffaugment_stylegan2_cifar10_20pct.toml", &STYLEGAN2_TINY),
+    ];
+    for (i, (file, widths)) in cifar.into_iter().enumerate() {
+        let set: Vec<&str> = widths.iter().copied().chain(["train.steps=2", "log.samples_every=0"]).collect();
+        let layout = |name: &str, extra: &[&'static str]| {
+            let set: Vec<&str> = set.iter().copied().chain(extra.iter().copied()).collect();
+            cifar_file_run(&tmp.path().join(format!("{name}-{i}")), tmp.path(), file, &set)
+        };
+        let (nchw, nhwc) = (layout("nchw", &[]), layout("nhwc", &["train.channels_last=true"]));
+        assert_same_losses(&nchw, &nhwc, file);
+    }
+    let fashion: [(&str, &[&str]); 3] = [
+        ("gran_fashion_mnist", &["model.config.g_channels=8", "model.config.d_channels=6", "model.config.d_hidden=5"]),
+        // Dropout on 4-D maps draws its mask in memory order, so NHWC drops other pixels:
+        // off here, to compare the arithmetic alone.
+        (
+            "lapgan_fashion_mnist",
+            &["model.config.g_channels=8", "model.config.d_channels=8", "model.config.d_dropout=0.0"],
+        ),
+        ("infogan_fashion_mnist", &[]),
+    ];
+    for (name, widths) in fashion {
+        let fixed = ["train.steps=2", "train.batch_size=8", "eval.metrics=[]", "log.samples_every=0", "log.every=1"];
+        let set: Vec<&str> = widths.iter().copied().chain(fixed).collect();
+        let nhwc_set: Vec<&str> = set.iter().copied().chain(["train.channels_last=true"]).collect();
+        let nchw = zoo_run(&tmp.path().join(format!("nchw-{name}")), name, &set);
+        let nhwc = zoo_run(&tmp.path().join(format!("nhwc-{name}")), name, &nhwc_set);
+        assert_same_losses(&nchw, &nhwc, name);
+    }
+}

@@ -82,6 +82,9 @@ pub struct TrainConfig {
     pub amp_init_scale: f64,
     /// fp16: consecutive phases without an overflow before the scale doubles.
     pub amp_growth_interval: u64,
+    /// Keep 4-D weights and image batches in channels-last (NHWC) memory order, PyTorch's
+    /// `memory_format=torch.channels_last`. See `lab::train::layout`.
+    pub channels_last: bool,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +97,7 @@ impl Default for TrainConfig {
             amp: Precision::Full,
             amp_init_scale: 65536.0,
             amp_growth_interval: 2000,
+            channels_last: false,
         }
     }
 }

@@ -30,7 +30,7 @@ fn layering_and_set() {
 #[test]
 fn unknown_key_names_file_and_suggests() {
     let err = load_text("[train]\nsetps = 5\n", &[]).unwrap_err();
-    assert_eq!(err, "<dir>/exp.toml: unknown key `train.setps`; did you mean `train.steps`? valid keys in [train]: amp, amp_growth_interval, amp_init_scale, batch_size, d_steps, phases, steps");
+    assert_eq!(err, "<dir>/exp.toml: unknown key `train.setps`; did you mean `train.steps`? valid keys in [train]: amp, amp_growth_interval, amp_init_scale, batch_size, channels_last, d_steps, phases, steps");
 }
 
 #[test]

@@ -388,6 +388,11 @@ fn build_networks(
         let handle = arch.build(&s.name).map_err(|m| plugin_failure(exp, m))?;
         let tensors = handle.tensors().map_err(|m| plugin_failure(exp, m))?;
         let tensors = move_to(tensors, device);
+        if exp.train.channels_last {
+            // Before the optimizer adopts them, so its buffers hold the weights in this order.
+            let moved = layout::adopt_channels_last(&tensors.iter().map(|t| t.1.shallow_clone()).collect::<Vec<_>>());
+            tracing::info!("train.channels_last: {moved} 4-D tensors of `{}` in NHWC order", s.name);
+        }
         let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
         let lazy = plan::lazy_ratio(plan, &s.name);
         // A tensor that an earlier network's fused buffer already holds (two networks sharing
@@ -400,6 +405,10 @@ fn build_networks(
     let ema = if exp.ema.enabled {
         let handle = arch.build("generator").map_err(|m| plugin_failure(exp, m))?;
         let tensors = move_to(handle.tensors().map_err(|m| plugin_failure(exp, m))?, device);
+        if exp.train.channels_last {
+            // The generator's layout, so the fused EMA buffer lists elements in its order.
+            layout::adopt_channels_last(&tensors.iter().map(|t| t.1.shallow_clone()).collect::<Vec<_>>());
+        }
         let g = nets.iter().find(|n| n.name == "generator").expect("checked above");
         tch::no_grad(|| {
             for ((_, e, _), (_, t, _)) in tensors.iter().zip(&g.tensors) {

@@ -6,6 +6,7 @@ mod build;
 mod checkpoint;
 mod hooks;
 mod host;
+pub mod layout;
 mod nonfinite;
 pub mod optim;
 mod overfit;

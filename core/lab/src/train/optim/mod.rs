@@ -110,7 +110,7 @@ impl Optimizer {
         // its state untouched, which only the per-tensor loop can do.
         if let Some(flat) = self.flat.as_mut().filter(|_| grads.iter().all(Tensor::defined)) {
             tch::no_grad(|| {
-                let g = Tensor::cat(&grads.iter().map(|g| g.reshape([-1])).collect::<Vec<_>>(), 0);
+                let g = flat.flatten(grads);
                 let mut state: Vec<Tensor> = flat.slots.iter().map(Tensor::shallow_clone).collect();
                 self.rule.update(&mut flat.params, &g, &mut state, &h, t);
                 if clip > 0.0 {

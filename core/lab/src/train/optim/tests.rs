@@ -186,3 +186,44 @@ fn a_fused_buffer_knows_the_tensors_it_holds() {
     let single = Optimizer::new(settings("adam"), network(), 1.0, 10, false);
     assert!(!single.holds(&single.params[0]));
 }
+
+#[test]
+fn channels_last_weights_stay_channels_last_in_the_fused_buffer_and_update_alike() {
+    // `train.channels_last`: the conv weights enter the buffer in NHWC order. Their views must
+    // keep that layout (the plugin's convolutions pick kernels by it), and the update must equal
+    // the per-tensor loop's whether autograd's gradients come channels-last or contiguous.
+    use crate::train::layout;
+    tch::manual_seed(10);
+    let start: Vec<Tensor> = network()
+        .iter()
+        .chain([Tensor::randn([4, 8, 1, 1], (Kind::Float, tch::Device::Cpu))].iter())
+        .map(layout::channels_last)
+        .collect();
+    let grads: Vec<Vec<Tensor>> = (0..10)
+        .map(|step| {
+            let g = network().into_iter().chain([Tensor::randn([4, 8, 1, 1], (Kind::Float, tch::Device::Cpu))]);
+            g.map(|g| if step % 2 == 0 { layout::channels_last(&g) } else { g }).collect()
+        })
+        .collect();
+    let held: Vec<Tensor> = start.iter().map(|p| p.copy()).collect();
+    assert!(layout::is_channels_last(&held[0]) && layout::is_channels_last(&held[4]));
+    let mut fused = Optimizer::new(settings("adam"), held.iter().map(Tensor::shallow_clone).collect(), 1.0, 10, true);
+    let mut single = Optimizer::new(settings("adam"), start.iter().map(|p| p.copy()).collect(), 1.0, 10, false);
+    assert!(fused.fused());
+    for (i, p) in held.iter().enumerate() {
+        assert!(fused.holds(p), "parameter {i} is a view of the buffer");
+        assert_eq!(p.stride(), start[i].stride(), "parameter {i} changed layout when adopted");
+    }
+    for (step, g) in grads.iter().enumerate() {
+        fused.step(g, step as u64);
+        single.step(g, step as u64);
+        for (i, (a, b)) in held.iter().zip(&single.params).enumerate() {
+            assert!(a.equal(b), "step {step}, parameter {i}: fused and per-tensor differ");
+        }
+    }
+    // The first weight's first elements in the buffer are its (0, :, 0, 0) channels, NHWC.
+    let w = &held[0];
+    let first: Vec<f32> = Vec::try_from(fused.flat_params().unwrap().narrow(0, 0, 3)).unwrap();
+    let expected: Vec<f32> = Vec::try_from(w.get(0).select(1, 0).select(1, 0).narrow(0, 0, 3).contiguous()).unwrap();
+    assert_eq!(first, expected);
+}
