@@ -37,7 +37,7 @@ OUTPUT_BN_EPS = 1e-5  # layers.bn is built without BN_eps
 def spectral_weight(module, train):
     """W / sigma(W) after one power-iteration step from the stored u (rows of W as outputs)."""
     w = module.weight
-    w_mat = w.view(w.size(0), -1)
+    w_mat = w.reshape(w.size(0), -1)
     with torch.no_grad():
         u = module.weight_u.view(1, -1)
         v = F.normalize(torch.matmul(u, w_mat), eps=SN_EPS)

@@ -19,6 +19,8 @@
 //!   batch-or-instance choice of image-to-image networks ([`Norm`]).
 //! - [`patchgan`]: the PatchGAN discriminator of pix2pix and CycleGAN (a map of logits, one per
 //!   70×70 patch by default), and its receptive field.
+//! - [`ops`]: libtorch operations tch binds without an argument the plugins need
+//!   (`leaky_relu` with its slope), through a small C++ shim.
 //! - [`penalty`]: the regularisers on D's input gradient and on augmented pairs (R1, WGAN-GP's
 //!   penalty, consistency regularisation), for loss plugins (`losses`, `stylegan2`).
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
@@ -30,6 +32,7 @@ pub mod gaussian;
 pub mod grid;
 pub mod layers;
 pub mod norm;
+pub mod ops;
 pub mod patchgan;
 pub mod penalty;
 pub mod prelude;

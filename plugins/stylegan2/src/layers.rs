@@ -50,9 +50,7 @@ pub fn bias_act(x: &Tensor, bias: Option<&Tensor>, act: Activation, gain: f64, c
         None => x.shallow_clone(),
     };
     if act == Activation::LeakyRelu {
-        // PReLU with a constant slope is leaky ReLU in one fused kernel each way (see lab_nn).
-        let slope = Tensor::from_slice(&[LRELU_SLOPE]).to_kind(x.kind()).to_device(x.device());
-        x = x.prelu(&slope);
+        x = lab_nn::ops::leaky_relu(&x, LRELU_SLOPE);
     }
     if gain != 1.0 {
         // Not `*=`: that is an in-place product, and `x` may still be the caller's tensor.
