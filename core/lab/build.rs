@@ -9,6 +9,9 @@
 //! libtorch's headers: tch binds no way to turn on CPU autocast or to choose bf16.
 use std::path::{Component, Path, PathBuf};
 
+#[path = "../build-support/libtorch_shim.rs"]
+mod libtorch_shim;
+
 fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
     let from: Vec<Component> = from.components().collect();
     let to: Vec<Component> = to.components().collect();
@@ -53,24 +56,6 @@ fn own_plugin_libraries() -> String {
     names.join(",")
 }
 
-/// Builds `src/train/amp/autocast.cpp` with the headers next to libtorch's `lib/` (the layout of
-/// both the PyTorch wheel and the libtorch archive).
-fn compile_autocast_shim(lib: &Path) {
-    let source = "src/train/amp/autocast.cpp";
-    println!("cargo:rerun-if-changed={source}");
-    let include = lib.parent().expect("libtorch's lib/ has a parent").join("include");
-    cc::Build::new()
-        .cpp(true)
-        .pic(true)
-        .warnings(false)
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
-        .flag("-std=c++17")
-        .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file(source)
-        .compile("lab_autocast");
-}
-
 fn main() {
     println!("cargo:rustc-env=LAB_OWN_PLUGIN_LIBRARIES={}", own_plugin_libraries());
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
@@ -88,7 +73,7 @@ fn main() {
         }
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    compile_autocast_shim(&lib);
+    libtorch_shim::compile(&lib, "src/train/amp/autocast.cpp", "lab_autocast");
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
