@@ -4,10 +4,6 @@
 use lab_tests::train_quickstart as train;
 use lab_tests::*;
 
-fn series(run: &std::path::Path, key: &str) -> Vec<f64> {
-    metrics(run).into_iter().filter(|m| m.1 == key).map(|m| m.2).collect()
-}
-
 #[test]
 fn bf16_autocast_follows_the_fp32_losses_closely() {
     let tmp = tempfile::tempdir().unwrap();

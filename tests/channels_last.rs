@@ -4,10 +4,6 @@
 use lab_tests::train_quickstart as train;
 use lab_tests::*;
 
-fn series(run: &std::path::Path, key: &str) -> Vec<f64> {
-    metrics(run).into_iter().filter(|m| m.1 == key).map(|m| m.2).collect()
-}
-
 #[test]
 fn channels_last_moves_the_conv_weights_and_trains_like_the_default_layout() {
     let tmp = tempfile::tempdir().unwrap();

@@ -132,6 +132,11 @@ pub fn metrics(run: &Path) -> Vec<(u64, String, f64)> {
         .collect()
 }
 
+/// The values a run logged under `key`, in order.
+pub fn series(run: &Path, key: &str) -> Vec<f64> {
+    metrics(run).into_iter().filter(|m| m.1 == key).map(|m| m.2).collect()
+}
+
 /// The SHA-256 of a run's last checkpoint's tensors, as the checkpoint records it in its
 /// metadata (the rest of the metadata holds the config, which may legitimately differ).
 pub fn checkpoint_tensors_sha256(run: &Path) -> String {

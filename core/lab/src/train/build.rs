@@ -390,7 +390,7 @@ fn build_networks(
         let tensors = move_to(tensors, device);
         if exp.train.channels_last {
             // Before the optimizer adopts them, so its buffers hold the weights in this order.
-            let moved = layout::adopt_channels_last(&tensors.iter().map(|t| t.1.shallow_clone()).collect::<Vec<_>>());
+            let moved = layout::adopt_channels_last(tensors.iter().map(|t| &t.1));
             tracing::info!("train.channels_last: {moved} 4-D tensors of `{}` in NHWC order", s.name);
         }
         let params: Vec<Tensor> = tensors.iter().filter(|t| t.2).map(|t| t.1.shallow_clone()).collect();
@@ -407,7 +407,7 @@ fn build_networks(
         let tensors = move_to(handle.tensors().map_err(|m| plugin_failure(exp, m))?, device);
         if exp.train.channels_last {
             // The generator's layout, so the fused EMA buffer lists elements in its order.
-            layout::adopt_channels_last(&tensors.iter().map(|t| t.1.shallow_clone()).collect::<Vec<_>>());
+            layout::adopt_channels_last(tensors.iter().map(|t| &t.1));
         }
         let g = nets.iter().find(|n| n.name == "generator").expect("checked above");
         tch::no_grad(|| {

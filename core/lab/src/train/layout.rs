@@ -34,7 +34,7 @@ pub fn is_channels_last(t: &Tensor) -> bool {
 
 /// Moves every 4-D floating tensor of a network into channels-last order, in place (`set_data`
 /// on the tensors the plugin holds, so its layers see the new layout). Returns how many moved.
-pub fn adopt_channels_last(tensors: &[Tensor]) -> usize {
+pub fn adopt_channels_last<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> usize {
     tch::no_grad(|| {
         let mut moved = 0;
         for t in tensors {

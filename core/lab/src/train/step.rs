@@ -55,9 +55,7 @@ impl Trainer {
         };
         if self.exp.train.channels_last {
             // One copy per batch, so D's first convolution runs its channels-last kernel.
-            let x = layout::channels_last(&x);
-            let x_b = x_b.as_ref().map(layout::channels_last);
-            return RealBatch { x, y, x_b };
+            return RealBatch { x: layout::channels_last(&x), y, x_b: x_b.as_ref().map(layout::channels_last) };
         }
         RealBatch { x, y, x_b }
     }
