@@ -463,6 +463,67 @@ fn stylegan2_experiments_train_with_their_lazy_phases_on_a_tiny_cifar_set() {
     assert!(c.tensors.contains_key("net.generator.mapping.fc7.weight"), "8 mapping layers");
 }
 
+/// `text` without its ANSI colour sequences (ESC `[` ... `m`), as the log prints them.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The other rows of DiffAugment's StyleGAN2 table (100% and 10% of CIFAR-10, with and without
+/// DiffAugment; the 20% DiffAugment file is above), each for 2 steps at tiny widths on the
+/// CIFAR-format set the test writes (150 training images): each loads its share of the data
+/// (logged by the loader), trains with R1 in every D step and a residual D, and differs from its
+/// twin only by the augmentation.
+#[test]
+fn diffaugment_stylegan2_rows_train_on_their_share_of_a_tiny_cifar_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    lab_tests::write_cifar_bin(tmp.path(), 30);
+    let rows = [
+        // DiffAugment's run_cifar.py: `color,cutout` with all the data, translation added below.
+        ("diffaugment_stylegan2_cifar10_100pct", 150, Some("color,cutout")),
+        ("diffaugment_stylegan2_cifar10_10pct", 15, Some("color,translation,cutout")),
+        ("stylegan2_cifar10_100pct", 150, None),
+        ("stylegan2_cifar10_20pct", 30, None),
+        ("stylegan2_cifar10_10pct", 15, None),
+    ];
+    for (name, images, policy) in rows {
+        let runs = tmp.path().join(name);
+        let mut cmd = lab();
+        cmd.env("RUST_LOG", "lab=info");
+        cmd.args(["run", &format!("experiments/{name}.toml"), "--runs-dir"]).arg(&runs);
+        cmd.args(["--set", &format!("data.root={:?}", tmp.path().display().to_string())]);
+        let fixed = ["data.download=false", "device=\"cpu\"", "train.batch_size=8", "train.steps=2"];
+        let quiet = ["eval.metrics=[]", "log.every=1", "log.samples=8", "log.samples_every=0"];
+        for s in fixed.iter().chain(&quiet).chain(&STYLEGAN2_TINY) {
+            cmd.args(["--set", s]);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
+        let log = without_colours(&stderr(&out));
+        assert!(log.contains(&format!("split=train images={images} of=150")), "{name}: {log}");
+        let run_dir = only_run(&runs, name);
+        assert_eq!(steps_of(&run_dir, "loss/r1"), [1, 2], "{name}: R1 in every D step");
+        assert!(steps_of(&run_dir, "loss/D_r1").is_empty(), "{name}: no lazy phase");
+        let config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(run_dir.join("config.toml")).unwrap()).unwrap();
+        let augment = config.get("augment").and_then(|a| a.get("name")).and_then(|n| n.as_str());
+        assert_eq!(augment == Some("diffaugment"), policy.is_some(), "{name}: augment {augment:?}");
+        if policy.is_some() {
+            assert_eq!(config["augment"]["config"]["policy"].as_str(), policy, "{name}");
+        }
+        let c = lab::train::Checkpoint::load(&run_dir.join("checkpoints/last.safetensors")).unwrap();
+        assert!(c.tensors.contains_key("net.discriminator.b32.skip.weight"), "{name}: residual D");
+    }
+}
+
 /// Path-length regularisation every 2 steps: a run stopped at step 2 and resumed gives the run
 /// that never stopped, value for value, so the running mean came back from the checkpoint exactly
 /// (the resumed run's step-2 penalty reads it).

@@ -1,6 +1,7 @@
 //! `lab`: a research lab for GANs. The runtime behind the `lab` binary: configs, the plugin
 //! loader, datasets, the trainer, trackers and the run folder.
 pub mod authoring;
+pub mod battle;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -23,6 +23,8 @@ pub enum Stream {
     Sample = 9,
     /// Random crops of training images (`data.load_size`).
     Crop = 10,
+    /// `lab battle`'s samples and discriminator passes.
+    Battle = 11,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

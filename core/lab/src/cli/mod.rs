@@ -1,6 +1,7 @@
 //! The command line: `lab run`, `lab eval`, `lab plugins`, `lab new-plugin`, `lab report`,
 //! `lab sweep`, `lab data fetch` and the rest.
 mod augment_preview;
+mod battle;
 mod bench;
 mod eval;
 mod features;
@@ -35,6 +36,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Evaluate a run's checkpoint: `lab eval runs/<exp>/<run> --metrics fid`.
     Eval(eval::EvalArgs),
+    /// Compare two trained GANs by swapping their discriminators (GAM, Im et al. 2016):
+    /// `lab battle runs/<a>/<run> runs/<b>/<run>`.
+    Battle(battle::BattleArgs),
     /// Export a synthetic dataset: `lab sample runs/<exp>/<run> --n 60000 --out synthetic`.
     Sample(sample::SampleArgs),
     /// Feature networks for metrics: `lab features train --dataset fashion-mnist`.
@@ -182,6 +186,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::NewPlugin(args) => new_plugin::new_plugin(args),
         Command::Sync(args) => sync::sync(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Battle(args) => battle::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Report(args) => report::report(args),
         Command::Sweep(args) => sweep::sweep(args),

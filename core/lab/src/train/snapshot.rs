@@ -178,6 +178,27 @@ impl GeneratorSnapshot {
         Ok(result)
     }
 
+    /// The checkpoint's trained network `name` (`net.<name>.*`: for the generator its own weights,
+    /// never the EMA copy), built with every other network on first use.
+    pub fn trained_network(&mut self, exp: &Experiment, name: &str) -> Result<&mut NetworkHandle, TrainError> {
+        self.load_networks(exp)?;
+        if !self.networks.iter().any(|(n, _)| n == name) {
+            let names: Vec<&str> = self.networks.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(TrainError::Setup(format!(
+                "architecture `{}` has no network `{name}` (its networks: {})",
+                self.architecture,
+                names.join(", ")
+            )));
+        }
+        Ok(self.networks.iter_mut().find(|(n, _)| n == name).map(|(_, h)| h).expect("checked above"))
+    }
+
+    /// `n` latents as training and evaluation draw them (the architecture's own sampler, else
+    /// N(0, I)), from libtorch's RNG as the caller seeded it.
+    pub fn latent(&self, n: i64) -> Result<Tensor, TrainError> {
+        latents(&self._arch, self.z_dim, self.device)(n).map_err(TrainError::Setup)
+    }
+
     /// Builds every network the architecture declares and restores its trained weights (`net.*`).
     fn load_networks(&mut self, exp: &Experiment) -> Result<(), TrainError> {
         if !self.networks.is_empty() {
