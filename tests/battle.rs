@@ -3,7 +3,7 @@
 //! ratios exactly, the figures agree with each other, and bad requests say what is wrong.
 use std::path::{Path, PathBuf};
 
-use lab_tests::{lab, only_run, run, stderr, stdout, train_quickstart};
+use lab_tests::{lab, run, stderr, stdout, train_quickstart, zoo_run};
 
 fn battle(a: &Path, b: &Path, args: &[&str]) -> std::process::Output {
     run(lab().arg("battle").arg(a).arg(b).args(["--quiet", "--n", "300"]).args(args))
@@ -26,26 +26,11 @@ fn f(v: &serde_json::Value) -> f64 {
 
 /// A tiny GRAN run: the paper's own pairing is GRAN against DCGAN.
 fn gran(runs: &Path) -> PathBuf {
-    let mut cmd = lab();
-    cmd.args(["run", "experiments/zoo/gran_fashion_mnist.toml", "--quiet", "--runs-dir"]).arg(runs);
-    for s in [
-        "device=\"cpu\"",
-        "data.fraction=0.01",
-        "train.steps=2",
-        "train.batch_size=8",
-        "model.config.z_dim=10",
-        "model.config.g_channels=8",
-        "model.config.d_channels=6",
-        "model.config.d_hidden=5",
-        "model.config.eval_count=50",
-        "eval.metrics=[]",
-        "log.samples=10",
-    ] {
-        cmd.args(["--set", s]);
-    }
-    let o = run(&mut cmd);
-    assert!(o.status.success(), "{}", stderr(&o));
-    only_run(runs, "gran_fashion_mnist")
+    let widths =
+        ["model.config.z_dim=10", "model.config.g_channels=8", "model.config.d_channels=6", "model.config.d_hidden=5"];
+    let fixed =
+        ["train.steps=2", "train.batch_size=8", "model.config.eval_count=50", "eval.metrics=[]", "log.samples=10"];
+    zoo_run(runs, "gran_fashion_mnist", &[&widths[..], &fixed[..]].concat())
 }
 
 #[test]
@@ -61,6 +46,10 @@ fn a_model_ties_with_itself_and_swapping_sides_inverts_the_ratios() {
     assert_eq!(own["models"][0], own["models"][1]);
     assert_eq!(own["test_images"], 300);
     assert_eq!(own["mode"], "train");
+    // A class-conditional pair: each D gets the test images' labels and the labels G drew with.
+    let conditional = train_quickstart(&tmp.path().join("c"), 4, &["model.config.conditional=true"]);
+    let own = figures(&conditional, &conditional, &tmp.path().join("own-c.json"), &[]);
+    assert_eq!((&own["r_test"], &own["r_sample"], &own["verdict"]), (&1.0.into(), &1.0.into(), &"tie".into()));
 
     let ab = figures(&gran, &dcgan, &tmp.path().join("ab.json"), &[]);
     let ba = figures(&dcgan, &gran, &tmp.path().join("ba.json"), &[]);
@@ -141,23 +130,15 @@ fn battles_that_cannot_be_fought_are_refused_with_the_reason() {
     assert!(err(&nowhere, &dcgan, &[]).starts_with(&format!("error: {}: not a run folder of lab", nowhere.display())));
 
     // A VAE has no discriminator.
-    let mut cmd = lab();
-    cmd.args(["run", "experiments/zoo/vae_fashion_mnist.toml", "--quiet", "--runs-dir"]).arg(tmp.path().join("c"));
-    for s in [
-        "device=\"cpu\"",
-        "data.fraction=0.01",
+    let set = [
         "train.steps=2",
         "train.batch_size=16",
         "model.config.hidden=8",
         "model.config.z_dim=4",
         "model.config.eval_count=20",
         "eval.every=0",
-    ] {
-        cmd.args(["--set", s]);
-    }
-    let o = run(&mut cmd);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let vae = only_run(&tmp.path().join("c"), "vae_fashion_mnist");
+    ];
+    let vae = zoo_run(&tmp.path().join("c"), "vae_fashion_mnist", &set);
     assert_eq!(
         err(&vae, &dcgan, &[]),
         format!(

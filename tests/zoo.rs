@@ -2,26 +2,10 @@
 //! steps, leaves a complete run folder with the system's own grid and its own measures.
 use std::path::{Path, PathBuf};
 
-use lab_tests::{checkpoint_tensors_sha256, deterministic_metrics, lab, metrics, only_run, root, run, stderr};
-
-/// Runs `experiments/zoo/<name>.toml` with `set` overrides (plus CPU and a 1% data slice) and
-/// returns the run folder.
-fn zoo_run(runs: &Path, name: &str, set: &[&str]) -> PathBuf {
-    zoo_run_with_env(runs, name, set, &[])
-}
-
-/// [`zoo_run`] with extra environment variables.
-fn zoo_run_with_env(runs: &Path, name: &str, set: &[&str], env: &[(&str, &str)]) -> PathBuf {
-    let mut cmd = lab();
-    cmd.envs(env.iter().copied());
-    cmd.args(["run", &format!("experiments/zoo/{name}.toml"), "--runs-dir"]).arg(runs);
-    for s in ["device=\"cpu\"", "data.fraction=0.01", "log.every=2"].iter().chain(set) {
-        cmd.args(["--set", s]);
-    }
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
-    only_run(runs, name)
-}
+use lab_tests::{
+    checkpoint_tensors_sha256, deterministic_metrics, lab, metrics, only_run, root, run, stderr, zoo_run,
+    zoo_run_with_env,
+};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {

@@ -91,6 +91,25 @@ pub fn train_quickstart(runs: &Path, steps: u64, extra: &[&str]) -> PathBuf {
     only_run(runs, "quickstart")
 }
 
+/// Runs `experiments/zoo/<name>.toml` with `set` overrides (plus CPU and a 1% data slice) and
+/// returns the run folder.
+pub fn zoo_run(runs: &Path, name: &str, set: &[&str]) -> PathBuf {
+    zoo_run_with_env(runs, name, set, &[])
+}
+
+/// [`zoo_run`] with extra environment variables.
+pub fn zoo_run_with_env(runs: &Path, name: &str, set: &[&str], env: &[(&str, &str)]) -> PathBuf {
+    let mut cmd = lab();
+    cmd.envs(env.iter().copied());
+    cmd.args(["run", &format!("experiments/zoo/{name}.toml"), "--runs-dir"]).arg(runs);
+    for s in ["device=\"cpu\"", "data.fraction=0.01", "log.every=2"].iter().chain(set) {
+        cmd.args(["--set", s]);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
+    only_run(runs, name)
+}
+
 /// Writes a CIFAR-10 set in the binary format under `root/cifar-10-batches-bin/`: the five
 /// training files and the test file, `per_batch` records each (1 label byte + 3072 bytes of CHW
 /// pixels), labels cycling through the ten classes and pixels a fixed pattern of the record.
