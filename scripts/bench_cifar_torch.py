@@ -12,8 +12,14 @@ their tests), at the experiment files' widths:
   sngan_cnn     `experiments/zoo/sngan_cnn_cifar10.toml`: the standard CNN at 512; Adam 2e-4 (0.5, 0.999)
   sagan         `experiments/zoo/sagan_cifar10.toml`: G 256, D 128, class-conditional, attention after
                 G's second block and D's first, spectral norm in both; Adam (0, 0.9), D 4e-4, G 1e-4
+  stylegan2     `experiments/zoo/stylegan2_cifar10.toml`: stylegan2-ada's cifar config, class-conditional
+                (G 20.2M, D 23.1M parameters), the reference networks with their slow forms replaced
+                by the training-time ones (`scripts/stylegan2_fast_torch.py`, checked against the
+                reference to 1e-10 before timing); the non-saturating logistic loss, G's phase then
+                D's (the official order; lazy R1 runs on step 0 only, which is not timed), Adam
+                0.0025 (0, 0.99), the EMA of G after every step
 
-The CIFAR-scale zoo is timed on one D step then one G step at 64 (`--d-steps 1`, lab's
+The CIFAR-scale zoo is timed on one D step then one G step at 64 (StyleGAN2: G then D) (`--d-steps 1`, lab's
 `train.phases=[{name="D"},{name="G"}]`), BigGAN on its own step. Hinge loss throughout; G's step
 sends gradients into G only (D frozen), fakes for D's step are drawn under `no_grad`. Real images
 come from a uint8 tensor in memory, as lab keeps its data set. `--channels-last` keeps weights and
@@ -61,7 +67,59 @@ def networks(arch):
                    g_attention_after=2, d_attention_after=1)
         g, d = m.build(cfg)
         return g, d, True, dict(lr=4e-4, betas=(0.0, 0.9)), dict(lr=1e-4, betas=(0.0, 0.9))
-    raise SystemExit(f"unknown --arch {arch}: biggan, sngan_resnet, sngan_cnn or sagan")
+    raise SystemExit(f"unknown --arch {arch}: biggan, sngan_resnet, sngan_cnn, sagan or stylegan2")
+
+
+def stylegan2(a, layout):
+    """StyleGAN2's training step: G's phase (D frozen), D's phase on fakes drawn under no_grad,
+    then the EMA of G (a lerp of the parameters towards G, buffers copied)."""
+    import stylegan2_fast_torch as fast
+
+    difference = fast.check()
+    if difference > 1e-10:
+        raise SystemExit(f"the fast StyleGAN2 twin differs from the reference by {difference:.3g}; not timing it")
+    torch.manual_seed(0)
+    m = fast.reference()
+    fast.patch(m)
+    cfg = dict(m.CIFAR, classes=CLASSES)
+    g, d, ema = m.Generator(cfg), m.Discriminator(cfg), m.Generator(cfg)
+    ema.load_state_dict(g.state_dict())
+    for net in (g, d, ema):
+        net.to(memory_format=layout)
+    z_dim, batch = cfg["z_dim"], a.batch or 64
+    adam = dict(lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), **adam), torch.optim.Adam(d.parameters(), **adam)
+    images = torch.randint(0, 256, (1000, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.randint(0, CLASSES, (1000,))
+    for step in range(a.steps):
+        if step == a.warmup:
+            start = time.perf_counter()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        y = torch.randint(CLASSES, (batch,))
+        loss_g = F.softplus(-d(g(torch.randn(batch, z_dim), y), y)[0]).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        idx = torch.randint(images.shape[0], (batch,))
+        real = (images.index_select(0, idx).float() / 127.5 - 1.0).contiguous(memory_format=layout)
+        y_fake = torch.randint(CLASSES, (batch,))
+        with torch.no_grad():
+            fake = g(torch.randn(batch, z_dim), y_fake)
+        loss_d = F.softplus(d(fake, y_fake)[0]).mean() + F.softplus(-d(real, labels.index_select(0, idx))[0]).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with torch.no_grad():
+            # The ramp-up's half-life at this image count: 0.05 x images seen.
+            beta = 0.5 ** (batch / max((step + 1) * batch * 0.05, 1e-8))
+            for e, p in zip(ema.parameters(), g.parameters()):
+                e.copy_(p.lerp(e, beta))
+            for e, b in zip(ema.buffers(), g.buffers()):
+                e.copy_(b)
+    return (a.steps - a.warmup) / (time.perf_counter() - start)
 
 
 def main():
@@ -80,13 +138,16 @@ def main():
     d_steps = a.d_steps or (4 if biggan else 1)
     use_ema = biggan if a.ema is None else a.ema
     torch.set_num_threads(a.threads)
+    layout = torch.channels_last if a.channels_last else torch.contiguous_format
+    if a.arch == "stylegan2":
+        print(f"{stylegan2(a, layout):.4f}")
+        return
     torch.manual_seed(0)
     g, d, conditional, adam_d, adam_g = networks(a.arch)
     ema = None
     if use_ema:
         ema, _, _, _, _ = networks(a.arch)
         ema.load_state_dict(g.state_dict())
-    layout = torch.channels_last if a.channels_last else torch.contiguous_format
     for net in (g, d, ema):
         if net is not None:
             net.to(memory_format=layout)

@@ -6,7 +6,9 @@
 # rounds, median and ratio.
 #   scripts/bench_cifar_vs_pytorch.sh ARCH [threads] [steps] [channels_last]
 #     ARCH: biggan (DiffAugment's BigGAN without augmentation, its own step: 4 D steps of 50,
-#           a G step, EMA), sngan_resnet, sngan_cnn or sagan (one D step then one G step at 64)
+#           a G step, EMA), sngan_resnet, sngan_cnn or sagan (one D step then one G step at 64),
+#           stylegan2 (the cifar config's own step: G then D at 64, EMA; lazy R1 on the untimed
+#           first step)
 #     default 2 threads, 3 steps (the first not timed); `channels_last` runs both sides with their
 #     weights and batches in NHWC order (lab's `train.channels_last`, PyTorch's channels_last)
 set -euo pipefail
@@ -24,7 +26,8 @@ case "$ARCH" in
   sngan_resnet) EXPERIMENT=zoo/sngan_resnet_cifar10; PLAN=("${ONE_D_ONE_G[@]}"); WHAT="1 D + 1 G at 64" ;;
   sngan_cnn) EXPERIMENT=zoo/sngan_cnn_cifar10; PLAN=("${ONE_D_ONE_G[@]}"); WHAT="1 D + 1 G at 64" ;;
   sagan) EXPERIMENT=zoo/sagan_cifar10; PLAN=("${ONE_D_ONE_G[@]}" --set data.hflip=false); WHAT="1 D + 1 G at 64" ;;
-  *) echo "unknown ARCH $ARCH: biggan, sngan_resnet, sngan_cnn or sagan" >&2; exit 2 ;;
+  stylegan2) EXPERIMENT=zoo/stylegan2_cifar10; PLAN=(--set data.hflip=false); WHAT="G then D at 64, EMA" ;;
+  *) echo "unknown ARCH $ARCH: biggan, sngan_resnet, sngan_cnn, sagan or stylegan2" >&2; exit 2 ;;
 esac
 LAB_LAYOUT=()
 PY_LAYOUT=()

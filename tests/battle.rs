@@ -113,8 +113,9 @@ fn battles_that_cannot_be_fought_are_refused_with_the_reason() {
     assert_eq!(
         err(&dcgan, &conditional, &[]),
         format!(
-            "error: the two runs trained on different data: {} on fashion-mnist (1×28×28, 0 classes), {} on fashion-mnist \
-             (1×28×28, 10 classes); a battle needs one test set both discriminators can judge\n",
+            "error: the two runs do not model the same thing: {} is fashion-mnist (1×28×28, unconditional), {} is \
+             fashion-mnist (1×28×28, conditional on 10 classes); a battle needs two models of the same data with the \
+             same conditioning, so that each discriminator can judge the other's samples and one test set\n",
             dcgan.display(),
             conditional.display()
         )

@@ -259,7 +259,11 @@ impl Contestant {
 
     fn describe(&self) -> String {
         let [c, h, w] = self.snapshot.image_shape();
-        format!("{} ({c}×{h}×{w}, {} classes)", self.exp.data.dataset, self.snapshot.num_classes())
+        let conditioning = match self.snapshot.num_classes() {
+            0 => "unconditional".to_string(),
+            k => format!("conditional on {k} classes"),
+        };
+        format!("{} ({c}×{h}×{w}, {conditioning})", self.exp.data.dataset)
     }
 }
 
@@ -287,7 +291,8 @@ pub fn battle(opts: &BattleOptions) -> anyhow::Result<Battle> {
         && models[0].snapshot.num_classes() == models[1].snapshot.num_classes();
     anyhow::ensure!(
         same_data,
-        "the two runs trained on different data: {} on {}, {} on {}; a battle needs one test set both discriminators can judge",
+        "the two runs do not model the same thing: {} is {}, {} is {}; a battle needs two models of the same data \
+         with the same conditioning, so that each discriminator can judge the other's samples and one test set",
         models[0].name(),
         models[0].describe(),
         models[1].name(),
