@@ -267,8 +267,21 @@ fn cifar_run(runs: &Path, data_root: &Path, name: &str, set: &[&str]) -> PathBuf
 
 /// [`cifar_run`] for any experiment file (a path from the repository's root).
 fn cifar_file_run(runs: &Path, data_root: &Path, file: &str, set: &[&str]) -> PathBuf {
+    cifar_file_run_logged(runs, data_root, file, set, &[]).0
+}
+
+/// [`cifar_file_run`] with extra environment variables; also returns what the run wrote to
+/// stderr.
+fn cifar_file_run_logged(
+    runs: &Path,
+    data_root: &Path,
+    file: &str,
+    set: &[&str],
+    env: &[(&str, &str)],
+) -> (PathBuf, String) {
     let name = Path::new(file).file_stem().unwrap().to_str().unwrap().to_string();
     let mut cmd = lab();
+    cmd.envs(env.iter().copied());
     cmd.args(["run", file, "--runs-dir"]).arg(runs);
     cmd.args(["--set", &format!("data.root={:?}", data_root.display().to_string())]);
     let fixed = ["data.download=false", "device=\"cpu\"", "train.batch_size=8", "eval.metrics=[]", "log.every=1"];
@@ -277,7 +290,7 @@ fn cifar_file_run(runs: &Path, data_root: &Path, file: &str, set: &[&str]) -> Pa
     }
     let out = run(&mut cmd);
     assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
-    only_run(runs, &name)
+    (only_run(runs, &name), stderr(&out))
 }
 
 /// SNGAN's two CIFAR-10 experiments and WGAN-GP's ResNet, at tiny widths, for 3 steps on a
@@ -447,20 +460,6 @@ fn stylegan2_experiments_train_with_their_lazy_phases_on_a_tiny_cifar_set() {
     assert!(c.tensors.contains_key("net.generator.mapping.fc7.weight"), "8 mapping layers");
 }
 
-/// `text` without its ANSI colour sequences (ESC `[` ... `m`), as the log prints them.
-fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The other rows of DiffAugment's StyleGAN2 table (100% and 10% of CIFAR-10, with and without
 /// DiffAugment; the 20% DiffAugment file is above), each for 2 steps at tiny widths on the
 /// CIFAR-format set the test writes (150 training images): each loads its share of the data
@@ -479,21 +478,12 @@ fn diffaugment_stylegan2_rows_train_on_their_share_of_a_tiny_cifar_set() {
         ("stylegan2_cifar10_10pct", 15, None),
     ];
     for (name, images, policy) in rows {
-        let runs = tmp.path().join(name);
-        let mut cmd = lab();
-        cmd.env("RUST_LOG", "lab=info");
-        cmd.args(["run", &format!("experiments/{name}.toml"), "--runs-dir"]).arg(&runs);
-        cmd.args(["--set", &format!("data.root={:?}", tmp.path().display().to_string())]);
-        let fixed = ["data.download=false", "device=\"cpu\"", "train.batch_size=8", "train.steps=2"];
-        let quiet = ["eval.metrics=[]", "log.every=1", "log.samples=8", "log.samples_every=0"];
-        for s in fixed.iter().chain(&quiet).chain(&STYLEGAN2_TINY) {
-            cmd.args(["--set", s]);
-        }
-        let out = run(&mut cmd);
-        assert!(out.status.success(), "{name} failed:\n{}", stderr(&out));
-        let log = without_colours(&stderr(&out));
+        let quiet = ["train.steps=2", "log.samples=8", "log.samples_every=0"];
+        let set: Vec<&str> = quiet.into_iter().chain(STYLEGAN2_TINY).collect();
+        let file = format!("experiments/{name}.toml");
+        let (run_dir, log) =
+            cifar_file_run_logged(&tmp.path().join(name), tmp.path(), &file, &set, &[("RUST_LOG", "lab=info")]);
         assert!(log.contains(&format!("split=train images={images} of=150")), "{name}: {log}");
-        let run_dir = only_run(&runs, name);
         assert_eq!(steps_of(&run_dir, "loss/r1"), [1, 2], "{name}: R1 in every D step");
         assert!(steps_of(&run_dir, "loss/D_r1").is_empty(), "{name}: no lazy phase");
         let config: toml::Table =

@@ -144,6 +144,8 @@ pub fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person reading a terminal, not in piped logs and Slurm files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let verbose = cli.verbose;
     // The last resort: a libtorch failure no guard nearer to it caught still ends as an error

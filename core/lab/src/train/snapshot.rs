@@ -182,15 +182,17 @@ impl GeneratorSnapshot {
     /// never the EMA copy), built with every other network on first use.
     pub fn trained_network(&mut self, exp: &Experiment, name: &str) -> Result<&mut NetworkHandle, TrainError> {
         self.load_networks(exp)?;
-        if !self.networks.iter().any(|(n, _)| n == name) {
-            let names: Vec<&str> = self.networks.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(TrainError::Setup(format!(
-                "architecture `{}` has no network `{name}` (its networks: {})",
-                self.architecture,
-                names.join(", ")
-            )));
+        match self.networks.iter().position(|(n, _)| n == name) {
+            Some(i) => Ok(&mut self.networks[i].1),
+            None => {
+                let names: Vec<&str> = self.networks.iter().map(|(n, _)| n.as_str()).collect();
+                Err(TrainError::Setup(format!(
+                    "architecture `{}` has no network `{name}` (its networks: {})",
+                    self.architecture,
+                    names.join(", ")
+                )))
+            }
         }
-        Ok(self.networks.iter_mut().find(|(n, _)| n == name).map(|(_, h)| h).expect("checked above"))
     }
 
     /// `n` latents as training and evaluation draw them (the architecture's own sampler, else
