@@ -47,6 +47,16 @@ pub enum JudgeMode {
     Eval,
 }
 
+impl JudgeMode {
+    /// The mode in words, as the battle's header prints it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            JudgeMode::Train => "training",
+            JudgeMode::Eval => "evaluation",
+        }
+    }
+}
+
 /// What a battle was asked for.
 #[derive(Clone, Debug)]
 pub struct BattleOptions {

@@ -65,11 +65,13 @@ pub fn run(args: BattleArgs) -> anyhow::Result<ExitCode> {
 pub fn render(b: &Battle) -> String {
     let [m1, m2] = &b.models;
     let mut s = format!(
-        "GAM battle (Im et al. 2016) on {}: {} test images, {} samples per generator, seed {}, discriminators in {:?} mode\n",
-        b.dataset, b.test_images, b.samples, b.seed, b.mode
-    )
-    .replace("Train mode", "training mode")
-    .replace("Eval mode", "evaluation mode");
+        "GAM battle (Im et al. 2016) on {}: {} test images, {} samples per generator, seed {}, discriminators in {} mode\n",
+        b.dataset,
+        b.test_images,
+        b.samples,
+        b.seed,
+        b.mode.describe()
+    );
     for (tag, m) in [("M1", m1), ("M2", m2)] {
         s += &format!(
             "  {tag}: {} ({} / {}, {} checkpoint at step {})\n",
