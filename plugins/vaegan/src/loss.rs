@@ -3,12 +3,15 @@
 //! - encoder: L_prior + L_llike, with L_prior = KL(q(z|x) ‖ N(0, I)) and
 //!   L_llike = ½‖Dis_l(x̃) − Dis_l(x)‖² (a unit-variance Gaussian on D's features, constant
 //!   dropped), x̃ = Dec(z), z = μ + σ·ε. The GAN term never reaches the encoder.
-//! - decoder: w·L_llike + (1 − w)·g·mean log(1 − D(Dec(z_p))), z_p ~ N(0, I), w =
+//! - decoder: w·L_llike + (1 − w)·mean log(1 − D(Dec(z_p))), z_p ~ N(0, I), w =
 //!   `recon_vs_gan_weight` (the code's per-parameter gradient weights; the decoder's GAN term
-//!   is the minimax one) and g the generated samples' weight;
+//!   is the minimax one). The code scales D's output gradient by the sample weights and its
+//!   input gradient by their inverses, so the decoder's GAN gradient carries no sample weight;
 //! - discriminator: −[r·mean log(D(x) + ε) + g·mean log(1 − D(Dec(z_p)) + ε)], r =
 //!   `real_vs_gen_weight`, g = 1 − r (the CIFAR run discriminates prior samples only, so there
 //!   are as many generated as real images), ε = 1e-3. D is not trained by L_llike.
+//! - D runs on joint batches, as the code's: [x̃; x] for Dis_l and [x; Dec(z_p)] for the GAN
+//!   term, so its batch norm sees both halves together.
 //!
 //! Equilibrium gating (`GradientDescent.train_epoch`): with c_real = −mean log(D(x) + ε) and
 //! c_fake = −mean log(1 − D(x̃_p) + ε), D skips its step when either is below
@@ -94,24 +97,27 @@ impl LossPlugin for VaeGanLoss {
     fn loss(&mut self, _phase: &str, ctx: &mut LossCtx<'_>) -> Result<Losses> {
         let c = &self.config;
         let x = ctx.real()?;
+        let batch = x.size()[0];
         let mut q = ctx.run_network("encoder", &[x.shallow_clone()], true)?;
         let logvar = q.remove(1);
         let mu = q.remove(0);
         let x_tilde = ctx.run_network("generator", &[reparameterise(&mu, &logvar)], true)?.remove(0);
-        let dis_l = |ctx: &mut LossCtx<'_>, v: &Tensor| -> Result<Tensor> {
-            Ok(ctx.run_network("discriminator", &[v.shallow_clone()], true)?.remove(1))
-        };
-        // The target's features are a fixed target: the likelihood trains the encoder and the
-        // decoder, never D (the code's zero gradient weight on D's similarity copy).
-        let target = dis_l(ctx, &x)?.detach();
-        let llike =
-            ((dis_l(ctx, &x_tilde)? - target).square().sum_dim_intlist(1, false, Kind::Float) * 0.5).mean(Kind::Float);
+        // D sees [x̃; x] as one batch, as the code's `discriminator_recon(concat(x_tilde, x))`:
+        // its batch norm then normalises both halves with the same statistics. Called apart,
+        // each half would be normalised on its own and the likelihood would be blind to any
+        // shift every reconstruction shares (speckle raises every feature alike). Nothing is
+        // detached, as in the code: the likelihood's gradient reaches x̃ through both halves,
+        // and it never steps D because D's loss below does not contain it.
+        let features = ctx.run_network("discriminator", &[Tensor::cat(&[&x_tilde, &x], 0)], true)?.remove(1);
+        let (f_tilde, f_x) = (features.narrow(0, 0, batch), features.narrow(0, batch, batch));
+        let llike = ((f_tilde - f_x).square().sum_dim_intlist(1, false, Kind::Float) * 0.5).mean(Kind::Float);
         let prior = kl_standard_normal(&mu, &logvar).mean(Kind::Float);
 
-        let z_p = ctx.sample_z(ctx.batch_size()?)?;
+        // The GAN term on [x; Dec(z_p)], one batch again (the code's `concat(x_src, x)`).
+        let z_p = ctx.sample_z(batch)?;
         let x_p = ctx.run_network("generator", &[z_p], true)?.remove(0);
-        let d_real = ctx.run_network("discriminator", &[x.shallow_clone()], true)?.remove(0).sigmoid();
-        let d_fake = ctx.run_network("discriminator", &[x_p], true)?.remove(0).sigmoid();
+        let d = ctx.run_network("discriminator", &[Tensor::cat(&[&x, &x_p], 0)], true)?.remove(0).sigmoid();
+        let (d_real, d_fake) = (d.narrow(0, 0, batch), d.narrow(0, batch, batch));
         let log_real = (&d_real + c.eps).log().mean(Kind::Float);
         let log_fake = (-&d_fake + 1.0 + c.eps).log().mean(Kind::Float);
         let (r, g) = (c.real_vs_gen_weight, 1.0 - c.real_vs_gen_weight);
@@ -127,7 +133,7 @@ impl LossPlugin for VaeGanLoss {
 
         let mut losses = Losses::new().add("encoder", &prior + &llike);
         losses = if gate.decoder {
-            losses.add("generator", &llike * w + &log_fake * ((1.0 - w) * g))
+            losses.add("generator", &llike * w + &log_fake * (1.0 - w))
         } else {
             losses.skip("generator")
         };

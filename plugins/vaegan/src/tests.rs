@@ -1,8 +1,9 @@
-//! The gating rule against the official code's cases, and the authors' MNIST network sizes.
+//! The gating rule against the official code's cases, the three losses against a hand
+//! computation, and the authors' MNIST network sizes.
 use lab_nn::prelude::*;
-use lab_plugin_testkit::{architecture, FASHION_MNIST};
+use lab_plugin_testkit::{architecture, loss, FASHION_MNIST};
 
-use crate::{Gate, VaeGan};
+use crate::{Gate, VaeGan, VaeGanLoss};
 
 #[test]
 fn gating_follows_the_equilibrium_rule() {
@@ -35,4 +36,91 @@ fn the_networks_are_the_authors_mnist_mlps() {
         err.to_string(),
         "key `recon_depth`: expected 3 (after D's first block) or 6 (after its second), found 4"
     );
+}
+
+/// Float32 `[rows, cols]` from a row-major slice.
+fn matrix(values: &[f32], cols: i64) -> Tensor {
+    Tensor::from_slice(values).reshape([-1, cols])
+}
+
+/// The fake networks: a linear encoder with log σ² = −60 (so z = μ to float precision and the
+/// test needs no random draw), a tanh decoder from one latent, and a discriminator whose
+/// features are centred on the batch it is given (batch norm without its scale), so a loss
+/// computed on joint batches and one computed on separate batches differ.
+struct Fakes {
+    encoder: Tensor,
+    decoder: (Tensor, Tensor),
+    discriminator: (Tensor, Tensor, f64),
+}
+
+impl Fakes {
+    fn new() -> Self {
+        Self {
+            encoder: matrix(&[0.5, -0.25, 1.0, 0.3], 1),
+            decoder: (matrix(&[1.0, -0.5, 0.25, 0.8], 4), matrix(&[0.1, 0.0, -0.2, 0.3], 4)),
+            discriminator: (matrix(&[0.5, -1.0, 0.2, 0.7, 1.0, 0.4, -0.3, 0.25], 2), matrix(&[0.8, -1.2], 1), 0.1),
+        }
+    }
+    fn encode(&self, x: &Tensor) -> Vec<Tensor> {
+        let mu = x.flatten(1, -1).matmul(&self.encoder);
+        let logvar = mu.zeros_like() - 60.0;
+        vec![mu, logvar]
+    }
+    fn decode(&self, z: &Tensor) -> Tensor {
+        (z.matmul(&self.decoder.0) + &self.decoder.1).tanh().reshape([-1, 1, 2, 2])
+    }
+    fn discriminate(&self, x: &Tensor) -> Vec<Tensor> {
+        let h = x.flatten(1, -1).matmul(&self.discriminator.0);
+        let features = &h - h.mean_dim(0, true, Kind::Float);
+        let logits = (features.matmul(&self.discriminator.1) + self.discriminator.2).view([-1]);
+        vec![logits, features]
+    }
+}
+
+#[test]
+fn the_three_losses_match_a_hand_computation_on_joint_batches() {
+    let fakes = std::rc::Rc::new(Fakes::new());
+    let mut host = loss::FakeLossHost::new(crate::loss::PHASE);
+    let x = host.real.shallow_clone();
+    let f = fakes.clone();
+    host.networks.insert("encoder".into(), Box::new(move |i: &[Tensor]| f.encode(&i[0])));
+    let f = fakes.clone();
+    host.networks.insert("generator".into(), Box::new(move |i: &[Tensor]| vec![f.decode(&i[0])]));
+    let f = fakes.clone();
+    host.networks.insert("discriminator".into(), Box::new(move |i: &[Tensor]| f.discriminate(&i[0])));
+    let (w, eps) = (1e-2, 1e-3);
+    let mut vaegan = loss::create::<VaeGanLoss>("recon_vs_gan_weight = 1e-2\nmargin = 0").unwrap();
+    let groups = host.groups(&mut vaegan).unwrap();
+    let by_name = |name: &str| {
+        let group = groups.iter().find(|g| g.0 == [name.to_string()]).unwrap_or_else(|| panic!("a group for {name}"));
+        group.1.as_ref().expect("a loss, not a skip").double_value(&[])
+    };
+
+    // By hand, from the official `model/aegan.py`: z = μ (σ ≈ 0), x̃ = Dec(μ), x_p = Dec(0)
+    // (the fake context's prior draw is 0); Dis_l on [x̃; x] and D on [x; x_p], each one batch.
+    let n = 3;
+    let mu = &fakes.encode(&x)[0];
+    let kl = (mu.square() * 0.5 + (-60.0f64).exp() * 0.5 - 0.5 + 30.0).sum(Kind::Float).double_value(&[]) / n as f64;
+    let x_tilde = fakes.decode(mu);
+    let features = &fakes.discriminate(&Tensor::cat(&[&x_tilde, &x], 0))[1];
+    let llike_of = |a: &Tensor, b: &Tensor| (a - b).square().sum(Kind::Float).double_value(&[]) * 0.5 / n as f64;
+    let llike = llike_of(&features.narrow(0, 0, n), &features.narrow(0, n, n));
+    let x_p = fakes.decode(&Tensor::zeros([n, 1], (Kind::Float, tch::Device::Cpu)));
+    let d = fakes.discriminate(&Tensor::cat(&[&x, &x_p], 0))[0].sigmoid();
+    let log_real = (d.narrow(0, 0, n) + eps).log().mean(Kind::Float).double_value(&[]);
+    let log_fake = (-d.narrow(0, n, n) + 1.0 + eps).log().mean(Kind::Float).double_value(&[]);
+
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+    assert_eq!(groups.len(), 3, "one loss per network");
+    assert!(close(by_name("encoder"), kl + llike), "encoder: KL + L_llike, no GAN term");
+    assert!(close(by_name("generator"), w * llike + (1.0 - w) * log_fake), "decoder: w·L_llike + (1 − w)·log(1 − D)");
+    assert!(close(by_name("discriminator"), -(0.5 * log_real + 0.5 * log_fake)), "D: the weighted GAN term");
+    assert!(close(host.logged("vaegan/llike").unwrap(), llike));
+    assert!(close(host.logged("vaegan/real_cost").unwrap(), -log_real));
+    assert!(close(host.logged("vaegan/fake_cost").unwrap(), -log_fake));
+
+    // The joint batches matter: the same terms on separately normalised batches differ, so
+    // this test tells the two apart.
+    let apart = llike_of(&fakes.discriminate(&x_tilde)[1], &fakes.discriminate(&x)[1]);
+    assert!((apart - llike).abs() > 1e-2, "separate batches give L_llike {apart}, joint ones {llike}");
 }
