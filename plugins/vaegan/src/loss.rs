@@ -39,11 +39,22 @@ pub struct VaeGanLossConfig {
     pub margin: f64,
     /// ε inside D's logarithms.
     pub eps: f64,
+    /// `false`: the same encoder and decoder trained as a plain VAE, the baseline of the check
+    /// (the code's `model/ae.py` with its `NLLNormal`: KL + ½‖x̃ − x‖² on pixels, a unit-variance
+    /// Gaussian); D is never stepped and no GAN term is computed.
+    pub adversarial: bool,
 }
 
 impl Default for VaeGanLossConfig {
     fn default() -> Self {
-        Self { recon_vs_gan_weight: 1e-5, real_vs_gen_weight: 0.5, equilibrium: 0.68, margin: 0.35, eps: 1e-3 }
+        Self {
+            recon_vs_gan_weight: 1e-5,
+            real_vs_gen_weight: 0.5,
+            equilibrium: 0.68,
+            margin: 0.35,
+            eps: 1e-3,
+            adversarial: true,
+        }
     }
 }
 
@@ -102,6 +113,14 @@ impl LossPlugin for VaeGanLoss {
         let logvar = q.remove(1);
         let mu = q.remove(0);
         let x_tilde = ctx.run_network("generator", &[reparameterise(&mu, &logvar)], true)?.remove(0);
+        let prior = kl_standard_normal(&mu, &logvar).mean(Kind::Float);
+        if !c.adversarial {
+            let pixels = ((&x_tilde - &x).square().flatten(1, -1).sum_dim_intlist(1, false, Kind::Float) * 0.5)
+                .mean(Kind::Float);
+            ctx.log_scalar("vaegan/kl", &prior.detach())?;
+            ctx.log_scalar("vaegan/pixel_nll", &pixels.detach())?;
+            return Ok(Losses::new().group(&["encoder", "generator"], prior + pixels).skip("discriminator"));
+        }
         // D sees [x̃; x] as one batch, as the code's `discriminator_recon(concat(x_tilde, x))`:
         // its batch norm then normalises both halves with the same statistics. Called apart,
         // each half would be normalised on its own and the likelihood would be blind to any
@@ -111,7 +130,6 @@ impl LossPlugin for VaeGanLoss {
         let features = ctx.run_network("discriminator", &[Tensor::cat(&[&x_tilde, &x], 0)], true)?.remove(1);
         let (f_tilde, f_x) = (features.narrow(0, 0, batch), features.narrow(0, batch, batch));
         let llike = ((f_tilde - f_x).square().sum_dim_intlist(1, false, Kind::Float) * 0.5).mean(Kind::Float);
-        let prior = kl_standard_normal(&mu, &logvar).mean(Kind::Float);
 
         // The GAN term on [x; Dec(z_p)], one batch again (the code's `concat(x_src, x)`).
         let z_p = ctx.sample_z(batch)?;

@@ -1,5 +1,7 @@
-//! `vaegan`: the authors' MNIST networks (`architectures.mnist`, 1024 units), with their VAE
-//! latent (`vae_latent_encoder`: affine μ and log σ² of `z_dim`).
+//! `vaegan`: the authors' networks with their VAE latent (`vae_latent_encoder`: affine μ and
+//! log σ² of `z_dim`). `networks = "mlp"` (default) is their MNIST set (`architectures.mnist`,
+//! 1024 units), described below; `networks = "conv"` their CIFAR set (`img32x32`, see
+//! [`crate::conv`]).
 //! - Encoder: x → [FC 1024, BN, ReLU] × 2 → (μ, log σ²).
 //! - Decoder (`generator`): z → [FC 1024, BN, ReLU] × 2 → FC to the pixels, sigmoid (here
 //!   `2σ − 1`, the core's [-1, 1] images).
@@ -12,23 +14,29 @@
 use lab_nn::prelude::*;
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, VisualCtx};
 
+use crate::conv;
 use crate::loss::PHASE;
 
 /// `[model.config]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VaeGanConfig {
+    /// `mlp` (the MNIST networks) or `conv` (the CIFAR networks, for 28×28 or 32×32 images).
+    pub networks: String,
     /// The latent's length (`n_hidden`; the code's default 128).
     pub z_dim: i64,
-    /// Units of every hidden layer.
+    /// `mlp`: units of every hidden layer.
     pub hidden: i64,
-    /// Layers of D whose output is the learned similarity's feature space: 3 or 6.
+    /// `conv`: the factor on every channel and unit count (1: the reference's networks).
+    pub width: f64,
+    /// Layers of D whose output is the learned similarity's feature space: `mlp` 3 or 6,
+    /// `conv` 1 to 15 (the CIFAR run: 6).
     pub recon_depth: i64,
 }
 
 impl Default for VaeGanConfig {
     fn default() -> Self {
-        Self { z_dim: 128, hidden: 1024, recon_depth: 6 }
+        Self { networks: "mlp".into(), z_dim: 128, hidden: 1024, width: 1.0, recon_depth: 6 }
     }
 }
 
@@ -58,6 +66,49 @@ impl VaeGan {
     }
 }
 
+impl VaeGan {
+    /// The `conv` networks (see [`crate::conv`]), with the same inputs and outputs as the MLPs.
+    fn build_conv(&self, name: &str) -> Result<Box<dyn Network>> {
+        let vs = nn::VarStore::new(self.env.device());
+        let p = vs.root();
+        let d = self.env.data;
+        let (z, width) = (self.config.z_dim, self.config.width);
+        match name {
+            "encoder" => {
+                let (body, mu, logvar) = conv::encoder(&p, d.channels, d.height, z, width);
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| {
+                        let x = i[0].apply_t(&body, train);
+                        Ok(vec![x.apply(&mu), x.apply(&logvar)])
+                    },
+                }))
+            }
+            "generator" => {
+                let body = conv::decoder(&p, d.channels, d.height, z, width);
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| Ok(vec![i[0].apply_t(&body, train)]),
+                }))
+            }
+            "discriminator" => {
+                let split = conv::discriminator(&p, d.channels, d.height, self.config.recon_depth as usize, width);
+                Ok(Box::new(VarStoreNetwork {
+                    vs,
+                    forward: move |i: &[Tensor], train| {
+                        let features = i[0].apply_t(&split.head, train);
+                        let logit = features.apply_t(&split.tail, train).view([-1]);
+                        Ok(vec![logit, features.flatten(1, -1)])
+                    },
+                }))
+            }
+            other => Err(Error::new(format!(
+                "`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"
+            ))),
+        }
+    }
+}
+
 impl ArchitecturePlugin for VaeGan {
     const NAME: &'static str = "vaegan";
     const DESCRIPTION: &'static str =
@@ -67,13 +118,35 @@ impl ArchitecturePlugin for VaeGan {
     fn create(config: VaeGanConfig, env: BuildEnv) -> Result<Self> {
         check::positive("z_dim", config.z_dim)?;
         check::positive("hidden", config.hidden)?;
-        if ![3, 6].contains(&config.recon_depth) {
+        if !(config.width > 0.0 && config.width.is_finite()) {
             return Err(Error::config(
-                "recon_depth",
-                format!("expected 3 (after D's first block) or 6 (after its second), found {}", config.recon_depth),
+                "width",
+                format!("expected a positive factor (1: the reference), found {}", config.width),
             ));
         }
-        Ok(Self { config, env })
+        match config.networks.as_str() {
+            "mlp" if ![3, 6].contains(&config.recon_depth) => Err(Error::config(
+                "recon_depth",
+                format!("expected 3 (after D's first block) or 6 (after its second), found {}", config.recon_depth),
+            )),
+            "conv" if !(1..conv::DISCRIMINATOR_LAYERS as i64).contains(&config.recon_depth) => Err(Error::config(
+                "recon_depth",
+                format!(
+                    "expected a layer of D from 1 to {} (the CIFAR run: 6), found {}",
+                    conv::DISCRIMINATOR_LAYERS - 1,
+                    config.recon_depth
+                ),
+            )),
+            "conv" if env.data.height != env.data.width => Err(Error::config(
+                "networks",
+                format!(
+                    "the `conv` networks need square images, and the data are {}×{}; use `mlp`",
+                    env.data.height, env.data.width
+                ),
+            )),
+            "mlp" | "conv" => Ok(Self { config, env }),
+            other => Err(Error::config("networks", format!("expected `mlp` or `conv`, found `{other}`"))),
+        }
     }
 
     fn z_dim(&self) -> i64 {
@@ -85,6 +158,9 @@ impl ArchitecturePlugin for VaeGan {
     }
 
     fn build(&self, name: &str) -> Result<Box<dyn Network>> {
+        if self.config.networks == "conv" {
+            return self.build_conv(name);
+        }
         let vs = nn::VarStore::new(self.env.device());
         let p = vs.root();
         let (h, z, pixels) = (self.config.hidden, self.config.z_dim, self.pixels());

@@ -124,3 +124,71 @@ fn the_three_losses_match_a_hand_computation_on_joint_batches() {
     let apart = llike_of(&fakes.discriminate(&x_tilde)[1], &fakes.discriminate(&x)[1]);
     assert!((apart - llike).abs() > 1e-2, "separate batches give L_llike {apart}, joint ones {llike}");
 }
+
+#[test]
+fn the_conv_networks_are_the_authors_cifar_networks_for_one_channel() {
+    // `architectures.img32x32` with n_channels = 1 and n_hidden = 128, counted layer by layer
+    // from its list: 5×5 kernels; no bias before a batch norm; γ and β per normalised channel.
+    let conv = |input: i64, output: i64, bias: bool| 25 * input * output + if bias { output } else { 0 };
+    let bn = |c: i64| 2 * c;
+    let encoder = conv(1, 64, false)
+        + bn(64)
+        + conv(64, 128, false)
+        + bn(128)
+        + conv(128, 256, false)
+        + bn(256)
+        + 256 * 16 * 1024
+        + bn(1024)
+        + 2 * (1024 * 128 + 128);
+    let decoder = 128 * 256 * 16
+        + bn(256 * 16)
+        + conv(256, 192, false)
+        + bn(192)
+        + conv(192, 128, false)
+        + bn(128)
+        + conv(128, 32, false)
+        + bn(32)
+        + conv(32, 1, true);
+    let discriminator = conv(1, 32, true)
+        + conv(32, 128, false)
+        + bn(128)
+        + conv(128, 192, false)
+        + bn(192)
+        + conv(192, 256, false)
+        + bn(256)
+        + 256 * 16 * 512
+        + bn(512)
+        + (512 + 1);
+    let arch = architecture::create::<VaeGan>("networks = \"conv\"", FASHION_MNIST).unwrap();
+    let count = |name| architecture::ArchitectureUnderTest::parameter_count(&arch.build(name).unwrap()).unwrap();
+    assert_eq!((count("encoder"), count("generator"), count("discriminator")), (encoder, decoder, discriminator));
+    assert_eq!(encoder, 5_485_248, "the reference encoder, summed by hand");
+
+    // 28×28 runs the chain 28 → 14 → 7 → 4 and back; the CIFAR run's similarity layer (6) is
+    // the third convolution's output at 7×7, before its batch norm.
+    let cpu = (Kind::Float, tch::Device::Cpu);
+    let x = Tensor::rand([3, 1, 28, 28], cpu) * 2.0 - 1.0;
+    let q = arch.build("encoder").unwrap().forward(&[x.shallow_clone()], true).unwrap();
+    assert_eq!((q[0].size(), q[1].size()), (vec![3, 128], vec![3, 128]));
+    let image = arch.build("generator").unwrap().forward(&[q[0].shallow_clone()], true).unwrap().remove(0);
+    assert_eq!(image.size(), vec![3, 1, 28, 28]);
+    assert!(image.abs().max().double_value(&[]) <= 1.0, "tanh output");
+    let d = arch.build("discriminator").unwrap().forward(&[x], true).unwrap();
+    assert_eq!((d[0].size(), d[1].size()), (vec![3], vec![3, 192 * 7 * 7]));
+
+    // A quarter of the width, and the refusals.
+    let narrow =
+        architecture::create::<VaeGan>("networks = \"conv\"\nwidth = 0.25\nrecon_depth = 2", FASHION_MNIST).unwrap();
+    let d = narrow.build("discriminator").unwrap().forward(&[Tensor::rand([2, 1, 28, 28], cpu)], true).unwrap();
+    assert_eq!(d[1].size(), vec![2, 8 * 28 * 28], "after the first convolution's ReLU");
+    let err = |config: &str| architecture::create::<VaeGan>(config, FASHION_MNIST).err().unwrap().to_string();
+    assert_eq!(
+        err("networks = \"conv\"\nrecon_depth = 16"),
+        "key `recon_depth`: expected a layer of D from 1 to 15 (the CIFAR run: 6), found 16"
+    );
+    assert_eq!(err("networks = \"resnet\""), "key `networks`: expected `mlp` or `conv`, found `resnet`");
+    assert_eq!(
+        err("networks = \"conv\"\nwidth = 0"),
+        "key `width`: expected a positive factor (1: the reference), found 0"
+    );
+}
