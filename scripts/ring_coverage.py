@@ -5,13 +5,16 @@ scatter), and the same measure at wider radii, to tell a generator that misses t
 little (broad or rotated clusters) from one that collapsed. It rebuilds the `mlp` generator
 (two tanh layers and a linear output) from `checkpoints/last.safetensors`, draws 2,000 points
 from its own N(0, I) latents and counts, per radius, the modes holding at least 20% of their
-fair share of the points and the share of points that lie within the radius of a mode.
+fair share of the points and the share of points that lie within the radius of a mode. A fair
+share follows the mode's weight: with `data.toy_endpoint` (LSGAN's 9 components on 8 modes) the
+mode at angle 0 holds 2/9 of the data and each other 1/9.
 
     .venv/bin/python scripts/ring_coverage.py runs/zoo/lsgan_ring__seed=*/* runs/zoo/gan_ring__seed=*/*
 """
 import json
 import struct
 import sys
+import tomllib
 
 import numpy as np
 
@@ -40,12 +43,21 @@ def generate(tensors, count=2000, seed=0):
     return np.tanh(np.tanh(z @ w1.T + b1) @ w2.T + b2) @ w3.T + b3
 
 
-def coverage(points, radius, min_share=0.2):
+def mode_weights(run):
+    """Each mode's share of the data, from the run's resolved config."""
+    data = tomllib.load(open(f"{run}/config.toml", "rb"))["data"]
+    if data.get("toy_endpoint", False):
+        components = [k % (data["toy_modes"] - 1) for k in range(data["toy_modes"])]
+        return np.bincount(components, minlength=len(MODES)) / len(components)
+    return np.full(len(MODES), 1 / len(MODES))
+
+
+def coverage(points, radius, weights, min_share=0.2):
     """(modes covered, share of points within `radius` of their nearest mode)."""
     distance = np.linalg.norm(points[:, None, :] - MODES[None], axis=2)
     nearest, closest = distance.argmin(1), distance.min(1)
     hits = np.bincount(nearest[closest <= radius], minlength=len(MODES))
-    covered = int((hits >= min_share * len(points) / len(MODES)).sum())
+    covered = int(((hits > 0) & (hits >= min_share * len(points) * weights)).sum())
     return covered, float((closest <= radius).mean())
 
 
@@ -54,7 +66,7 @@ def main(runs):
         sys.exit(__doc__)
     for run in runs:
         points = generate(read_safetensors(f"{run}/checkpoints/last.safetensors"))
-        cells = [coverage(points, r) for r in RADII]
+        cells = [coverage(points, r, mode_weights(run)) for r in RADII]
         modes = " / ".join(str(m) for m, _ in cells)
         shares = " / ".join(f"{s:.3f}" for _, s in cells)
         print(f"{run}: modes within {' / '.join(map(str, RADII))}: {modes}; share: {shares}")

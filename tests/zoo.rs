@@ -259,6 +259,31 @@ fn vaegan_steps_three_networks_on_their_own_losses_with_gating_and_resumes_exact
     assert_eq!(png_size(&run_dir.join("samples/step_000008.png")), (8 * 30 + 2, 12 * 30 + 2));
 }
 
+#[test]
+fn vaegan_conv_and_its_plain_vae_baseline_train_the_same_networks_end_to_end() {
+    let set = ["train.batch_size=8", "model.config.width=0.125", "model.config.z_dim=8", "eval.metrics=[]"];
+    let with = |steps: &'static str| set.iter().copied().chain([steps, "log.samples_every=2"]).collect::<Vec<_>>();
+    let tmp = tempfile::tempdir().unwrap();
+    let vaegan = zoo_run(&tmp.path().join("runs"), "vaegan_conv_fashion_mnist", &with("train.steps=4"));
+    for key in ["vaegan/llike", "vaegan/discriminator_stepped", "loss/VG/encoder", "loss/VG/generator"] {
+        assert_eq!(values(&vaegan, key).len(), 2, "{key}");
+    }
+    // Real rows over their reconstructions, then samples: 28×28 images at 8 columns.
+    assert_eq!(png_size(&vaegan.join("samples/step_000004.png")).0, 8 * 30 + 2);
+
+    // The baseline: the same encoder and decoder on KL + pixel NLL; D is built, never stepped.
+    let baseline = zoo_run(&tmp.path().join("runs"), "vaegan_conv_baseline_fashion_mnist", &with("train.steps=4"));
+    assert_eq!(values(&baseline, "vaegan/pixel_nll").len(), 2);
+    assert!(values(&baseline, "vaegan/llike").is_empty(), "no learned similarity in the baseline");
+    let first = lab::train::Checkpoint::load(&baseline.join("checkpoints/last.safetensors")).unwrap();
+    let untouched = zoo_run(&tmp.path().join("again"), "vaegan_conv_baseline_fashion_mnist", &with("train.steps=2"));
+    let early = lab::train::Checkpoint::load(&untouched.join("checkpoints/last.safetensors")).unwrap();
+    for (name, t) in first.tensors.iter().filter(|(n, _)| n.starts_with("net.")) {
+        let moved = !t.equal(&early.tensors[name]);
+        assert_eq!(moved, !name.starts_with("net.discriminator."), "{name}");
+    }
+}
+
 /// Runs `experiments/zoo/<name>.toml` on the CIFAR-format set under `data_root` (CPU, 8 real
 /// images per D step, log and grid as the test asks) with `set` overrides; returns the run folder.
 fn cifar_run(runs: &Path, data_root: &Path, name: &str, set: &[&str]) -> PathBuf {

@@ -101,6 +101,10 @@ pub struct DataConfig {
     pub toy_radius: f64,
     /// `ring`, `grid`: each mode's standard deviation.
     pub toy_std: f64,
+    /// `ring`: place `toy_modes` components at numpy's `linspace(0, 2π, toy_modes)` with its
+    /// endpoint, as LSGAN's code does: the first and last coincide, so `toy_modes − 1` modes,
+    /// the first drawn twice as often.
+    pub toy_endpoint: bool,
     /// `image-folder` and `shapes`: 1 (grey) or 3 (RGB).
     pub channels: i64,
     /// Download canonical archives when they are missing (and the network is there).
@@ -127,6 +131,7 @@ impl Default for DataConfig {
             toy_modes: 8,
             toy_radius: 1.0,
             toy_std: 0.01,
+            toy_endpoint: false,
             channels: 3,
             download: true,
         }
@@ -146,6 +151,9 @@ impl DataConfig {
     /// The mixture of a 2-D toy dataset (`ring`, `grid`); `None` for image datasets.
     pub fn mixture(&self) -> Option<toy::Mixture> {
         match self.dataset.as_str() {
+            "ring" if self.toy_endpoint => {
+                Some(toy::Mixture::ring_with_endpoint(self.toy_modes.max(2) as usize, self.toy_radius, self.toy_std))
+            }
             "ring" => Some(toy::Mixture::ring(self.toy_modes.max(1) as usize, self.toy_radius, self.toy_std)),
             "grid" => {
                 let side = (self.toy_modes as f64).sqrt().round().max(1.0) as usize;
@@ -260,6 +268,14 @@ impl DataConfig {
                         "at least 1 mode"
                     };
                     return Err(invalid("toy_modes", what, self.toy_modes.to_string()));
+                }
+                if self.toy_endpoint && (self.dataset == "grid" || self.toy_modes < 3) {
+                    let what = "`false`, or `true` on a `ring` of at least 3 components (2 modes)";
+                    return Err(invalid(
+                        "toy_endpoint",
+                        what,
+                        format!("true with {} `{}`", self.toy_modes, self.dataset),
+                    ));
                 }
                 if !(self.toy_std > 0.0 && self.toy_std.is_finite()) {
                     return Err(invalid("toy_std", "a positive standard deviation", self.toy_std.to_string()));
@@ -708,6 +724,11 @@ mod tests {
             DataConfig { dataset: "shapes".into(), synthetic_count: 0, ..d() },
             "[data] synthetic_count = 0: expected at least 1 image",
         );
+        check(
+            DataConfig { dataset: "grid".into(), toy_modes: 9, toy_endpoint: true, ..d() },
+            "[data] toy_endpoint = true with 9 `grid`: expected `false`, or `true` on a `ring` of at least 3 components (2 modes)",
+        );
+        DataConfig { dataset: "ring".into(), toy_modes: 9, toy_endpoint: true, ..d() }.validate().unwrap();
         // Keys that only matter to other datasets are not checked.
         DataConfig { channels: 2, ..d() }.validate().unwrap();
     }

@@ -10,10 +10,14 @@ use crate::seeds::SplitMix64;
 /// A seed stream for the test split, so its points differ from the training points.
 const TEST_STREAM: u64 = 0x2D70_2D70_2D70_2D70;
 
-/// A mixture of equal-weight isotropic Gaussians.
+/// A mixture of isotropic Gaussians: `components` equal-weight draws, each naming its mode in
+/// `centres` (the identity, except where components coincide and their mode weighs more).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mixture {
+    /// The distinct modes.
     pub centres: Vec<[f64; 2]>,
+    /// The mode of each equally likely component.
+    pub components: Vec<usize>,
     pub std: f64,
 }
 
@@ -27,6 +31,11 @@ pub struct Coverage {
 }
 
 impl Mixture {
+    /// Equal-weight modes at `centres`.
+    fn equal(centres: Vec<[f64; 2]>, std: f64) -> Self {
+        Self { components: (0..centres.len()).collect(), centres, std }
+    }
+
     /// `modes` Gaussians evenly spaced on a circle of `radius`.
     pub fn ring(modes: usize, radius: f64, std: f64) -> Self {
         let centres = (0..modes)
@@ -35,7 +44,29 @@ impl Mixture {
                 [radius * a.cos(), radius * a.sin()]
             })
             .collect();
-        Self { centres, std }
+        Self::equal(centres, std)
+    }
+
+    /// `components` Gaussians at numpy's `linspace(0, 2π, components)` on a circle of `radius`,
+    /// endpoint included, as LSGAN's stability code draws its ring (`sample_mog(n_mixture=9)`):
+    /// the first and last angles coincide, so there are `components − 1` modes and the one at
+    /// angle 0 is drawn twice as often as each other.
+    pub fn ring_with_endpoint(components: usize, radius: f64, std: f64) -> Self {
+        let steps = components.saturating_sub(1).max(1) as f64;
+        let mut ring = Self::ring(components.saturating_sub(1).max(1), radius, std);
+        ring.components = (0..components)
+            .map(|k| {
+                let a = 2.0 * std::f64::consts::PI * k as f64 / steps;
+                // The nearest mode: the last angle, 2π, is the first mode again.
+                (0..ring.centres.len())
+                    .min_by(|&i, &j| {
+                        let d = |c: [f64; 2]| (c[0] - radius * a.cos()).powi(2) + (c[1] - radius * a.sin()).powi(2);
+                        d(ring.centres[i]).total_cmp(&d(ring.centres[j]))
+                    })
+                    .expect("a ring has modes")
+            })
+            .collect();
+        ring
     }
 
     /// `side` × `side` Gaussians `spacing` apart, centred on the origin.
@@ -44,15 +75,16 @@ impl Mixture {
         let centres = (0..side * side)
             .map(|k| [((k % side) as f64 - offset) * spacing, ((k / side) as f64 - offset) * spacing])
             .collect();
-        Self { centres, std }
+        Self::equal(centres, std)
     }
 
-    /// `count` points, each from a uniformly chosen mode; point i depends only on (seed, i).
+    /// `count` points, each from a uniformly chosen component; point i depends only on
+    /// (seed, i).
     pub fn sample(&self, count: i64, seed: u64) -> Vec<f32> {
         let mut xy = Vec::with_capacity(2 * count as usize);
         for i in 0..count as u64 {
             let mut rng = SplitMix64::for_item(seed, i);
-            let c = self.centres[rng.below(self.centres.len() as u64) as usize];
+            let c = self.centres[self.components[rng.below(self.components.len() as u64) as usize]];
             // Box–Muller: two independent normals from two uniforms.
             let (u1, u2) = (rng.uniform(f64::MIN_POSITIVE, 1.0), rng.uniform(0.0, 1.0));
             let r = (-2.0 * u1.ln()).sqrt();
@@ -64,7 +96,7 @@ impl Mixture {
     }
 
     /// Coverage of `points` (`[N, 2]` or `[N, 2, 1, 1]`): a mode counts as covered when at
-    /// least `min_share` of its fair share (N / modes) of the points lie within 3σ of it.
+    /// least `min_share` of its fair share (N × its weight) of the points lie within 3σ of it.
     pub fn coverage(&self, points: &Tensor, min_share: f64) -> Coverage {
         let p = points.reshape([-1, 2]).to_kind(Kind::Double).to_device(tch::Device::Cpu);
         let n = p.size()[0];
@@ -84,8 +116,10 @@ impl Mixture {
                 good += 1;
             }
         }
-        let fair = n as f64 / self.centres.len() as f64;
-        let modes = hits.iter().filter(|&&h| h as f64 >= min_share * fair && h > 0).count();
+        let weight =
+            |k: usize| self.components.iter().filter(|&&c| c == k).count() as f64 / self.components.len() as f64;
+        let modes =
+            hits.iter().enumerate().filter(|&(k, &h)| h > 0 && h as f64 >= min_share * n as f64 * weight(k)).count();
         Coverage { modes, high_quality: if n > 0 { good as f64 / n as f64 } else { 0.0 } }
     }
 }
@@ -115,6 +149,21 @@ mod tests {
         let again = load("ring", &m, "train", 4000, 7);
         assert!(ds.images.equal(&again.images), "the same seed gives the same points");
         assert!(!ds.images.equal(&load("ring", &m, "test", 4000, 7).images), "the test split differs");
+    }
+
+    #[test]
+    fn the_lsgan_ring_has_eight_modes_and_draws_the_first_twice_as_often() {
+        let m = Mixture::ring_with_endpoint(9, 1.0, 0.01);
+        assert_eq!(m.centres, Mixture::ring(8, 1.0, 0.01).centres);
+        assert_eq!(m.components, [0, 1, 2, 3, 4, 5, 6, 7, 0]);
+        let points = load("ring", &m, "train", 9000, 3).images.reshape([-1, 2]);
+        let first = points.select(1, 0).gt(0.9).sum(Kind::Int64).int64_value(&[]);
+        assert!((2000 - 150..=2000 + 150).contains(&first), "2/9 of 9000 at (1, 0), got {first}");
+        // Fair shares follow the weights: a generator that draws every mode equally often
+        // (1/8 each) fills the first mode to 0.56 of its 2/9 share, short of a 0.6 minimum.
+        let equal = load("ring", &Mixture::ring(8, 1.0, 0.01), "train", 8000, 3).images;
+        assert_eq!(m.coverage(&equal, 0.5).modes, 8);
+        assert_eq!(m.coverage(&equal, 0.6).modes, 7);
     }
 
     #[test]
