@@ -10,7 +10,7 @@
 //!   run's 6 is the third convolution's output, before its batch norm.
 //!
 //! Layers followed by batch norm have no bias (the code's `bias=None`); spatial batch norm uses
-//! the code's ε = 1e-6. `width` scales every channel and unit count (1 = the reference), for
+//! the code's ε = 1e-6; weights and biases start as the code draws them ([`crate::filler`]). `width` scales every channel and unit count (1 = the reference), for
 //! CPU budgets.
 use lab_nn::prelude::*;
 
@@ -64,9 +64,7 @@ impl Split {
     }
 }
 
-fn conv(p: nn::Path, input: i64, output: i64, stride: i64, bias: bool) -> nn::Conv2D {
-    nn::conv2d(p, input, output, 5, nn::ConvConfig { stride, padding: 2, bias, ..Default::default() })
-}
+use crate::filler::{backconv5, conv5 as conv, linear};
 
 fn spatial_bn(p: nn::Path, channels: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, channels, nn::BatchNormConfig { eps: 1e-6, ..Default::default() })
@@ -97,16 +95,11 @@ pub fn encoder(
     let hidden = scaled(1024, width);
     body = body
         .add_fn(|x| x.flatten(1, -1))
-        .add(nn::linear(
-            p / "fc",
-            input * bottleneck * bottleneck,
-            hidden,
-            nn::LinearConfig { bias: false, ..Default::default() },
-        ))
+        .add(linear(p / "fc", input * bottleneck * bottleneck, hidden, false))
         .add(nn::batch_norm1d(p / "fc_bn", hidden, Default::default()))
         .add_fn(|x| x.relu());
-    let mu = nn::linear(p / "z_mu", hidden, z_dim, Default::default());
-    let logvar = nn::linear(p / "z_logvar", hidden, z_dim, Default::default());
+    let mu = linear(p / "z_mu", hidden, z_dim, true);
+    let logvar = linear(p / "z_logvar", hidden, z_dim, true);
     (body, mu, logvar)
 }
 
@@ -116,7 +109,7 @@ pub fn decoder(p: &nn::Path, channels: i64, side: i64, z_dim: i64, width: f64) -
     let start = scaled(256, width);
     let seed = start * s[3] * s[3];
     let mut body = nn::seq_t()
-        .add(nn::linear(p / "fc", z_dim, seed, nn::LinearConfig { bias: false, ..Default::default() }))
+        .add(linear(p / "fc", z_dim, seed, false))
         .add(nn::batch_norm1d(p / "fc_bn", seed, Default::default()))
         .add_fn(|x| x.relu())
         .add_fn(move |x| x.view([-1, start, s[3], s[3]]));
@@ -124,15 +117,8 @@ pub fn decoder(p: &nn::Path, channels: i64, side: i64, z_dim: i64, width: f64) -
     for (i, &c) in [192, 128, 32].map(|c| scaled(c, width)).iter().enumerate() {
         // `same` backward convolution: the output padding that lands on the forward chain's side.
         let (from, to) = (s[3 - i], s[2 - i]);
-        let config = nn::ConvTransposeConfig {
-            stride: 2,
-            padding: 2,
-            output_padding: to - (2 * from - 1),
-            bias: false,
-            ..Default::default()
-        };
         body = body
-            .add(nn::conv_transpose2d(p / format!("backconv{i}"), input, c, 5, config))
+            .add(backconv5(p / format!("backconv{i}"), input, c, to - (2 * from - 1)))
             .add(spatial_bn(p / format!("bn{i}"), c))
             .add_fn(|x| x.relu());
         input = c;
@@ -157,15 +143,10 @@ pub fn discriminator(p: &nn::Path, channels: i64, side: i64, depth: usize, width
     let hidden = scaled(512, width);
     split = split
         .flatten()
-        .layer(nn::linear(
-            p / "fc",
-            input * bottleneck * bottleneck,
-            hidden,
-            nn::LinearConfig { bias: false, ..Default::default() },
-        ))
+        .layer(linear(p / "fc", input * bottleneck * bottleneck, hidden, false))
         .layer(nn::batch_norm1d(p / "fc_bn", hidden, Default::default()))
         .relu()
-        .layer(nn::linear(p / "out", hidden, 1, Default::default()));
+        .layer(linear(p / "out", hidden, 1, true));
     debug_assert_eq!(split.count(), DISCRIMINATOR_LAYERS);
     split
 }

@@ -9,6 +9,7 @@
 //! - `vaegan` ([`loss`]): one phase stepping the three networks, each on its own loss, with the
 //!   official equilibrium gating of the decoder's and the discriminator's steps.
 pub mod conv;
+pub mod filler;
 pub mod loss;
 pub mod model;
 

@@ -9,12 +9,13 @@
 //!   loss). Its second output is Dis_l(x), the learned similarity's features: the output of its
 //!   first `recon_depth` layers (3: the first block, 6: the second; the CIFAR run uses 6).
 //!
-//! Layers have biases (deeppy's `Affine`); batch norm has γ and β. Weights from tch's default
-//! fan-in uniform rule (the code's `AutoFiller`).
+//! Layers have biases (deeppy's `Affine`); batch norm has γ and β. Weights and biases start as
+//! the code's `AutoFiller` and `bias_filler` draw them ([`crate::filler`]).
 use lab_nn::prelude::*;
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, Network, Spec, VarStoreNetwork, VisualCtx};
 
 use crate::conv;
+use crate::filler::linear;
 use crate::loss::PHASE;
 
 /// `[model.config]`.
@@ -52,7 +53,7 @@ fn blocks(p: &nn::Path, input: i64, width: i64, count: usize) -> Vec<nn::Sequent
         .map(|i| {
             let q = p / format!("block{i}");
             nn::seq_t()
-                .add(nn::linear(&q / "fc", if i == 0 { input } else { width }, width, Default::default()))
+                .add(linear(&q / "fc", if i == 0 { input } else { width }, width, true))
                 .add(nn::batch_norm1d(&q / "bn", width, Default::default()))
                 .add_fn(|x| x.relu())
         })
@@ -169,10 +170,7 @@ impl ArchitecturePlugin for VaeGan {
         match name {
             "encoder" => {
                 let body = blocks(&p, pixels, h, 2);
-                let (mu, logvar) = (
-                    nn::linear(&p / "z_mu", h, z, Default::default()),
-                    nn::linear(&p / "z_logvar", h, z, Default::default()),
-                );
+                let (mu, logvar) = (linear(&p / "z_mu", h, z, true), linear(&p / "z_logvar", h, z, true));
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -183,7 +181,7 @@ impl ArchitecturePlugin for VaeGan {
             }
             "generator" => {
                 let body = blocks(&p, z, h, 2);
-                let out = nn::linear(&p / "out", h, pixels, Default::default());
+                let out = linear(&p / "out", h, pixels, true);
                 Ok(Box::new(VarStoreNetwork {
                     vs,
                     forward: move |i: &[Tensor], train| {
@@ -194,7 +192,7 @@ impl ArchitecturePlugin for VaeGan {
             }
             "discriminator" => {
                 let body = blocks(&p, pixels, h, 2);
-                let out = nn::linear(&p / "out", h, 1, Default::default());
+                let out = linear(&p / "out", h, 1, true);
                 let similarity_block = (self.config.recon_depth / 3 - 1) as usize;
                 Ok(Box::new(VarStoreNetwork {
                     vs,

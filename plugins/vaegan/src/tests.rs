@@ -192,3 +192,28 @@ fn the_conv_networks_are_the_authors_cifar_networks_for_one_channel() {
         "key `width`: expected a positive factor (1: the reference), found 0"
     );
 }
+
+#[test]
+fn weights_start_as_the_code_draws_them() {
+    // deeppy's AutoFiller: uniform in ±1/√(3·fan_in), so std 1/(3·√fan_in); biases at 0.
+    let _lock = lab_plugin_testkit::rng_lock();
+    tch::manual_seed(0);
+    let arch = architecture::create::<VaeGan>("networks = \"conv\"", FASHION_MNIST).unwrap();
+    let d = arch.build("discriminator").unwrap();
+    let tensors: std::collections::BTreeMap<String, Tensor> =
+        d.tensors().unwrap().into_iter().map(|(name, t, _)| (name, t)).collect();
+    let fc = &tensors["fc.weight"];
+    let fan_in: f64 = 256.0 * 16.0;
+    let bound = 1.0 / (3.0 * fan_in).sqrt();
+    assert!(fc.abs().max().double_value(&[]) <= bound);
+    let std = fc.std(true).double_value(&[]);
+    assert!((std / (1.0 / (3.0 * fan_in.sqrt())) - 1.0).abs() < 0.01, "std {std}");
+    let conv = &tensors["conv1.weight"];
+    assert!(conv.abs().max().double_value(&[]) <= 1.0 / (3.0 * 128.0 * 25.0f64).sqrt());
+    for bias in ["conv_in.bias", "out.bias"] {
+        assert_eq!(tensors[bias].abs().max().double_value(&[]), 0.0, "{bias}");
+    }
+    let g = arch.build("generator").unwrap();
+    let names: Vec<String> = g.tensors().unwrap().into_iter().map(|(name, _, _)| name).collect();
+    assert!(!names.iter().any(|n| n.starts_with("backconv") && n.ends_with("bias")), "{names:?}");
+}
