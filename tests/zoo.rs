@@ -247,6 +247,8 @@ fn vaegan_steps_three_networks_on_their_own_losses_with_gating_and_resumes_exact
         "model.config.hidden=32",
         "model.config.z_dim=8",
         "eval.metrics=[]",
+        // The model's own measures run at every evaluation; at 4 the stopped run evaluates too.
+        "eval.every=4",
         "log.samples_every=8",
     ];
     let (_dir, run_dir) = resumes_exactly("vaegan_fashion_mnist", &set);
@@ -270,6 +272,11 @@ fn vaegan_conv_and_its_plain_vae_baseline_train_the_same_networks_end_to_end() {
     }
     // Real rows over their reconstructions, then samples: 28×28 images at 8 columns.
     assert_eq!(png_size(&vaegan.join("samples/step_000004.png")).0, 8 * 30 + 2);
+    // The model's own measures at the end: pixel error and sharpness against the test images.
+    for key in ["eval/recon_mse", "eval/sharpness_recon", "eval/sharpness_samples"] {
+        let v = values(&vaegan, key);
+        assert!(!v.is_empty() && v.iter().all(|v| v.1.is_finite() && v.1 > 0.0), "{key}: {v:?}");
+    }
 
     // The baseline: the same encoder and decoder on KL + pixel NLL; D is built, never stepped.
     let baseline = zoo_run(&tmp.path().join("runs"), "vaegan_conv_baseline_fashion_mnist", &with("train.steps=4"));

@@ -217,3 +217,13 @@ fn weights_start_as_the_code_draws_them() {
     let names: Vec<String> = g.tensors().unwrap().into_iter().map(|(name, _, _)| name).collect();
     assert!(!names.iter().any(|n| n.starts_with("backconv") && n.ends_with("bias")), "{names:?}");
 }
+
+#[test]
+fn edge_energy_sums_squared_neighbour_differences_and_blur_lowers_it() {
+    // One 1×2×3 image [[0, 1, 3], [2, 2, 2]]: across (1² + 2²) + (0 + 0), down 2² + 1² + 1².
+    let x = Tensor::from_slice(&[0.0f32, 1.0, 3.0, 2.0, 2.0, 2.0]).reshape([1, 1, 2, 3]);
+    assert_eq!(crate::model::edge_energy(&x), 5.0 + 6.0);
+    let image = Tensor::rand([4, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
+    let blurred = image.avg_pool2d([3, 3], [1, 1], [1, 1], false, true, None::<i64>);
+    assert!(crate::model::edge_energy(&blurred) < 0.5 * crate::model::edge_energy(&image));
+}
