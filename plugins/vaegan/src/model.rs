@@ -66,9 +66,7 @@ impl VaeGan {
         let d = self.env.data;
         d.channels * d.height * d.width
     }
-}
 
-impl VaeGan {
     /// The `conv` networks (see [`crate::conv`]), with the same inputs and outputs as the MLPs.
     fn build_conv(&self, name: &str) -> Result<Box<dyn Network>> {
         let vs = nn::VarStore::new(self.env.device());
@@ -104,9 +102,7 @@ impl VaeGan {
                     },
                 }))
             }
-            other => Err(Error::new(format!(
-                "`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"
-            ))),
+            other => Err(unknown_network(other)),
         }
     }
 }
@@ -210,9 +206,7 @@ impl ArchitecturePlugin for VaeGan {
                     },
                 }))
             }
-            other => Err(Error::new(format!(
-                "`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{other}`"
-            ))),
+            other => Err(unknown_network(other)),
         }
     }
 
@@ -252,6 +246,11 @@ impl ArchitecturePlugin for VaeGan {
             Value::higher("sharpness_samples", samples / real),
         ])
     }
+}
+
+/// The refusal of a network name the architecture does not build.
+fn unknown_network(name: &str) -> Error {
+    Error::new(format!("`vaegan` has networks `encoder`, `generator` and `discriminator`, not `{name}`"))
 }
 
 /// The summed squared differences between horizontally and between vertically neighbouring

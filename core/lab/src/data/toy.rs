@@ -52,21 +52,9 @@ impl Mixture {
     /// the first and last angles coincide, so there are `components − 1` modes and the one at
     /// angle 0 is drawn twice as often as each other.
     pub fn ring_with_endpoint(components: usize, radius: f64, std: f64) -> Self {
-        let steps = components.saturating_sub(1).max(1) as f64;
-        let mut ring = Self::ring(components.saturating_sub(1).max(1), radius, std);
-        ring.components = (0..components)
-            .map(|k| {
-                let a = 2.0 * std::f64::consts::PI * k as f64 / steps;
-                // The nearest mode: the last angle, 2π, is the first mode again.
-                (0..ring.centres.len())
-                    .min_by(|&i, &j| {
-                        let d = |c: [f64; 2]| (c[0] - radius * a.cos()).powi(2) + (c[1] - radius * a.sin()).powi(2);
-                        d(ring.centres[i]).total_cmp(&d(ring.centres[j]))
-                    })
-                    .expect("a ring has modes")
-            })
-            .collect();
-        ring
+        let modes = components.saturating_sub(1).max(1);
+        // Angle k·2π/modes is mode k mod modes: the last angle, 2π, is the first mode again.
+        Self { components: (0..components).map(|k| k % modes).collect(), ..Self::ring(modes, radius, std) }
     }
 
     /// `side` × `side` Gaussians `spacing` apart, centred on the origin.
