@@ -2,11 +2,13 @@
 //! format in `reports/README.md`) picks runs by glob and config filters, sorts them into rows ×
 //! columns by config keys, aggregates seeds as mean ± std, bolds the best value per column,
 //! puts the paper's numbers beside ours, states the evaluation protocol (refusing to mix
-//! protocols in a column), and writes Markdown, LaTeX, CSV and metric-vs-step plots.
+//! protocols in a column), and writes Markdown, LaTeX, CSV, metric-vs-step plots and, when asked,
+//! a gallery of each cell's samples.
 mod csv;
 mod error;
 mod font;
 mod format;
+mod gallery;
 mod latex;
 mod markdown;
 mod plot;
@@ -48,12 +50,13 @@ pub fn render_csv(table: &Table) -> String {
 #[derive(Debug)]
 pub struct Generated {
     pub table: Table,
-    /// `<out>/<name>.md`, `.tex`, `.csv`, then the plots.
+    /// `<out>/<name>.md`, `.tex`, `.csv`, then the plots and the gallery.
     pub files: Vec<PathBuf>,
 }
 
 /// Reads the spec, builds the table from the runs (globs and reference relative to `base`),
-/// and writes `<out>/<spec name>.{md,tex,csv}` plus the plots (unless the spec turns them off).
+/// and writes `<out>/<spec name>.{md,tex,csv}` plus the plots (unless the spec turns them off)
+/// and the sample gallery (when the spec asks for it).
 pub fn generate(spec_path: &Path, base: &Path, out: &Path) -> Result<Generated, ReportError> {
     let spec = Spec::load(spec_path)?;
     let mut table = build(&spec, spec_path, base)?;
@@ -62,6 +65,11 @@ pub fn generate(spec_path: &Path, base: &Path, out: &Path) -> Result<Generated, 
     if spec.plots {
         let (written, note) = plot::write_all(&table, out)?;
         plots = written;
+        table.notes.extend(note);
+    }
+    if spec.gallery {
+        let (written, note) = gallery::write(&table, out)?;
+        plots.extend(written);
         table.notes.extend(note);
     }
     let mut files = Vec::new();

@@ -43,6 +43,10 @@ pub struct Spec {
     /// the metrics is expected and not listed in a note.
     #[serde(default)]
     pub sparse: bool,
+    /// Write `<name>-samples.png`: each cell's newest sample grid (from its lowest seed),
+    /// captioned, side by side, so the table's systems can be compared by eye.
+    #[serde(default)]
+    pub gallery: bool,
 }
 
 fn yes() -> bool {

@@ -66,6 +66,8 @@ impl CellValue {
 pub struct Cell {
     /// The counted runs, as shown in notes.
     pub runs: Vec<String>,
+    /// The counted runs' folders with their seeds, lowest seed first (the gallery's pick).
+    pub folders: Vec<(u64, std::path::PathBuf)>,
     /// One per metric, in the spec's order.
     pub values: Vec<CellValue>,
 }
@@ -331,6 +333,8 @@ pub fn build(spec: &Spec, spec_path: &Path, base: &Path) -> Result<Table, Report
             let curves: Vec<Curves> = group.iter().map(runs::eval_curves).collect::<Result<_, _>>()?;
             let cell = &mut cells[r][c];
             cell.runs = group.iter().map(|r| r.shown.clone()).collect();
+            cell.folders = group.iter().map(|r| (r.seed, r.path.clone())).collect();
+            cell.folders.sort();
             for m in metrics.iter_mut() {
                 let mut values = Vec::new();
                 for (run, curves) in group.iter().zip(&curves) {

@@ -311,6 +311,57 @@ fn a_metric_shown_twice_is_plotted_once_under_its_name() {
     }
 }
 
+/// A solid-colour "sample grid" written where a run keeps them.
+fn write_grid(run: &Path, step: u64, colour: [u8; 3]) {
+    std::fs::create_dir_all(run.join("samples")).unwrap();
+    image::RgbImage::from_pixel(20, 20, image::Rgb(colour))
+        .save(run.join(format!("samples/step_{step:06}.png")))
+        .unwrap();
+}
+
+/// `gallery = true`: one tile per row, the lowest seed's newest grid, and a grey tile saying so
+/// for a row without one.
+#[test]
+fn the_gallery_shows_each_rows_newest_grid_of_its_lowest_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let seed0 = RunFixture::new("x", 0).write(&runs, "a");
+    write_grid(&seed0, 100, [255, 0, 0]);
+    write_grid(&seed0, 200, [0, 255, 0]);
+    // A higher seed's newer grid is not the one shown.
+    let seed1 = RunFixture::new("x", 1).write(&runs, "b");
+    write_grid(&seed1, 300, [0, 0, 255]);
+    RunFixture::new("y", 0).augment("diffaugment").write(&runs, "c");
+    std::fs::create_dir_all(tmp.path().join("reports")).unwrap();
+    let spec = tmp.path().join("reports/zoo.toml");
+    std::fs::write(
+        &spec,
+        "title = \"t\"\nruns = [\"runs/*/*\"]\ngallery = true\nplots = false\nrows = { key = \"augment.name\" }\nmetrics = [{ name = \"fid\" }]\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let generated = generate(&spec, tmp.path(), &out).unwrap();
+    if font::ensure().is_none() {
+        assert!(generated.table.notes.iter().any(|n| n.starts_with("Gallery skipped")), "{:?}", generated.table.notes);
+        return;
+    }
+    assert_eq!(generated.files.last().unwrap(), &out.join("zoo-samples.png"));
+    let png = image::open(out.join("zoo-samples.png")).unwrap().to_rgb8();
+    // Two tiles of 256 across with 16 between and around; a 40 px title band, 42 px of caption.
+    assert_eq!(png.dimensions(), (2 * 256 + 3 * 16, 40 + 256 + 42 + 2 * 16));
+    let (tile0, tile1) = ((16, 56), (16 + 256 + 16, 56));
+    // Rows are sorted by value: `diffaugment` (no grid) first, then `none` (seed 0, step 200).
+    assert_eq!(png.get_pixel(tile0.0 + 10, tile0.1 + 10).0, [232, 232, 232], "the empty tile is grey");
+    assert_eq!(png.get_pixel(tile1.0 + 128, tile1.1 + 128).0, [0, 255, 0], "seed 0's newest grid");
+    assert_eq!(png.get_pixel(tile1.0, tile1.1).0, [0, 255, 0], "scaled to fill the tile");
+    // The captions are drawn under the tiles.
+    let caption_ink = (tile1.0..tile1.0 + 256)
+        .flat_map(|x| (tile1.1 + 256..tile1.1 + 256 + 40).map(move |y| (x, y)))
+        .filter(|&(x, y)| png.get_pixel(x, y).0 != [255, 255, 255])
+        .count();
+    assert!(caption_ink > 50, "caption pixels: {caption_ink}");
+}
+
 #[test]
 fn shipped_specs_load_and_the_paper_file_holds_the_reference_numbers() {
     let specs: Vec<PathBuf> = std::fs::read_dir(root().join("reports"))
