@@ -14,6 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::font;
+use super::plot::save_png;
 use super::table::Table;
 use super::ReportError;
 
@@ -33,7 +34,15 @@ const EMPTY: Rgb<u8> = Rgb([232, 232, 232]);
 struct Tile {
     title: String,
     detail: String,
-    image: Option<RgbImage>,
+    /// The scaled grid, or a grey square when the cell has none.
+    image: RgbImage,
+    empty: bool,
+}
+
+impl Tile {
+    fn empty(title: String, detail: String) -> Self {
+        Self { title, detail, image: RgbImage::from_pixel(TILE, TILE, EMPTY), empty: true }
+    }
 }
 
 /// The newest sample grid of a run folder: (step, file).
@@ -64,15 +73,15 @@ fn tiles(table: &Table) -> Result<Vec<Tile>, ReportError> {
         for (c, column) in table.columns.iter().enumerate() {
             let title = if table.has_columns { format!("{} @ {}", row.id, column.id) } else { row.id.clone() };
             let Some((seed, folder)) = table.cell(r, c).folders.first() else {
-                tiles.push(Tile { title, detail: "no finished run".into(), image: None });
+                tiles.push(Tile::empty(title, "no finished run".into()));
                 continue;
             };
             let Some((step, file)) = newest_grid(folder) else {
-                tiles.push(Tile { title, detail: format!("seed {seed}: no sample grid"), image: None });
+                tiles.push(Tile::empty(title, format!("seed {seed}: no sample grid")));
                 continue;
             };
             let image = image::open(&file).map_err(|e| ReportError::read(&file, e))?.to_rgb8();
-            tiles.push(Tile { title, detail: format!("seed {seed}, step {step}"), image: Some(fit(&image)) });
+            tiles.push(Tile { title, detail: format!("seed {seed}, step {step}"), image: fit(&image), empty: false });
         }
     }
     Ok(tiles)
@@ -103,7 +112,7 @@ fn fitted<DB: DrawingBackend>(
 /// Writes `<dir>/<name>-samples.png`; returns it, or a note saying why there is none.
 pub fn write(table: &Table, dir: &Path) -> Result<(Option<PathBuf>, Option<String>), ReportError> {
     let tiles = tiles(table)?;
-    if tiles.iter().all(|t| t.image.is_none()) {
+    if tiles.iter().all(|t| t.empty) {
         return Ok((None, Some("No gallery: no counted run has a sample grid (`samples/step_<N>.png`).".into())));
     }
     if font::ensure().is_none() {
@@ -121,54 +130,33 @@ pub fn write(table: &Table, dir: &Path) -> Result<(Option<PathBuf>, Option<Strin
     let mut canvas = RgbImage::from_pixel(size.0, size.1, Rgb([255, 255, 255]));
     for (i, tile) in tiles.iter().enumerate() {
         let (x, y) = origin(i);
-        match &tile.image {
-            Some(image) => {
-                // Centred in its square.
-                let dx = (TILE - image.width()) / 2;
-                let dy = (TILE - image.height()) / 2;
-                image::imageops::replace(&mut canvas, image, i64::from(x + dx), i64::from(y + dy));
-            }
-            None => {
-                for py in y..y + TILE {
-                    for px in x..x + TILE {
-                        canvas.put_pixel(px, py, EMPTY);
-                    }
-                }
-            }
-        }
+        // Centred in its square.
+        let dx = (TILE - tile.image.width()) / 2;
+        let dy = (TILE - tile.image.height()) / 2;
+        image::imageops::replace(&mut canvas, &tile.image, i64::from(x + dx), i64::from(y + dy));
     }
 
     let path = dir.join(format!("{}-samples.png", table.name));
-    let mut pixels = canvas.into_raw();
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
-        let draw = || -> Result<(), String> {
-            let err = |e: DrawingAreaErrorKind<_>| e.to_string();
-            let heading = TextStyle::from((font::FAMILY, 20).into_font()).color(&BLACK);
-            let title = TextStyle::from((font::FAMILY, 15).into_font()).color(&BLACK);
-            let detail = TextStyle::from((font::FAMILY, 12).into_font()).color(&RGBColor(110, 110, 110));
-            let centred = |s: TextStyle<'static>| s.pos(Pos::new(HPos::Center, VPos::Top));
-            let text = fitted(&root, &table.title, &heading, size.0 - 2 * GAP);
-            root.draw_text(&text, &heading, (GAP as i32, (GAP / 2 + 4) as i32)).map_err(err)?;
-            for (i, tile) in tiles.iter().enumerate() {
-                let (x, y) = origin(i);
-                let cx = (x + TILE / 2) as i32;
-                let below = (y + TILE + 6) as i32;
-                let name = fitted(&root, &tile.title, &title, TILE);
-                root.draw_text(&name, &centred(title.clone()), (cx, below)).map_err(err)?;
-                root.draw_text(&tile.detail, &centred(detail.clone()), (cx, below + 19)).map_err(err)?;
-                if tile.image.is_none() {
-                    root.draw_text("no samples", &centred(detail.clone()), (cx, (y + TILE / 2 - 6) as i32))
-                        .map_err(err)?;
-                }
+    save_png(&path, canvas, |root| {
+        let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let heading = TextStyle::from((font::FAMILY, 20).into_font()).color(&BLACK);
+        let title = TextStyle::from((font::FAMILY, 15).into_font()).color(&BLACK);
+        let detail = TextStyle::from((font::FAMILY, 12).into_font()).color(&RGBColor(110, 110, 110));
+        let centred = |s: TextStyle<'static>| s.pos(Pos::new(HPos::Center, VPos::Top));
+        let text = fitted(root, &table.title, &heading, size.0 - 2 * GAP);
+        root.draw_text(&text, &heading, (GAP as i32, (GAP / 2 + 4) as i32)).map_err(err)?;
+        for (i, tile) in tiles.iter().enumerate() {
+            let (x, y) = origin(i);
+            let cx = (x + TILE / 2) as i32;
+            let below = (y + TILE + 6) as i32;
+            let name = fitted(root, &tile.title, &title, TILE);
+            root.draw_text(&name, &centred(title.clone()), (cx, below)).map_err(err)?;
+            root.draw_text(&tile.detail, &centred(detail.clone()), (cx, below + 19)).map_err(err)?;
+            if tile.empty {
+                root.draw_text("no samples", &centred(detail.clone()), (cx, (y + TILE / 2 - 6) as i32)).map_err(err)?;
             }
-            root.present().map_err(err)
-        };
-        draw().map_err(|e| ReportError::write(&path, e))?;
-    }
-    RgbImage::from_raw(size.0, size.1, pixels)
-        .expect("the buffer holds the canvas's pixels")
-        .save(&path)
-        .map_err(|e| ReportError::write(&path, e))?;
+        }
+        root.present().map_err(err)
+    })?;
     Ok((Some(path), None))
 }

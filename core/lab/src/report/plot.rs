@@ -93,15 +93,8 @@ pub fn write_all(table: &Table, dir: &Path) -> Result<(Vec<PathBuf>, Option<Stri
     }
     for (figure, stem) in figures {
         let png = dir.join(format!("{stem}.png"));
-        let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-            draw(&root, &figure).map_err(|e| ReportError::write(&png, e))?;
-        }
-        image::RgbImage::from_raw(SIZE.0, SIZE.1, pixels)
-            .expect("the buffer has SIZE pixels")
-            .save(&png)
-            .map_err(|e| ReportError::write(&png, e))?;
+        let canvas = image::RgbImage::new(SIZE.0, SIZE.1);
+        save_png(&png, canvas, |root| draw(root, &figure))?;
         written.push(png);
 
         let svg = dir.join(format!("{stem}.svg"));
@@ -114,6 +107,24 @@ pub fn write_all(table: &Table, dir: &Path) -> Result<(Vec<PathBuf>, Option<Stri
         written.push(svg);
     }
     Ok((written, None))
+}
+
+/// Draws on `canvas` with plotters and saves it as `path` (PNG).
+pub(super) fn save_png(
+    path: &Path,
+    canvas: image::RgbImage,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
+) -> Result<(), ReportError> {
+    let size = canvas.dimensions();
+    let mut pixels = canvas.into_raw();
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        draw(&root).map_err(|e| ReportError::write(path, e))?;
+    }
+    image::RgbImage::from_raw(size.0, size.1, pixels)
+        .expect("the buffer holds the canvas's pixels")
+        .save(path)
+        .map_err(|e| ReportError::write(path, e))
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -> Result<(), String>
