@@ -25,8 +25,8 @@
 use lab_plugin_api::inputs;
 use lab_plugin_api::tch::{nn, Device, Kind, Tensor};
 use lab_plugin_api::{
-    ArchitecturePlugin, BuildEnv, Error, LossCtx, LossPlugin, Losses, Network, Result, Spec, VarStoreNetwork,
-    VisualCtx, PHASE_D, PHASE_G,
+    ArchitecturePlugin, BuildEnv, Error, LossCtx, LossPlugin, Losses, Network, PhasePlan, Result, Spec,
+    VarStoreNetwork, VisualCtx, PHASE_D, PHASE_G,
 };
 
 pub mod config;
@@ -87,7 +87,7 @@ impl ArchitecturePlugin for Lapgan {
         if name == GENERATOR {
             let g = Generator::new(vs.root(), &s);
             let width = s.latent_width();
-            let full = [s.channels, *s.sides.last().expect("a level"), *s.sides.last().expect("a level")];
+            let (channels, sides) = (s.channels, s.sides.clone());
             let forward = move |inputs: &[Tensor], _train: bool| {
                 let latent = inputs::latent(Self::NAME, &inputs[0], width)?;
                 match inputs {
@@ -96,7 +96,10 @@ impl ArchitecturePlugin for Lapgan {
                         Ok(vec![image, stages])
                     }
                     [_, real] => {
-                        inputs::check_shape(Self::NAME, GENERATOR, "real images", real, &full)?;
+                        // The real images at any level's side: the levels up to that one.
+                        let side = real.size().get(2).copied().filter(|s| sides.contains(s));
+                        let side = side.unwrap_or(*sides.last().expect("a level"));
+                        inputs::check_shape(Self::NAME, GENERATOR, "real images", real, &[channels, side, side])?;
                         Ok(g.on_real_pyramid(&latent, real))
                     }
                     _ => Err(Error::new(format!(
@@ -154,12 +157,35 @@ impl ArchitecturePlugin for Lapgan {
 
 /// The `lapgan` loss: the standard GAN objective at every level, levels independent.
 #[derive(Debug, Default)]
-pub struct LapganLoss;
+pub struct LapganLoss {
+    config: LapganLossConfig,
+    /// The pyramid's depth, learned from the generator in the step's `D` phase (the coarse
+    /// phases run after it).
+    levels: Option<usize>,
+}
 
-/// The `lapgan` loss has no settings; `[loss.config]` must be empty.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LapganLossConfig {}
+/// The phase that steps the coarsest D alone, and the one that steps G_0 alone.
+pub const PHASE_D_COARSE: &str = "D_coarse";
+pub const PHASE_G_COARSE: &str = "G_coarse";
+
+/// `[loss.config]` of `lapgan`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LapganLossConfig {
+    /// Alternating D_0/G_0 updates of the coarsest level per training step (1: every level
+    /// once). eyescream trains each level in its own run for its own number of epochs; the
+    /// coarsest, a fully connected GAN costing a hundredth of a finer level's step, needs
+    /// thousands of updates to leave its early collapse, so a CPU run gives it more of them
+    /// (each on a fresh real batch and fresh z, through the phases `D_coarse` and `G_coarse`,
+    /// which step only `discriminator_0` and level 0's part of the generator).
+    pub coarse_updates: u32,
+}
+
+impl Default for LapganLossConfig {
+    fn default() -> Self {
+        Self { coarse_updates: 1 }
+    }
+}
 
 impl LapganLoss {
     /// The generator's per-level images on the real pyramid and the real pyramid itself.
@@ -170,6 +196,27 @@ impl LapganLoss {
         let fakes = ctx.run_network(GENERATOR, &[latent, real.shallow_clone()], true)?;
         let reals = model::real_pyramid(&real, fakes.len() as i64);
         Ok((fakes, reals))
+    }
+
+    /// G_0's image alone (the generator given the real images at the coarsest side) and the
+    /// real coarsest image.
+    fn coarsest(&self, ctx: &mut LossCtx<'_>) -> Result<(Tensor, Tensor)> {
+        let levels = self.levels.ok_or_else(|| {
+            Error::new(format!("lapgan: phase `{PHASE_D_COARSE}` or `{PHASE_G_COARSE}` must run after `D` in a step"))
+        })?;
+        let real = model::real_pyramid(&ctx.real()?, levels as i64).swap_remove(0);
+        let latent = ctx.sample_z(real.size()[0])?;
+        let fake = ctx.run_network(GENERATOR, &[latent, real.shallow_clone()], true)?.swap_remove(0);
+        Ok((fake, real))
+    }
+
+    /// D_k's standard GAN loss on a real and a generated image, logging its accuracy.
+    fn d_loss(ctx: &mut LossCtx<'_>, k: usize, fake: &Tensor, real: &Tensor) -> Result<Tensor> {
+        let r = Self::logit(ctx, k, real)?;
+        let f = Self::logit(ctx, k, fake)?;
+        let accuracy = (model::mean(&r.gt(0.0)) + model::mean(&f.lt(0.0))) / 2.0;
+        ctx.log(&format!("lapgan/d_accuracy_{k}"), &accuracy);
+        Ok((-&r).softplus().mean(Kind::Float) + f.softplus().mean(Kind::Float))
     }
 
     fn logit(ctx: &mut LossCtx<'_>, level: usize, x: &Tensor) -> Result<Tensor> {
@@ -183,24 +230,50 @@ impl LossPlugin for LapganLoss {
          G conditioned on the real coarse image (architecture `lapgan`)";
     type Config = LapganLossConfig;
 
-    fn create(_config: LapganLossConfig, _env: BuildEnv) -> Result<Self> {
-        Ok(Self)
+    fn create(config: LapganLossConfig, _env: BuildEnv) -> Result<Self> {
+        if config.coarse_updates == 0 {
+            return Err(Error::new(
+                "lapgan: loss.config.coarse_updates must be at least 1 (1 updates every level once a step)",
+            ));
+        }
+        Ok(Self { config, levels: None })
+    }
+
+    /// `D`, `G`, then `coarse_updates − 1` more alternating `D_coarse`, `G_coarse` pairs.
+    fn plan(&self) -> Vec<PhasePlan> {
+        if self.config.coarse_updates == 1 {
+            return Vec::new();
+        }
+        let mut plan = PhasePlan::default_plan();
+        for _ in 1..self.config.coarse_updates {
+            plan.push(PhasePlan { networks: vec![discriminator_name(0)], ..PhasePlan::new(PHASE_D_COARSE) });
+            plan.push(PhasePlan { networks: vec![GENERATOR.into()], ..PhasePlan::new(PHASE_G_COARSE) });
+        }
+        plan
     }
 
     fn loss(&mut self, phase: &str, ctx: &mut LossCtx<'_>) -> Result<Losses> {
         match phase {
             PHASE_D => {
                 let (fakes, reals) = lab_plugin_api::tch::no_grad(|| Self::levels(ctx))?;
+                self.levels = Some(fakes.len());
                 let mut losses = Losses::new();
                 for (k, (fake, real)) in fakes.iter().zip(&reals).enumerate() {
-                    let r = Self::logit(ctx, k, real)?;
-                    let f = Self::logit(ctx, k, fake)?;
-                    let loss = (-&r).softplus().mean(Kind::Float) + f.softplus().mean(Kind::Float);
-                    let accuracy = (model::mean(&r.gt(0.0)) + model::mean(&f.lt(0.0))) / 2.0;
-                    ctx.log(&format!("lapgan/d_accuracy_{k}"), &accuracy);
-                    losses = losses.add(&discriminator_name(k as i64), loss);
+                    losses = losses.add(&discriminator_name(k as i64), Self::d_loss(ctx, k, fake, real)?);
                 }
                 Ok(losses)
+            }
+            PHASE_D_COARSE => {
+                let (fake, real) = lab_plugin_api::tch::no_grad(|| self.coarsest(ctx))?;
+                Ok(Losses::new().add(&discriminator_name(0), Self::d_loss(ctx, 0, &fake, &real)?))
+            }
+            PHASE_G_COARSE => {
+                // Only G_0's weights are reached: the finer levels' stay as they are, with their
+                // optimiser state.
+                let (fake, _) = self.coarsest(ctx)?;
+                let term = (-Self::logit(ctx, 0, &fake)?).softplus().mean(Kind::Float);
+                ctx.log("lapgan/g_loss_0", &term.detach());
+                Ok(Losses::all(term))
             }
             PHASE_G => {
                 let (fakes, _) = Self::levels(ctx)?;
@@ -215,7 +288,9 @@ impl LossPlugin for LapganLoss {
                 }
                 Ok(Losses::all(total.ok_or_else(|| Error::new("lapgan: no levels"))?))
             }
-            other => Err(Error::new(format!("loss `lapgan` has no phase `{other}` (it has D and G)"))),
+            other => Err(Error::new(format!(
+                "loss `lapgan` has no phase `{other}` (it has D, G, {PHASE_D_COARSE} and {PHASE_G_COARSE})"
+            ))),
         }
     }
 }

@@ -150,12 +150,15 @@ impl Generator {
 
     /// Training, levels independent: G_0's image, then each finer level's image built on the
     /// *real* coarse image, l_k + G_k(l_k, plane_k) (eyescream trains every level on the data's
-    /// own pyramid).
+    /// own pyramid). `real` is the image at level k's side: levels 0..=k are drawn, so the
+    /// coarsest side alone costs only G_0.
     pub fn on_real_pyramid(&self, latent: &Tensor, real: &Tensor) -> Vec<Tensor> {
         let (z, planes) = self.split(latent);
-        let pyramid = real_pyramid(real, self.s.levels);
+        let side = real.size()[2];
+        let levels = self.s.sides.iter().position(|&s| s == side).expect("a level's side (checked by the caller)") + 1;
+        let pyramid = real_pyramid(real, levels as i64);
         let mut out = vec![self.coarsest(&z)];
-        for ((g, plane), below) in self.finer.iter().zip(&planes).zip(&pyramid) {
+        for ((g, plane), below) in self.finer.iter().zip(&planes).take(levels - 1).zip(&pyramid) {
             let coarse = up(below);
             let band = g.band(&coarse, plane);
             out.push(coarse + band);

@@ -112,6 +112,53 @@ fn stages_add_up_and_levels_train_independently() {
     assert!(err.contains("lapgan") && err.contains(&width.to_string()), "{err}");
 }
 
+/// The coarse phases: `coarse_updates = 3` adds two alternating `D_coarse`/`G_coarse` pairs
+/// after D and G, each stepping one network; the generator given the real images at the
+/// coarsest side draws level 0 alone (the same image as the full call), and a loss on it reaches
+/// level 0's weights only, so a `G_coarse` step leaves the finer levels and their optimiser
+/// state alone.
+#[test]
+fn coarse_updates_step_level_zero_alone() {
+    use lab_plugin_api::{LossPlugin, PhasePlan};
+    let _rng = crate::rng_lock();
+    let env = || BuildEnv::from_device(Device::Cpu, square(1, 28));
+    let loss = |k| <crate::LapganLoss as LossPlugin>::create(crate::LapganLossConfig { coarse_updates: k }, env());
+    assert!(loss(1).unwrap().plan().is_empty(), "one update: the default plan");
+    let plan: Vec<(String, Vec<String>)> =
+        loss(3).unwrap().plan().into_iter().map(|p: PhasePlan| (p.name, p.networks)).collect();
+    let names: Vec<&str> = plan.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["D", "G", "D_coarse", "G_coarse", "D_coarse", "G_coarse"]);
+    assert_eq!(plan[2].1, ["discriminator_0"]);
+    assert_eq!(plan[3].1, ["generator"]);
+    assert_eq!(
+        loss(0).unwrap_err().to_string(),
+        "lapgan: loss.config.coarse_updates must be at least 1 (1 updates every level once a step)"
+    );
+
+    tch::manual_seed(2);
+    let arch = lapgan(narrow(), square(1, 28));
+    let mut g = build(&arch, "generator");
+    let latent = Tensor::rand([4, arch.z_dim()], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    let real = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    let full = g.forward(&[latent.shallow_clone(), real.shallow_clone()], true).unwrap();
+    let coarsest = real_pyramid(&real, 3).swap_remove(0);
+    let alone = g.forward(&[latent.shallow_clone(), coarsest], true).unwrap();
+    assert_eq!(alone.len(), 1, "the coarsest side: level 0 only");
+    assert!(max_abs(&(&alone[0] - &full[0])) == 0.0);
+    let mid = g.forward(&[latent.shallow_clone(), down(&real)], true).unwrap();
+    assert_eq!(mid.iter().map(|t| t.size()[2]).collect::<Vec<_>>(), [7, 14]);
+    assert!(max_abs(&(&mid[1] - &full[1])) == 0.0);
+
+    let tensors = g.tensors();
+    let params: Vec<&Tensor> = tensors.iter().filter(|(_, _, trainable)| *trainable).map(|(_, t, _)| t).collect();
+    let grads = Tensor::run_backward(&[alone[0].square().sum(Kind::Float)], &params, false, false);
+    for ((name, _, _), grad) in tensors.iter().filter(|(_, _, trainable)| *trainable).zip(&grads) {
+        assert_eq!(grad.defined(), name.starts_with("level0."), "{name}");
+    }
+    let err = g.forward(&[latent, Tensor::zeros([4, 1, 9, 9], (Kind::Float, Device::Cpu))], true).unwrap_err();
+    assert_eq!(err.to_string(), "lapgan generator: real images must have shape [N, 1, 28, 28], got [4, 1, 9, 9]");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cross-check against an independent PyTorch implementation (reference/lapgan.py).
 
