@@ -402,7 +402,7 @@ fn sngan_resumes_exactly() {
 }
 
 /// LAPGAN at tiny widths for 4 steps of 16 images: one loss per level's D and one for the
-/// generator, D's accuracy per level, and the stage grid (10 samples of 5 stages: 2 rows of
+/// generator, the coarse phases' losses, D's accuracy per level, and the stage grid (10 samples of 5 stages: 2 rows of
 /// Ĩ_0, h_1, Ĩ_1, h_2, Ĩ_2 at 28 px); `lab eval` gets FID through the pyramid's sampling.
 #[test]
 fn lapgan_trains_every_level_and_draws_its_stages() {
@@ -433,6 +433,11 @@ fn lapgan_trains_every_level_and_draws_its_stages() {
         assert!(accuracy.len() == 2 && accuracy.iter().all(|v| (0.0..=1.0).contains(&v.1)), "{accuracy:?}");
     }
     assert_eq!(values(&run_dir, "loss/g").len(), 2);
+    // The file's `coarse_updates = 4`: the coarsest level's extra D_0 and G_0 updates.
+    for phase in ["D_coarse", "G_coarse"] {
+        let loss = values(&run_dir, &format!("loss/{phase}"));
+        assert_eq!(loss.iter().map(|v| v.0).collect::<Vec<_>>(), [2, 4], "{phase}: {loss:?}");
+    }
     let fid = values(&run_dir, "eval/fid");
     assert!(fid.len() == 1 && fid[0].1.is_finite() && fid[0].1 > 0.0, "{fid:?}");
 }
