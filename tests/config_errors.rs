@@ -79,6 +79,14 @@ fn unknown_schedule_kind() {
 }
 
 #[test]
+fn a_power_schedule_ending_above_the_rate_it_starts_at() {
+    insta::assert_snapshot!(error_for(
+        "[optim]\nlr = 1e-4\n[optim.schedule]\nkind = \"power\"\nevery = 250\nfloor = 0.01\n",
+        &[]
+    ));
+}
+
+#[test]
 fn a_constraint_on_a_network_that_does_not_exist() {
     insta::assert_snapshot!(error_for("[optim.networks.critic]\nclip = 0.01\n", &["train.steps=1"]));
 }

@@ -266,9 +266,22 @@ fn vaegan_conv_and_its_plain_vae_baseline_train_the_same_networks_end_to_end() {
     let set = ["train.batch_size=8", "model.config.width=0.125", "model.config.z_dim=8", "eval.metrics=[]"];
     let with = |steps: &'static str| set.iter().copied().chain([steps, "log.samples_every=2"]).collect::<Vec<_>>();
     let tmp = tempfile::tempdir().unwrap();
-    let vaegan = zoo_run(&tmp.path().join("runs"), "vaegan_conv_fashion_mnist", &with("train.steps=4"));
+    // The code's annealing squeezed into the 4 steps: one "epoch" per step.
+    let annealed = [with("train.steps=4"), vec!["optim.schedule.every=1", "optim.schedule.end=4"]].concat();
+    let vaegan = zoo_run(&tmp.path().join("runs"), "vaegan_conv_fashion_mnist", &annealed);
     for key in ["vaegan/llike", "vaegan/discriminator_stepped", "loss/VG/encoder", "loss/VG/generator"] {
         assert_eq!(values(&vaegan, key).len(), 2, "{key}");
+    }
+    // Logged after steps 2 and 4: the rates of update indices 1 and 3, start − (t/4)^0.75·(start − stop).
+    let (start, stop) = (0.025 / 64.0, 1e-5 / 64.0);
+    for network in ["encoder", "generator", "discriminator"] {
+        let lr = values(&vaegan, &format!("optim/lr/{network}"));
+        let expected = [(2, 0.25f64), (4, 0.75)].map(|(step, t)| (step, start - t.powf(0.75) * (start - stop)));
+        assert_eq!(lr.len(), 2, "{network}: {lr:?}");
+        for ((step, v), (want_step, want)) in lr.iter().zip(expected) {
+            assert_eq!(*step, want_step);
+            assert!((v - want).abs() < 1e-12, "{network} at step {step}: {v} against {want}");
+        }
     }
     // Real rows over their reconstructions, then samples: 28×28 images at 8 columns.
     assert_eq!(png_size(&vaegan.join("samples/step_000004.png")).0, 8 * 30 + 2);

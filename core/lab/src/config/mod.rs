@@ -332,11 +332,21 @@ impl Experiment {
                     format!("{:?}", s.kind),
                 ));
             }
-            if (s.kind == "step" || s.kind == "inverse") && s.every == 0 {
+            if matches!(s.kind.as_str(), "step" | "inverse" | "power") && s.every == 0 {
                 return Err(bad(format!("{key}.schedule.every"), "at least 1 step between decays".into(), "0".into()));
             }
             if (s.kind == "exponential" || s.kind == "step") && !(s.factor > 0.0 && s.factor <= 1.0) {
                 return Err(bad(format!("{key}.schedule.factor"), "a factor in (0, 1]".into(), s.factor.to_string()));
+            }
+            if s.kind == "power" && !(s.power > 0.0 && s.power.is_finite()) {
+                return Err(bad(format!("{key}.schedule.power"), "an exponent > 0".into(), s.power.to_string()));
+            }
+            if s.kind == "power" && !(s.floor >= 0.0 && s.floor <= o.hyper.lr) {
+                return Err(bad(
+                    format!("{key}.schedule.floor"),
+                    format!("the rate a power schedule ends at, in [0, lr = {}]", o.hyper.lr),
+                    s.floor.to_string(),
+                ));
             }
             if s.momentum_to.is_some() && !(o.kind == "sgd" || o.kind == "adam") {
                 return Err(bad(

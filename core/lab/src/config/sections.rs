@@ -159,16 +159,22 @@ impl<'de> Deserialize<'de> for Precision {
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     /// `constant`, `linear` (to 0 from `start` to `end`), `exponential` (× `factor` per step,
-    /// down to `floor`), `step` (× `factor` every `every` steps, down to `floor`) or `inverse`
-    /// (lr / (1 + step / `every`), GRAN's lr/(1 + epoch/50)).
+    /// down to `floor`), `step` (× `factor` every `every` steps, down to `floor`), `inverse`
+    /// (lr / (1 + step / `every`), GRAN's lr/(1 + epoch/50)) or `power`
+    /// (lr − (t/`end`)^`power` · (lr − `floor`), t counted in whole periods of `every` steps:
+    /// deeppy's GammaAnnealer, VAE-GAN's per-epoch annealing).
     pub kind: String,
     pub start: u64,
-    /// The step where a linear decay reaches 0; 0 means `train.steps`.
+    /// The step where a linear decay reaches 0 and a power decay reaches `floor`; 0 means
+    /// `train.steps`.
     pub end: u64,
     pub factor: f64,
     pub every: u64,
-    /// The lowest learning rate an exponential or step schedule reaches.
+    /// The lowest learning rate an exponential or step schedule reaches; where a power
+    /// schedule ends.
     pub floor: f64,
+    /// The exponent of a power schedule: 1 is linear, below 1 falls fast early (VAE-GAN: 0.75).
+    pub power: f64,
     /// A momentum ramp (SGD momentum, Adam β1): from the optimizer's value to `momentum_to`
     /// over `momentum_steps` steps (the original GAN's 0.5 → 0.7). Off when unset.
     pub momentum_to: Option<f64>,
@@ -184,6 +190,7 @@ impl Default for ScheduleConfig {
             factor: 0.5,
             every: 0,
             floor: 0.0,
+            power: 1.0,
             momentum_to: None,
             momentum_steps: 0,
         }
@@ -191,7 +198,7 @@ impl Default for ScheduleConfig {
 }
 
 /// The schedule kinds, as users write them.
-pub const SCHEDULE_KINDS: [&str; 5] = ["constant", "linear", "exponential", "step", "inverse"];
+pub const SCHEDULE_KINDS: [&str; 6] = ["constant", "linear", "exponential", "step", "inverse", "power"];
 /// The optimizer kinds, as users write them.
 pub const OPTIMIZER_KINDS: [&str; 4] = ["adam", "rmsprop", "sgd", "adagrad"];
 

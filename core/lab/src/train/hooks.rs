@@ -15,6 +15,11 @@ impl Trainer {
                 a.scalars().map_err(|m| TrainError::Setup(format!("augmentation `{}`: {m}", self.exp.augment.name)))?;
             values.extend(scalars.into_iter().map(|(k, v)| (format!("augment/{k}"), v)));
         }
+        // A scheduled rate is worth seeing next to the losses it shapes; a constant one is not.
+        // `step` counts the steps done, so the interval's last update ran at index `step - 1`.
+        for net in self.nets.iter().filter(|n| n.opt.settings.schedule.kind != "constant") {
+            values.push((format!("optim/lr/{}", net.name), net.opt.hyper(step.saturating_sub(1)).lr));
+        }
         values.push(("perf/img_per_s".into(), self.interval_images as f64 / elapsed));
         self.interval_start = Instant::now();
         self.interval_images = 0;

@@ -16,6 +16,13 @@ pub fn lr(lr: f64, s: &ScheduleConfig, step: u64, total_steps: u64) -> f64 {
         "exponential" => (lr * s.factor.powf(step as f64)).max(s.floor),
         "step" => (lr * s.factor.powi((step / s.every.max(1)) as i32)).max(s.floor),
         "inverse" => lr / (1.0 + step as f64 / s.every.max(1) as f64),
+        "power" => {
+            // deeppy's GammaAnnealer sets the rate once per epoch, so t moves in whole periods.
+            let end = if s.end == 0 { total_steps } else { s.end };
+            let every = s.every.max(1);
+            let t = ((step / every * every) as f64 / end.max(1) as f64).min(1.0);
+            lr - t.powf(s.power) * (lr - s.floor)
+        }
         _ => lr,
     }
 }

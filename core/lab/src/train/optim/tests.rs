@@ -98,6 +98,24 @@ fn schedules_follow_their_formulas() {
     let inverse = ScheduleConfig { kind: "inverse".into(), every: 50, ..ScheduleConfig::default() };
     assert_eq!(schedule::lr(1.0, &inverse, 0, 0), 1.0);
     assert_eq!(schedule::lr(1.0, &inverse, 150, 0), 0.25);
+    // VAE-GAN's annealing: 0.025 → 1e-5 over 200 epochs of 250 batches, exponent 0.75, set at
+    // each epoch's start (epoch 100 of 200: 0.025 − 0.5^0.75 · (0.025 − 1e-5)).
+    let power = ScheduleConfig {
+        kind: "power".into(),
+        every: 250,
+        end: 50_000,
+        power: 0.75,
+        floor: 1e-5,
+        ..ScheduleConfig::default()
+    };
+    assert_eq!(schedule::lr(0.025, &power, 249, 0), 0.025);
+    let halfway = 0.025 - 0.5f64.powf(0.75) * (0.025 - 1e-5);
+    assert!((schedule::lr(0.025, &power, 25_000, 0) - halfway).abs() < 1e-15);
+    assert!((schedule::lr(0.025, &power, 25_249, 0) - halfway).abs() < 1e-15);
+    assert!((schedule::lr(0.025, &power, 60_000, 0) - 1e-5).abs() < 1e-15);
+    // `end = 0` means the run's length.
+    let to_the_end = ScheduleConfig { end: 0, every: 1, power: 1.0, floor: 0.0, ..power };
+    assert!((schedule::lr(1.0, &to_the_end, 25, 100) - 0.75).abs() < 1e-15);
     let ramp = ScheduleConfig { momentum_to: Some(0.7), momentum_steps: 100, ..ScheduleConfig::default() };
     assert!((schedule::ramp(0.5, 0.7, &ramp, 50) - 0.6).abs() < 1e-12);
     assert_eq!(schedule::ramp(0.5, 0.7, &ramp, 500), 0.7);
