@@ -104,11 +104,12 @@ fn shown(dir: &Path, base: &Path) -> String {
 pub fn read_run(dir: &Path, shown: String) -> Result<Run, ReportError> {
     let config_path = dir.join("config.toml");
     let text = std::fs::read_to_string(&config_path).map_err(|e| ReportError::read(&config_path, e))?;
-    let mut config: toml::Table = toml::from_str(&text).map_err(|e| ReportError::Syntax {
+    let raw: toml::Table = toml::from_str(&text).map_err(|e| ReportError::Syntax {
         path: config_path.clone(),
         format: "TOML",
         message: e.to_string().trim().to_string(),
     })?;
+    let mut config = with_current_defaults(raw);
     if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
         let experiment = experiment_of(name).to_string();
         config.insert(EXPERIMENT_KEY.to_string(), toml::Value::String(experiment));
@@ -132,6 +133,18 @@ pub fn read_run(dir: &Path, shown: String) -> Result<Run, ReportError> {
         .and_then(|m| m.get("started").and_then(|s| s.as_str()).map(str::to_string))
         .unwrap_or_default();
     Ok(Run { path: dir.to_path_buf(), shown, config, seed, status, eval, started })
+}
+
+/// A run's config with every key a later version added filled in with its default: a run
+/// written before `optim.schedule.power` existed ran with what its default does, so it must
+/// not look like a different experiment from a run written after. A config this version cannot
+/// read (a key since removed) is kept as written.
+fn with_current_defaults(raw: toml::Table) -> toml::Table {
+    let current = toml::Value::Table(raw.clone())
+        .try_into::<crate::config::Experiment>()
+        .ok()
+        .and_then(|experiment| toml::Table::try_from(experiment).ok());
+    current.unwrap_or(raw)
 }
 
 impl Run {

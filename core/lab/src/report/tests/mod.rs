@@ -406,3 +406,29 @@ fn shipped_specs_load_and_the_paper_file_holds_the_reference_numbers() {
     let labels: Vec<&str> = spec.rows.names.values().map(|n| n.label()).collect();
     assert_eq!(labels, ["BigGAN", "+ DiffAugment", "CR-BigGAN", "+ DiffAugment"]);
 }
+
+/// A run written before a config key existed ran with that key's default, so it shares a cell
+/// with a run written after: `optim.schedule.power` came after these two runs' first seed.
+#[test]
+fn a_key_added_since_a_run_was_written_reads_as_its_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let old = RunFixture::new("x", 0).evals(&[(10, 5.0, 1.0)]).write(&runs, "a");
+    let new = RunFixture::new("x", 1).evals(&[(10, 7.0, 1.0)]).write(&runs, "b");
+    for (dir, extra) in [(&old, ""), (&new, "power = 1.0\n")] {
+        let config = dir.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap() + "\n[optim.schedule]\nkind = \"linear\"\n" + extra;
+        std::fs::write(&config, text).unwrap();
+    }
+    let spec = "title = \"t\"\nruns = [\"runs/*/*\"]\nmetrics = [{ name = \"fid\", value = \"final\", format = \".1f\" }]\n\n[rows]\nkey = \"name\"\n";
+    let table = table_for(tmp.path(), "defaults", spec).unwrap();
+    let stat = table.cell(0, 0).values[0].stat.as_ref().unwrap().clone();
+    assert_eq!((stat.n, stat.mean), (2, 6.0));
+
+    // A value that differs from the default still splits them, naming the key.
+    let config = new.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("power = 1.0", "power = 0.75");
+    std::fs::write(&config, text).unwrap();
+    let error = table_for(tmp.path(), "defaults", spec).unwrap_err().to_string();
+    assert!(error.contains("optim.schedule.power = 1.0 in") && error.contains("0.75 in"), "{error}");
+}
