@@ -6,7 +6,7 @@ use crate::config::ScheduleConfig;
 pub fn lr(lr: f64, s: &ScheduleConfig, step: u64, total_steps: u64) -> f64 {
     match s.kind.as_str() {
         "linear" => {
-            let end = if s.end == 0 { total_steps } else { s.end };
+            let end = end_step(s, total_steps);
             if step < s.start || end <= s.start {
                 lr
             } else {
@@ -18,12 +18,21 @@ pub fn lr(lr: f64, s: &ScheduleConfig, step: u64, total_steps: u64) -> f64 {
         "inverse" => lr / (1.0 + step as f64 / s.every.max(1) as f64),
         "power" => {
             // deeppy's GammaAnnealer sets the rate once per epoch, so t moves in whole periods.
-            let end = if s.end == 0 { total_steps } else { s.end };
+            let end = end_step(s, total_steps);
             let every = s.every.max(1);
             let t = ((step / every * every) as f64 / end.max(1) as f64).min(1.0);
             lr - t.powf(s.power) * (lr - s.floor)
         }
         _ => lr,
+    }
+}
+
+/// Where a linear or power decay ends: `end`, or the run's last step when it is 0.
+fn end_step(s: &ScheduleConfig, total_steps: u64) -> u64 {
+    if s.end == 0 {
+        total_steps
+    } else {
+        s.end
     }
 }
 
