@@ -1,5 +1,8 @@
 //! Checks on networks built by plugin code (`Box<dyn Network>`, before it crosses the
-//! boundary): parameter counts, singular values, weights decided by the seed.
+//! boundary): parameter counts, singular values, weights decided by the seed, and their
+//! tensors and inputs in the shapes tests want.
+use std::collections::BTreeMap;
+
 use lab_plugin_api::tch::{self, Kind, Tensor};
 use lab_plugin_api::Network;
 
@@ -31,4 +34,14 @@ pub fn assert_seed_decides_weights(what: &str, build: impl Fn() -> Box<dyn Netwo
     tch::manual_seed(1);
     let c = build().tensors();
     assert!(a.iter().zip(&c).any(|((_, ta, _), (_, tc, _))| !ta.equal(tc)), "{what}: a new seed changes weights");
+}
+
+/// `net`'s tensors by name, each with whether it is trained (buffers are not).
+pub fn tensors(net: &dyn Network) -> BTreeMap<String, (Tensor, bool)> {
+    net.tensors().into_iter().map(|(name, t, trainable)| (name, (t, trainable))).collect()
+}
+
+/// The inputs of a G/D network: `[main]`, or `[main, labels]` when it is conditional.
+pub fn inputs(x: &Tensor, y: Option<&Tensor>) -> Vec<Tensor> {
+    std::iter::once(x.shallow_clone()).chain(y.map(Tensor::shallow_clone)).collect()
 }

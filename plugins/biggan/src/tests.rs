@@ -1,11 +1,10 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly).
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use lab_plugin_api::tch::{self, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
-use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, tensors, top_singular_value, trainable_count};
 use lab_plugin_testkit::reference;
 
 use crate::{BigGan, BigGanConfig};
@@ -31,10 +30,6 @@ fn narrow(conditional: bool) -> BigGanConfig {
 
 fn build(arch: &BigGan, name: &str) -> Box<dyn Network> {
     arch.build(name).expect("known network")
-}
-
-fn tensors(net: &dyn Network) -> BTreeMap<String, (Tensor, bool)> {
-    net.tensors().into_iter().map(|(name, t, trainable)| (name, (t, trainable))).collect()
 }
 
 fn labels(n: i64) -> Tensor {

@@ -23,6 +23,8 @@
 //!   (`leaky_relu` with its slope), through a small C++ shim.
 //! - [`penalty`]: the regularisers on D's input gradient and on augmented pairs (R1, WGAN-GP's
 //!   penalty, consistency regularisation), for loss plugins (`losses`, `stylegan2`).
+//! - [`resnet`]: the residual up- and down-blocks of the SNGAN ResNet, which `sngan`, `sagan` and
+//!   `biggan`'s discriminator share.
 //! - [`prelude`]: one `use` for a G/D architecture plugin.
 //! - [`gan`]: declaring a generator and a discriminator to the core, building them, and
 //!   checking their inputs.
@@ -36,10 +38,12 @@ pub mod ops;
 pub mod patchgan;
 pub mod penalty;
 pub mod prelude;
+pub mod resnet;
 pub mod spectral_norm;
 
 pub use attention::SelfAttention;
 pub use layers::{downsample, leaky_relu, upsample, with_projection, Conv2d, Embedding, LeakyRelu, Linear, Weight};
 pub use norm::{BatchNorm2d, Norm, NormLayer};
 pub use patchgan::{PatchGan, PatchGanConfig};
+pub use resnet::{DownBlock, UpBlock};
 pub use spectral_norm::{Eps, EvalStep, SnOptions, SpectralNorm};

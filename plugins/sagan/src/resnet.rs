@@ -9,42 +9,23 @@
 //!   identity shortcuts, self-attention after block `d_attention_after`, ReLU, global sum
 //!   pooling, a linear logit (with a bias, as StudioGAN's) and, when conditional, the projection
 //!   ⟨embed(y), φ(x)⟩.
-use lab_nn::{gan, with_projection, SelfAttention};
+use lab_nn::{gan, with_projection, DownBlock, SelfAttention, UpBlock};
 use lab_plugin_api::tch::{nn, Tensor};
 
 use crate::config::{Settings, D_BLOCKS, G_BLOCKS};
-use crate::layers::{
-    batch_norm, conv2d, downsample, embedding, linear, self_attention, upsample, BatchNorm2d, Conv2d, Embedding, Linear,
-};
+use crate::layers::{batch_norm, conv2d, embedding, linear, self_attention, BatchNorm2d, Conv2d, Embedding, Linear};
 
 /// The side z is projected to.
 const BOTTOM_WIDTH: i64 = 4;
 
 /// G's residual up-block (StudioGAN's `GenBlock`).
-#[derive(Debug)]
-struct GBlock {
-    bn1: BatchNorm2d,
-    conv1: Conv2d,
-    bn2: BatchNorm2d,
-    conv2: Conv2d,
-    conv_sc: Conv2d,
-}
-
-impl GBlock {
-    fn new(p: nn::Path, c: i64, classes: Option<i64>) -> Self {
-        Self {
-            bn1: batch_norm(&p / "bn1", c, classes),
-            conv1: conv2d(&p / "conv1", c, c, 3, true),
-            bn2: batch_norm(&p / "bn2", c, classes),
-            conv2: conv2d(&p / "conv2", c, c, 3, true),
-            conv_sc: conv2d(&p / "conv_sc", c, c, 1, true),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, y: Option<&Tensor>, train: bool) -> Tensor {
-        let h = self.conv1.forward(&upsample(&self.bn1.forward(x, y, train).relu()), train);
-        let h = self.conv2.forward(&self.bn2.forward(&h, y, train).relu(), train);
-        h + self.conv_sc.forward(&upsample(x), train)
+fn up_block(p: nn::Path, c: i64, classes: Option<i64>) -> UpBlock {
+    UpBlock {
+        bn1: batch_norm(&p / "bn1", c, classes),
+        conv1: conv2d(&p / "conv1", c, c, 3, true),
+        bn2: batch_norm(&p / "bn2", c, classes),
+        conv2: conv2d(&p / "conv2", c, c, 3, true),
+        conv_sc: conv2d(&p / "conv_sc", c, c, 1, true),
     }
 }
 
@@ -69,7 +50,7 @@ impl Placed {
 pub struct Generator {
     linear: Linear,
     channels: i64,
-    blocks: Vec<GBlock>,
+    blocks: Vec<UpBlock>,
     attention: Option<Placed>,
     output_bn: BatchNorm2d,
     output_conv: Conv2d,
@@ -83,7 +64,7 @@ impl Generator {
         Self {
             linear: linear(&p / "linear", s.z_dim, c * BOTTOM_WIDTH * BOTTOM_WIDTH),
             channels: c,
-            blocks: (0..G_BLOCKS).map(|i| GBlock::new(&blocks / i, c, s.classes)).collect(),
+            blocks: (0..G_BLOCKS).map(|i| up_block(&blocks / i, c, s.classes)).collect(),
             attention: Placed::new(&p / "attention", s.g_attention_after, c),
             // StudioGAN's `bn4` is a plain batch norm in every configuration.
             output_bn: batch_norm(&output / "bn", c, None),
@@ -119,45 +100,15 @@ impl gan::Generator for Generator {
     }
 }
 
-/// D's residual blocks (StudioGAN's `DiscOptBlock` first, then `DiscBlock`s).
-#[derive(Debug)]
-struct DBlock {
-    conv1: Conv2d,
-    conv2: Conv2d,
-    /// Learned when the block changes channels or resolution; the identity otherwise.
-    conv_sc: Option<Conv2d>,
-    /// The optimized block: no activation before conv1 (it sees the image), and a shortcut that
-    /// pools before its convolution; the others convolve, then pool.
-    first: bool,
-    downsample: bool,
-}
-
-impl DBlock {
-    fn new(p: nn::Path, c_in: i64, c_out: i64, first: bool, down: bool) -> Self {
-        Self {
-            conv1: conv2d(&p / "conv1", c_in, c_out, 3, true),
-            conv2: conv2d(&p / "conv2", c_out, c_out, 3, true),
-            conv_sc: (c_in != c_out || down).then(|| conv2d(&p / "conv_sc", c_in, c_out, 1, true)),
-            first,
-            downsample: down,
-        }
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        // Out of place: the shortcut below must see x before the activation.
-        let h = if self.first { x.shallow_clone() } else { x.relu() };
-        let h = self.conv2.forward(&self.conv1.forward(&h, train).relu(), train);
-        let h = if self.downsample { downsample(&h) } else { h };
-        h + self.shortcut(x, train)
-    }
-
-    fn shortcut(&self, x: &Tensor, train: bool) -> Tensor {
-        let Some(conv) = &self.conv_sc else { return x.shallow_clone() };
-        match (self.first, self.downsample) {
-            (true, _) => conv.forward(&downsample(x), train),
-            (false, true) => downsample(&conv.forward(x, train)),
-            (false, false) => conv.forward(x, train),
-        }
+/// D's residual blocks (StudioGAN's `DiscOptBlock` first, then `DiscBlock`s): conv1 goes
+/// straight to the output width.
+fn down_block(p: nn::Path, c_in: i64, c_out: i64, first: bool, downsample: bool) -> DownBlock {
+    DownBlock {
+        conv1: conv2d(&p / "conv1", c_in, c_out, 3, true),
+        conv2: conv2d(&p / "conv2", c_out, c_out, 3, true),
+        conv_sc: (c_in != c_out || downsample).then(|| conv2d(&p / "conv_sc", c_in, c_out, 1, true)),
+        first,
+        downsample,
     }
 }
 
@@ -166,7 +117,7 @@ impl DBlock {
 /// `embed.weight` (conditional); every weight carries a `weight_u` buffer.
 #[derive(Debug)]
 pub struct Discriminator {
-    blocks: Vec<DBlock>,
+    blocks: Vec<DownBlock>,
     attention: Option<Placed>,
     linear: Linear,
     embed: Option<Embedding>,
@@ -183,7 +134,7 @@ impl Discriminator {
             blocks: plan
                 .iter()
                 .enumerate()
-                .map(|(i, &(c_in, first, down))| DBlock::new(&blocks / i, c_in, c, first, down))
+                .map(|(i, &(c_in, first, down))| down_block(&blocks / i, c_in, c, first, down))
                 .collect(),
             attention: Placed::new(&p / "attention", s.d_attention_after, c),
             linear: linear(&p / "linear", c, 1),

@@ -1,13 +1,12 @@
 //! Unit tests of the whole architecture through the plugin trait (the rlib is linked directly),
 //! and the float64 cross-check against the PyTorch re-implementation in `reference/`.
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use lab_nn::SpectralNorm;
 use lab_plugin_api::tch::{self, nn, Device, Kind, Tensor};
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, DataSpec, Network};
-use lab_plugin_testkit::network::{assert_seed_decides_weights, top_singular_value, trainable_count};
+use lab_plugin_testkit::network::{assert_seed_decides_weights, inputs, tensors, top_singular_value, trainable_count};
 use lab_plugin_testkit::reference;
 
 use crate::{layers, Sngan, SnganConfig};
@@ -39,10 +38,6 @@ fn build(arch: &Sngan, name: &str) -> Box<dyn Network> {
     arch.build(name).expect("known network")
 }
 
-fn tensors(net: &dyn Network) -> BTreeMap<String, (Tensor, bool)> {
-    net.tensors().into_iter().map(|(name, t, trainable)| (name, (t, trainable))).collect()
-}
-
 fn labels(n: i64) -> Tensor {
     Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(CLASSES)
 }
@@ -53,11 +48,6 @@ fn z(n: i64) -> Tensor {
 
 fn scalar(t: &Tensor) -> f64 {
     t.double_value(&[])
-}
-
-/// The inputs of a network: `[main]`, or `[main, labels]` when conditional.
-fn inputs(x: &Tensor, y: Option<&Tensor>) -> Vec<Tensor> {
-    std::iter::once(x.shallow_clone()).chain(y.map(Tensor::shallow_clone)).collect()
 }
 
 #[test]
