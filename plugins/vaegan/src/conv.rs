@@ -64,11 +64,7 @@ impl Split {
     }
 }
 
-use crate::filler::{backconv5, conv5 as conv, linear};
-
-fn spatial_bn(p: nn::Path, channels: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, channels, nn::BatchNormConfig { eps: 1e-6, ..Default::default() })
-}
+use crate::filler::{backconv5, batch_norm1d, batch_norm2d, conv5 as conv, linear};
 
 /// Layers of the discriminator in deeppy's count.
 pub const DISCRIMINATOR_LAYERS: usize = 16;
@@ -87,7 +83,7 @@ pub fn encoder(
     for (i, &c) in widths.iter().enumerate() {
         body = body
             .add(conv(p / format!("conv{i}"), input, c, 2, false))
-            .add(spatial_bn(p / format!("bn{i}"), c))
+            .add(batch_norm2d(p / format!("bn{i}"), c))
             .add_fn(|x| x.relu());
         input = c;
     }
@@ -96,7 +92,7 @@ pub fn encoder(
     body = body
         .add_fn(|x| x.flatten(1, -1))
         .add(linear(p / "fc", input * bottleneck * bottleneck, hidden, false))
-        .add(nn::batch_norm1d(p / "fc_bn", hidden, Default::default()))
+        .add(batch_norm1d(p / "fc_bn", hidden))
         .add_fn(|x| x.relu());
     let mu = linear(p / "z_mu", hidden, z_dim, true);
     let logvar = linear(p / "z_logvar", hidden, z_dim, true);
@@ -110,7 +106,7 @@ pub fn decoder(p: &nn::Path, channels: i64, side: i64, z_dim: i64, width: f64) -
     let seed = start * s[3] * s[3];
     let mut body = nn::seq_t()
         .add(linear(p / "fc", z_dim, seed, false))
-        .add(nn::batch_norm1d(p / "fc_bn", seed, Default::default()))
+        .add(batch_norm1d(p / "fc_bn", seed))
         .add_fn(|x| x.relu())
         .add_fn(move |x| x.view([-1, start, s[3], s[3]]));
     let mut input = start;
@@ -119,7 +115,7 @@ pub fn decoder(p: &nn::Path, channels: i64, side: i64, z_dim: i64, width: f64) -
         let (from, to) = (s[3 - i], s[2 - i]);
         body = body
             .add(backconv5(p / format!("backconv{i}"), input, c, to - (2 * from - 1)))
-            .add(spatial_bn(p / format!("bn{i}"), c))
+            .add(batch_norm2d(p / format!("bn{i}"), c))
             .add_fn(|x| x.relu());
         input = c;
     }
@@ -135,7 +131,7 @@ pub fn discriminator(p: &nn::Path, channels: i64, side: i64, depth: usize, width
     for (i, &c) in [128, 192, 256].map(|c| scaled(c, width)).iter().enumerate() {
         split = split
             .layer(conv(p / format!("conv{i}"), input, c, 2, false))
-            .layer(spatial_bn(p / format!("bn{i}"), c))
+            .layer(batch_norm2d(p / format!("bn{i}"), c))
             .relu();
         input = c;
     }
@@ -144,7 +140,7 @@ pub fn discriminator(p: &nn::Path, channels: i64, side: i64, depth: usize, width
     split = split
         .flatten()
         .layer(linear(p / "fc", input * bottleneck * bottleneck, hidden, false))
-        .layer(nn::batch_norm1d(p / "fc_bn", hidden, Default::default()))
+        .layer(batch_norm1d(p / "fc_bn", hidden))
         .relu()
         .layer(linear(p / "out", hidden, 1, true));
     debug_assert_eq!(split.count(), DISCRIMINATOR_LAYERS);

@@ -2,7 +2,9 @@
 //! in ±1/√(3·fan_in), where fan_in is the input units of an affine layer or the
 //! `channels · k · k` behind a filter (for a backward convolution its output channels, the
 //! filter array's second axis); biases start at 0 (`bias_filler=0.0`). PyTorch's default bound
-//! is √3 times wider and draws biases too, so every layer here is built with these.
+//! is √3 times wider and draws biases too, so every layer here is built with these. Batch norm
+//! starts at γ = 1, β = 0 (deeppy's `Parameter(1.0)` and `Parameter(0.0)`); tch's default draws
+//! γ from U(0, 1), which would start some units nearly switched off.
 use lab_nn::prelude::*;
 
 /// `AutoFiller`'s uniform weights for a layer with `fan_in` inputs per output.
@@ -42,4 +44,27 @@ pub fn backconv5(p: nn::Path, input: i64, output: i64, output_padding: i64) -> n
         ..Default::default()
     };
     nn::conv_transpose2d(p, input, output, 5, config)
+}
+
+/// Batch norm over `channels` with the code's start (γ = 1, β = 0), its momentum (deeppy's 0.9
+/// on the running value is PyTorch's 0.1 on the batch's) and `eps` (1e-5 for the affine layers'
+/// `BatchNormalization`, 1e-6 for `img32x32`'s spatial ones).
+fn batch_norm_config(eps: f64) -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        eps,
+        momentum: 0.1,
+        ..Default::default()
+    }
+}
+
+/// Batch norm after an affine layer (`BatchNormalization`, ε = 1e-5).
+pub fn batch_norm1d(p: nn::Path, units: i64) -> nn::BatchNorm {
+    nn::batch_norm1d(p, units, batch_norm_config(1e-5))
+}
+
+/// Batch norm after a convolution (`img32x32`'s `SpatialBatchNormalization`, ε = 1e-6).
+pub fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, channels, batch_norm_config(1e-6))
 }

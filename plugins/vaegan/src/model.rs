@@ -16,7 +16,7 @@ use lab_plugin_api::architecture::SPLIT_REFERENCE;
 use lab_plugin_api::{ArchitecturePlugin, BuildEnv, Error, EvalCtx, Network, Spec, Value, VarStoreNetwork, VisualCtx};
 
 use crate::conv;
-use crate::filler::linear;
+use crate::filler::{batch_norm1d, linear};
 use crate::loss::PHASE;
 
 /// `[model.config]`.
@@ -55,7 +55,7 @@ fn blocks(p: &nn::Path, input: i64, width: i64, count: usize) -> Vec<nn::Sequent
             let q = p / format!("block{i}");
             nn::seq_t()
                 .add(linear(&q / "fc", if i == 0 { input } else { width }, width, true))
-                .add(nn::batch_norm1d(&q / "bn", width, Default::default()))
+                .add(batch_norm1d(&q / "bn", width))
                 .add_fn(|x| x.relu())
         })
         .collect()

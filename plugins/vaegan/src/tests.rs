@@ -219,6 +219,32 @@ fn weights_start_as_the_code_draws_them() {
 }
 
 #[test]
+fn batch_norm_starts_at_unit_scale_and_zero_shift() {
+    // deeppy's `BatchNormalization` starts at γ = 1, β = 0; tch's default γ is U(0, 1).
+    let _lock = lab_plugin_testkit::rng_lock();
+    tch::manual_seed(0);
+    for networks in ["mlp", "conv"] {
+        let arch = architecture::create::<VaeGan>(&format!("networks = \"{networks}\""), FASHION_MNIST).unwrap();
+        let mut norms = 0;
+        for net in ["encoder", "generator", "discriminator"] {
+            for (name, t, trainable) in arch.build(net).unwrap().tensors().unwrap() {
+                let is_norm = name.split('.').rev().nth(1).is_some_and(|layer| layer.contains("bn"));
+                if !(is_norm && trainable) {
+                    continue;
+                }
+                let start = if name.ends_with("weight") { 1.0 } else { 0.0 };
+                let off = (t - start).abs().max().double_value(&[]);
+                assert_eq!(off, 0.0, "{networks} {net} {name} starts away from {start}");
+                norms += 1;
+            }
+        }
+        // γ and β of every batch norm: 6 in the MLPs (two blocks a network), 12 in the conv ones.
+        let expected = if networks == "mlp" { 12 } else { 24 };
+        assert_eq!(norms, expected, "{networks}: batch-norm parameters found");
+    }
+}
+
+#[test]
 fn edge_energy_sums_squared_neighbour_differences_and_blur_lowers_it() {
     // One 1×2×3 image [[0, 1, 3], [2, 2, 2]]: across (1² + 2²) + (0 + 0), down 2² + 1² + 1².
     let x = Tensor::from_slice(&[0.0f32, 1.0, 3.0, 2.0, 2.0, 2.0]).reshape([1, 1, 2, 3]);
