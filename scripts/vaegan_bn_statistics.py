@@ -16,8 +16,6 @@ the first 2,000 Fashion-MNIST test images with the domain feature network, three
         ~/.cache/lab/features/fashion-mnist.pt runs/zoo/vaegan_conv_*fashion_mnist/*
 """
 import gzip
-import json
-import struct
 import sys
 
 import numpy as np
@@ -25,23 +23,10 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
+from ring_coverage import read_safetensors  # the float32 tensors of a checkpoint, by name
+
 FASHION = "/usr/share/datasets/fashion-mnist"
 OUTPUT_PADDING = (0, 1, 1)  # the backward convolutions 4 → 7 → 14 → 28
-
-
-def read_safetensors(path):
-    """The tensors of a safetensors file, by name (the format's header is JSON)."""
-    raw = open(path, "rb").read()
-    size = struct.unpack("<Q", raw[:8])[0]
-    header, base, out = json.loads(raw[8 : 8 + size]), 8 + size, {}
-    kinds = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = entry["data_offsets"]
-        array = np.frombuffer(raw[base + start : base + end], dtype=kinds[entry["dtype"]])
-        out[name] = torch.from_numpy(array.reshape(entry["shape"]).copy())
-    return out
 
 
 def idx_images(name, count):
@@ -99,7 +84,8 @@ def main():
         real = features(idx_images("t10k", 2000))
         train = idx_images("train", 200 * 64)
         for run in sys.argv[2:]:
-            weights = read_safetensors(f"{run}/checkpoints/last.safetensors")
+            raw = read_safetensors(f"{run}/checkpoints/last.safetensors")
+            weights = {k: torch.from_numpy(v.copy()) for k, v in raw.items()}
             g, e = network(weights, "generator"), network(weights, "encoder")
             torch.manual_seed(0)
             z = torch.randn(2000, g["fc.weight"].shape[1])
