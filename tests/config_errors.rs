@@ -92,6 +92,14 @@ fn a_constraint_on_a_network_that_does_not_exist() {
 }
 
 #[test]
+fn standing_statistics_for_a_generator_without_batch_norm() {
+    insta::assert_snapshot!(error_for(
+        "[model]\narchitecture = \"gan-mlp\"\n[eval]\nstanding_stats = 8\n",
+        &["train.steps=1", "data.fraction=0.01"]
+    ));
+}
+
+#[test]
 fn a_phase_naming_a_network_the_architecture_does_not_declare() {
     insta::assert_snapshot!(error_for("[[train.phases]]\nname = \"D\"\nnetworks = [\"critic\"]\n", &["train.steps=1"]));
 }

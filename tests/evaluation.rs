@@ -313,3 +313,72 @@ fn d_overfitting_signature_is_logged_and_measuring_it_changes_nothing() {
         deterministic_metrics(&plain).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn standing_statistics_change_what_is_scored_and_nothing_that_is_trained() {
+    // The same tiny DCGAN twice, its samples scored with the running batch-norm statistics and
+    // with standing ones (the mean of 3 prior batches' statistics); then `lab eval` swaps the
+    // protocols between the two runs' identical checkpoints.
+    let tmp = tempfile::tempdir().unwrap();
+    let features = tiny_features(tmp.path());
+    let cache = tmp.path().join("cache");
+    let train = |runs: &std::path::Path, standing: u64| {
+        let mut cmd = lab();
+        cmd.args(["run", "experiments/quickstart.toml", "--runs-dir"]).arg(runs).args(tiny(4)).env("LAB_CACHE", &cache);
+        for s in [
+            "eval.every=2".to_string(),
+            "eval.metrics=[\"fid\"]".into(),
+            "eval.num_samples=48".into(),
+            "eval.reference_count=64".into(),
+            "eval.batch_size=16".into(),
+            format!("eval.features={:?}", features.display().to_string()),
+            format!("eval.standing_stats={standing}"),
+        ] {
+            cmd.args(["--set", &s]);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        only_run(runs, "quickstart")
+    };
+    let fids = |run_dir: &std::path::Path| -> Vec<f64> {
+        metrics(run_dir).into_iter().filter(|m| m.1 == "eval/fid").map(|m| m.2).collect()
+    };
+    let running = train(&tmp.path().join("running"), 0);
+    let standing = train(&tmp.path().join("standing"), 3);
+    assert_eq!(
+        checkpoint_tensors_sha256(&standing),
+        checkpoint_tensors_sha256(&running),
+        "re-estimating the statistics for an evaluation changed the trained networks"
+    );
+    assert_eq!(
+        deterministic_metrics(&standing).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>(),
+        deterministic_metrics(&running).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>()
+    );
+    let (plain, recalibrated) = (fids(&running), fids(&standing));
+    assert_eq!(plain.len(), 2);
+    for (a, b) in plain.iter().zip(&recalibrated) {
+        assert!(a.is_finite() && b.is_finite() && a != b, "the statistics decide the samples: {a} against {b}");
+    }
+    let summary = |run_dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
+    };
+    let generator = summary(&standing)["eval"]["final"]["protocol"]["generator"].as_str().unwrap().to_string();
+    assert!(
+        generator.ends_with("standing batch-norm statistics: the mean over 3 batches of 16 prior samples"),
+        "{generator}"
+    );
+    let generator = summary(&running)["eval"]["final"]["protocol"]["generator"].as_str().unwrap().to_string();
+    assert!(!generator.contains("standing"), "{generator}");
+    // `lab eval` scores each run's last checkpoint under the other protocol: the other run's value.
+    let eval_under = |run_dir: &std::path::Path, standing: u64| -> f64 {
+        let out = run(lab()
+            .args(["eval"])
+            .arg(run_dir)
+            .args(["--set", &format!("eval.standing_stats={standing}")])
+            .env("LAB_CACHE", &cache));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).lines().find_map(|l| l.strip_prefix("fid: ")).unwrap().parse().unwrap()
+    };
+    assert_eq!(eval_under(&running, 3), *recalibrated.last().unwrap());
+    assert_eq!(eval_under(&standing, 0), *plain.last().unwrap());
+}

@@ -25,6 +25,8 @@ pub enum Stream {
     Crop = 10,
     /// `lab battle`'s samples and discriminator passes.
     Battle = 11,
+    /// The prior batches that re-estimate batch-norm statistics before an evaluation.
+    StandingStats = 12,
 }
 
 /// SplitMix64's output function: scrambles a state into well-mixed bits.

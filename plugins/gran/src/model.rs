@@ -50,18 +50,6 @@ fn deconv(p: &nn::Path, name: &str, input: i64, output: i64) -> nn::ConvTranspos
     nn::conv_transpose2d(p / name, input, output, 5, config)
 }
 
-/// PyTorch's batch norm (ε = 1e-5, running statistics with momentum 0.1); see the crate docs for
-/// how the official layer differs.
-fn bn_config() -> nn::BatchNormConfig {
-    nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        eps: 1e-5,
-        momentum: 0.1,
-        ..Default::default()
-    }
-}
-
 /// A fully connected layer with a bias and a batch norm (the official `Batch_Norm_layer`, whose
 /// bias is redundant before the norm but is a parameter all the same).
 #[derive(Debug)]
@@ -74,7 +62,7 @@ impl BnLinear {
     fn new(p: &nn::Path, name: &str, input: i64, output: i64) -> Self {
         Self {
             fc: linear(p, &format!("{name}_fc"), input, output, true),
-            bn: nn::batch_norm1d(p / format!("{name}_bn"), output, bn_config()),
+            bn: nn::batch_norm1d(p / format!("{name}_bn"), output, reference_batch_norm(1e-5)),
         }
     }
 
@@ -94,7 +82,7 @@ impl BnConv {
     fn new(p: &nn::Path, name: &str, input: i64, output: i64) -> Self {
         Self {
             conv: conv(p, &format!("{name}_conv"), input, output),
-            bn: nn::batch_norm2d(p / format!("{name}_bn"), output, bn_config()),
+            bn: nn::batch_norm2d(p / format!("{name}_bn"), output, reference_batch_norm(1e-5)),
         }
     }
 

@@ -92,16 +92,6 @@ fn deconv(p: &nn::Path, name: &str, input: i64, output: i64, bias: bool) -> nn::
     nn::conv_transpose2d(p / name, input, output, 4, config)
 }
 
-fn bn_config() -> nn::BatchNormConfig {
-    nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        eps: 1e-5,
-        momentum: 0.1,
-        ..Default::default()
-    }
-}
-
 impl InfoGan {
     /// The generator's first feature map's side: the image's side / 4.
     fn base(&self) -> i64 {
@@ -112,13 +102,13 @@ impl InfoGan {
         let (b, c) = (self.base(), self.env.data.channels);
         nn::seq_t()
             .add(linear(p, "fc1", self.codes.width(), 1024, false))
-            .add(nn::batch_norm1d(p / "bn1", 1024, bn_config()))
+            .add(nn::batch_norm1d(p / "bn1", 1024, reference_batch_norm(1e-5)))
             .add_fn(|x| x.relu())
             .add(linear(p, "fc2", 1024, 128 * b * b, false))
-            .add(nn::batch_norm1d(p / "bn2", 128 * b * b, bn_config()))
+            .add(nn::batch_norm1d(p / "bn2", 128 * b * b, reference_batch_norm(1e-5)))
             .add_fn(move |x| x.relu().reshape([-1, 128, b, b]))
             .add(deconv(p, "up1", 128, 64, false))
-            .add(nn::batch_norm2d(p / "bn3", 64, bn_config()))
+            .add(nn::batch_norm2d(p / "bn3", 64, reference_batch_norm(1e-5)))
             .add_fn(|x| x.relu())
             .add(deconv(p, "up2", 64, c, true))
             .add_fn(|x| x.tanh())
@@ -130,11 +120,11 @@ impl InfoGan {
             .add(conv(p, "conv1", c, 64, true))
             .add(leaky_relu(leak))
             .add(conv(p, "conv2", 64, 128, false))
-            .add(nn::batch_norm2d(p / "bn2", 128, bn_config()))
+            .add(nn::batch_norm2d(p / "bn2", 128, reference_batch_norm(1e-5)))
             .add(leaky_relu(leak))
             .add_fn(|x| x.flatten(1, -1))
             .add(linear(p, "fc3", 128 * b * b, 1024, false))
-            .add(nn::batch_norm1d(p / "bn3", 1024, bn_config()))
+            .add(nn::batch_norm1d(p / "bn3", 1024, reference_batch_norm(1e-5)))
             .add(leaky_relu(leak))
     }
 
@@ -142,7 +132,7 @@ impl InfoGan {
         let leak = self.config.leak;
         nn::seq_t()
             .add(linear(p, "fc1", 1024, 128, false))
-            .add(nn::batch_norm1d(p / "bn1", 128, bn_config()))
+            .add(nn::batch_norm1d(p / "bn1", 128, reference_batch_norm(1e-5)))
             .add(leaky_relu(leak))
             .add(linear(p, "out", 128, self.codes.code_width(), true))
     }

@@ -14,6 +14,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::Embedding;
 
+/// tch's batch norm configured as PyTorch's `nn.BatchNorm1d/2d` starts: γ = 1, β = 0, running
+/// statistics with momentum 0.1, and `eps`. tch's `BatchNormConfig::default()` draws γ from
+/// U(0, 1) instead, which starts some units nearly switched off; reproductions of reference code
+/// (PyTorch, TensorFlow, deeppy: all start γ at 1) build their batch norms with this.
+pub fn reference_batch_norm(eps: f64) -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        eps,
+        momentum: 0.1,
+        ..Default::default()
+    }
+}
+
 /// The normalisation of an image-to-image network, as a config names it: `"batch"` or
 /// `"instance"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,25 +46,15 @@ pub fn backconv5(p: nn::Path, input: i64, output: i64, output_padding: i64) -> n
     nn::conv_transpose2d(p, input, output, 5, config)
 }
 
-/// Batch norm over `channels` with the code's start (γ = 1, β = 0), its momentum (deeppy's 0.9
-/// on the running value is PyTorch's 0.1 on the batch's) and `eps` (1e-5 for the affine layers'
-/// `BatchNormalization`, 1e-6 for `img32x32`'s spatial ones).
-fn batch_norm_config(eps: f64) -> nn::BatchNormConfig {
-    nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        eps,
-        momentum: 0.1,
-        ..Default::default()
-    }
-}
+// Batch norm starts as deeppy's (γ = 1, β = 0); its momentum, 0.9 on the running value, is
+// PyTorch's 0.1 on the batch's.
 
 /// Batch norm after an affine layer (`BatchNormalization`, ε = 1e-5).
 pub fn batch_norm1d(p: nn::Path, units: i64) -> nn::BatchNorm {
-    nn::batch_norm1d(p, units, batch_norm_config(1e-5))
+    nn::batch_norm1d(p, units, reference_batch_norm(1e-5))
 }
 
 /// Batch norm after a convolution (`img32x32`'s `SpatialBatchNormalization`, ε = 1e-6).
 pub fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, channels, batch_norm_config(1e-6))
+    nn::batch_norm2d(p, channels, reference_batch_norm(1e-6))
 }

@@ -40,6 +40,11 @@ pub struct SampleArgs {
     /// Images per generator call.
     #[arg(long, default_value_t = 250)]
     pub batch_size: i64,
+    /// Sample with standing batch-norm statistics: the mean of N batches' statistics (of
+    /// --batch-size prior samples each) instead of the running ones; 0 for the running ones.
+    /// Default: the run's `eval.standing_stats`, so the samples match what its FID scored.
+    #[arg(long, value_name = "N")]
+    pub standing_stats: Option<u64>,
     /// Replace --out if it exists.
     #[arg(long)]
     pub overwrite: bool,
@@ -61,6 +66,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         label_with: args.label_with,
         seed: args.seed,
         batch_size: args.batch_size,
+        standing_stats: args.standing_stats,
         overwrite: args.overwrite,
         progress: !args.quiet && std::io::stderr().is_terminal(),
     };

@@ -47,6 +47,11 @@ pub struct EvalConfig {
     /// Images of each side (training set, reference set) for D's overfitting signature
     /// (`eval/overfit/*`, see `train::overfit`); 0 turns it off.
     pub overfit_images: i64,
+    /// Batches (of `batch_size` prior samples) whose batch-norm statistics replace the
+    /// generator's running ones while the metrics score its samples: BigGAN's "standing
+    /// statistics" (`train::standing_stats`). 0 samples with the running statistics training
+    /// left. The architecture's own measures (reconstructions, ELBO) always use those.
+    pub standing_stats: u64,
 }
 
 impl Default for EvalConfig {
@@ -62,6 +67,7 @@ impl Default for EvalConfig {
             batch_size: 100,
             config: BTreeMap::new(),
             overfit_images: 1000,
+            standing_stats: 0,
         }
     }
 }
@@ -344,9 +350,17 @@ impl Evaluator {
             }
             protocols.insert(name.clone(), p);
         }
+        let generator = if self.cfg.standing_stats > 0 {
+            format!(
+                "EMA generator in eval mode (the training generator when EMA is off), with standing batch-norm statistics: the mean over {} batches of {} prior samples",
+                self.cfg.standing_stats, b
+            )
+        } else {
+            "EMA generator in eval mode (the training generator when EMA is off)".to_string()
+        };
         let protocol = serde_json::json!({
             "num_samples": num_samples,
-            "generator": "EMA generator in eval mode (the training generator when EMA is off)",
+            "generator": generator,
             "sample_seed": "keyed by (run seed, eval, batch index)",
             "reference": self.reference_desc,
             "metrics": protocols,

@@ -36,6 +36,8 @@ pub struct SampleOptions {
     pub label_with: Option<PathBuf>,
     pub seed: u64,
     pub batch_size: i64,
+    /// Batches of standing batch-norm statistics; `None`: the run's `eval.standing_stats`.
+    pub standing_stats: Option<u64>,
     pub overwrite: bool,
     pub progress: bool,
 }
@@ -58,6 +60,10 @@ pub struct Provenance {
     /// Images per class; empty when unlabelled.
     pub per_class: Vec<i64>,
     pub truncation: Option<f64>,
+    /// Batches of `batch_size` prior samples whose mean batch-norm statistics the generator
+    /// sampled with (standing statistics); absent: the checkpoint's running statistics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standing_stats: Option<u64>,
     /// Present when a classifier chose the labels (`--label-with`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label_with: Option<LabelledBy>,
@@ -119,6 +125,9 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     })
     .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
     let mut snapshot = GeneratorSnapshot::load(&mut exp, &opts.run, &opts.checkpoint)?;
+    // The statistics the run's evaluations scored, unless the command says otherwise.
+    let standing_stats = opts.standing_stats.unwrap_or(exp.eval.standing_stats);
+    snapshot.use_standing_stats(standing_stats, opts.batch_size, opts.seed)?;
     let mut classes = snapshot.num_classes();
     if opts.label_with.is_some() {
         anyhow::ensure!(classes == 0, "--label-with labels an unconditional model's samples; this run's generator is class-conditional, so its labels are exact: drop --label-with");
@@ -217,6 +226,7 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
             None => plan.per_class(labels.as_ref()),
         },
         truncation: opts.truncation,
+        standing_stats: (standing_stats > 0).then_some(standing_stats),
         label_with,
     };
     // Written complete under a temporary name, then moved into place.

@@ -45,6 +45,7 @@ impl Trainer {
         check_architecture(&exp, &info, &dataset)?;
         let plan = resolve_plan(&exp, &loss, &info)?;
         let (nets, ema) = build_networks(&exp, &arch, &info, &plan, device)?;
+        check_standing_stats(&exp, &nets)?;
         let augment = if exp.augment.enabled() {
             Some(registry.augment(&exp.augment.name, &exp.augment.config, env)?)
         } else {
@@ -347,6 +348,27 @@ fn check_architecture(
                 ),
             });
         }
+    }
+    Ok(())
+}
+
+/// `eval.standing_stats` re-estimates batch-norm statistics: refused, before any training, for
+/// a generator that keeps none.
+fn check_standing_stats(exp: &Experiment, nets: &[Net]) -> Result<(), TrainError> {
+    if exp.eval.standing_stats == 0 {
+        return Ok(());
+    }
+    let generator = &nets.iter().find(|n| n.name == "generator").expect("checked with the architecture").handle;
+    let stats = super::standing_stats::running_statistics(generator).map_err(TrainError::Setup)?;
+    if stats.is_empty() {
+        return Err(TrainError::Config {
+            key: "eval.standing_stats".into(),
+            message: format!(
+                "architecture `{}`: {}, so there are none to re-estimate; remove the key or set it to 0",
+                exp.model.architecture,
+                super::standing_stats::NO_STATISTICS
+            ),
+        });
     }
     Ok(())
 }

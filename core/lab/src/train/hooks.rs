@@ -138,8 +138,21 @@ impl Trainer {
             ));
         };
         let handle = sampling_generator(&mut self.ema, &mut self.nets);
-        let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
-        let mut result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
+        let mut result = standing_stats::for_evaluation(
+            handle,
+            &self.exp.eval,
+            self.exp.seed,
+            self.num_classes,
+            self.device,
+            snapshot::latents(&self.arch, self.z_dim, self.device),
+        )
+        .and_then(|standing| {
+            let latent = snapshot::latents(&self.arch, self.z_dim, self.device);
+            let result = evaluator.evaluate(step, self.exp.seed, self.num_classes, latent, snapshot::images_of(handle));
+            // The running statistics go back before anything else sees the generator.
+            drop(standing);
+            result
+        });
         if let Ok(r) = result.as_mut() {
             // The architecture's own measures (a VAE's test ELBO) join the metrics' values.
             let (reference, reference_labels) = evaluator.reference();

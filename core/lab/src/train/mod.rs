@@ -15,6 +15,7 @@ mod progress;
 mod run_dir;
 mod sampler;
 mod snapshot;
+mod standing_stats;
 mod state;
 mod step;
 

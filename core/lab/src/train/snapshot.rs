@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::build::{plugin_failure, prepare_device};
 use super::host::{measure_architecture, EvalNetworks, ModelEvalHost};
-use super::{checkpoint::Checkpoint, TrainError};
+use super::{checkpoint::Checkpoint, standing_stats, TrainError};
 use crate::config::Experiment;
 use crate::data;
 use crate::metrics::{EvalResult, Evaluator};
@@ -17,6 +17,8 @@ use crate::plugins::Registry;
 
 /// The generator the run samples from (the EMA when it kept one), ready to evaluate.
 pub struct GeneratorSnapshot {
+    /// Puts the running statistics back after [`use_standing_stats`](Self::use_standing_stats).
+    standing: Option<standing_stats::Restore>,
     // Dropped before the architecture that built them.
     generator: NetworkHandle,
     /// Every network of the checkpoint (not the EMA), built when the architecture measures
@@ -67,6 +69,7 @@ impl GeneratorSnapshot {
         }
         let step = c.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
         Ok(Self {
+            standing: None,
             generator,
             networks: Vec::new(),
             _arch: arch,
@@ -141,6 +144,24 @@ impl GeneratorSnapshot {
         Ok(x)
     }
 
+    /// From now on samples with standing batch-norm statistics: the mean of the statistics of
+    /// `batches` batches of `batch_size` prior samples (see `train::standing_stats`), drawn from
+    /// the stream `seed` keys. 0 goes back to the running statistics of the checkpoint.
+    pub fn use_standing_stats(&mut self, batches: u64, batch_size: i64, seed: u64) -> Result<(), TrainError> {
+        self.standing = None;
+        self.standing = standing_stats::standing(
+            &mut self.generator,
+            batches,
+            batch_size,
+            seed,
+            self.num_classes,
+            self.device,
+            latents(&self._arch, self.z_dim, self.device),
+        )
+        .map_err(|m| TrainError::Setup(format!("standing statistics: {m}")))?;
+        Ok(())
+    }
+
     /// The names of the values the architecture computes about itself (none for most).
     pub fn measures(&self) -> Result<Vec<String>, TrainError> {
         self._arch.measures().map_err(|e| TrainError::Setup(format!("architecture `{}`: {e}", self.architecture)))
@@ -152,10 +173,20 @@ impl GeneratorSnapshot {
         let measures = self.measures()?;
         let mut evaluator = Evaluator::new(&exp.eval, &exp.data, &self.registry, self.env, self.device)?
             .with_measures(measures.clone());
+        let standing = standing_stats::for_evaluation(
+            &mut self.generator,
+            &exp.eval,
+            exp.seed,
+            self.num_classes,
+            self.device,
+            latents(&self._arch, self.z_dim, self.device),
+        )
+        .map_err(TrainError::Setup)?;
         let latent = latents(&self._arch, self.z_dim, self.device);
         let mut result = evaluator
             .evaluate(self.step, exp.seed, self.num_classes, latent, images_of(&mut self.generator))
             .map_err(|m| TrainError::Setup(format!("evaluation failed: {m}")))?;
+        drop(standing);
         if !measures.is_empty() {
             self.load_networks(exp)?;
             let (reference, reference_labels) = evaluator.reference();

@@ -1,0 +1,181 @@
+//! Standing statistics (Brock et al. 2019, "Large Scale GAN Training", §3.1 and appendix): before
+//! an evaluation, the generator's batch-norm running statistics are re-estimated for the weights
+//! being evaluated, as the mean of the statistics of `eval.standing_stats` batches of prior
+//! samples run through it in training mode. Afterwards every buffer is put back, so training,
+//! checkpoints and resumes never see them.
+//!
+//! Why the core does it and not each plugin: the statistics a generator samples with are a
+//! protocol choice, and one protocol for every system keeps FIDs comparable. A plugin's batch
+//! norm keeps its statistics as an exponential average whose momentum the core cannot read
+//! through the interface, so the momentum is measured (one batch run twice, from statistics of
+//! 0 and of 1) and every batch's own statistics are then recovered exactly: the result is the
+//! plain mean over the batches, whatever momentum each layer uses.
+use lab_plugin_api::host::NetworkHandle;
+use tch::{Device, Kind, Tensor};
+
+use crate::metrics::EvalConfig;
+use crate::seeds::{key, seed_torch, Stream};
+
+/// What recalibration needs of a network: its named tensors (sharing storage with it) and a
+/// training-mode forward pass. [`NetworkHandle`](lab_plugin_api::host::NetworkHandle) is one;
+/// the unit tests use a network written in the test.
+pub(crate) trait Recalibrate {
+    /// `(name, tensor, trainable)`, sharing storage with the network.
+    fn named_tensors(&self) -> Result<Vec<(String, Tensor, bool)>, String>;
+    /// One forward pass in training mode (batch norm normalises by, and records, the batch).
+    fn forward_train(&mut self, inputs: &[Tensor]) -> Result<(), String>;
+}
+
+impl Recalibrate for NetworkHandle {
+    fn named_tensors(&self) -> Result<Vec<(String, Tensor, bool)>, String> {
+        self.tensors().map_err(|e| e.to_string())
+    }
+
+    fn forward_train(&mut self, inputs: &[Tensor]) -> Result<(), String> {
+        self.forward(inputs, true).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// The leaf names of batch-norm running statistics: tch's and PyTorch's, and `lab_nn`'s (which
+/// are BigGAN-PyTorch's). A plugin's own batch norm must use one pair to be recalibrated.
+const STATISTIC_NAMES: [&str; 4] = ["running_mean", "running_var", "stored_mean", "stored_var"];
+
+/// Whether `name` is a batch norm's running mean or variance.
+fn is_running_statistic(name: &str) -> bool {
+    STATISTIC_NAMES.contains(&name.rsplit('.').next().unwrap_or(name))
+}
+
+/// Why a network cannot be recalibrated.
+pub(crate) const NO_STATISTICS: &str =
+    "the generator has no batch-norm running statistics (no tensor named `*.running_mean` or `*.stored_mean`)";
+
+/// The names of the network's batch-norm running statistics (empty when it has none).
+pub(crate) fn running_statistics(net: &impl Recalibrate) -> Result<Vec<String>, String> {
+    Ok(net.named_tensors()?.into_iter().filter(|(n, _, t)| !t && is_running_statistic(n)).map(|(n, ..)| n).collect())
+}
+
+/// The network's buffers as they were before recalibration; dropping it puts them all back.
+pub(crate) struct Restore {
+    buffers: Vec<(Tensor, Tensor)>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        tch::no_grad(|| {
+            for (live, saved) in &mut self.buffers {
+                live.copy_(saved);
+            }
+        });
+    }
+}
+
+/// Sets the network's running statistics to the mean of the statistics of `batches` batches
+/// (`inputs(k)` gives batch k's inputs, seeding whatever it draws from k alone: it is called
+/// twice for batch 0). Every other buffer (a spectral norm's power-iteration vector) is held at
+/// its value for every pass. Returns the guard that restores all buffers.
+pub(crate) fn recalibrate(
+    net: &mut impl Recalibrate,
+    batches: u64,
+    mut inputs: impl FnMut(u64) -> Result<Vec<Tensor>, String>,
+) -> Result<Restore, String> {
+    let buffers: Vec<(String, Tensor)> =
+        net.named_tensors()?.into_iter().filter(|(_, _, trainable)| !trainable).map(|(n, t, _)| (n, t)).collect();
+    let saved: Vec<Tensor> = buffers.iter().map(|(_, t)| t.copy()).collect();
+    let restore = Restore { buffers: buffers.iter().map(|(_, t)| t.shallow_clone()).zip(saved).collect() };
+    let stats: Vec<usize> = (0..buffers.len()).filter(|&i| is_running_statistic(&buffers[i].0)).collect();
+    if stats.is_empty() {
+        return Err(NO_STATISTICS.into());
+    }
+    if batches == 0 {
+        return Err("standing statistics need at least one batch".into());
+    }
+    tch::no_grad(|| -> Result<(), String> {
+        let mut pass = |fill: f64, batch: &[Tensor]| -> Result<Vec<Tensor>, String> {
+            for (i, ((_, live), (_, saved))) in buffers.iter().zip(&restore.buffers).enumerate() {
+                let mut live = live.shallow_clone();
+                if stats.contains(&i) {
+                    let _ = live.fill_(fill);
+                } else {
+                    live.copy_(saved);
+                }
+            }
+            net.forward_train(batch)?;
+            Ok(stats.iter().map(|&i| buffers[i].1.to_kind(Kind::Double)).collect())
+        };
+        // r = (1 − m)·r₀ + m·b: from r₀ = 0 and r₀ = 1 on the same batch, 1 − m = r(1) − r(0).
+        let first = inputs(0)?;
+        let from_zero = pass(0.0, &first)?;
+        let from_one = pass(1.0, &inputs(0)?)?;
+        let mut momenta = Vec::with_capacity(stats.len());
+        for ((&i, r0), r1) in stats.iter().zip(&from_zero).zip(&from_one) {
+            let m = 1.0 - (r1 - r0).mean(Kind::Double).double_value(&[]);
+            if !(m > 1e-6 && m <= 1.0 + 1e-6) {
+                return Err(format!(
+                    "`{}` does not move towards the batch's statistics in training mode (measured momentum {m:.3e}), so they cannot be re-estimated",
+                    buffers[i].0
+                ));
+            }
+            momenta.push(m);
+        }
+        let mut sums: Vec<Tensor> = from_zero.iter().zip(&momenta).map(|(r, m)| r / *m).collect();
+        for k in 1..batches {
+            let r = pass(0.0, &inputs(k)?)?;
+            for ((sum, r), m) in sums.iter_mut().zip(&r).zip(&momenta) {
+                *sum += r / *m;
+            }
+        }
+        for ((i, (_, saved)), (_, live)) in restore.buffers.iter().enumerate().zip(&buffers) {
+            if let Some(j) = stats.iter().position(|&s| s == i) {
+                let mean = &sums[j] / batches as f64;
+                live.shallow_clone().copy_(&mean.to_kind(live.kind()));
+            } else {
+                live.shallow_clone().copy_(saved);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(restore)
+}
+
+/// Re-estimates `generator`'s statistics from `batches` batches of `batch_size` latents from
+/// `latent` (keyed by `seed` and the batch index alone, so the same weights always get the same
+/// statistics) and, for a conditional generator, every class in turn. `None` when `batches` is 0.
+pub(crate) fn standing(
+    generator: &mut NetworkHandle,
+    batches: u64,
+    batch_size: i64,
+    seed: u64,
+    num_classes: i64,
+    device: Device,
+    mut latent: impl FnMut(i64) -> Result<Tensor, String>,
+) -> Result<Option<Restore>, String> {
+    if batches == 0 {
+        return Ok(None);
+    }
+    let b = batch_size.max(1);
+    recalibrate(generator, batches, |k| {
+        seed_torch(key(seed, Stream::StandingStats, &[k]));
+        let mut inputs = vec![latent(b)?];
+        if num_classes > 0 {
+            inputs.push(Tensor::arange(b, (Kind::Int64, device)).remainder(num_classes));
+        }
+        Ok(inputs)
+    })
+    .map(Some)
+}
+
+/// [`standing`] as `eval.standing_stats` asks for it, in batches of `eval.batch_size`.
+pub(crate) fn for_evaluation(
+    generator: &mut NetworkHandle,
+    cfg: &EvalConfig,
+    seed: u64,
+    num_classes: i64,
+    device: Device,
+    latent: impl FnMut(i64) -> Result<Tensor, String>,
+) -> Result<Option<Restore>, String> {
+    standing(generator, cfg.standing_stats, cfg.batch_size, seed, num_classes, device, latent)
+        .map_err(|m| format!("eval.standing_stats: {m}"))
+}
+
+#[cfg(test)]
+mod tests;
