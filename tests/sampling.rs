@@ -388,3 +388,36 @@ fn a_disk_that_fills_mid_export_leaves_no_output_and_no_partial_files() {
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(out.is_file());
 }
+
+#[test]
+fn standing_statistics_follow_the_run_unless_the_command_overrides_them() {
+    // A conditional DCGAN whose evaluations used standing statistics: `lab sample` samples with
+    // the same by default, records it in samples.json, and `--standing-stats 0` goes back to the
+    // running statistics (other pixels). The same request twice gives the same bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(lab()
+        .args(["run", "experiments/quickstart.toml", "--quiet", "--runs-dir"])
+        .arg(&runs)
+        .args(tiny(2))
+        .args(["--set", "model.config.conditional=true", "--set", "eval.standing_stats=2"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run_dir = only_run(&runs, "quickstart");
+    let export = |name: &str, extra: &[&str]| -> (serde_json::Value, Vec<u8>) {
+        let dir = tmp.path().join(name);
+        let mut args = vec!["--n", "20", "--format", "idx", "--batch-size", "10"];
+        args.extend_from_slice(extra);
+        let o = sample(&run_dir, &dir, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let provenance = serde_json::from_str(&std::fs::read_to_string(dir.join("samples.json")).unwrap()).unwrap();
+        (provenance, std::fs::read(dir.join("train-images-idx3-ubyte")).unwrap())
+    };
+    let (run_default, pixels) = export("default", &[]);
+    assert_eq!(run_default["standing_stats"], 2, "{run_default}");
+    let (again, pixels_again) = export("again", &["--standing-stats", "2"]);
+    assert_eq!(again["standing_stats"], 2);
+    assert_eq!(pixels, pixels_again, "the run's setting and the same flag are one request");
+    let (running, running_pixels) = export("running", &["--standing-stats", "0"]);
+    assert!(running.get("standing_stats").is_none(), "{running}");
+    assert_ne!(pixels, running_pixels, "the statistics decide the pixels");
+}
