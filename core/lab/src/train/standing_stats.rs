@@ -106,26 +106,34 @@ pub(crate) fn recalibrate(
         let first = inputs(0)?;
         let from_zero = pass(0.0, &first)?;
         let from_one = pass(1.0, &inputs(0)?)?;
+        // A statistic the pass never reaches (a layer on another path) keeps its value.
         let mut momenta = Vec::with_capacity(stats.len());
         for ((&i, r0), r1) in stats.iter().zip(&from_zero).zip(&from_one) {
             let m = 1.0 - (r1 - r0).mean(Kind::Double).double_value(&[]);
-            if !(m > 1e-6 && m <= 1.0 + 1e-6) {
+            if m.abs() < 1e-6 {
+                momenta.push(None);
+            } else if m > 0.0 && m <= 1.0 + 1e-6 {
+                momenta.push(Some(m));
+            } else {
                 return Err(format!(
                     "`{}` does not move towards the batch's statistics in training mode (measured momentum {m:.3e}), so they cannot be re-estimated",
                     buffers[i].0
                 ));
             }
-            momenta.push(m);
         }
-        let mut sums: Vec<Tensor> = from_zero.iter().zip(&momenta).map(|(r, m)| r / *m).collect();
+        if momenta.iter().all(Option::is_none) {
+            return Err("no batch-norm running statistics of the generator move in a training-mode pass, so none can be re-estimated".into());
+        }
+        let mut sums: Vec<Tensor> = from_zero.iter().zip(&momenta).map(|(r, m)| r / m.unwrap_or(1.0)).collect();
         for k in 1..batches {
             let r = pass(0.0, &inputs(k)?)?;
             for ((sum, r), m) in sums.iter_mut().zip(&r).zip(&momenta) {
-                *sum += r / *m;
+                *sum += r / m.unwrap_or(1.0);
             }
         }
         for ((i, (_, saved)), (_, live)) in restore.buffers.iter().enumerate().zip(&buffers) {
-            if let Some(j) = stats.iter().position(|&s| s == i) {
+            let reached = stats.iter().position(|&s| s == i).filter(|&j| momenta[j].is_some());
+            if let Some(j) = reached {
                 let mean = &sums[j] / batches as f64;
                 live.shallow_clone().copy_(&mean.to_kind(live.kind()));
             } else {

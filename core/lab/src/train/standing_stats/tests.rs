@@ -7,7 +7,8 @@ use super::{recalibrate, running_statistics, Recalibrate};
 /// linear → batch norm (tch's, momentum 0.1) → ReLU → linear scaled by a buffer `u` → batch norm
 /// (`lab_nn`'s names `stored_mean` / `stored_var`, momentum 0.01, no affine). Every
 /// training-mode pass adds 1 to `u`, as a spectral norm's power iteration moves its vector:
-/// recalibration must hold it.
+/// recalibration must hold it. `idle` is a batch norm no pass reaches (a layer on another
+/// path): its statistics keep their value.
 struct Net {
     vs: nn::VarStore,
     lin1: nn::Linear,
@@ -15,6 +16,7 @@ struct Net {
     lin2: nn::Linear,
     u: Tensor,
     bn2: Stored,
+    idle: nn::BatchNorm,
 }
 
 /// A batch norm whose statistics carry `lab_nn`'s names.
@@ -36,12 +38,14 @@ impl Net {
             running_mean: (&root / "bn2").zeros_no_train("stored_mean", &[3]),
             running_var: (&root / "bn2").ones_no_train("stored_var", &[3]),
         };
+        let idle = nn::batch_norm1d(&root / "idle", 2, Default::default());
         // Statistics far from what the batches give, so that a leftover would show.
         tch::no_grad(|| {
             let _ = bn1.running_mean.shallow_clone().fill_(5.0);
             let _ = bn2.running_var.shallow_clone().fill_(9.0);
+            let _ = idle.running_mean.shallow_clone().fill_(3.0);
         });
-        Self { vs, lin1, bn1, lin2, u, bn2 }
+        Self { vs, lin1, bn1, lin2, u, bn2, idle }
     }
 
     /// The pre-norm activations of both layers for `z`, with `u` as it is now, normalising
@@ -116,6 +120,8 @@ fn the_statistics_become_the_mean_of_the_batches_statistics_whatever_the_momentu
         assert!(d < 1e-4 * scale, "{what}: {:?} against {:?} (difference {d})", values(live), values(&expected));
     }
     assert_eq!(net.u.double_value(&[0]), 1.0, "the other buffers hold their value");
+    assert!(net.idle.running_mean.equal(&Tensor::full([2], 3.0, (Kind::Float, Device::Cpu))), "unreached");
+    assert!(net.idle.running_var.equal(&Tensor::ones([2], (Kind::Float, Device::Cpu))), "unreached");
     drop(restore);
     for ((name, was), (_, now)) in before.iter().zip(&snapshot(&net)) {
         assert!(was.equal(now), "{name} is put back bit for bit");
@@ -144,8 +150,8 @@ fn a_network_without_batch_norm_is_refused_and_left_as_it_was() {
     let mut net = Net::new();
     assert_eq!(
         running_statistics(&net).unwrap().len(),
-        4,
-        "bn1 and bn2, mean and variance: {:?}",
+        6,
+        "bn1, bn2 and idle, mean and variance: {:?}",
         running_statistics(&net)
     );
     let before = snapshot(&net);
