@@ -354,6 +354,8 @@ fn standing_statistics_change_what_is_scored_and_nothing_that_is_trained() {
         deterministic_metrics(&standing).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>(),
         deterministic_metrics(&running).iter().filter(|m| m.1.starts_with("loss/")).collect::<Vec<_>>()
     );
+    let grid = |run_dir: &std::path::Path| std::fs::read(run_dir.join("samples/step_000004.png")).unwrap();
+    assert_ne!(grid(&standing), grid(&running), "the sample grid shows what the evaluation scores");
     let (plain, recalibrated) = (fids(&running), fids(&standing));
     assert_eq!(plain.len(), 2);
     for (a, b) in plain.iter().zip(&recalibrated) {

@@ -57,9 +57,22 @@ impl Trainer {
         if let Some((images, nrow)) = custom {
             return Ok(track::grid(&images, nrow.max(1), 2)?);
         }
+        // The grid shows what the evaluations score: with standing statistics when they use them
+        // (an architecture's own grid, above, keeps the training statistics: its
+        // reconstructions are not prior samples).
         let handle = sampling_generator(&mut self.ema, &mut self.nets);
+        let standing = standing_stats::for_evaluation(
+            handle,
+            &self.exp.eval,
+            self.exp.seed,
+            self.num_classes,
+            self.device,
+            snapshot::latents(&self.arch, self.z_dim, self.device),
+        )
+        .map_err(TrainError::Setup)?;
         let images = tch::no_grad(|| snapshot::images_of(handle)(&self.fixed_z, self.fixed_y.as_ref()))
             .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
+        drop(standing);
         Ok(track::grid(&images, nrow_default, 2)?)
     }
 
