@@ -57,19 +57,20 @@ impl Trainer {
         if let Some((images, nrow)) = custom {
             return Ok(track::grid(&images, nrow.max(1), 2)?);
         }
-        // The grid shows what the evaluations score: with standing statistics when they use them
-        // (an architecture's own grid, above, keeps the training statistics: its
-        // reconstructions are not prior samples).
+        // The grid shows the generator as the evaluations sample it: with standing statistics
+        // when `eval.standing_stats` asks for them (an architecture's own grid, above, keeps the
+        // training statistics: its reconstructions are not prior samples).
         let handle = sampling_generator(&mut self.ema, &mut self.nets);
-        let standing = standing_stats::for_evaluation(
+        let standing = standing_stats::standing(
             handle,
-            &self.exp.eval,
+            self.exp.eval.standing_stats,
+            self.exp.eval.batch_size,
             self.exp.seed,
             self.num_classes,
             self.device,
             snapshot::latents(&self.arch, self.z_dim, self.device),
         )
-        .map_err(TrainError::Setup)?;
+        .map_err(|m| TrainError::Setup(format!("eval.standing_stats: {m}")))?;
         let images = tch::no_grad(|| snapshot::images_of(handle)(&self.fixed_z, self.fixed_y.as_ref()))
             .map_err(|m| TrainError::Setup(format!("sampling from the generator failed: {m}")))?;
         drop(standing);

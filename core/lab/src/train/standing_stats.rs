@@ -181,7 +181,10 @@ pub(crate) fn for_evaluation(
     device: Device,
     latent: impl FnMut(i64) -> Result<Tensor, String>,
 ) -> Result<Option<Restore>, String> {
-    standing(generator, cfg.standing_stats, cfg.batch_size, seed, num_classes, device, latent)
+    // Without metric plugins no prior sample is scored (an architecture's own measures use
+    // the training statistics), so there is nothing to recalibrate for.
+    let batches = if cfg.enabled() { cfg.standing_stats } else { 0 };
+    standing(generator, batches, cfg.batch_size, seed, num_classes, device, latent)
         .map_err(|m| format!("eval.standing_stats: {m}"))
 }
 
