@@ -40,9 +40,10 @@ pub struct SampleArgs {
     /// Images per generator call.
     #[arg(long, default_value_t = 250)]
     pub batch_size: i64,
-    /// Sample with standing batch-norm statistics: the mean of N batches' statistics (of
-    /// --batch-size prior samples each) instead of the running ones; 0 for the running ones.
-    /// Default: the run's `eval.standing_stats`, so the samples match what its FID scored.
+    /// Sample with standing batch-norm statistics: the mean of N batches' statistics (prior
+    /// samples drawn as the run's evaluations draw them) instead of the running ones; 0 for the
+    /// running ones. Default: the run's `eval.standing_stats`, so the samples match what its FID
+    /// scored.
     #[arg(long, value_name = "N")]
     pub standing_stats: Option<u64>,
     /// Replace --out if it exists.

@@ -60,8 +60,9 @@ pub struct Provenance {
     /// Images per class; empty when unlabelled.
     pub per_class: Vec<i64>,
     pub truncation: Option<f64>,
-    /// Batches of `batch_size` prior samples whose mean batch-norm statistics the generator
-    /// sampled with (standing statistics); absent: the checkpoint's running statistics.
+    /// Batches of prior samples (the run's `eval.batch_size` each, drawn as its evaluations
+    /// draw them) whose mean batch-norm statistics the generator sampled with (standing
+    /// statistics); absent: the checkpoint's running statistics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standing_stats: Option<u64>,
     /// Present when a classifier chose the labels (`--label-with`).
@@ -125,9 +126,10 @@ pub fn sample(opts: &SampleOptions) -> anyhow::Result<(Provenance, f64)> {
     })
     .map_err(|e| anyhow::anyhow!("{}: not a run folder of lab ({e})", opts.run.display()))?;
     let mut snapshot = GeneratorSnapshot::load(&mut exp, &opts.run, &opts.checkpoint)?;
-    // The statistics the run's evaluations scored, unless the command says otherwise.
+    // The statistics the run's evaluations scored (the same batches of the same prior draws,
+    // so the same statistics), unless the command says otherwise.
     let standing_stats = opts.standing_stats.unwrap_or(exp.eval.standing_stats);
-    snapshot.use_standing_stats(standing_stats, opts.batch_size, opts.seed)?;
+    snapshot.use_standing_stats(standing_stats, exp.eval.batch_size, exp.seed)?;
     let mut classes = snapshot.num_classes();
     if opts.label_with.is_some() {
         anyhow::ensure!(classes == 0, "--label-with labels an unconditional model's samples; this run's generator is class-conditional, so its labels are exact: drop --label-with");
