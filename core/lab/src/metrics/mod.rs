@@ -350,14 +350,13 @@ impl Evaluator {
             }
             protocols.insert(name.clone(), p);
         }
-        let generator = if self.cfg.standing_stats > 0 {
-            format!(
-                "EMA generator in eval mode (the training generator when EMA is off), with standing batch-norm statistics: the mean over {} batches of {} prior samples",
-                self.cfg.standing_stats, b
-            )
-        } else {
-            "EMA generator in eval mode (the training generator when EMA is off)".to_string()
-        };
+        let mut generator = "EMA generator in eval mode (the training generator when EMA is off)".to_string();
+        if self.cfg.standing_stats > 0 {
+            generator += &format!(
+                ", with standing batch-norm statistics: the mean over {} batches of {b} prior samples",
+                self.cfg.standing_stats
+            );
+        }
         let protocol = serde_json::json!({
             "num_samples": num_samples,
             "generator": generator,

@@ -148,6 +148,8 @@ impl GeneratorSnapshot {
     /// `batches` batches of `batch_size` prior samples (see `train::standing_stats`), drawn from
     /// the stream `seed` keys. 0 goes back to the running statistics of the checkpoint.
     pub fn use_standing_stats(&mut self, batches: u64, batch_size: i64, seed: u64) -> Result<(), TrainError> {
+        // The running statistics go back first: recalibration saves what it finds, and the
+        // old guard, dropped after the new one is made, would overwrite its statistics.
         self.standing = None;
         self.standing = standing_stats::standing(
             &mut self.generator,

@@ -78,67 +78,75 @@ pub(crate) fn recalibrate(
     batches: u64,
     mut inputs: impl FnMut(u64) -> Result<Vec<Tensor>, String>,
 ) -> Result<Restore, String> {
-    let buffers: Vec<(String, Tensor)> =
-        net.named_tensors()?.into_iter().filter(|(_, _, trainable)| !trainable).map(|(n, t, _)| (n, t)).collect();
-    let saved: Vec<Tensor> = buffers.iter().map(|(_, t)| t.copy()).collect();
-    let restore = Restore { buffers: buffers.iter().map(|(_, t)| t.shallow_clone()).zip(saved).collect() };
-    let stats: Vec<usize> = (0..buffers.len()).filter(|&i| is_running_statistic(&buffers[i].0)).collect();
+    let (names, live): (Vec<String>, Vec<Tensor>) =
+        net.named_tensors()?.into_iter().filter(|(_, _, trainable)| !trainable).map(|(n, t, _)| (n, t)).unzip();
+    let restore = Restore {
+        buffers: live
+            .into_iter()
+            .map(|t| {
+                let saved = t.copy();
+                (t, saved)
+            })
+            .collect(),
+    };
+    let stats: Vec<usize> = (0..names.len()).filter(|&i| is_running_statistic(&names[i])).collect();
     if stats.is_empty() {
         return Err(NO_STATISTICS.into());
     }
     if batches == 0 {
         return Err("standing statistics need at least one batch".into());
     }
+    let buffer = |i: usize| restore.buffers[i].0.shallow_clone();
+    let reset = || {
+        for (live, saved) in &restore.buffers {
+            live.shallow_clone().copy_(saved);
+        }
+    };
     tch::no_grad(|| -> Result<(), String> {
-        let mut pass = |fill: f64, batch: &[Tensor]| -> Result<Vec<Tensor>, String> {
-            for (i, ((_, live), (_, saved))) in buffers.iter().zip(&restore.buffers).enumerate() {
-                let mut live = live.shallow_clone();
-                if stats.contains(&i) {
-                    let _ = live.fill_(fill);
-                } else {
-                    live.copy_(saved);
-                }
+        // One training-mode pass from every statistic at `fill` and every other buffer at its
+        // saved value; returns the statistics `read` afterwards.
+        let mut pass = |fill: f64, batch: &[Tensor], read: &[usize]| -> Result<Vec<Tensor>, String> {
+            reset();
+            for &i in &stats {
+                let _ = buffer(i).fill_(fill);
             }
             net.forward_train(batch)?;
-            Ok(stats.iter().map(|&i| buffers[i].1.to_kind(Kind::Double)).collect())
+            Ok(read.iter().map(|&i| buffer(i).to_kind(Kind::Double)).collect())
         };
         // r = (1 − m)·r₀ + m·b: from r₀ = 0 and r₀ = 1 on the same batch, 1 − m = r(1) − r(0).
-        let first = inputs(0)?;
-        let from_zero = pass(0.0, &first)?;
-        let from_one = pass(1.0, &inputs(0)?)?;
+        let from_zero = pass(0.0, &inputs(0)?, &stats)?;
+        let from_one = pass(1.0, &inputs(0)?, &stats)?;
         // A statistic the pass never reaches (a layer on another path) keeps its value.
-        let mut momenta = Vec::with_capacity(stats.len());
+        let (mut reached, mut momenta, mut sums) = (Vec::new(), Vec::new(), Vec::new());
         for ((&i, r0), r1) in stats.iter().zip(&from_zero).zip(&from_one) {
             let m = 1.0 - (r1 - r0).mean(Kind::Double).double_value(&[]);
             if m.abs() < 1e-6 {
-                momenta.push(None);
-            } else if m > 0.0 && m <= 1.0 + 1e-6 {
-                momenta.push(Some(m));
-            } else {
+                continue;
+            }
+            if !(m > 0.0 && m <= 1.0 + 1e-6) {
                 return Err(format!(
                     "`{}` does not move towards the batch's statistics in training mode (measured momentum {m:.3e}), so they cannot be re-estimated",
-                    buffers[i].0
+                    names[i]
                 ));
             }
+            reached.push(i);
+            momenta.push(m);
+            sums.push(r0 / m);
         }
-        if momenta.iter().all(Option::is_none) {
+        if reached.is_empty() {
             return Err("no batch-norm running statistics of the generator move in a training-mode pass, so none can be re-estimated".into());
         }
-        let mut sums: Vec<Tensor> = from_zero.iter().zip(&momenta).map(|(r, m)| r / m.unwrap_or(1.0)).collect();
         for k in 1..batches {
-            let r = pass(0.0, &inputs(k)?)?;
+            let r = pass(0.0, &inputs(k)?, &reached)?;
             for ((sum, r), m) in sums.iter_mut().zip(&r).zip(&momenta) {
-                *sum += r / m.unwrap_or(1.0);
+                *sum += r / *m;
             }
         }
-        for ((i, (_, saved)), (_, live)) in restore.buffers.iter().enumerate().zip(&buffers) {
-            let reached = stats.iter().position(|&s| s == i).filter(|&j| momenta[j].is_some());
-            if let Some(j) = reached {
-                let mean = &sums[j] / batches as f64;
-                live.shallow_clone().copy_(&mean.to_kind(live.kind()));
-            } else {
-                live.shallow_clone().copy_(saved);
-            }
+        reset();
+        for (&i, sum) in reached.iter().zip(&sums) {
+            let mut target = buffer(i);
+            let mean = (sum / batches as f64).to_kind(target.kind());
+            target.copy_(&mean);
         }
         Ok(())
     })?;
