@@ -28,7 +28,7 @@ if [ "$MODE" = bundle ]; then
   echo "$BUNDLE: $(du -sh "$BUNDLE" | cut -f1) (carry target/gpu-bundle)"
   exit 0
 fi
-[ "$MODE" = run ] || { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ "$MODE" = run ] || { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 STEPS="${2:-2000}"
 SECONDS_PER_RUN="${3:-120}"
